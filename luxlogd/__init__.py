@@ -1,0 +1,3 @@
+"""luxlogd: a crash-safe logger for Luxtronik 2.x heat pump controllers."""
+
+__version__ = "0.1.0"

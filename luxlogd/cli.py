@@ -1,0 +1,125 @@
+"""Command line: argparse subcommands; the only place that prints and picks exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from luxlogd import __version__
+from luxlogd.config import LOG_LEVELS, Config, ConfigError, format_config, load_config
+from luxlogd.logs import configure_logging
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE: the heat pump cannot be read
+EXIT_CONFIG = 78  # sysexits.h EX_CONFIG; luxlogd.service has RestartPreventExitStatus=78
+
+logger = logging.getLogger("luxlogd")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """Bad arguments that argparse could not catch by itself (exit 2)."""
+
+
+def _add_check_config(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "check-config",
+        help="validate and print the effective configuration",
+        description="Validate the configuration (file, environment, defaults) and print the "
+        "effective values. Exit 78 when it is invalid.",
+    )
+    parser.add_argument("path", nargs="?", help="configuration file (default: the lookup order)")
+    parser.set_defaults(handler=cmd_check_config)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_args_config(args, path=args.path or args.config)
+    sys.stdout.write(format_config(config))
+    return EXIT_OK
+
+
+def load_args_config(args: argparse.Namespace, path: str | None = None) -> Config:
+    """Load the configuration the arguments name and report its warnings."""
+    config = load_config(path if path is not None else args.config, log_level=args.log_level)
+    for warning in config.warnings:
+        logger.warning("%s", warning)
+    return config
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_check_config]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="luxlogd",
+        description="Record a Luxtronik 2.x heat pump controller, safely, for years.",
+        epilog="Config lookup: --config, $LUXLOGD_CONFIG, /etc/luxlogd/luxlogd.toml, defaults. "
+        "Every key can be overridden as LUXLOGD_<SECTION>_<KEY>.",
+    )
+    parser.add_argument("--version", action="version", version=f"luxlogd {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="configuration file (TOML)")
+    parser.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        choices=LOG_LEVELS,
+        type=str.lower,
+        help="one of " + ", ".join(LOG_LEVELS) + " (overrides log.level)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in COMMANDS:
+        add(commands)
+    return parser
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Failures a user can meet in normal use: reported as one line, never a traceback."""
+    errors: list[type[BaseException]] = [OSError]
+    for module, name in EXPECTED_ERROR_NAMES:
+        mod = sys.modules.get(module)
+        if mod is not None:
+            errors.append(getattr(mod, name))
+    return tuple(errors)
+
+
+# (module, class): checked only when the module was imported by the command that ran.
+EXPECTED_ERROR_NAMES = [
+    ("luxlogd.client", "HeatPumpError"),
+    ("luxlogd.store", "StorageError"),
+    ("luxlogd.fields", "SensorPatternError"),
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    setup = configure_logging(args.log_level or "info")
+    try:
+        return int(args.handler(args))
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"luxlogd: error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except UsageError as error:
+        print(f"luxlogd: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        if not isinstance(error, _expected_errors()):
+            raise
+        print(f"luxlogd: error: {error}", file=sys.stderr)
+        return int(getattr(error, "exit_code", EXIT_FAILURE))
+    finally:
+        setup.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,464 @@
+"""Configuration: TOML file + built-in defaults + LUXLOGD_<SECTION>_<KEY> environment overrides.
+
+Every problem is collected into one ConfigError, each naming the source, the key, what was
+expected and what was found. The result is a frozen dataclass tree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ImportError:  # pragma: no cover - an interpreter without tomllib (design card: tomli)
+    import tomli as tomllib  # type: ignore[no-redef]
+
+DEFAULT_CONFIG_PATH = Path("/etc/luxlogd/luxlogd.toml")
+DEFAULT_STATE_DIR = "/var/lib/luxlogd"
+ENV_PREFIX = "LUXLOGD_"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+REPORT_FORMATS = ("csv", "json", "dta")
+
+# The first design's flat keys, still accepted at the top level of the file.
+LEGACY_KEYS = {
+    "HOST": ("heatpump", "host"),
+    "PORT": ("heatpump", "port"),
+    "INTERVAL_SEC": ("poll", "interval_s"),
+    "CSV_TIME": ("reports", "time"),
+    "CACHE_PATH": ("storage", "state_dir"),
+    "OUTPUT_DIRS": ("reports", "output_dirs"),
+}
+
+
+class ConfigError(Exception):
+    """One or more configuration problems; str() gives one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class HeatpumpConfig:
+    host: str = ""
+    port: int = 8889
+    timeout_s: float = 60.0
+    retries: int = 3
+    backoff_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    state_dir: str = DEFAULT_STATE_DIR
+    retention_days: int = 400
+
+
+@dataclass(frozen=True)
+class ReportsConfig:
+    output_dirs: tuple[str, ...] = ()
+    time: str = "07:00"
+    retention_days: int = 30
+    sensors: tuple[str, ...] = ("calculations",)
+    formats: tuple[str, ...] = ("csv",)
+
+
+@dataclass(frozen=True)
+class DiskConfig:
+    usage_threshold_percent: float = 90.0
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = True
+    listen: str = "127.0.0.1:8088"
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    internal: str = "auto"
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    heatpump: HeatpumpConfig = HeatpumpConfig()
+    poll: PollConfig = PollConfig()
+    storage: StorageConfig = StorageConfig()
+    reports: ReportsConfig = ReportsConfig()
+    disk: DiskConfig = DiskConfig()
+    web: WebConfig = WebConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    log: LogConfig = LogConfig()
+    source: str = "built-in defaults"
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.storage.state_dir)
+
+    @property
+    def report_dirs(self) -> list[Path]:
+        return [Path(d) for d in self.reports.output_dirs]
+
+
+SECTIONS: dict[str, type] = {
+    "heatpump": HeatpumpConfig,
+    "poll": PollConfig,
+    "storage": StorageConfig,
+    "reports": ReportsConfig,
+    "disk": DiskConfig,
+    "web": WebConfig,
+    "schedule": ScheduleConfig,
+    "log": LogConfig,
+}
+
+
+class _Invalid(ValueError):
+    """A value that does not fit; the message says what was expected."""
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return str(value)
+
+
+def _integer(low: int, high: int | None) -> Callable[[Any], int]:
+    expected = f"an integer {low}-{high}" if high is not None else f"an integer >= {low}"
+
+    def parse(value: Any) -> int:
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise _Invalid(expected) from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(expected)
+        if value < low or (high is not None and value > high):
+            raise _Invalid(expected)
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float, *, low_open: bool = False) -> Callable[[Any], float]:
+    expected = f"a number {'>' if low_open else '>='} {low:g}" + (
+        f" and <= {high:g}" if high != float("inf") else ""
+    )
+
+    def parse(value: Any) -> float:
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise _Invalid(expected) from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid(expected)
+        value = float(value)
+        if value != value or value > high or value < low or (low_open and value == low):
+            raise _Invalid(expected)
+        return value
+
+    return parse
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"):
+        return False
+    raise _Invalid("true or false")
+
+
+def _text(pattern: str | None = None, expected: str = "a string") -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise _Invalid(expected)
+        if pattern is not None and not re.fullmatch(pattern, value):
+            raise _Invalid(expected)
+        return value
+
+    return parse
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    expected = "one of " + ", ".join(json.dumps(c) for c in choices)
+
+    def parse(value: Any) -> str:
+        if isinstance(value, str) and value.strip().lower() in choices:
+            return value.strip().lower()
+        raise _Invalid(expected)
+
+    return parse
+
+
+def _string_list(
+    item_choices: tuple[str, ...] | None = None, non_empty: bool = True
+) -> Callable[[Any], tuple[str, ...]]:
+    what = "a list of strings"
+    if item_choices:
+        what = "a list of " + ", ".join(item_choices)
+
+    def parse(value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    raise _Invalid(what) from None
+            else:
+                value = [part.strip() for part in text.split(",") if part.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise _Invalid(what)
+        if non_empty and not value:
+            raise _Invalid("a non-empty " + what.removeprefix("a "))
+        if item_choices is not None:
+            value = [v.strip().lower() for v in value]
+            if any(v not in item_choices for v in value):
+                raise _Invalid(what)
+        return tuple(value)
+
+    return parse
+
+
+def _clock_time(value: Any) -> str:
+    expected = 'a time "HH:MM" (00:00-23:59)'
+    if not isinstance(value, str):
+        raise _Invalid(expected)
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise _Invalid(expected)
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def _listen(value: Any) -> str:
+    expected = 'an address "HOST:PORT" (port 1-65535)'
+    if not isinstance(value, str):
+        raise _Invalid(expected)
+    host, _, port = value.strip().rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise _Invalid(expected)
+    return value.strip()
+
+
+def _schedule(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, str) and value.strip().lower() in ("auto", "on", "off"):
+        return value.strip().lower()
+    if isinstance(value, str):
+        try:
+            return "on" if _boolean(value) else "off"
+        except _Invalid:
+            pass
+    raise _Invalid('"auto", true or false')
+
+
+PARSERS: dict[str, dict[str, Callable[[Any], Any]]] = {
+    "heatpump": {
+        "host": _text(r"[A-Za-z0-9._:\-\[\]%]*", "a host name or IP address"),
+        "port": _integer(1, 65535),
+        "timeout_s": _number(0, 3600, low_open=True),
+        "retries": _integer(0, 100),
+        "backoff_s": _number(0, 3600),
+    },
+    "poll": {"interval_s": _number(0.1, 86400)},
+    "storage": {"state_dir": _text(r".+", "a directory path"), "retention_days": _integer(0, None)},
+    "reports": {
+        "output_dirs": _string_list(),
+        "time": _clock_time,
+        "retention_days": _integer(0, None),
+        "sensors": _string_list(),
+        "formats": _string_list(REPORT_FORMATS),
+    },
+    "disk": {"usage_threshold_percent": _number(1, 100)},
+    "web": {"enabled": _boolean, "listen": _listen, "token": _text()},
+    "schedule": {"internal": _schedule},
+    "log": {"level": _choice(LOG_LEVELS)},
+}
+
+
+def find_config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
+    """Return the file to read: --config, else $LUXLOGD_CONFIG, else the system file if any."""
+    if explicit:
+        return Path(explicit)
+    if environ.get("LUXLOGD_CONFIG"):
+        return Path(environ["LUXLOGD_CONFIG"])
+    if DEFAULT_CONFIG_PATH.exists():
+        return DEFAULT_CONFIG_PATH
+    return None
+
+
+def _read_file(path: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        problems.append(f"{path}: file not found")
+    except (PermissionError, IsADirectoryError) as error:
+        problems.append(f"{path}: cannot read: {error.strerror}")
+    except tomllib.TOMLDecodeError as error:
+        problems.append(f"{path}: not valid TOML: {error}")
+    except UnicodeDecodeError:
+        problems.append(f"{path}: not valid TOML: not UTF-8 text")
+    return {}
+
+
+def _collect_file_values(
+    data: dict[str, Any], source: str, problems: list[str], warnings: list[str]
+) -> dict[tuple[str, str], tuple[Any, str]]:
+    values: dict[tuple[str, str], tuple[Any, str]] = {}
+    for top_key, content in data.items():
+        if top_key in LEGACY_KEYS:
+            new = LEGACY_KEYS[top_key]
+            warnings.append(f"{source}: {top_key} is deprecated, use {new[0]}.{new[1]}")
+            if new == ("reports", "output_dirs") and isinstance(content, str):
+                content = [content]
+            values.setdefault(new, (content, source))
+            continue
+        if top_key not in PARSERS:
+            problems.append(
+                f"{source}: {top_key}: unknown section (expected one of {', '.join(PARSERS)})"
+            )
+            continue
+        if not isinstance(content, dict):
+            problems.append(
+                f"{source}: {top_key}: expected a table [{top_key}], got {_describe(content)}"
+            )
+            continue
+        for key, value in content.items():
+            if key not in PARSERS[top_key]:
+                problems.append(
+                    f"{source}: {top_key}.{key}: unknown key (expected one of "
+                    f"{', '.join(PARSERS[top_key])})"
+                )
+                continue
+            values[(top_key, key)] = (value, source)
+    return values
+
+
+def _collect_env_values(
+    environ: Mapping[str, str], problems: list[str]
+) -> dict[tuple[str, str], tuple[Any, str]]:
+    values: dict[tuple[str, str], tuple[Any, str]] = {}
+    by_env_name = {
+        f"{ENV_PREFIX}{section}_{key}".upper(): (section, key)
+        for section, keys in PARSERS.items()
+        for key in keys
+    }
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "LUXLOGD_CONFIG":
+            continue
+        if name not in by_env_name:
+            problems.append(
+                f"environment {name}: unknown variable (expected LUXLOGD_<SECTION>_<KEY>)"
+            )
+            continue
+        values[by_env_name[name]] = (value, f"environment {name}")
+    return values
+
+
+def load_config(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    log_level: str | None = None,
+) -> Config:
+    """Load the configuration from `path` (or the lookup order of SPEC §3) and the environment.
+
+    Raises ConfigError listing every problem found.
+    """
+    environ = os.environ if environ is None else environ
+    file_path = find_config_path(str(path) if path else None, environ)
+    problems: list[str] = []
+    warnings: list[str] = []
+    values: dict[tuple[str, str], tuple[Any, str]] = {}
+    source = "built-in defaults"
+    if file_path is not None:
+        source = str(file_path)
+        data = _read_file(file_path, problems)
+        values.update(_collect_file_values(data, source, problems, warnings))
+    values.update(_collect_env_values(environ, problems))
+    if log_level is not None:
+        values[("log", "level")] = (log_level, "--log-level")
+
+    sections: dict[str, dict[str, Any]] = {name: {} for name in PARSERS}
+    for (section, key), (raw, where) in values.items():
+        try:
+            sections[section][key] = PARSERS[section][key](raw)
+        except _Invalid as invalid:
+            problems.append(f"{where}: {section}.{key}: expected {invalid}, got {_describe(raw)}")
+
+    if problems:
+        raise ConfigError(problems)
+
+    if "state_dir" not in sections["storage"] and environ.get("STATE_DIRECTORY"):
+        # systemd's StateDirectory= may list several paths separated by colons.
+        sections["storage"]["state_dir"] = environ["STATE_DIRECTORY"].split(":")[0]
+    state_dir = sections["storage"].get("state_dir", DEFAULT_STATE_DIR)
+    if "output_dirs" not in sections["reports"]:
+        sections["reports"]["output_dirs"] = (str(Path(state_dir) / "reports"),)
+    interval = sections["poll"].get("interval_s", PollConfig.interval_s)
+    if interval < 10:
+        warnings.append(
+            f"poll.interval_s is {interval:g} s: below 10 s the controller may not keep up"
+        )
+    built = {name: SECTIONS[name](**sections[name]) for name in PARSERS}
+    return Config(**built, source=source, warnings=tuple(warnings))
+
+
+def require_host(config: Config) -> None:
+    """Raise ConfigError when heatpump.host is missing (needed by `run`)."""
+    if not config.heatpump.host:
+        raise ConfigError(
+            [f"{config.source}: heatpump.host: expected a host name or IP address, got nothing"]
+        )
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def format_config(config: Config) -> str:
+    """Return the effective configuration as TOML text (the token is masked)."""
+    lines = [f"# effective configuration (from {config.source})"]
+    for name in PARSERS:
+        lines.append(f"\n[{name}]")
+        for field in dataclasses.fields(getattr(config, name)):
+            value = getattr(getattr(config, name), field.name)
+            if name == "web" and field.name == "token" and value:
+                value = "********"
+            lines.append(f"{field.name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
