@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from luxlogd import __version__
 from luxlogd.config import LOG_LEVELS, Config, ConfigError, format_config, load_config
@@ -51,7 +52,103 @@ def load_args_config(args: argparse.Namespace, path: str | None = None) -> Confi
     return config
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_check_config]
+def _add_simulate(commands: argparse._SubParsersAction) -> None:
+    from luxlogd.simmodel import DEFAULT_PROFILE, PROFILES
+    from luxlogd.simulator import FAULTS
+
+    parser = commands.add_parser(
+        "simulate",
+        help="serve a simulated heat pump controller",
+        description="Serve a simulated Luxtronik 2.x controller speaking the real protocol, "
+        "with a thermal model, firmware profiles and fault modes. Ctrl-C stops it.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="fault modes:\n" + "\n".join(f"  {name:16} {text}" for name, text in FAULTS.items()),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=8889, help="TCP port (8889; 0 picks one)")
+    parser.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default=DEFAULT_PROFILE,
+        help=f"firmware profile (array lengths), default {DEFAULT_PROFILE}",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the thermal model (1)")
+    parser.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        help="simulated seconds per real second (60: a minute per second)",
+    )
+    parser.add_argument(
+        "--fault", choices=list(FAULTS), metavar="MODE", help="misbehave in this way (see below)"
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="DIR",
+        help="send the captured 3003.bin, 3004.bin, 3005.bin of DIR byte for byte",
+    )
+    parser.set_defaults(handler=cmd_simulate)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from luxlogd.simulator import Simulator
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if args.replay:
+        for name in ("3003.bin", "3004.bin", "3005.bin"):
+            if not (Path(args.replay) / name).is_file():
+                raise UsageError(f"--replay {args.replay}: {name} not found")
+    simulator = Simulator(
+        args.host,
+        args.port,
+        profile=args.profile,
+        seed=args.seed,
+        speed=args.speed,
+        fault=args.fault,
+        replay_dir=args.replay,
+    )
+    simulator.start()
+    what = f"replay of {args.replay}" if args.replay else f"profile {args.profile}"
+    logger.info(
+        "simulated controller listening host=%s port=%d %s speed=%g fault=%s",
+        simulator.host,
+        simulator.port,
+        what,
+        args.speed,
+        args.fault or "none",
+    )
+    print(f"simulated heat pump on {simulator.host}:{simulator.port} (Ctrl-C stops)", flush=True)
+    stop.wait()
+    simulator.stop()
+    return EXIT_OK
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port 0-65535, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0-65535, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_check_config, _add_simulate]
 
 
 def build_parser() -> argparse.ArgumentParser:

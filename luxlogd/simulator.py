@@ -1,0 +1,341 @@
+"""A simulated Luxtronik 2.x controller on TCP: the real protocol, a thermal model, fault modes.
+
+Used by the tests (one instance per test on 127.0.0.1 port 0, no global state), by
+`luxlogd simulate` and by `luxlogd demo`. Faults apply to new connections, for good or for the
+next `count` connections only.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import select
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from luxlogd.protocol import (
+    READ_CALCULATIONS,
+    READ_COMMANDS,
+    READ_PARAMETERS,
+    READ_VISIBILITIES,
+    WRITE_PARAMETER,
+    encode_answer,
+)
+from luxlogd.simmodel import DEFAULT_PROFILE, PROFILES, ThermalModel, base_arrays
+
+logger = logging.getLogger(__name__)
+
+FAULTS = {
+    "refuse": "nothing listens: connections are refused",
+    "stall": "accept and read the request, never answer",
+    "stall-mid": "send half of each answer, then nothing",
+    "drip": "send each answer one byte every 0.2 s",
+    "reset-mid": "send half of each answer, then reset the connection",
+    "garbage": "answer with random bytes",
+    "wrong-echo": "answer with the wrong command number",
+    "absurd-length": "announce 2**30 values",
+    "negative-length": "announce -5 values",
+    "short": "announce all values, send half, close",
+    "busy": "calculations with status word 1 (all values still sent)",
+    "flapping": "refuse and accept connections in turns of 2 s",
+    "single": "reset a second connection while one is open",
+    "chunked": "send answers in random small pieces",
+    "bytewise": "send answers one byte per write",
+}
+DRIP_INTERVAL_S = 0.2
+FLAP_PERIOD_S = 2.0
+IDLE_TIMEOUT_S = 30.0
+REPLAY_FILES = {
+    READ_PARAMETERS: "3003.bin",
+    READ_CALCULATIONS: "3004.bin",
+    READ_VISIBILITIES: "3005.bin",
+}
+
+
+class Simulator:
+    """A controller on (host, port); `start()` binds (port 0 picks a free one), `stop()` ends."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        profile: str = DEFAULT_PROFILE,
+        seed: int = 1,
+        speed: float = 1.0,
+        fault: str | None = None,
+        replay_dir: str | Path | None = None,
+        start_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
+        self.host = host
+        self.port = port
+        self.profile = PROFILES[profile]
+        self.speed = speed
+        self.clock = clock
+        self._wall_start = clock()
+        self.model = ThermalModel(
+            seed=seed, start_s=self._wall_start if start_s is None else start_s
+        )
+        self._base = base_arrays(self.profile, seed)
+        self._written: dict[int, int] = {}
+        self._replay = self._load_replay(Path(replay_dir)) if replay_dir else None
+        self._fault: str | None = fault
+        self._fault_count: int | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self._random = random.Random(seed)
+        self.connections_accepted = 0
+        self.requests_answered = 0
+
+    @staticmethod
+    def _load_replay(directory: Path) -> dict[int, bytes]:
+        return {command: (directory / name).read_bytes() for command, name in REPLAY_FILES.items()}
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def start(self) -> Simulator:
+        self._open_listener()
+        self._thread = threading.Thread(target=self._accept_loop, name="simulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._close_listener()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            _close_quietly(connection)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def set_fault(self, fault: str | None, count: int | None = None) -> None:
+        """Apply `fault` to new connections: all of them, or only the next `count`."""
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}")
+        with self._lock:
+            self._fault = fault
+            self._fault_count = count
+
+    def sim_time(self) -> float:
+        """The simulated clock: wall time since start, times the speed."""
+        return self.model.start_s + (self.clock() - self._wall_start) * self.speed
+
+    def arrays(self) -> tuple[list[int], list[int], list[int]]:
+        """The three arrays as the controller would send them now."""
+        with self._lock:
+            self.model.advance_to(self.sim_time())
+            parameters, calculations, visibilities = (list(a) for a in self._base)
+            self.model.fill(parameters, calculations, visibilities)
+            for index, value in self._written.items():
+                if index < len(parameters):
+                    parameters[index] = value
+        return parameters, calculations, visibilities
+
+    def answer(self, command: int, status: int = 0) -> bytes:
+        """The bytes of a correct answer to a read command."""
+        if self._replay is not None:
+            return self._replay[command]
+        parameters, calculations, visibilities = self.arrays()
+        values = {
+            READ_PARAMETERS: parameters,
+            READ_CALCULATIONS: calculations,
+            READ_VISIBILITIES: visibilities,
+        }[command]
+        return encode_answer(command, values, status)
+
+    def _open_listener(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.host, self.port))
+        listener.listen(16)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            _close_quietly(self._listener)
+            self._listener = None
+
+    def _refusing(self) -> bool:
+        with self._lock:
+            fault, count = self._fault, self._fault_count
+        if fault == "refuse" and count is None:
+            return True
+        if fault == "flapping":
+            return int((self.clock() - self._wall_start) / FLAP_PERIOD_S) % 2 == 1
+        return False
+
+    def _take_fault(self) -> str | None:
+        with self._lock:
+            fault = self._fault
+            if self._fault_count is not None:
+                self._fault_count -= 1
+                if self._fault_count <= 0:
+                    self._fault, self._fault_count = None, None
+            return fault
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            if self._refusing():
+                self._close_listener()
+                self._stop.wait(0.02)
+                continue
+            if self._listener is None:
+                try:
+                    self._open_listener()
+                except OSError:
+                    self._stop.wait(0.05)
+                    continue
+            listener = self._listener
+            assert listener is not None
+            try:
+                ready, _, _ = select.select([listener], [], [], 0.05)
+                if not ready:
+                    continue
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            self.connections_accepted += 1
+            fault = self._take_fault()
+            with self._lock:
+                busy = bool(self._connections)
+            if fault == "refuse" or (fault == "single" and busy):
+                _reset(connection)
+                continue
+            with self._lock:
+                self._connections.add(connection)
+            threading.Thread(
+                target=self._serve, args=(connection, fault), name="simulator-conn", daemon=True
+            ).start()
+
+    def _serve(self, connection: socket.socket, fault: str | None) -> None:
+        connection.settimeout(IDLE_TIMEOUT_S)
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            while not self._stop.is_set():
+                request = _recv_exactly(connection, 8)
+                if request is None:
+                    return
+                command, argument = struct.unpack(">ii", request)
+                if command == WRITE_PARAMETER:
+                    value_bytes = _recv_exactly(connection, 4)
+                    if value_bytes is None:
+                        return
+                    (value,) = struct.unpack(">i", value_bytes)
+                    with self._lock:
+                        self._written[argument] = value
+                    connection.sendall(struct.pack(">ii", WRITE_PARAMETER, argument))
+                    continue
+                if command not in READ_COMMANDS:
+                    logger.debug("simulator: unknown command %d, closing", command)
+                    return
+                if not self._send_answer(connection, command, fault):
+                    return
+                self.requests_answered += 1
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self._connections.discard(connection)
+            _close_quietly(connection)
+
+    def _send_answer(self, connection: socket.socket, command: int, fault: str | None) -> bool:
+        """Send the answer as `fault` dictates; False when the connection is to end."""
+        status = 1 if fault == "busy" and command == READ_CALCULATIONS else 0
+        answer = self.answer(command, status)
+        half = len(answer) // 2
+        if fault == "stall":
+            self._stop.wait()
+            return False
+        if fault == "stall-mid":
+            connection.sendall(answer[:half])
+            self._stop.wait()
+            return False
+        if fault == "reset-mid":
+            connection.sendall(answer[:half])
+            time.sleep(0.01)
+            _reset(connection)
+            return False
+        if fault == "drip":
+            for offset in range(len(answer)):
+                if self._stop.wait(DRIP_INTERVAL_S):
+                    return False
+                connection.sendall(answer[offset : offset + 1])
+            return True
+        if fault == "garbage":
+            noise = bytes(self._random.randrange(256) for _ in range(len(answer)))
+            connection.sendall(struct.pack(">i", 0x7A7A7A7A) + noise)
+            return True
+        if fault == "wrong-echo":
+            connection.sendall(struct.pack(">i", command + 1) + answer[4:])
+            return True
+        if fault in ("absurd-length", "negative-length"):
+            count = 2**30 if fault == "absurd-length" else -5
+            header = answer[: 8 if command != READ_CALCULATIONS else 12]
+            connection.sendall(header[:-4] + struct.pack(">i", count) + answer[len(header) :])
+            return False
+        if fault == "short":
+            header_bytes = 12 if command == READ_CALCULATIONS else 8
+            connection.sendall(answer[: header_bytes + (len(answer) - header_bytes) // 2])
+            return False
+        if fault == "chunked":
+            offset = 0
+            while offset < len(answer):
+                size = self._random.randint(1, 97)
+                connection.sendall(answer[offset : offset + size])
+                offset += size
+                time.sleep(self._random.random() * 0.0005)
+            return True
+        if fault == "bytewise":
+            for offset in range(len(answer)):
+                connection.send(answer[offset : offset + 1])
+            return True
+        connection.sendall(answer)
+        return True
+
+
+def _recv_exactly(connection: socket.socket, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _reset(connection: socket.socket) -> None:
+    """Close with a TCP RST instead of a FIN (SO_LINGER with a zero timeout)."""
+    try:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    _close_quietly(connection)
+
+
+def _close_quietly(sock: socket.socket) -> None:
+    try:
+        sock.close()
+    except OSError:
+        pass

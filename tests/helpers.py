@@ -1,0 +1,48 @@
+"""Test helpers: a raw socket client for the wire protocol, and where the real capture lives."""
+
+import socket
+import struct
+import time
+from pathlib import Path
+
+REAL_DUMPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dumps" / "V1.80_L1A"
+
+
+class FrozenClock:
+    """A wall clock that moves only when told to."""
+
+    def __init__(self, start=1_700_000_000.0):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+
+def request(port, command, timeout=2.0, max_bytes=1 << 20):
+    """Send one read request; return (bytes received, how it ended: 'eof'|'timeout'|'reset')."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(struct.pack(">ii", command, 0))
+        return receive(sock, max_bytes, deadline_s=timeout)
+
+
+def receive(sock, max_bytes=1 << 20, expected=None, deadline_s=5.0):
+    """Read until EOF, reset, `expected` bytes, or `deadline_s` seconds in all."""
+    data = b""
+    deadline = time.monotonic() + deadline_s
+    try:
+        while len(data) < max_bytes:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return data, "timeout"
+            sock.settimeout(remaining)
+            if expected is not None and len(data) >= expected:
+                return data, "complete"
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data, "eof"
+            data += chunk
+    except TimeoutError:
+        return data, "timeout"
+    except ConnectionResetError:
+        return data, "reset"
+    return data, "limit"
