@@ -128,6 +128,64 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_dump(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "dump",
+        help="read the heat pump once and print every value",
+        description="Read the heat pump once (heatpump.* settings for timeout and retries) and "
+        "print every value. Exit 69 when it cannot be read.",
+    )
+    parser.add_argument("--host", help="controller address (default: heatpump.host)")
+    parser.add_argument("--port", type=_port, help="controller port (default: heatpump.port)")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "raw"),
+        default="text",
+        help="text: a table; json: one object name -> value; raw: the integer arrays",
+    )
+    parser.set_defaults(handler=cmd_dump)
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    import json
+
+    from luxlogd import fields
+    from luxlogd.client import HeatPumpClient
+
+    config = load_args_config(args)
+    host = args.host or config.heatpump.host
+    if not host:
+        raise UsageError("no heat pump address: give --host or set heatpump.host")
+    port = args.port or config.heatpump.port
+    client = HeatPumpClient(
+        host, port, config.heatpump.timeout_s, config.heatpump.retries, config.heatpump.backoff_s
+    )
+    snapshot = client.read()
+    if args.format == "raw":
+        sys.stdout.write(json.dumps(snapshot.raw()) + "\n")
+    elif args.format == "json":
+        sys.stdout.write(
+            json.dumps(snapshot.decode(), default=_json_value, ensure_ascii=False) + "\n"
+        )
+    else:
+        lines = []
+        for group in fields.GROUPS:
+            values = getattr(snapshot, group)
+            for found in fields.fields_for(group, len(values)):
+                value = fields.decode_value(found, values)
+                unit = f" {found.unit}" if found.unit and found.numeric else ""
+                lines.append(f"{group[:4]} {found.index:5d}  {found.name:42} {value}{unit}")
+        lines.append(f"calc_status {snapshot.calc_status}")
+        sys.stdout.write("\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+def _json_value(value: object) -> str:
+    """JSON for what luxtronik decodes besides numbers and strings (timestamps)."""
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if isoformat is not None else str(value)
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -148,7 +206,11 @@ def _positive_float(text: str) -> float:
     return value
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_check_config, _add_simulate]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_check_config,
+    _add_dump,
+    _add_simulate,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ next `count` connections only.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import select
 import socket
@@ -87,6 +88,10 @@ class Simulator:
         )
         self._base = base_arrays(self.profile, seed)
         self._written: dict[int, int] = {}
+        # Encoded answers of the current model step: the model moves in 10 s steps, so most
+        # requests are answered from here (a real controller answers in ~0.1 s; tests and
+        # benchmarks want the simulator's own time out of the measurement).
+        self._answer_cache: dict[tuple[int, int, float], bytes] = {}
         self._replay = self._load_replay(Path(replay_dir)) if replay_dir else None
         self._fault: str | None = fault
         self._fault_count: int | None = None
@@ -96,6 +101,11 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self._random = random.Random(seed)
+        # Reused connection threads: starting a thread per connection would add its cost to
+        # every read the benchmarks and tests measure.
+        self._pending: queue.Queue[tuple[socket.socket, str | None] | None] = queue.Queue()
+        self._idle_workers = 0
+        self._workers: list[threading.Thread] = []
         self.connections_accepted = 0
         self.requests_answered = 0
 
@@ -117,6 +127,8 @@ class Simulator:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        for _ in self._workers:
+            self._pending.put(None)
         self._close_listener()
         with self._lock:
             connections = list(self._connections)
@@ -156,13 +168,24 @@ class Simulator:
         """The bytes of a correct answer to a read command."""
         if self._replay is not None:
             return self._replay[command]
+        with self._lock:
+            self.model.advance_to(self.sim_time())
+            key = (command, status, self.model.now_s)
+            cached = self._answer_cache.get(key)
+        if cached is not None:
+            return cached
         parameters, calculations, visibilities = self.arrays()
         values = {
             READ_PARAMETERS: parameters,
             READ_CALCULATIONS: calculations,
             READ_VISIBILITIES: visibilities,
         }[command]
-        return encode_answer(command, values, status)
+        encoded = encode_answer(command, values, status)
+        with self._lock:
+            if len(self._answer_cache) > 16:
+                self._answer_cache.clear()
+            self._answer_cache[key] = encoded
+        return encoded
 
     def _open_listener(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -225,9 +248,23 @@ class Simulator:
                 continue
             with self._lock:
                 self._connections.add(connection)
-            threading.Thread(
-                target=self._serve, args=(connection, fault), name="simulator-conn", daemon=True
-            ).start()
+                spawn = self._idle_workers == 0
+                if not spawn:
+                    self._idle_workers -= 1
+            if spawn:
+                worker = threading.Thread(target=self._work, name="simulator-conn", daemon=True)
+                self._workers.append(worker)
+                worker.start()
+            self._pending.put((connection, fault))
+
+    def _work(self) -> None:
+        while True:
+            item = self._pending.get()
+            if item is None:
+                return
+            self._serve(*item)
+            with self._lock:
+                self._idle_workers += 1
 
     def _serve(self, connection: socket.socket, fault: str | None) -> None:
         connection.settimeout(IDLE_TIMEOUT_S)
@@ -245,6 +282,7 @@ class Simulator:
                     (value,) = struct.unpack(">i", value_bytes)
                     with self._lock:
                         self._written[argument] = value
+                        self._answer_cache.clear()
                     connection.sendall(struct.pack(">ii", WRITE_PARAMETER, argument))
                     continue
                 if command not in READ_COMMANDS:
