@@ -180,6 +180,64 @@ def cmd_dump(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export",
+        help="export stored polls of a time range as CSV or JSON",
+        description="Export the stored polls of [--from, --to) with decoded values. T is an "
+        "ISO 8601 date or date-time, local time unless it has an offset; a date as --to means "
+        "the end of that day. Polls still only in the write-ahead log are included.",
+    )
+    parser.add_argument("--from", dest="start", required=True, metavar="T", help="start")
+    parser.add_argument("--to", dest="end", required=True, metavar="T", help="end (exclusive)")
+    parser.add_argument("--format", choices=("csv", "json"), default="csv", help="csv or json")
+    parser.add_argument(
+        "--sensors", metavar="P,...",
+        help="field names, * globs or groups (default: reports.sensors)",
+    )  # fmt: skip
+    parser.add_argument("--output", metavar="FILE", help="write here (default: stdout)")
+    parser.set_defaults(handler=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from luxlogd import export, fields
+    from luxlogd.storage import Reader
+
+    config = load_args_config(args)
+    try:
+        start = export.to_ms(export.parse_time(args.start))
+        end = export.to_ms(export.parse_time(args.end, end_of_day=True))
+    except export.ExportError as error:
+        raise UsageError(str(error)) from None
+    if end <= start:
+        raise UsageError(f"--to {args.end} is not after --from {args.start}")
+    patterns = args.sensors.split(",") if args.sensors else list(config.reports.sensors)
+    reader = Reader(config.state_dir)
+    try:
+        try:
+            chosen = fields.resolve_sensors(patterns, reader.latest_lengths())
+        except fields.SensorPatternError as error:
+            raise UsageError(str(error)) from None
+        names = [f.name for f in chosen]
+        progress = export.TerminalProgress(start, end)
+        rows = export.decoded_rows(reader, chosen, start, end)
+        if args.output:
+            count = export.write_file_atomically(
+                Path(args.output),
+                lambda handle: export.write_export(rows, names, handle, args.format, progress),
+            )
+        else:
+            count = export.write_export(rows, names, sys.stdout, args.format, progress)
+        progress.done()
+    finally:
+        reader.close()
+    if count == 0:
+        logger.warning("no polls stored between %s and %s", args.start, args.end)
+    else:
+        logger.info("exported polls=%d sensors=%d", count, len(names))
+    return EXIT_OK
+
+
 def _json_value(value: object) -> str:
     """JSON for what luxtronik decodes besides numbers and strings (timestamps)."""
     isoformat = getattr(value, "isoformat", None)
@@ -209,6 +267,7 @@ def _positive_float(text: str) -> float:
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_check_config,
     _add_dump,
+    _add_export,
     _add_simulate,
 ]
 

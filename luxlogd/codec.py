@@ -1,0 +1,159 @@
+"""Poll records as bytes: a keyframe of every value, or only what changed since the last poll.
+
+About 1.6 % of ~1,700 values change per poll, so a delta record is ~30 changes of
+(index gap, value difference) in zigzag varints: about 100 bytes instead of 6,000.
+The same encoding is used by the write-ahead log and by SQLite's hot table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FORMAT_VERSION = 1
+FLAG_KEYFRAME = 1
+
+
+class CodecError(ValueError):
+    """Bytes that are not a valid record (or a delta without its base)."""
+
+
+@dataclass(frozen=True)
+class Poll:
+    """One stored poll: when (ms since the epoch, UTC), the status word, the raw arrays."""
+
+    ts_ms: int
+    calc_status: int
+    parameters: tuple[int, ...]
+    calculations: tuple[int, ...]
+    visibilities: tuple[int, ...]
+
+    @property
+    def lengths(self) -> tuple[int, int, int]:
+        return (len(self.parameters), len(self.calculations), len(self.visibilities))
+
+    def flat(self) -> list[int]:
+        """Every value in one list: parameters, then calculations, then visibilities."""
+        return [*self.parameters, *self.calculations, *self.visibilities]
+
+
+def _put_varint(out: bytearray, value: int) -> None:
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def _zigzag(value: int) -> int:
+    return (value << 1) ^ (value >> 63)
+
+
+def _unzigzag(value: int) -> int:
+    return (value >> 1) ^ -(value & 1)
+
+
+class _Reader:
+    __slots__ = ("data", "offset")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.offset = 0
+
+    def varint(self) -> int:
+        data = self.data
+        result = shift = 0
+        while True:
+            if self.offset >= len(data) or shift > 63:
+                raise CodecError("truncated or overlong varint")
+            byte = data[self.offset]
+            self.offset += 1
+            result |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return result
+            shift += 7
+
+    def signed(self) -> int:
+        return _unzigzag(self.varint())
+
+
+def encode(poll: Poll, previous: Poll | None) -> bytes:
+    """Encode `poll`; as a delta against `previous` when given and of the same shape."""
+    out = bytearray((FORMAT_VERSION, 0))
+    _put_varint(out, _zigzag(poll.calc_status))
+    _put_varint(out, poll.ts_ms)
+    for length in poll.lengths:
+        _put_varint(out, length)
+    values = poll.flat()
+    if previous is None or previous.lengths != poll.lengths:
+        out[1] = FLAG_KEYFRAME
+        for value in values:
+            _put_varint(out, _zigzag(value))
+        return bytes(out)
+    changes = [
+        (index, new - old)
+        for index, (old, new) in enumerate(zip(previous.flat(), values, strict=True))
+        if new != old
+    ]
+    _put_varint(out, len(changes))
+    last = -1
+    for index, difference in changes:
+        _put_varint(out, index - last - 1)
+        _put_varint(out, _zigzag(difference))
+        last = index
+    return bytes(out)
+
+
+def is_keyframe(data: bytes) -> bool:
+    return len(data) > 1 and data[1] & FLAG_KEYFRAME == FLAG_KEYFRAME
+
+
+def decode(data: bytes, previous: Poll | None) -> Poll:
+    """Decode a record; a delta needs the poll before it. Raise CodecError when malformed."""
+    if len(data) < 2 or data[0] != FORMAT_VERSION:
+        raise CodecError("unknown record format")
+    reader = _Reader(data)
+    reader.offset = 2
+    status = reader.signed()
+    ts_ms = reader.varint()
+    lengths = (reader.varint(), reader.varint(), reader.varint())
+    total = sum(lengths)
+    if total > 100_000:
+        raise CodecError("implausible array lengths")
+    if is_keyframe(data):
+        values = [reader.signed() for _ in range(total)]
+    else:
+        if previous is None or previous.lengths != lengths:
+            raise CodecError("delta record without a matching previous poll")
+        values = previous.flat()
+        index = -1
+        for _ in range(reader.varint()):
+            index += reader.varint() + 1
+            if index >= total:
+                raise CodecError("change index out of range")
+            values[index] += reader.signed()
+    if reader.offset != len(data):
+        raise CodecError("trailing bytes in record")
+    first, second = lengths[0], lengths[0] + lengths[1]
+    return Poll(
+        ts_ms, status, tuple(values[:first]), tuple(values[first:second]), tuple(values[second:])
+    )
+
+
+def changes_of(data: bytes) -> tuple[int, int, list[tuple[int, int]]] | None:
+    """For a delta record: (ts_ms, calc_status, [(flat index, difference), ...]).
+
+    None for a keyframe.
+    """
+    if is_keyframe(data):
+        return None
+    reader = _Reader(data)
+    reader.offset = 2
+    status = reader.signed()
+    ts_ms = reader.varint()
+    for _ in range(3):
+        reader.varint()
+    changes = []
+    index = -1
+    for _ in range(reader.varint()):
+        index += reader.varint() + 1
+        changes.append((index, reader.signed()))
+    return ts_ms, status, changes

@@ -1,0 +1,178 @@
+"""Exports: stored polls in a time range, chosen sensors, decoded, as CSV or JSON.
+
+Timestamps are ISO 8601 in local time with their UTC offset. Values are decoded exactly as
+luxtronik 0.3.14 decodes them; in CSV booleans are written 1/0 and missing values empty.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from luxlogd import fields
+from luxlogd.storage import Reader
+from luxlogd.store import series_id
+
+FORMATS = ("csv", "json")
+
+
+class ExportError(ValueError):
+    """Bad export arguments (a time that does not parse, an empty range)."""
+
+
+def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
+    """ISO 8601 date or date-time; local time unless it has an offset.
+
+    A bare date means its start, or with `end_of_day` the start of the next day (so
+    `--from 2026-11-01 --to 2026-11-01` is that whole day).
+    """
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            moment = dt.datetime.combine(day, dt.time())
+            if end_of_day:
+                moment += dt.timedelta(days=1)
+        else:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ExportError(
+            f"expected an ISO 8601 date or date-time (2026-11-22 or 2026-11-22T07:00), got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # the machine's local time zone
+    return moment
+
+
+def to_ms(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def format_timestamp(ts_ms: int) -> str:
+    """ISO 8601 in local time with the UTC offset, to the second (polls are seconds apart)."""
+    moment = dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).astimezone()
+    return moment.isoformat(timespec="seconds")
+
+
+def decoded_rows(
+    reader: Reader, chosen: Sequence[fields.Field], start_ms: int, end_ms: int
+) -> Iterator[tuple[int, list[Any]]]:
+    """(ts_ms, decoded values) of every stored poll in [start_ms, end_ms)."""
+    ids = [series_id(f.group, f.index) for f in chosen]
+    needs_slices = [f.group == "calculations" and f.index in fields.VERSION_RANGE for f in chosen]
+    version_ids = (
+        [series_id("calculations", i) for i in range(81, 81 + fields.VERSION_SLICE)]
+        if any(needs_slices)
+        else []
+    )
+    for ts_ms, _, values in reader.polls(start_ms, end_ms, ids + version_ids):
+        version = values[len(ids) :]
+        decoded: list[Any] = []
+        for found, raw, is_version in zip(chosen, values, needs_slices, strict=False):
+            if raw is None:
+                decoded.append(None)
+            elif is_version:
+                decoded.append(found.decoder(version) if found.decoder else raw)
+            elif found.decoder is None:
+                decoded.append(raw)
+            else:
+                decoded.append(found.decoder(raw))
+        yield ts_ms, decoded
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def write_export(
+    rows: Iterator[tuple[int, list[Any]]],
+    names: Sequence[str],
+    output: IO[str],
+    fmt: str,
+    progress: Any = None,
+) -> int:
+    """Write rows to `output` in `fmt`; return how many were written."""
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(output, lineterminator="\n")
+        writer.writerow(["timestamp", *names])
+        for ts_ms, values in rows:
+            writer.writerow([format_timestamp(ts_ms), *map(_csv_cell, values)])
+            count += 1
+            if progress is not None:
+                progress(count, ts_ms)
+    elif fmt == "json":
+        output.write("[")
+        for ts_ms, values in rows:
+            record = {"timestamp": format_timestamp(ts_ms)}
+            record.update(zip(names, map(_json_value, values), strict=True))
+            output.write(("," if count else "") + "\n" + json.dumps(record, ensure_ascii=False))
+            count += 1
+            if progress is not None:
+                progress(count, ts_ms)
+        output.write("\n]\n" if count else "]\n")
+    else:
+        raise ExportError(f"unknown format {fmt!r}")
+    return count
+
+
+def write_file_atomically(path: Path, write: Any) -> Any:
+    """Call write(handle) on a temporary file, fsync, rename over `path`, fsync the directory."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="") as handle:
+            result = write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return result
+
+
+class TerminalProgress:
+    """A one-line progress indication on a terminal (nothing when stderr is not one)."""
+
+    def __init__(self, start_ms: int, end_ms: int, stream: IO[str] | None = None) -> None:
+        stream = sys.stderr if stream is None else stream
+        self.start_ms, self.end_ms, self.stream = start_ms, end_ms, stream
+        self.enabled = stream.isatty()
+        self.shown = 0
+
+    def __call__(self, count: int, ts_ms: int) -> None:
+        if not self.enabled or count - self.shown < 2000:
+            return
+        self.shown = count
+        span = max(1, self.end_ms - self.start_ms)
+        percent = min(100.0, 100.0 * (ts_ms - self.start_ms) / span)
+        self.stream.write(f"\rexporting: {count} polls, {percent:5.1f} %")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()

@@ -1,0 +1,270 @@
+"""Crash safety on real files: kill -9 loops, power cuts on a loop-mounted ext4, recovery fuzz."""
+
+import fcntl
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from luxlogd import codec, wal
+from luxlogd.storage import Reader, Storage
+from luxlogd.store import series_id
+from tests.crash_writer import poll_for
+
+REPO = Path(__file__).resolve().parent.parent
+EXT4_IOC_SHUTDOWN = 0x8004587D
+EXT4_GOING_FLAGS_NOLOGFLUSH = 2
+
+
+def start_writer(state_dir):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.crash_writer", str(state_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    ready = process.stdout.readline()
+    assert ready.startswith("ready "), process.stderr.read()
+    return process
+
+
+def collect_acks(process):
+    acks = []
+    for line in process.stdout.read().splitlines():
+        if line.startswith("ack "):
+            acks.append(int(line.split()[1]))
+    return acks
+
+
+def verify(state_dir, acked_through):
+    """Every acknowledged poll exactly once, exact values; at most the one in flight more."""
+    with Storage(state_dir) as storage:
+        assert storage.store.integrity_check() == "ok"
+    reader = Reader(state_dir)
+    try:
+        seqs = [values[0] for _, _, values in reader.polls(0, 2**62, [series_id("parameters", 0)])]
+        assert seqs == sorted(seqs), "polls out of order"
+        assert len(seqs) == len(set(seqs)), "duplicate polls"
+        assert seqs[:acked_through] == list(range(1, acked_through + 1)), "acknowledged poll lost"
+        assert len(seqs) <= acked_through + 1, "more than the poll in flight appeared"
+        last = seqs[-1] if seqs else 0
+        check = [
+            s for s in (1, acked_through // 2, acked_through - 1, acked_through, last) if s > 0
+        ]
+        every = [
+            series_id(g, i)
+            for g, n in (("parameters", 1143), ("calculations", 267), ("visibilities", 366))
+            for i in range(n)
+        ]
+        for seq in sorted(set(check)):
+            expected = poll_for(seq)
+            rows = list(reader.polls(expected.ts_ms, expected.ts_ms + 1, every))
+            assert len(rows) == 1
+            ts_ms, status, values = rows[0]
+            assert (ts_ms, status, values) == (
+                expected.ts_ms,
+                expected.calc_status,
+                expected.flat(),
+            )
+        return last
+    finally:
+        reader.close()
+
+
+@pytest.mark.system
+@pytest.mark.timeout(600)
+def test_kill_9_loop_loses_no_acknowledged_poll(tmp_path):
+    rnd = random.Random(1)
+    acked_through = 0
+    cycles = 250
+    for _ in range(cycles):
+        process = start_writer(tmp_path)
+        time.sleep(rnd.random() * 0.05)
+        process.kill()
+        process.wait()
+        acks = collect_acks(process)
+        if acks:
+            assert acks[0] >= acked_through + 1
+            acked_through = acks[-1]
+        last = verify(tmp_path, acked_through)
+        acked_through = max(acked_through, last)  # the poll in flight, if it landed, is kept
+    assert acked_through > cycles  # the loop did real work
+
+
+def mount(image, mountpoint):
+    subprocess.run(["mount", "-o", "loop", str(image), str(mountpoint)], check=True)
+
+
+def umount(mountpoint):
+    for _ in range(100):
+        result = subprocess.run(["umount", str(mountpoint)], capture_output=True, text=True)
+        if result.returncode == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"umount failed: {result.stderr}")
+
+
+def can_loop_mount():
+    return os.geteuid() == 0 and shutil.which("mkfs.ext4") and shutil.which("losetup")
+
+
+@pytest.mark.system
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(
+    not can_loop_mount() and not os.environ.get("CI"),
+    reason="needs root, mkfs.ext4 and loop devices (CI has them)",
+)
+def test_power_cut_loop_loses_no_acknowledged_poll(tmp_path):
+    image = tmp_path / "disk.ext4"
+    mountpoint = tmp_path / "mnt"
+    mountpoint.mkdir()
+    subprocess.run(["truncate", "-s", "64M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    rnd = random.Random(2)
+    acked_through = 0
+    cycles = 200
+    for _ in range(cycles):
+        mount(image, mountpoint)
+        state = mountpoint / "state"
+        try:
+            process = start_writer(state)
+            time.sleep(rnd.random() * 0.05)
+            process.kill()
+            # The power goes: everything not yet on the device is lost.
+            fd = os.open(mountpoint, os.O_RDONLY)
+            try:
+                fcntl.ioctl(fd, EXT4_IOC_SHUTDOWN, struct.pack("I", EXT4_GOING_FLAGS_NOLOGFLUSH))
+            finally:
+                os.close(fd)
+            process.wait()
+        finally:
+            umount(mountpoint)
+        acks = collect_acks(process)
+        if acks:
+            acked_through = acks[-1]
+        mount(image, mountpoint)
+        try:
+            last = verify(mountpoint / "state", acked_through)
+            acked_through = max(acked_through, last)
+        finally:
+            umount(mountpoint)
+    assert acked_through > cycles
+
+
+def build_segment(count=40):
+    records = []
+    previous = None
+    data = b""
+    for seq in range(1, count + 1):
+        poll = poll_for(seq)
+        payload = codec.encode(poll, previous if seq > 1 else None)
+        previous = poll
+        records.append((seq, payload))
+        data += wal.frame(seq, payload)
+    return data, records
+
+
+def check_recovered_prefix(found, records):
+    """Recovery keeps exactly a prefix of the records, byte for byte."""
+    assert found == records[: len(found)]
+
+
+def intact(buffer, data, ends):
+    """How many leading records are byte-identical in `buffer` (what recovery must keep)."""
+    count = 0
+    for end in ends:
+        if buffer[:end] != data[:end]:
+            break
+        count += 1
+    return count
+
+
+@pytest.mark.system
+@pytest.mark.timeout(300)
+def test_recovery_fuzz_keeps_a_valid_prefix_for_every_damage(tmp_path):
+    data, records = build_segment(12)
+    boundaries = {0}
+    offset = 0
+    for _, payload in records:
+        offset += wal.HEADER.size + len(payload)
+        boundaries.add(offset)
+    rnd = random.Random(3)
+    cases = 0
+    # Every truncation offset, followed by zeros (a pre-filled segment) or by nothing.
+    ends = sorted(boundaries)[1:]
+    for cut in range(len(data) + 1):
+        for tail in (b"", bytes(4096)):
+            buffer = data[:cut] + tail
+            found = wal.scan(buffer, 1)
+            check_recovered_prefix(found.records, records)
+            assert len(found.records) == intact(buffer, data, ends)
+            cases += 1
+    # Single bit flips anywhere: the record holding the bit and all after it are dropped.
+    for _ in range(30_000):
+        position = rnd.randrange(len(data))
+        damaged = bytearray(data)
+        damaged[position] ^= 1 << rnd.randrange(8)
+        found = wal.scan(bytes(damaged), 1)
+        check_recovered_prefix(found.records, records)
+        assert len(found.records) == intact(bytes(damaged), data, ends)
+        cases += 1
+    # Garbage tails after a valid prefix, and garbage in place of a record.
+    for _ in range(15_000):
+        cut = rnd.choice(sorted(boundaries))
+        garbage = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 64)))
+        buffer = data[:cut] + garbage + data[cut:]
+        found = wal.scan(buffer, 1)
+        check_recovered_prefix(found.records, records)
+        assert len(found.records) == intact(buffer, data, ends)
+        cases += 1
+    assert cases >= 50_000
+
+
+@pytest.mark.system
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("database", ["kept", "lost"])
+def test_recovery_of_damaged_files_on_disk(tmp_path, database):
+    """Torn tails and flipped bits in a real segment: opening never fails, nothing is reused.
+
+    With the database kept, SQLite still has every poll; with it lost, the WAL's intact
+    prefix is what survives. Either way the next poll continues the numbering.
+    """
+    rnd = random.Random(4)
+    segment_bytes = 16 * 1024 if database == "kept" else 1024 * 1024
+    for case in range(100):
+        directory = tmp_path / f"case{case}"
+        with Storage(directory, segment_bytes=segment_bytes) as storage:
+            for _ in range(30):
+                storage.append(poll_for(storage.wal.last_seq + 1))
+        target = wal.segment_paths(directory / "wal")[-1]
+        content = bytearray(target.read_bytes())
+        used = len(bytes(content).rstrip(b"\0"))
+        position = rnd.randrange(used)
+        if case % 2:
+            content[position] ^= 0xFF
+        else:
+            content[position:] = bytes(len(content) - position)
+        target.write_bytes(bytes(content))
+        if database == "lost":
+            (directory / "luxlogd.sqlite").unlink()
+            for extra in directory.glob("luxlogd.sqlite-*"):
+                extra.unlink()
+        with Storage(directory, segment_bytes=segment_bytes) as storage:
+            kept = storage.store.last_seq
+            new = storage.append(poll_for(kept + 1))
+        assert new == kept + 1
+        if database == "kept":
+            assert kept == 30
+        reader = Reader(directory)
+        seqs = [v[0] for _, _, v in reader.polls(0, 2**62, [series_id("parameters", 0)])]
+        reader.close()
+        assert seqs == list(range(1, kept + 2))
+        if case % 2:  # a flipped bit always breaks a record: its bytes are moved aside
+            assert any(directory.glob("wal/*.damaged"))

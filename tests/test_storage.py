@@ -1,0 +1,373 @@
+import errno
+import json
+import os
+import sqlite3
+import time
+
+import pytest
+
+from luxlogd import codec, wal
+from luxlogd.cli import main
+from luxlogd.codec import CodecError, Poll
+from luxlogd.simulator import Simulator
+from luxlogd.storage import Reader, Storage, poll_from_snapshot
+from luxlogd.store import DAY_MS, HOUR_MS, StorageError, Store, series_id
+from tests.crash_writer import poll_for
+from tests.helpers import FrozenClock
+
+TVL = series_id("calculations", 10)
+SEQ = series_id("parameters", 0)
+
+
+def simulated_polls(count, step_s=30, seed=2, start=1_700_000_000.0):
+    clock = FrozenClock(start)
+    sim = Simulator(clock=clock, seed=seed)
+    polls = []
+    for _ in range(count):
+        p, c, v = sim.arrays()
+        polls.append(Poll(int(clock.now * 1000), 0, tuple(p), tuple(c), tuple(v)))
+        clock.now += step_s
+    return polls
+
+
+@pytest.fixture
+def timezone(monkeypatch):
+    """Set the local time zone for one test (TZ needs time.tzset() to take effect)."""
+
+    def set_zone(name):
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+def no_sync(fd):
+    return None
+
+
+def test_codec_round_trips_keyframes_and_deltas():
+    first, second = poll_for(1), poll_for(2)
+    key = codec.encode(first, None)
+    delta = codec.encode(second, first)
+    assert codec.is_keyframe(key) and not codec.is_keyframe(delta)
+    assert codec.decode(key, None) == first
+    assert codec.decode(delta, first) == second
+    assert len(delta) < 200 < len(key)
+    ts_ms, status, changes = codec.changes_of(delta)
+    assert (ts_ms, status) == (second.ts_ms, second.calc_status) and changes
+    assert codec.changes_of(key) is None
+    reshaped = Poll(1, 0, (1, 2), (3,), ())
+    assert codec.is_keyframe(codec.encode(reshaped, first))
+    for bad, base in (
+        (b"", None),
+        (b"\x09\x00", None),
+        (delta, None),
+        (delta[:-1], first),
+        (delta + b"\x00", first),
+        (b"\x01\x01\x00\x00\xff", None),
+    ):
+        with pytest.raises(CodecError):
+            codec.decode(bad, base)
+
+
+def test_polls_survive_reopening_exactly(tmp_path):
+    polls = simulated_polls(200)
+    with Storage(tmp_path, fdatasync=no_sync) as storage:
+        seqs = [storage.append(p) for p in polls]
+    assert seqs == list(range(1, 201))
+    with Storage(tmp_path) as storage:
+        assert storage.store.last_seq == 200
+        assert storage.append(polls[-1]) == 201
+    reader = Reader(tmp_path)
+    every = [
+        series_id(g, i)
+        for g, n in (("parameters", 1143), ("calculations", 267), ("visibilities", 366))
+        for i in range(n)
+    ]
+    rows = list(reader.polls(0, 2**62, every))
+    reader.close()
+    assert [(t, s, v) for t, s, v in rows] == [
+        (p.ts_ms, p.calc_status, p.flat()) for p in [*polls, polls[-1]]
+    ]
+
+
+def test_days_are_sealed_into_blocks_and_read_back_identically(tmp_path):
+    polls = simulated_polls(3 * 720 + 10, step_s=120)
+    with Storage(tmp_path, fdatasync=no_sync) as storage:
+        for p in polls:
+            storage.append(p)
+        chunks = storage.store.db.execute("SELECT count(*), sum(count) FROM chunks").fetchone()
+        hot = storage.store.db.execute("SELECT count(*) FROM hot").fetchone()[0]
+    assert chunks[0] == 3 and chunks[1] + hot == len(polls)
+    reader = Reader(tmp_path)
+    ids = [
+        TVL,
+        series_id("calculations", 134),
+        series_id("parameters", 1139),
+        series_id("visibilities", 5),
+    ]
+    rows = list(reader.polls(polls[100].ts_ms, polls[-5].ts_ms, ids))
+    reader.close()
+    expected = [
+        (
+            p.ts_ms,
+            0,
+            [p.calculations[10], p.calculations[134], p.parameters[1139], p.visibilities[5]],
+        )
+        for p in polls[100:-5]
+    ]
+    assert rows == expected
+    size = (tmp_path / "luxlogd.sqlite").stat().st_size
+    assert size / len(polls) < 150  # bytes per poll, sealed days plus a hot day
+
+
+def brute_force_buckets(polls, start_ms, end_ms, points):
+    width = -(-(end_ms - start_ms) // points)
+    groups = {}
+    for p in polls:
+        if start_ms <= p.ts_ms < end_ms:
+            groups.setdefault((p.ts_ms - start_ms) // width, []).append(p.calculations[10])
+    return {
+        start_ms + k * width: (min(v), max(v), sum(v) / len(v), len(v)) for k, v in groups.items()
+    }
+
+
+def test_downsampled_series_equal_a_brute_force_computation(tmp_path):
+    polls = simulated_polls(2 * 720 + 100, step_s=120)
+    with Storage(tmp_path, fdatasync=no_sync) as storage:
+        for p in polls:
+            storage.append(p)
+        store = storage.store
+        # Short buckets: from the polls themselves, exactly.
+        start, end = polls[50].ts_ms, polls[500].ts_ms
+        got = {
+            b.start_ms: (b.minimum, b.maximum, b.mean, b.count)
+            for b in store.buckets(TVL, start, end, 100)
+        }
+        assert got == brute_force_buckets(polls, start, end, 100)
+        # Hour-aligned long buckets: from the hourly aggregates, also exactly.
+        day = polls[0].ts_ms - polls[0].ts_ms % DAY_MS + DAY_MS
+        start, end = day, day + DAY_MS + 4 * HOUR_MS
+        got = {
+            b.start_ms: (b.minimum, b.maximum, round(b.mean, 6), b.count)
+            for b in store.buckets(TVL, start, end, 7)
+        }
+        want = {
+            k: (a, b, round(c, 6), d)
+            for k, (a, b, c, d) in brute_force_buckets(polls, start, end, 7).items()
+        }
+        assert got == want
+        # A constant series in a sealed day comes from the day's base values.
+        constant = store.buckets(series_id("calculations", 91), start, end, 7)
+        assert {b.minimum for b in constant} == {polls[0].calculations[91]}
+
+
+def test_reader_sees_polls_that_are_only_in_the_wal(tmp_path):
+    polls = simulated_polls(25)
+    storage = Storage(tmp_path, fdatasync=no_sync, commit_every=1000).open()
+    for p in polls:
+        storage.append(p)
+    reader = Reader(tmp_path)  # SQLite has not committed any of them yet
+    assert [r[0] for r in reader.polls(0, 2**62, [TVL])] == [p.ts_ms for p in polls]
+    assert reader.latest_lengths() == {"parameters": 1143, "calculations": 267, "visibilities": 366}
+    reader.close()
+    storage.close()
+
+
+def test_a_failed_fsync_is_never_acknowledged_and_poisons_the_log(tmp_path):
+    calls = []
+
+    def failing_once(fd):
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(errno.EIO, "Input/output error")
+
+    storage = Storage(tmp_path, fdatasync=failing_once).open()
+    assert storage.append(poll_for(1)) == 1
+    assert storage.append(poll_for(2)) == 2
+    with pytest.raises(wal.WalError, match="cannot make the log durable: Input/output error"):
+        storage.append(poll_for(3))
+    with pytest.raises(wal.WalError, match="unusable after an earlier failure"):
+        storage.append(poll_for(3))
+    storage.close()
+    with Storage(tmp_path) as reopened:  # restart: recovery from the log
+        assert reopened.store.last_seq >= 2
+        next_seq = reopened.append(poll_for(reopened.store.last_seq + 1))
+    assert next_seq in (3, 4)
+
+
+def test_a_failed_write_is_undone_so_later_records_follow_cleanly(tmp_path, monkeypatch):
+    storage = Storage(tmp_path).open()
+    storage.append(poll_for(1))
+    real_pwrite = os.pwrite
+    state = {"fail": True}
+
+    def full_disk(fd, data, offset):
+        if state["fail"] and len(data) > 100:
+            state["fail"] = False
+            real_pwrite(fd, data[: len(data) // 2], offset)  # a partial write, then ENOSPC
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", full_disk)
+    with pytest.raises(wal.WalError, match="No space left on device"):
+        storage.append(poll_for(2))
+    assert storage.append(poll_for(2)) == 2
+    storage.close()
+    monkeypatch.undo()
+    records = Storage(tmp_path).open().wal.recovered or wal.read_records(tmp_path / "wal")
+    assert [seq for seq, _, _ in records] == [1, 2]
+
+
+def test_a_database_write_failure_keeps_polls_in_the_wal_and_catches_up(tmp_path):
+    storage = Storage(tmp_path, fdatasync=no_sync, commit_every=1).open()
+    storage.append(poll_for(1))
+    healthy = storage.store.db
+    storage.store.db = sqlite3.connect(
+        f"file:{tmp_path / 'luxlogd.sqlite'}?mode=ro", uri=True, isolation_level=None
+    )
+    assert storage.append(poll_for(2)) == 2  # acknowledged: it is in the WAL
+    assert storage.store_behind
+    storage.store.db.close()
+    storage.store.db = healthy
+    assert storage.append(poll_for(3)) == 3
+    assert not storage.store_behind
+    assert storage.store.last_seq == 3
+    storage.close()
+
+
+def test_retention_deletes_old_days_and_frees_space(tmp_path):
+    polls = simulated_polls(3 * 720, step_s=120)
+    with Storage(tmp_path, fdatasync=no_sync) as storage:
+        for p in polls:
+            storage.append(p)
+        store = storage.store
+        before = store.stats()
+        cutoff = polls[0].ts_ms - polls[0].ts_ms % DAY_MS + 2 * DAY_MS
+        removed = store.delete_before(cutoff)
+        after = store.stats()
+        assert removed > 0 and after["polls"] == before["polls"] - removed
+        assert after["first_ms"] >= cutoff - DAY_MS
+        remaining = [r[0] for r in store.polls(0, 2**62, [TVL])]
+        assert remaining == [p.ts_ms for p in polls if p.ts_ms >= after["first_ms"]]
+        assert store.integrity_check() == "ok"
+
+
+def test_migration_from_an_empty_database_file(tmp_path):
+    empty = tmp_path / "luxlogd.sqlite"
+    empty.touch()
+    store = Store(empty)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.insert(1, poll_for(1))
+    store.close()
+    newer = tmp_path / "newer.sqlite"
+    sqlite3.connect(newer).execute("PRAGMA user_version = 99").connection.close()
+    with pytest.raises(StorageError, match="newer than this luxlogd"):
+        Store(newer)
+    with pytest.raises(StorageError, match="no luxlogd data here"):
+        Reader(tmp_path / "nothing")
+
+
+def test_snapshot_becomes_a_poll():
+    class Snap:
+        read_at, calc_status = 1700000000.1234, 1
+        parameters, calculations, visibilities = [1], [2, 3], [0]
+
+    assert poll_from_snapshot(Snap()) == Poll(1700000000123, 1, (1,), (2, 3), (0,))
+
+
+def store_sample(tmp_path, count=100):
+    polls = simulated_polls(count, start=1_763_794_800.0)  # 2025-11-22 07:00 UTC
+    with Storage(tmp_path, fdatasync=no_sync) as storage:
+        for p in polls:
+            storage.append(p)
+    return polls
+
+
+def test_export_csv_has_the_header_iso_timestamps_and_decoded_values(
+    tmp_path, monkeypatch, capsys, timezone
+):
+    timezone("Europe/Berlin")
+    polls = store_sample(tmp_path)
+    monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(tmp_path))
+    assert (
+        main(
+            [
+                "export",
+                "--from",
+                "2025-11-22T08:00",
+                "--to",
+                "2025-11-22T08:10",
+                "--sensors",
+                "ID_WEB_Temperatur_T?L,ID_WEB_SoftStand,ID_WEB_VD1out",
+            ]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        "timestamp,ID_WEB_Temperatur_TVL,ID_WEB_Temperatur_TRL,ID_WEB_VD1out,ID_WEB_SoftStand"
+    )
+    assert len(lines) == 1 + 20
+    assert lines[1].startswith("2025-11-22T08:00:00+01:00,")
+    first = polls[0]
+    assert lines[1].split(",")[1:] == [
+        str(first.calculations[10] / 10),
+        str(first.calculations[11] / 10),
+        str(first.calculations[44]),
+        "V3.88",
+    ]
+
+
+def test_export_json_to_a_file_and_a_whole_day(tmp_path, monkeypatch, capsys, timezone):
+    timezone("UTC")
+    polls = store_sample(tmp_path)
+    monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(tmp_path))
+    out = tmp_path / "out.json"
+    assert (
+        main(
+            [
+                "export",
+                "--from",
+                "2025-11-22",
+                "--to",
+                "2025-11-22",
+                "--format",
+                "json",
+                "--sensors",
+                "ID_WEB_Temperatur_TA,ID_WEB_AktuelleTimeStamp",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    records = json.loads(out.read_text())
+    assert len(records) == len(polls)
+    assert records[0] == {
+        "timestamp": "2025-11-22T07:00:00+00:00",
+        "ID_WEB_Temperatur_TA": polls[0].calculations[15] / 10,
+        "ID_WEB_AktuelleTimeStamp": records[0]["ID_WEB_AktuelleTimeStamp"],
+    }
+    assert "T" in records[0]["ID_WEB_AktuelleTimeStamp"]
+    assert main(["export", "--from", "2020-01-01", "--to", "2020-01-02", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_export_arguments_are_checked(tmp_path, monkeypatch, capsys):
+    store_sample(tmp_path, 5)
+    monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(tmp_path))
+    assert main(["export", "--from", "yesterday", "--to", "2025-11-23"]) == 2
+    assert "expected an ISO 8601 date" in capsys.readouterr().err
+    assert main(["export", "--from", "2025-11-23", "--to", "2025-11-22T00:00"]) == 2
+    assert (
+        main(["export", "--from", "2025-11-22", "--to", "2025-11-23", "--sensors", "ID_WEB_Bogus"])
+        == 2
+    )
+    assert "unknown sensor 'ID_WEB_Bogus'" in capsys.readouterr().err
+    monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(tmp_path / "empty"))
+    assert main(["export", "--from", "2025-11-22", "--to", "2025-11-23"]) == 1
+    assert "no luxlogd data here" in capsys.readouterr().err
