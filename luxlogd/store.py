@@ -453,6 +453,18 @@ class Store:
                 entry[2] += total
                 entry[3] += count
 
+        def add_column(times: Sequence[int], column: Sequence[int | None]) -> None:
+            """Bucket one series' values by slicing at bucket edges (min/max/sum run in C)."""
+            low = bisect.bisect_left(times, start_ms)
+            high = bisect.bisect_left(times, end_ms)
+            while low < high:
+                key = (times[low] - start_ms) // width
+                edge = bisect.bisect_left(times, start_ms + (key + 1) * width, low, high)
+                values = [v for v in column[low:edge] if v is not None]
+                if values:
+                    add(times[low], min(values), max(values), sum(values), len(values))
+                low = edge
+
         hot_from = start_ms
         if width >= HOUR_MS:
             rows = self.db.execute(
@@ -481,13 +493,23 @@ class Store:
                         at = slot * 4
                         add(slot_ms, aggregates[at], aggregates[at + 1], aggregates[at + 2], count)
                 hot_from = max(hot_from, chunk_end + 1)
-            for ts_ms, _, (value,) in self.polls(hot_from, end_ms, [series]):
-                if value is not None:
-                    add(ts_ms, value, value, value, 1)
         else:
-            for ts_ms, _, (value,) in self.polls(start_ms, end_ms, [series]):
-                if value is not None:
-                    add(ts_ms, value, value, value, 1)
+            rows = self.db.execute(
+                "SELECT c.id, c.end_ms, c.count, c.lengths, c.base, c.times, s.points"
+                " FROM chunks c LEFT JOIN series s ON s.chunk = c.id AND s.series = ?"
+                " WHERE c.end_ms >= ? AND c.start_ms < ? ORDER BY c.start_ms",
+                (series, start_ms, end_ms),
+            ).fetchall()
+            for _, chunk_end, count, lengths_text, base_blob, times_blob, block in rows:
+                flat = flat_of_series([int(x) for x in lengths_text.split(",")], series)
+                hot_from = max(hot_from, chunk_end + 1)
+                if flat is None:
+                    continue
+                times = list(accumulate(_unpack(times_blob, "q")))
+                add_column(times, _expand(_unpack(base_blob, "i")[flat], block, count))
+        recent = [(ts_ms, values[0]) for ts_ms, _, values in self.polls(hot_from, end_ms, [series])]
+        if recent:
+            add_column([t for t, _ in recent], [v for _, v in recent])
         return [
             Bucket(start_ms + key * width, low, high, total / count, int(count))
             for key, (low, high, total, count) in sorted(sums.items())
