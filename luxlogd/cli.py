@@ -238,6 +238,99 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="the daemon, in the foreground (systemd Type=notify)",
+        description="Poll the heat pump every poll.interval_s and store every reading. "
+        "SIGTERM/SIGINT stop it cleanly; SIGHUP reloads the configuration.",
+    )
+    parser.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from luxlogd.config import require_host
+    from luxlogd.service import Service
+
+    config = load_args_config(args)
+    require_host(config)
+    logging.getLogger().setLevel(config.log.level.upper())
+    service = Service(config, config_path=args.config)
+    service.install_signal_handlers()
+    return service.run()
+
+
+def _add_status(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "status",
+        help="last poll, samples stored, sizes, disk use; exit 1 when unhealthy",
+        description="Report on the daemon and its state directory (works while it runs). "
+        "Exit 1 when the daemon is not running or has not stored a poll recently.",
+    )
+    parser.set_defaults(handler=cmd_status)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from luxlogd import status
+
+    config = load_args_config(args)
+    report, healthy = status.build_report(config)
+    sys.stdout.write(report)
+    return EXIT_OK if healthy else EXIT_FAILURE
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="a simulated heat pump plus the daemon, with state in DIR",
+        description="Start a simulated heat pump (one simulated minute per second) and the "
+        "daemon polling it every 10 s, with configuration and state in DIR. Ctrl-C stops.",
+    )
+    parser.add_argument("dir", nargs="?", default="luxlogd-demo", metavar="DIR",
+                        help="where to keep state (default ./luxlogd-demo)")  # fmt: skip
+    parser.set_defaults(handler=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from luxlogd.service import Service
+    from luxlogd.simulator import Simulator
+
+    directory = Path(args.dir).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    simulator = Simulator("127.0.0.1", 0, speed=60.0, seed=1).start()
+    config_path = directory / "luxlogd.toml"
+    config_path.write_text(
+        "# Written by `luxlogd demo`: the simulated heat pump of this run.\n"
+        f'[heatpump]\nhost = "127.0.0.1"\nport = {simulator.port}\ntimeout_s = 5\n'
+        "retries = 1\nbackoff_s = 1\n[poll]\ninterval_s = 10\n"
+        f'[storage]\nstate_dir = "{directory / "state"}"\n'
+        f'[reports]\noutput_dirs = ["{directory / "reports"}"]\n'
+        "[web]\nenabled = false\n"
+    )
+    config = load_config(config_path, log_level=args.log_level)
+    today = dt.datetime.now().astimezone().date().isoformat()
+    command = "luxlogd"
+    print(
+        f"luxlogd demo: simulated heat pump on 127.0.0.1:{simulator.port} (a simulated minute "
+        f"per second), polled every 10 s.\n"
+        f"State and configuration in {directory}. In another terminal:\n"
+        f"  {command} --config {config_path} status\n"
+        f"  {command} --config {config_path} export --from {today} --to {today} "
+        f"--sensors 'ID_WEB_Temperatur_*'\n"
+        f"  {command} --config {config_path} dump\n"
+        "Ctrl-C stops.",
+        flush=True,
+    )
+    service = Service(config, config_path=str(config_path))
+    service.install_signal_handlers()
+    try:
+        return service.run()
+    finally:
+        simulator.stop()
+
+
 def _json_value(value: object) -> str:
     """JSON for what luxtronik decodes besides numbers and strings (timestamps)."""
     isoformat = getattr(value, "isoformat", None)
@@ -265,7 +358,10 @@ def _positive_float(text: str) -> float:
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_run,
+    _add_status,
     _add_check_config,
+    _add_demo,
     _add_dump,
     _add_export,
     _add_simulate,

@@ -20,6 +20,7 @@ from luxlogd.store import StorageError, Store, flat_of_series
 logger = logging.getLogger(__name__)
 
 DATABASE_NAME = "luxlogd.sqlite"
+CATCH_UP_EVERY = 10
 WAL_DIRECTORY = "wal"
 
 
@@ -67,6 +68,7 @@ class Storage:
         self.last_poll: Poll | None = None
         self.store_behind = False
         self.appended = 0
+        self._next_catch_up = 0  # while behind, retry SQLite every CATCH_UP_EVERY appends
 
     def open(self) -> Storage:
         """Recover the WAL, open SQLite, replay what SQLite misses. Raise StorageError/OSError."""
@@ -104,6 +106,8 @@ class Storage:
 
     def _store(self, seq: int, poll: Poll) -> None:
         assert self.store is not None
+        if self.store_behind and self.appended < self._next_catch_up:
+            return  # the poll stays in the WAL; catching up re-reads it later
         try:
             if self.store_behind:
                 self.catch_up()
@@ -115,6 +119,7 @@ class Storage:
             if not self.store_behind:
                 logger.warning("storage: database write failed, polls stay in the WAL: %s", error)
             self.store_behind = True
+            self._next_catch_up = self.appended + CATCH_UP_EVERY
 
     def catch_up(self) -> int:
         """Insert into SQLite every WAL record it misses; return how many."""

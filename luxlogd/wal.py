@@ -28,7 +28,15 @@ SUFFIX = ".wal"
 
 
 class WalError(OSError):
-    """The log cannot take records (a failed fsync poisons it until reopened)."""
+    """The log cannot take records. `fatal`: a failed fsync poisoned it until reopened."""
+
+    fatal = False
+
+
+class WalSyncError(WalError):
+    """fdatasync failed: the kernel may have dropped the pages; only a restart recovers."""
+
+    fatal = True
 
 
 @dataclass(frozen=True)
@@ -224,7 +232,9 @@ class WriteAheadLog:
         every later append (the kernel may have dropped the dirty pages) until reopened.
         """
         if self._poisoned:
-            raise WalError(f"write-ahead log unusable after an earlier failure: {self._poisoned}")
+            raise WalSyncError(
+                f"write-ahead log unusable after an earlier failure: {self._poisoned}"
+            )
         seq = self.last_seq + 1
         if self._fd is None or (self._segment_records and self._needs_rotation(len(payload))):
             try:
@@ -248,7 +258,7 @@ class WriteAheadLog:
             self.fdatasync(self._fd)
         except OSError as error:
             self._poisoned = f"fdatasync failed: {error.strerror or error}"
-            raise WalError(f"cannot make the log durable: {error.strerror or error}") from None
+            raise WalSyncError(f"cannot make the log durable: {error.strerror or error}") from None
         self._offset += len(data)
         self._segment_records += 1
         self.last_seq = seq

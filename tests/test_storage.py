@@ -233,9 +233,15 @@ def test_a_database_write_failure_keeps_polls_in_the_wal_and_catches_up(tmp_path
     storage.store.db.close()
     storage.store.db = healthy
     assert storage.append(poll_for(3)) == 3
+    assert storage.store_behind  # retried only every few polls, not on each one
+    for seq in range(4, 13):
+        assert storage.append(poll_for(seq)) == seq
     assert not storage.store_behind
-    assert storage.store.last_seq == 3
+    assert storage.store.last_seq == 12
     storage.close()
+    reader = Reader(tmp_path)
+    assert [v[0] for _, _, v in reader.polls(0, 2**62, [SEQ])] == list(range(1, 13))
+    reader.close()
 
 
 def test_retention_deletes_old_days_and_frees_space(tmp_path):

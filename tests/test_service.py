@@ -1,0 +1,420 @@
+import datetime as dt
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from freezegun import freeze_time
+
+from luxlogd.cli import main
+from luxlogd.client import HeatPumpError, Snapshot
+from luxlogd.config import load_config
+from luxlogd.service import Service, report_files_oldest_first, watchdog_interval_s
+from luxlogd.simulator import Simulator
+from luxlogd.storage import Reader
+from luxlogd.store import series_id
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class NotifySocket:
+    """A real AF_UNIX datagram socket standing in for systemd's NOTIFY_SOCKET."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.05)
+        self.messages = []  # (monotonic time, text)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+        self._thread.start()
+
+    def _collect(self):
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.messages.append((time.monotonic(), data.decode("utf-8")))
+
+    def texts(self):
+        return [text for _, text in self.messages]
+
+    def wait_for(self, prefix, timeout=5.0, after=0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for _, text in self.messages[after:]:
+                if text.startswith(prefix):
+                    return text
+            time.sleep(0.01)
+        raise AssertionError(f"no {prefix!r} in {self.texts()}")
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def notify(tmp_path, monkeypatch):
+    listener = NotifySocket(tmp_path / "notify.sock")
+    monkeypatch.setenv("NOTIFY_SOCKET", listener.path)
+    yield listener
+    listener.close()
+
+
+def config_for(tmp_path, port, **sections):
+    text = (
+        f'[heatpump]\nhost = "127.0.0.1"\nport = {port}\ntimeout_s = 1\nretries = 0\n'
+        f'[storage]\nstate_dir = "{tmp_path / "state"}"\n[web]\nenabled = false\n'
+    )
+    for section, values in sections.items():
+        text += f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
+    path = tmp_path / "luxlogd.toml"
+    path.write_text(text)
+    return path
+
+
+def run_in_thread(service):
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("code", service.run()), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_ready_status_watchdog_and_stopping_reach_the_notify_socket(tmp_path, notify, monkeypatch):
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    with Simulator() as sim:
+        config = load_config(config_for(tmp_path, sim.port, poll={"interval_s": 0.3}))
+        service = Service(config)
+        thread, result = run_in_thread(service)
+        notify.wait_for("READY=1")
+        time.sleep(1.5)
+        service.request_stop()
+        thread.join(5)
+    texts = notify.texts()
+    assert texts[0] == "READY=1"
+    assert texts[-1] == "STOPPING=1"
+    statuses = [t for t in texts if t.startswith("STATUS=last poll")]
+    assert len(statuses) >= 4 and "heat pump reachable" in statuses[-1]
+    pings = [at for at, text in notify.messages if text == "WATCHDOG=1"]
+    assert 10 <= len(pings) <= 20  # every 0.1 s for 1.5 s
+    assert max(b - a for a, b in zip(pings, pings[1:])) < 0.4
+    assert result["code"] == 0
+    assert service.polls_ok >= 4
+
+
+def test_heat_pump_down_keeps_pinging_and_says_so(tmp_path, notify, monkeypatch, caplog):
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    with Simulator() as sim:
+        sim.set_fault("refuse")
+        time.sleep(0.1)
+        config = load_config(config_for(tmp_path, sim.port, poll={"interval_s": 0.2}))
+        service = Service(config)
+        with caplog.at_level(logging.DEBUG, logger="luxlogd"):
+            thread, _ = run_in_thread(service)
+            notify.wait_for("READY=1")
+            time.sleep(1.0)
+            sim.set_fault(None)
+            time.sleep(0.6)
+            service.request_stop()
+            thread.join(5)
+    texts = notify.texts()
+    assert any(t.startswith("STATUS=heat pump unreachable since") for t in texts)
+    assert texts.count("WATCHDOG=1") >= 10
+    warnings = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "heat pump unreachable" in r.getMessage()
+    ]
+    assert len(warnings) == 1  # the first failure warns, repeats go to debug
+    assert any("heat pump reachable again" in r.getMessage() for r in caplog.records)
+    assert service.polls_failed >= 3 and service.polls_ok >= 1
+
+
+def test_a_stuck_poll_stops_the_watchdog_pings(tmp_path, notify, monkeypatch):
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    with Simulator() as sim:
+        sim.set_fault("stall")
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 30})
+        path.write_text(path.read_text().replace("timeout_s = 1", "timeout_s = 2.5"))
+        service = Service(load_config(path))
+        thread, _ = run_in_thread(service)
+        notify.wait_for("READY=1")
+        time.sleep(2.0)
+        stuck_pings = notify.texts().count("WATCHDOG=1")
+        service.request_stop()
+        thread.join(5)
+    assert stuck_pings <= 1  # the one before the poll started; none while it hangs
+
+
+def test_watchdog_interval_honours_watchdog_pid():
+    assert watchdog_interval_s({"WATCHDOG_USEC": "120000000"}) == 60
+    assert watchdog_interval_s({"WATCHDOG_USEC": "120000000", "WATCHDOG_PID": "1"}) is None
+    pid = str(os.getpid())
+    assert watchdog_interval_s({"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": pid}) == 1
+    assert watchdog_interval_s({}) is None
+    assert watchdog_interval_s({"WATCHDOG_USEC": "x"}) is None
+
+
+def start_daemon(config_path, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.Popen(
+        [sys.executable, "-m", "luxlogd", "--config", str(config_path), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("fault", [None, "stall"])
+def test_sigterm_exits_0_in_under_a_second(tmp_path, notify, fault):
+    with Simulator() as sim:
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 30})
+        path.write_text(path.read_text().replace("timeout_s = 1", "timeout_s = 20"))
+        process = start_daemon(path)
+        try:
+            notify.wait_for("READY=1", timeout=8)
+            if fault is None:
+                notify.wait_for("STATUS=last poll", timeout=8)  # now in the 30 s wait
+            else:
+                sim.set_fault(fault)
+            time.sleep(0.3)
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=5)
+            elapsed = time.monotonic() - started
+        finally:
+            process.kill()
+    assert code == 0 and elapsed < 1.0
+    assert notify.texts()[-1] == "STOPPING=1"
+    assert "Traceback" not in process.stderr.read()
+
+
+def test_sighup_with_a_broken_file_keeps_the_old_configuration(tmp_path, notify):
+    with Simulator() as sim:
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 0.5})
+        good = path.read_text()
+        process = start_daemon(path)
+        try:
+            notify.wait_for("STATUS=last poll", timeout=8)
+            path.write_text("[heatpump\nbroken")
+            seen = len(notify.messages)
+            process.send_signal(signal.SIGHUP)
+            notify.wait_for("RELOADING=1", after=seen)
+            notify.wait_for("READY=1", after=seen)
+            time.sleep(1.2)
+            assert process.poll() is None
+            after_broken = [t for t in notify.texts()[seen:] if t.startswith("STATUS=last poll")]
+            assert len(after_broken) >= 2  # still polling at the old rate
+            path.write_text(good.replace("interval_s = 0.5", "interval_s = 30"))
+            seen = len(notify.messages)
+            process.send_signal(signal.SIGHUP)
+            notify.wait_for("READY=1", after=seen + 1)
+            time.sleep(0.3)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=5) == 0
+        finally:
+            process.kill()
+    err = process.stderr.read()
+    assert "reload failed, keeping the running configuration" in err and "not valid TOML" in err
+    assert "configuration reloaded from" in err
+
+
+class FakeClient:
+    """Stands in for the heat pump where virtual time matters; records when it was asked."""
+
+    def __init__(self, frozen, durations=None, fail_at=(), big=False):
+        self.frozen = frozen
+        self.big = big
+        self.calls = []
+        self.durations = durations or {}
+        self.fail_at = set(fail_at)
+
+    def read(self, budget_s=None):
+        index = len(self.calls)
+        self.calls.append((time.monotonic(), budget_s))
+        self.frozen.tick(self.durations.get(index, 0.2))
+        if index in self.fail_at:
+            raise HeatPumpError("heat pump 127.0.0.1:1 unreachable (fake)")
+        if self.big:  # controller-sized arrays that all change: ~5 KB per WAL record
+            return Snapshot(
+                tuple(index * 7 + i for i in range(1143)),
+                tuple(index * 13 + i for i in range(267)),
+                tuple((index + i) % 2 for i in range(366)),
+                0,
+                time.time(),
+            )
+        return Snapshot((index, 1, 2), (3, index % 7), (1, 0), 0, time.time())
+
+
+def run_virtual_week(tmp_path, interval_s, durations=None, fail_at=()):
+    path = config_for(tmp_path, 1, poll={"interval_s": interval_s})
+    with freeze_time("2026-11-16 00:00:00") as frozen:
+        config = load_config(path)
+        polls = int(7 * 86400 / interval_s)
+        service = Service(config, timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=polls)
+        service.client = fake = FakeClient(frozen, durations, fail_at)
+        assert service.run() == 0
+    return service, fake
+
+
+def test_a_simulated_week_of_polls_has_no_drift_skip_or_overlap(tmp_path):
+    service, fake = run_virtual_week(tmp_path, 600)
+    times = [at for at, _ in fake.calls]
+    start = times[0]
+    assert len(times) == 7 * 144
+    assert all(abs(at - (start + k * 600)) < 1e-6 for k, at in enumerate(times))
+    assert all(budget < 600 for _, budget in fake.calls)
+    assert service.polls_late == 0 and service.slots_skipped == 0
+    reader = Reader(tmp_path / "state")
+    stored = [v[0] for _, _, v in reader.polls(0, 2**62, [series_id("parameters", 0)])]
+    reader.close()
+    assert stored == list(range(7 * 144))
+
+
+def test_a_poll_that_overruns_its_slot_is_logged_and_the_grid_kept(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="luxlogd"):
+        service, fake = run_virtual_week(tmp_path, 3600, durations={5: 5400}, fail_at={9})
+    times = [at for at, _ in fake.calls]
+    start = times[0]
+    assert times[6] == pytest.approx(start + 7 * 3600)  # slot 6 was skipped, loudly
+    assert all((at - start) % 3600 == pytest.approx(0) for at in times)
+    assert service.slots_skipped == 1
+    assert any("skipped_polls=1" in r.getMessage() for r in caplog.records)
+    assert service.polls_failed == 1
+
+
+def test_enospc_loses_no_acknowledged_poll_and_recovers(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    state = tmp_path / "small"
+    state.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)], check=True)
+    try:
+        filler = state / "filler"
+        path = config_for(tmp_path, 1, poll={"interval_s": 60})
+        path.write_text(path.read_text().replace(str(tmp_path / "state"), str(state / "lux")))
+        with freeze_time("2026-11-16 00:00:00") as frozen:
+            service = Service(
+                load_config(path), timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=200
+            )
+            service.client = FakeClient(frozen, big=True)
+            original = service._poll_once
+
+            def poll_and_fill(started):
+                count = service.polls_ok + service.polls_failed
+                if count == 150:
+                    marks["ok_at_150"] = service.polls_ok
+                if count == 30:  # the disk fills up
+                    with open(filler, "wb") as handle:
+                        try:
+                            handle.write(b"x" * (8 << 20))
+                        except OSError:
+                            pass
+                if count == 100:  # space returns
+                    filler.unlink()
+                original(started)
+
+            marks = {}
+            service._poll_once = poll_and_fill
+            assert service.run() == 0
+        assert service.polls_failed > 10  # the full disk was real: polls were not stored
+        assert service.polls_ok - marks["ok_at_150"] == 50  # it resumed by itself
+        reader = Reader(state / "lux")
+        stored = [v[0] for _, _, v in reader.polls(0, 2**62, [series_id("parameters", 0)])]
+        assert reader.store.integrity_check() == "ok"
+        reader.close()
+        assert len(stored) == service.polls_ok == len(set(stored))  # every acknowledged poll
+    finally:
+        subprocess.run(["umount", str(state)], check=False)
+
+
+def test_disk_over_threshold_deletes_the_oldest_reports_first(tmp_path, caplog):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for name in (
+        "2026-01-02_daily.csv",
+        "2026-01-01_weekly.csv",
+        "notes.txt",
+        "2026-01-03_summary.json",
+    ):
+        (reports / name).write_text("x")
+    assert [p.name for p in report_files_oldest_first([reports])] == [
+        "2026-01-01_weekly.csv",
+        "2026-01-02_daily.csv",
+        "2026-01-03_summary.json",
+    ]
+    path = config_for(
+        tmp_path, 1, disk={"usage_threshold_percent": 1}, reports={"output_dirs": f'["{reports}"]'}
+    )
+    service = Service(load_config(path))
+    with caplog.at_level(logging.INFO, logger="luxlogd"):
+        service._check_disk()
+    assert [p.name for p in reports.iterdir()] == ["notes.txt"]  # only ours are deleted
+    assert any("disk use above 1 %" in r.getMessage() for r in caplog.records)
+
+
+def test_status_reports_a_running_daemon_and_exits_1_when_unhealthy(tmp_path, capsys):
+    path = config_for(tmp_path, 1)
+    assert main(["--config", str(path), "status"]) == 1
+    out = capsys.readouterr().out
+    assert "no status written yet" in out and "UNHEALTHY" in out
+    with Simulator() as sim:
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 0.3})
+        service = Service(load_config(path))
+        service._status_every_s = 0
+        thread, _ = run_in_thread(service)
+        time.sleep(1.0)
+        assert main(["--config", str(path), "status"]) == 0
+        out = capsys.readouterr().out
+        service.request_stop()
+        thread.join(5)
+    assert f"running (pid {os.getpid()})" in out and "healthy" in out
+    assert "polls stored:" in out and "heat pump reachable" in out
+    assert main(["--config", str(path), "status"]) == 1
+    assert "the daemon is not running" in capsys.readouterr().out
+
+
+def test_run_without_a_host_exits_78(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text(f'[storage]\nstate_dir = "{tmp_path}"\n')
+    assert main(["--config", str(path), "run"]) == 78
+    assert "heatpump.host" in capsys.readouterr().err
+
+
+def test_demo_runs_the_simulator_and_the_daemon_until_ctrl_c(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "luxlogd", "demo", str(tmp_path / "d")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        first = process.stdout.readline()
+        assert first.startswith("luxlogd demo: simulated heat pump on 127.0.0.1:")
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and not (tmp_path / "d/state/status.json").exists():
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=5)
+    assert code == 0
+    config = load_config(tmp_path / "d" / "luxlogd.toml")
+    reader = Reader(config.state_dir)
+    assert len(list(reader.polls(0, 2**62, [series_id("calculations", 10)]))) >= 1
+    reader.close()
+    assert dt.date.today().isoformat() in process.stdout.read()
