@@ -102,7 +102,7 @@ class Service:
         self.delayfunc = delayfunc if delayfunc is not None else self._interruptible_sleep
         self.scheduler = sched.scheduler(timefunc, self.delayfunc)
         self.max_polls = max_polls
-        self.storage = Storage(config.state_dir)
+        self.storage = Storage(config.state_dir, retention_days=config.storage.retention_days)
         self.client = self._make_client(config)
         self._stop_requested = False
         self._reload_requested = False
@@ -231,6 +231,7 @@ class Service:
             logger.info("poll in flight abandoned for shutdown")
             return
         except Exception:
+            self.polls_failed += 1
             logger.exception("unexpected error in the poll job; polling goes on")
         self.last_poll_duration_s = self.timefunc() - started
         self._progress_since_ping = True

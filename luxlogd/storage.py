@@ -15,7 +15,7 @@ from pathlib import Path
 
 from luxlogd import codec, wal
 from luxlogd.codec import Poll
-from luxlogd.store import StorageError, Store, flat_of_series
+from luxlogd.store import DAY_MS, StorageError, Store, flat_of_series
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,12 @@ class Storage:
         fdatasync: Callable[[int], None] = os.fdatasync,
         segment_bytes: int = wal.SEGMENT_BYTES,
         commit_every: int = 10,
+        retention_days: int = 0,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.wal = wal.WriteAheadLog(self.state_dir / WAL_DIRECTORY, segment_bytes, fdatasync)
         self.commit_every = commit_every
+        self.retention_days = retention_days
         self.store: Store | None = None
         self.last_poll: Poll | None = None
         self.store_behind = False
@@ -111,15 +113,31 @@ class Storage:
         try:
             if self.store_behind:
                 self.catch_up()
+            sealed = self.store.days_sealed
             self.store.insert(seq, poll)
             if self.store_behind:
                 logger.info("storage: database writable again, caught up to seq=%d", seq)
             self.store_behind = False
+            if self.store.days_sealed != sealed:
+                self.apply_retention(poll.ts_ms)
         except StorageError as error:
             if not self.store_behind:
                 logger.warning("storage: database write failed, polls stay in the WAL: %s", error)
             self.store_behind = True
             self._next_catch_up = self.appended + CATCH_UP_EVERY
+
+    def apply_retention(self, now_ms: int) -> int:
+        """Delete sealed days older than `retention_days` (0 keeps all); return polls removed."""
+        assert self.store is not None
+        if self.retention_days <= 0:
+            return 0
+        removed = self.store.delete_before(now_ms - self.retention_days * DAY_MS)
+        if removed:
+            logger.info(
+                "storage: retention removed polls=%d older than %d days",
+                removed, self.retention_days,
+            )  # fmt: skip
+        return removed
 
     def catch_up(self) -> int:
         """Insert into SQLite every WAL record it misses; return how many."""

@@ -139,6 +139,7 @@ class Store:
         self._uncommitted = 0
         self._hot_last: Poll | None = None
         self._last_seq = 0
+        self.days_sealed = 0  # sealed by this connection (the writer applies retention then)
         try:
             if readonly:
                 self.db = sqlite3.connect(
@@ -228,6 +229,7 @@ class Store:
                 and poll.ts_ms // DAY_MS != self._hot_last.ts_ms // DAY_MS
             ):
                 self._seal_hot()
+                self.days_sealed += 1
             data = codec.encode(poll, self._hot_last)
             self.db.execute("INSERT INTO hot (seq, ts_ms, data) VALUES (?, ?, ?)",
                             (seq, poll.ts_ms, data))  # fmt: skip

@@ -296,6 +296,26 @@ def test_a_poll_that_overruns_its_slot_is_logged_and_the_grid_kept(tmp_path, cap
     assert service.polls_failed == 1
 
 
+def test_an_unexpected_error_in_a_poll_is_logged_once_and_polling_goes_on(tmp_path, caplog):
+    class BrokenOnce(FakeClient):
+        def read(self, budget_s=None):
+            if len(self.calls) == 3:
+                self.calls.append((time.monotonic(), budget_s))
+                raise RuntimeError("a bug")
+            return super().read(budget_s)
+
+    path = config_for(tmp_path, 1, poll={"interval_s": 60})
+    with freeze_time("2026-11-16 00:00:00") as frozen, caplog.at_level(logging.ERROR):
+        service = Service(
+            load_config(path), timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=8
+        )
+        service.client = BrokenOnce(frozen)
+        assert service.run() == 0
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info and "a bug" in str(errors[0].exc_info[1])
+    assert service.polls_ok == 7 and len(service.client.calls) == 8
+
+
 def test_enospc_loses_no_acknowledged_poll_and_recovers(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (CI runs as root)")
