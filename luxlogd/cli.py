@@ -279,6 +279,64 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if healthy else EXIT_FAILURE
 
 
+def _add_rollup(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "rollup",
+        help="write the daily and weekly reports and the summary",
+        description="Write YYYY-MM-DD_daily, _weekly and _summary reports for the period "
+        "that ends at reports.time of DATE (default: the latest roll-up time that has passed) "
+        "into every reports.output_dirs directory. Idempotent; finishes an interrupted roll-up "
+        "first; exit 0 with a warning when there is no data.",
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--date", metavar="YYYY-MM-DD", type=_date, help="the roll-up date")
+    which.add_argument(
+        "--now", action="store_true", help="on-demand reports for the periods ending now"
+    )
+    parser.set_defaults(handler=cmd_rollup)
+
+
+def cmd_rollup(args: argparse.Namespace) -> int:
+    from luxlogd import reports
+
+    config = load_args_config(args)
+    try:
+        reports.rollup(config, args.date, on_demand=args.now)
+    except reports.RollupError as error:
+        if "has not passed yet" in str(error):
+            raise UsageError(str(error)) from None
+        raise
+    return EXIT_OK
+
+
+def _add_cleanup(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "cleanup",
+        help="apply retention to reports and raw data",
+        description="Delete reports older than reports.retention_days (judged by the date in "
+        "their name; only files named like luxlogd's reports) and raw data older than "
+        "storage.retention_days. Logs the files deleted and the bytes freed.",
+    )
+    parser.set_defaults(handler=cmd_cleanup)
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from luxlogd import reports
+
+    files, freed, polls = reports.cleanup(load_args_config(args))
+    print(f"deleted {files} report files and {polls} old polls, freed {freed} bytes")
+    return EXIT_OK
+
+
+def _date(text: str) -> object:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
 def _add_demo(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "demo",
@@ -360,6 +418,8 @@ def _positive_float(text: str) -> float:
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run,
     _add_status,
+    _add_rollup,
+    _add_cleanup,
     _add_check_config,
     _add_demo,
     _add_dump,
@@ -405,6 +465,7 @@ EXPECTED_ERROR_NAMES = [
     ("luxlogd.client", "HeatPumpError"),
     ("luxlogd.store", "StorageError"),
     ("luxlogd.fields", "SensorPatternError"),
+    ("luxlogd.reports", "RollupError"),
 ]
 
 

@@ -17,7 +17,7 @@ import sqlite3
 import struct
 import zlib
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -136,7 +136,7 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         self.commit_every = commit_every
-        self._uncommitted = 0
+        self._pending: list[tuple[int, int, bytes]] = []
         self._hot_last: Poll | None = None
         self._last_seq = 0
         self.days_sealed = 0  # sealed by this connection (the writer applies retention then)
@@ -218,30 +218,34 @@ class Store:
         return self._last_seq
 
     def insert(self, seq: int, poll: Poll) -> bool:
-        """Store one poll (idempotent: a seq already stored is skipped). True if inserted."""
+        """Store one poll (idempotent: a seq already stored is skipped). True if taken.
+
+        Rows are buffered and written `commit_every` at a time in one short transaction, so
+        the write lock is never held between polls (the WAL holds them durably meanwhile).
+        """
         if seq <= self._last_seq:
             return False
-        try:
-            if not self.db.in_transaction:
-                self.db.execute("BEGIN IMMEDIATE")
-            if (
-                self._hot_last is not None
-                and poll.ts_ms // DAY_MS != self._hot_last.ts_ms // DAY_MS
-            ):
-                self._seal_hot()
-                self.days_sealed += 1
-            data = codec.encode(poll, self._hot_last)
-            self.db.execute("INSERT INTO hot (seq, ts_ms, data) VALUES (?, ?, ?)",
-                            (seq, poll.ts_ms, data))  # fmt: skip
-        except sqlite3.Error as error:
-            self._rollback()
-            raise StorageError(f"{self.path}: cannot store poll {seq}: {error}") from None
+        if self._hot_last is not None and poll.ts_ms // DAY_MS != self._hot_last.ts_ms // DAY_MS:
+            self.commit()
+            self._write(self._seal_hot)
+            self.days_sealed += 1
+        data = codec.encode(poll, self._hot_last)
+        self._pending.append((seq, poll.ts_ms, data))
         self._hot_last = poll
         self._last_seq = seq
-        self._uncommitted += 1
-        if self._uncommitted >= self.commit_every:
+        if len(self._pending) >= self.commit_every:
             self.commit()
         return True
+
+    def _write(self, work: Callable[[], object]) -> None:
+        """Run `work` in one write transaction; StorageError (state reset) when it fails."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            work()
+            self.db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise StorageError(f"{self.path}: cannot write: {error}") from None
 
     def _rollback(self) -> None:
         if self.db.in_transaction:
@@ -249,19 +253,21 @@ class Store:
                 self.db.execute("ROLLBACK")
             except sqlite3.Error:
                 pass  # the failed statement may already have ended the transaction
-        self._uncommitted = 0
+        self._pending.clear()
         self._last_seq = self._read_last_seq()
         self._hot_last = self._last_hot_poll()
 
     def commit(self) -> None:
-        """Commit pending inserts (durable only at the next checkpoint: the WAL has them)."""
-        try:
-            if self.db.in_transaction:
-                self.db.execute("COMMIT")
-        except sqlite3.Error as error:
-            self._rollback()
-            raise StorageError(f"{self.path}: cannot commit: {error}") from None
-        self._uncommitted = 0
+        """Write the buffered polls (durable at the next checkpoint: the WAL has them)."""
+        if not self._pending:
+            return
+        rows = list(self._pending)
+        self._write(
+            lambda: self.db.executemany(
+                "INSERT OR IGNORE INTO hot (seq, ts_ms, data) VALUES (?, ?, ?)", rows
+            )
+        )
+        self._pending.clear()
 
     def checkpoint(self) -> bool:
         """Commit, copy SQLite's log into the database file and fsync it.
@@ -277,12 +283,11 @@ class Store:
         return busy == 0 and log_frames == done
 
     def seal_all(self) -> int:
-        """Seal every hot poll (tests, benchmarks and shutdown of a finished day use it)."""
-        if not self.db.in_transaction:
-            self.db.execute("BEGIN IMMEDIATE")
-        sealed = self._seal_hot()
+        """Seal every hot poll (tests and benchmarks use it)."""
         self.commit()
-        return sealed
+        sealed: list[int] = []
+        self._write(lambda: sealed.append(self._seal_hot()))
+        return sealed[0]
 
     def _seal_hot(self) -> int:
         """Turn the hot rows into chunks (one per run of equal array lengths)."""
@@ -388,6 +393,7 @@ class Store:
         self, start_ms: int, end_ms: int, series: Sequence[int]
     ) -> Iterator[tuple[int, int, list[int | None]]]:
         """(ts_ms, calc_status, values of `series`) for every poll in [start_ms, end_ms)."""
+        self.commit()
         chunk_rows = self.db.execute(
             "SELECT id, count, lengths, base, times, statuses FROM chunks"
             " WHERE end_ms >= ? AND start_ms < ? ORDER BY start_ms, id",
@@ -441,6 +447,7 @@ class Store:
         Buckets of an hour or more come from the hourly aggregates of sealed days (a bucket
         takes whole hours, by the hour's start); shorter ones from the polls themselves.
         """
+        self.commit()
         width = max(1, -(-(end_ms - start_ms) // max(1, points)))
         sums: dict[int, list[float]] = {}
 
@@ -519,8 +526,8 @@ class Store:
 
     def delete_before(self, cutoff_ms: int) -> int:
         """Delete sealed days that ended before `cutoff_ms`; return the polls removed."""
+        self.commit()
         try:
-            self.commit()
             self.db.execute("BEGIN IMMEDIATE")
             chunks = self.db.execute(
                 "SELECT id, count FROM chunks WHERE end_ms < ?", (cutoff_ms,)
@@ -537,6 +544,7 @@ class Store:
 
     def stats(self) -> dict[str, int | None]:
         """Polls stored, first and last poll time, bytes of the database and its log."""
+        self.commit()
         chunk_polls, first_chunk = self.db.execute(
             "SELECT coalesce(sum(count), 0), min(start_ms) FROM chunks"
         ).fetchone()

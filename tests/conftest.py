@@ -1,6 +1,7 @@
 """Shared fixtures: isolate every test from the machine's configuration and environment."""
 
 import os
+import time
 
 import pytest
 
@@ -17,3 +18,16 @@ def clean_environment(monkeypatch):
             "STATE_DIRECTORY",
         ):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def timezone(monkeypatch):
+    """Set the local time zone for one test (TZ needs time.tzset() to take effect)."""
+
+    def set_zone(name):
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()

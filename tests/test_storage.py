@@ -2,7 +2,6 @@ import errno
 import json
 import os
 import sqlite3
-import time
 
 import pytest
 
@@ -28,19 +27,6 @@ def simulated_polls(count, step_s=30, seed=2, start=1_700_000_000.0):
         polls.append(Poll(int(clock.now * 1000), 0, tuple(p), tuple(c), tuple(v)))
         clock.now += step_s
     return polls
-
-
-@pytest.fixture
-def timezone(monkeypatch):
-    """Set the local time zone for one test (TZ needs time.tzset() to take effect)."""
-
-    def set_zone(name):
-        monkeypatch.setenv("TZ", name)
-        time.tzset()
-
-    yield set_zone
-    monkeypatch.undo()
-    time.tzset()
 
 
 def no_sync(fd):
@@ -98,6 +84,7 @@ def test_days_are_sealed_into_blocks_and_read_back_identically(tmp_path):
     with Storage(tmp_path, fdatasync=no_sync) as storage:
         for p in polls:
             storage.append(p)
+        storage.flush()
         chunks = storage.store.db.execute("SELECT count(*), sum(count) FROM chunks").fetchone()
         hot = storage.store.db.execute("SELECT count(*) FROM hot").fetchone()[0]
     assert chunks[0] == 3 and chunks[1] + hot == len(polls)

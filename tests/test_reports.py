@@ -1,0 +1,269 @@
+import csv
+import datetime as dt
+import json
+import os
+
+import pytest
+
+from luxlogd import reports
+from luxlogd.cli import main
+from luxlogd.codec import Poll
+from luxlogd.config import load_config
+from luxlogd.simulator import Simulator
+from luxlogd.storage import Storage
+from tests.helpers import FrozenClock
+
+BERLIN = dt.timezone(dt.timedelta(hours=1))
+
+
+def make_config(tmp_path, **reports_keys):
+    text = f'[storage]\nstate_dir = "{tmp_path / "state"}"\n[reports]\n'
+    text += f'output_dirs = ["{tmp_path / "a"}", "{tmp_path / "b"}"]\n'
+    for key, value in reports_keys.items():
+        text += f"{key} = {value}\n"
+    path = tmp_path / "luxlogd.toml"
+    path.write_text(text)
+    return load_config(path, environ={}), path
+
+
+def fill(config, start_local, days, step_s=300, seed=3):
+    """Polls from the simulator's model every step_s from `start_local` for `days` days."""
+    clock = FrozenClock(start_local.timestamp())
+    sim = Simulator(clock=clock, seed=seed, start_s=start_local.timestamp())
+    polls = []
+    with Storage(config.state_dir, fdatasync=lambda fd: None) as storage:
+        for _ in range(int(days * 86400 / step_s)):
+            p, c, v = sim.arrays()
+            poll = Poll(int(clock.now * 1000), 0, tuple(p), tuple(c), tuple(v))
+            storage.append(poll)
+            polls.append(poll)
+            clock.now += step_s
+    return polls
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def local(*args):
+    return dt.datetime(*args).astimezone()
+
+
+def test_daily_and_weekly_reports_cover_their_periods_exactly(tmp_path, timezone):
+    timezone("Europe/Berlin")
+    config, _ = make_config(tmp_path, sensors='["ID_WEB_Temperatur_TA", "ID_WEB_Temperatur_TVL"]')
+    polls = fill(config, local(2026, 11, 10, 7, 0), 9)
+    written = reports.rollup(config, dt.date(2026, 11, 18), now=local(2026, 11, 19, 12, 0))
+    names = sorted({p.name for p in written})
+    assert names == ["2026-11-18_daily.csv", "2026-11-18_summary.csv", "2026-11-18_weekly.csv"]
+    for directory in ("a", "b"):
+        assert (tmp_path / directory / "2026-11-18_daily.csv").exists()
+    daily = read_csv(tmp_path / "a" / "2026-11-18_daily.csv")
+    assert daily[0] == ["timestamp", "ID_WEB_Temperatur_TVL", "ID_WEB_Temperatur_TA"]
+    # A poll exactly at the roll-up time starts a report; it is never in two.
+    assert daily[1][0] == "2026-11-17T07:00:00+01:00"
+    assert daily[-1][0] == "2026-11-18T06:55:00+01:00"
+    assert len(daily) - 1 == 288
+    expected = [p for p in polls
+                if local(2026, 11, 17, 7).timestamp() * 1000 <= p.ts_ms
+                < local(2026, 11, 18, 7).timestamp() * 1000]  # fmt: skip
+    assert [float(row[1]) for row in daily[1:]] == [p.calculations[10] / 10 for p in expected]
+    weekly = read_csv(tmp_path / "a" / "2026-11-18_weekly.csv")
+    assert weekly[1][0] == "2026-11-11T07:00:00+01:00" and len(weekly) - 1 == 7 * 288
+    next_daily = reports.rollup(config, dt.date(2026, 11, 19), now=local(2026, 11, 19, 12))
+    assert next_daily
+    following = read_csv(tmp_path / "a" / "2026-11-19_daily.csv")
+    assert following[1][0] == "2026-11-18T07:00:00+01:00"
+
+
+def test_a_dst_change_makes_a_23_hour_day_without_gap_or_overlap(tmp_path, timezone):
+    timezone("Europe/Berlin")
+    config, _ = make_config(tmp_path, sensors='["ID_WEB_Temperatur_TA"]', formats='["json"]')
+    fill(config, local(2026, 3, 27, 7, 0), 4)
+    reports.rollup(config, dt.date(2026, 3, 29), now=local(2026, 3, 30, 12))
+    reports.rollup(config, dt.date(2026, 3, 30), now=local(2026, 3, 30, 12))
+    short = json.loads((tmp_path / "a" / "2026-03-29_daily.json").read_text())
+    after = json.loads((tmp_path / "a" / "2026-03-30_daily.json").read_text())
+    assert short[0]["timestamp"] == "2026-03-28T07:00:00+01:00"
+    assert short[-1]["timestamp"] == "2026-03-29T06:55:00+02:00"
+    assert len(short) == 23 * 12
+    assert after[0]["timestamp"] == "2026-03-29T07:00:00+02:00" and len(after) == 24 * 12
+
+
+def test_the_summary_matches_figures_computed_from_the_polls(tmp_path, timezone):
+    timezone("UTC")
+    config, _ = make_config(tmp_path)
+    polls = fill(config, local(2026, 1, 5, 7, 0), 3, step_s=60, seed=5)
+    reports.rollup(config, dt.date(2026, 1, 7), now=local(2026, 1, 7, 8))
+    rows = list(csv.DictReader(open(tmp_path / "a" / "2026-01-07_summary.csv")))
+    row = rows[-1]
+    start, end = local(2026, 1, 6, 7).timestamp() * 1000, local(2026, 1, 7, 7).timestamp() * 1000
+    day = [p for p in polls if start <= p.ts_ms < end]
+    starts = day[-1].calculations[57] - day[0].calculations[57]
+    assert starts > 3  # the model's compressor really cycled that day
+    assert row["date"] == "2026-01-07" and int(row["polls"]) == len(day) == 1440
+    assert int(row["compressor_starts"]) == starts
+    hours = (day[-1].calculations[56] - day[0].calculations[56]) / 3600
+    assert float(row["compressor_hours"]) == pytest.approx(hours, abs=0.001)
+    flows = [p.calculations[10] / 10 for p in day]
+    assert float(row["flow_min_c"]) == min(flows) and float(row["flow_max_c"]) == max(flows)
+    assert float(row["flow_mean_c"]) == pytest.approx(sum(flows) / len(flows), abs=0.01)
+    heat = (day[-1].calculations[154] - day[0].calculations[154]) / 10
+    electric = (day[-1].parameters[1139] - day[0].parameters[1139]) / 100
+    assert float(row["heat_total_kwh"]) == pytest.approx(heat)
+    assert float(row["electric_kwh"]) == pytest.approx(electric)
+    assert float(row["cop"]) == pytest.approx(heat / electric, abs=0.01)
+    modes = [p.calculations[80] for p in day]
+    pairs = list(zip(modes, modes[1:]))
+    assert int(row["hot_water_cycles"]) == sum(1 for a, b in pairs if b == 1 != a) >= 1
+    assert int(row["defrosts"]) == sum(1 for a, b in pairs if b == 4 != a)
+    assert row["switch_offs"]  # the compressor stopped that day: the controller logged it
+
+
+def test_counter_deltas_survive_resets():
+    assert reports.counter_delta([10, 12, 15, 2, 5]) == 5 + 2 + 3
+    assert reports.counter_delta([None, 7]) is None
+    assert reports.counter_delta([7, None, 9]) == 2
+
+
+def test_a_crash_before_the_rename_leaves_the_old_file_and_the_next_run_finishes(
+    tmp_path, timezone, monkeypatch
+):
+    timezone("UTC")
+    config, _ = make_config(tmp_path, sensors='["ID_WEB_Temperatur_TA"]')
+    fill(config, local(2026, 2, 1, 7), 3)
+    old = tmp_path / "a" / "2026-02-03_daily.csv"
+    old.parent.mkdir(parents=True)
+    old.write_text("previous content\n")
+    real_replace = os.replace
+
+    def crash(source, target):
+        raise KeyboardInterrupt("power cut")  # not retried: the process is gone
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        reports.rollup(config, dt.date(2026, 2, 3), now=local(2026, 2, 4, 8))
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert old.read_text() == "previous content\n"  # never a partial file
+    assert (config.state_dir / reports.PROGRESS_FILE).exists()
+    # The next run (the timer, a day later) first completes the interrupted roll-up.
+    reports.rollup(config, dt.date(2026, 2, 4), now=local(2026, 2, 4, 8))
+    assert read_csv(old)[0] == ["timestamp", "ID_WEB_Temperatur_TA"]
+    assert not (config.state_dir / reports.PROGRESS_FILE).exists()
+    assert (tmp_path / "b" / "2026-02-04_weekly.csv").exists()
+    assert not [p for p in (tmp_path / "a").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_failed_roll_up_is_retried_once_then_an_error(tmp_path, timezone, monkeypatch):
+    timezone("UTC")
+    config, _ = make_config(tmp_path, sensors='["ID_WEB_Temperatur_TA"]')
+    fill(config, local(2026, 2, 1, 7), 2)
+    real_copy = reports.shutil.copyfile
+    failures = {"left": 1}
+
+    def flaky(source, target):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OSError(5, "Input/output error")
+        return real_copy(source, target)
+
+    monkeypatch.setattr(reports.shutil, "copyfile", flaky)
+    sleeps = []
+    assert reports.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3), sleep=sleeps.append)
+    assert sleeps == [reports.RETRY_DELAY_S]
+    failures["left"] = 2
+    with pytest.raises(reports.RollupError, match="failed twice: .*Input/output error"):
+        reports.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3), sleep=sleeps.append)
+
+
+def test_rollup_command_default_date_future_date_and_no_data(tmp_path, timezone, capsys):
+    timezone("UTC")
+    config, path = make_config(tmp_path, sensors='["ID_WEB_Temperatur_TA"]')
+    assert main(["--config", str(path), "rollup", "--date", "2099-01-01"]) == 2
+    assert "has not passed yet" in capsys.readouterr().err
+    assert main(["--config", str(path), "rollup", "--date", "2020-01-01"]) == 0  # no data yet
+    fill(config, local(2020, 1, 1, 7), 1)
+    assert main(["--config", str(path), "rollup", "--date", "2019-06-01"]) == 0
+    assert "no data, no reports written" in capsys.readouterr().err
+    assert main(["--config", str(path), "rollup", "--now"]) == 0
+    assert main(["--config", str(path), "rollup", "--date", "2020-13-01"]) == 2
+    assert reports.latest_rollup_date(config, local(2026, 5, 5, 6, 59)) == dt.date(2026, 5, 4)
+    assert reports.latest_rollup_date(config, local(2026, 5, 5, 7, 0)) == dt.date(2026, 5, 5)
+
+
+def test_the_idempotent_roll_up_rewrites_identical_files(tmp_path, timezone):
+    timezone("UTC")
+    config, _ = make_config(tmp_path, sensors='["calculations"]', formats='["csv", "json"]')
+    fill(config, local(2026, 2, 1, 7), 1.5)
+    first = reports.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3))
+    contents = {p: p.read_bytes() for p in first}
+    second = reports.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3))
+    assert {p: p.read_bytes() for p in second} == contents
+    assert len(read_csv(tmp_path / "a" / "2026-02-02_daily.csv")[0]) == 1 + 267 - 9
+
+
+def test_dta_reports_read_back_with_the_same_values(tmp_path, timezone):
+    pandas = pytest.importorskip("pandas")
+    timezone("UTC")
+    config, _ = make_config(
+        tmp_path,
+        sensors='["ID_WEB_Temperatur_T?L", "ID_WEB_SoftStand", "ID_WEB_VD1out"]',
+        formats='["csv", "dta"]',
+    )
+    fill(config, local(2026, 2, 1, 7), 1.2)
+    reports.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3))
+    frame = pandas.read_stata(tmp_path / "a" / "2026-02-02_daily.dta")
+    rows = read_csv(tmp_path / "a" / "2026-02-02_daily.csv")
+    assert list(frame.columns) == [
+        "timestamp",
+        "ID_WEB_Temperatur_TVL",
+        "ID_WEB_Temperatur_TRL",
+        "ID_WEB_VD1out",
+        "ID_WEB_SoftStand",
+    ]
+    assert len(frame) == len(rows) - 1
+    assert list(frame["timestamp"]) == [r[0] for r in rows[1:]]
+    assert [round(v, 1) for v in frame["ID_WEB_Temperatur_TVL"]] == [float(r[1]) for r in rows[1:]]
+    assert [int(v) for v in frame["ID_WEB_VD1out"]] == [int(r[3]) for r in rows[1:]]
+    assert set(frame["ID_WEB_SoftStand"]) == {"V3.88"}
+
+
+def test_cleanup_deletes_only_old_reports_named_like_ours(tmp_path, timezone, capsys):
+    timezone("UTC")
+    config, path = make_config(tmp_path, retention_days=30)
+    directory = tmp_path / "a"
+    directory.mkdir()
+    names = [
+        "2026-01-01_daily.csv",
+        "2026-01-01_summary.csv",
+        "2026-02-20_weekly.json",
+        "2025-12-01_notes.csv",
+        "holiday.csv",
+        "2026-01-01_daily.csv.bak",
+    ]
+    for name in names:
+        (directory / name).write_text("x" * 10)
+    files, freed, _ = reports.cleanup(config, now=local(2026, 3, 1, 8))
+    assert (files, freed) == (2, 20)
+    assert sorted(p.name for p in directory.iterdir()) == sorted(names[2:])
+    assert main(["--config", str(path), "cleanup"]) == 0
+    assert "deleted 1 report files" in capsys.readouterr().out  # 2026-02-20, today is later
+
+
+def test_cleanup_applies_raw_data_retention(tmp_path, timezone):
+    timezone("UTC")
+    config, _ = make_config(tmp_path)
+    polls = fill(config, local(2026, 1, 1, 0, 30), 4, step_s=600)
+    config = load_config(tmp_path / "luxlogd.toml",
+                         environ={"LUXLOGD_STORAGE_RETENTION_DAYS": "1"})  # fmt: skip
+    _, _, removed = reports.cleanup(config, now=local(2026, 1, 5, 1))
+    assert removed > 0
+    from luxlogd.storage import Reader
+    from luxlogd.store import series_id
+
+    reader = Reader(config.state_dir)
+    left = [t for t, _, _ in reader.polls(0, 2**62, [series_id("calculations", 10)])]
+    reader.close()
+    assert left == [p.ts_ms for p in polls if p.ts_ms >= left[0]]
+    assert left[0] >= local(2026, 1, 3).timestamp() * 1000
