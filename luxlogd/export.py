@@ -65,24 +65,33 @@ def decoded_rows(
 ) -> Iterator[tuple[int, list[Any]]]:
     """(ts_ms, decoded values) of every stored poll in [start_ms, end_ms)."""
     ids = [series_id(f.group, f.index) for f in chosen]
-    needs_slices = [f.group == "calculations" and f.index in fields.VERSION_RANGE for f in chosen]
+    version_at = [
+        position for position, f in enumerate(chosen)
+        if f.group == "calculations" and f.index in fields.VERSION_RANGE
+    ]  # fmt: skip
     version_ids = (
         [series_id("calculations", i) for i in range(81, 81 + fields.VERSION_SLICE)]
-        if any(needs_slices)
+        if version_at
         else []
     )
+    decoders = [None if position in version_at else f.decoder for position, f in
+                enumerate(chosen)]  # fmt: skip
+    width = len(ids)
     for ts_ms, _, values in reader.polls(start_ms, end_ms, ids + version_ids):
-        version = values[len(ids) :]
-        decoded: list[Any] = []
-        for found, raw, is_version in zip(chosen, values, needs_slices, strict=False):
-            if raw is None:
-                decoded.append(None)
-            elif is_version:
-                decoded.append(found.decoder(version) if found.decoder else raw)
-            elif found.decoder is None:
-                decoded.append(raw)
-            else:
-                decoded.append(found.decoder(raw))
+        try:
+            decoded = [
+                raw if decode is None else decode(raw)
+                for decode, raw in zip(decoders, values[:width], strict=True)
+            ]
+        except TypeError:  # a field this poll's firmware does not have (None)
+            decoded = [
+                raw if decode is None or raw is None else decode(raw)
+                for decode, raw in zip(decoders, values[:width], strict=True)
+            ]
+        for position in version_at:
+            decoder = chosen[position].decoder
+            version = values[width:]
+            decoded[position] = decoder(version) if decoder and None not in version else None
         yield ts_ms, decoded
 
 
@@ -112,10 +121,15 @@ def write_export(
     """Write rows to `output` in `fmt`; return how many were written."""
     count = 0
     if fmt == "csv":
-        writer = csv.writer(output, lineterminator="\n")
+        writer = csv.writer(output, lineterminator="\n")  # writes None as an empty cell
         writer.writerow(["timestamp", *names])
+        special: list[int] | None = None
         for ts_ms, values in rows:
-            writer.writerow([format_timestamp(ts_ms), *map(_csv_cell, values)])
+            if special is None:  # column types are fixed by the field: look once
+                special = [i for i, v in enumerate(values) if isinstance(v, bool | dt.datetime)]
+            for position in special:
+                values[position] = _csv_cell(values[position])
+            writer.writerow([format_timestamp(ts_ms), *values])
             count += 1
             if progress is not None:
                 progress(count, ts_ms)

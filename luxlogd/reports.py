@@ -353,6 +353,21 @@ def rollup(config: Config, day: dt.date | None = None, on_demand: bool = False,
     return written
 
 
+def last_rollup_name(config: Config) -> str | None:
+    """The name (date) of the last finished roll-up, or None."""
+    try:
+        return str(json.loads((config.state_dir / LAST_ROLLUP_FILE).read_text())["name"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def last_rollup(config: Config) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads((config.state_dir / LAST_ROLLUP_FILE).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
 def _read_progress(path: Path) -> Job | None:
     try:
         data = json.loads(path.read_text())

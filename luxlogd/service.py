@@ -87,7 +87,7 @@ class Service:
         config_path: str | None = None,
         timefunc: Callable[[], float] = time.monotonic,
         delayfunc: Callable[[float], Any] | None = None,
-        wallclock: Callable[[], float] = time.time,
+        wallclock: Callable[[], float] | None = None,
         notifier: Any = None,
         environ: dict[str, str] | os._Environ[str] = os.environ,
         max_polls: int | None = None,
@@ -95,7 +95,8 @@ class Service:
         self.config = config
         self.config_path = config_path
         self.timefunc = timefunc
-        self.wallclock = wallclock
+        # Looked up at each call (not bound at import) so a patched clock reaches it.
+        self.wallclock = wallclock if wallclock is not None else lambda: time.time()
         self.environ = environ
         self.notifier = notifier if notifier is not None else Notifier()
         self._wake = threading.Event()
@@ -125,6 +126,9 @@ class Service:
         self.status_dir = Path(runtime) if runtime else config.state_dir
         self._status_every_s = 0.0 if runtime else STATUS_EVERY_S
         self._disk_warned = False
+        self.internal_schedule = internal_schedule_enabled(config, environ)
+        self._housekeeping: threading.Thread | None = None
+        self._last_cleanup_date: dt.date | None = None
 
     @staticmethod
     def _make_client(config: Config) -> HeatPumpClient:
@@ -174,6 +178,10 @@ class Service:
         self.scheduler.enterabs(self._start, 1, self._poll_job)
         if self.watchdog_s:
             self.scheduler.enterabs(self._start, 0, self._watchdog_job)
+        if self.internal_schedule:
+            logger.info("roll-up at %s and daily cleanup run inside the daemon",
+                        self.config.reports.time)  # fmt: skip
+            self.scheduler.enterabs(self._start + 1.0, 2, self._schedule_job)
         exit_code = 0
         try:
             while not self._stop_requested:
@@ -195,6 +203,8 @@ class Service:
             for event in list(self.scheduler.queue):
                 self.scheduler.cancel(event)
             self.storage.close()
+            if self._housekeeping is not None:
+                self._housekeeping.join(timeout=10)
             self._write_status(force=True)
             logger.info("stopped polls_ok=%d polls_failed=%d", self.polls_ok, self.polls_failed)
         return exit_code
@@ -358,6 +368,41 @@ class Service:
         if not self._stop_requested:
             self.scheduler.enter(interval, 0, self._watchdog_job)
 
+    def _schedule_job(self) -> None:
+        """Start the roll-up (and then the cleanup) in a worker thread when one is due.
+
+        Checked every minute against the wall clock, like a systemd timer with
+        Persistent=true: a roll-up missed while the daemon was down runs at start.
+        """
+        from luxlogd import reports
+
+        running = self._housekeeping is not None and self._housekeeping.is_alive()
+        now = dt.datetime.fromtimestamp(self.wallclock(), dt.UTC).astimezone()
+        due = reports.latest_rollup_date(self.config, now)
+        if not running and (reports.last_rollup_name(self.config) or "") < due.isoformat():
+            config = self.config
+            run_cleanup = self._last_cleanup_date != now.date()
+            self._last_cleanup_date = now.date()
+            self._housekeeping = threading.Thread(
+                target=self._housekeep, args=(config, due, now, run_cleanup),
+                name="housekeeping", daemon=True,
+            )  # fmt: skip
+            self._housekeeping.start()
+        if not self._stop_requested:
+            self.scheduler.enter(60.0, 2, self._schedule_job)
+
+    @staticmethod
+    def _housekeep(config: Config, due: dt.date, now: dt.datetime, run_cleanup: bool) -> None:
+        """The same code the systemd timers run; failures are logged, polling goes on."""
+        from luxlogd import reports
+
+        try:
+            reports.rollup(config, due, now=now)
+            if run_cleanup:
+                reports.cleanup(config, now=now)
+        except Exception:
+            logger.exception("internal roll-up or cleanup failed; polling goes on")
+
     def _check_disk(self) -> None:
         """Above the threshold: warn, then delete the oldest reports first. Never stop polling."""
         threshold = self.config.disk.usage_threshold_percent
@@ -408,6 +453,14 @@ class Service:
             self._next_slot()
         logger.info("configuration reloaded from %s", new.source)
         self.notifier.notify("READY=1")
+
+
+def internal_schedule_enabled(config: Config, environ: Any) -> bool:
+    """schedule.internal: on, off, or auto (on unless systemd started us: its timers run)."""
+    setting = config.schedule.internal
+    if setting == "auto":
+        return not (environ.get("INVOCATION_ID") or environ.get("NOTIFY_SOCKET"))
+    return setting == "on"
 
 
 def _usage_percent(path: Path) -> float:

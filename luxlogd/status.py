@@ -106,7 +106,16 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
             f"disk:          {percent:.0f} % used, {_human(usage.free)} free "
             f"(threshold {config.disk.usage_threshold_percent:g} %)"
         )
-    lines.append("last roll-up:  never (reports are not built yet)")
+    from luxlogd.reports import last_rollup
+
+    done = last_rollup(config)
+    if done is None:
+        lines.append("last roll-up:  never")
+    else:
+        lines.append(
+            f"last roll-up:  {done.get('name')} at {_clock(done.get('finished'))}, "
+            f"{done.get('files', 0)} files"
+        )
     warnings = (daemon or {}).get("recent_warnings") or []
     if warnings:
         lines.append("recent warnings:")

@@ -422,11 +422,16 @@ class Store:
                     yield times[position], statuses[position], list(values)
                 elif position >= high:
                     break
+        positions_by_shape: dict[tuple[int, int, int], list[int | None]] = {}
         for _, poll in self._hot_rows(start_ms):
             if poll.ts_ms >= end_ms:
                 continue
             values = poll.flat()
-            positions = [flat_of_series(poll.lengths, s) for s in series]
+            shape = poll.lengths
+            positions = positions_by_shape.get(shape)
+            if positions is None:
+                positions = [flat_of_series(shape, s) for s in series]
+                positions_by_shape[shape] = positions
             yield (
                 poll.ts_ms,
                 poll.calc_status,

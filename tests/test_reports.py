@@ -115,7 +115,7 @@ def test_the_summary_matches_figures_computed_from_the_polls(tmp_path, timezone)
     assert float(row["electric_kwh"]) == pytest.approx(electric)
     assert float(row["cop"]) == pytest.approx(heat / electric, abs=0.01)
     modes = [p.calculations[80] for p in day]
-    pairs = list(zip(modes, modes[1:]))
+    pairs = list(zip(modes, modes[1:], strict=False))
     assert int(row["hot_water_cycles"]) == sum(1 for a, b in pairs if b == 1 != a) >= 1
     assert int(row["defrosts"]) == sum(1 for a, b in pairs if b == 4 != a)
     assert row["switch_offs"]  # the compressor stopped that day: the controller logged it

@@ -438,3 +438,36 @@ def test_demo_runs_the_simulator_and_the_daemon_until_ctrl_c(tmp_path):
     assert len(list(reader.polls(0, 2**62, [series_id("calculations", 10)]))) >= 1
     reader.close()
     assert dt.date.today().isoformat() in process.stdout.read()
+
+
+def test_internal_schedule_runs_the_roll_up_at_its_time(tmp_path):
+    from luxlogd import status
+
+    path = config_for(tmp_path, 1, poll={"interval_s": 60}, schedule={"internal": "true"},
+                      reports={"output_dirs": f'["{tmp_path / "reports"}"]',
+                               "sensors": '["ID_WEB_Temperatur_TVL"]'})  # fmt: skip
+    with freeze_time("2026-11-16 06:55:00") as frozen:
+        config = load_config(path, environ={})
+        service = Service(
+            config, timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=12, environ={}
+        )
+        service.client = FakeClient(frozen)
+        assert service.internal_schedule
+        assert service.run() == 0
+    produced = sorted(p.name for p in (tmp_path / "reports").iterdir())
+    assert produced == ["2026-11-16_daily.csv", "2026-11-16_summary.csv", "2026-11-16_weekly.csv"]
+    rows = (tmp_path / "reports" / "2026-11-16_daily.csv").read_text().splitlines()
+    assert len(rows) == 1 + 5  # the polls of 06:55-06:59, before the roll-up time
+    text, _ = status.build_report(config)
+    assert "last roll-up:  2026-11-16 at" in text
+
+
+def test_internal_schedule_auto_means_not_under_systemd(tmp_path):
+    from luxlogd.service import internal_schedule_enabled
+
+    config = load_config(None, environ={})
+    assert internal_schedule_enabled(config, {}) is True
+    assert internal_schedule_enabled(config, {"INVOCATION_ID": "abc"}) is False
+    assert internal_schedule_enabled(config, {"NOTIFY_SOCKET": "/run/x"}) is False
+    off = load_config(None, environ={"LUXLOGD_SCHEDULE_INTERNAL": "off"})
+    assert internal_schedule_enabled(off, {}) is False
