@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from luxlogd import __version__
 from luxlogd.config import LOG_LEVELS, Config, ConfigError, format_config, load_config
@@ -190,7 +191,10 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--from", dest="start", required=True, metavar="T", help="start")
     parser.add_argument("--to", dest="end", required=True, metavar="T", help="end (exclusive)")
-    parser.add_argument("--format", choices=("csv", "json"), default="csv", help="csv or json")
+    parser.add_argument(
+        "--format", choices=("csv", "json", "dta"), default="csv",
+        help="csv, json, or dta (Stata; needs --output and the extra luxlogd[dta])",
+    )  # fmt: skip
     parser.add_argument(
         "--sensors", metavar="P,...",
         help="field names, * globs or groups (default: reports.sensors)",
@@ -221,7 +225,24 @@ def cmd_export(args: argparse.Namespace) -> int:
         names = [f.name for f in chosen]
         progress = export.TerminalProgress(start, end)
         rows = export.decoded_rows(reader, chosen, start, end)
-        if args.output:
+        if args.format == "dta":
+            from luxlogd.reports import write_dta
+
+            if not args.output:
+                raise UsageError("--format dta writes a binary file: give --output FILE")
+            counted = []
+
+            def counting() -> Iterator[tuple[int, list[Any]]]:
+                for row in rows:
+                    counted.append(1)
+                    yield row
+
+            target = Path(args.output)
+            temporary = target.with_name(f".{target.name}.tmp")
+            write_dta(temporary, names, counting())
+            temporary.replace(target)
+            count = len(counted)
+        elif args.output:
             count = export.write_file_atomically(
                 Path(args.output),
                 lambda handle: export.write_export(rows, names, handle, args.format, progress),
@@ -466,6 +487,7 @@ EXPECTED_ERROR_NAMES = [
     ("luxlogd.store", "StorageError"),
     ("luxlogd.fields", "SensorPatternError"),
     ("luxlogd.reports", "RollupError"),
+    ("luxlogd.export", "ExportError"),
 ]
 
 

@@ -267,3 +267,63 @@ def test_cleanup_applies_raw_data_retention(tmp_path, timezone):
     reader.close()
     assert left == [p.ts_ms for p in polls if p.ts_ms >= left[0]]
     assert left[0] >= local(2026, 1, 3).timestamp() * 1000
+
+
+def test_export_command_writes_dta_and_needs_an_output_file(tmp_path, timezone, capsys):
+    pandas = pytest.importorskip("pandas")
+    timezone("UTC")
+    config, path = make_config(tmp_path)
+    fill(config, local(2026, 2, 1, 7), 0.5)
+    out = tmp_path / "x.dta"
+    args = [
+        "--config",
+        str(path),
+        "export",
+        "--from",
+        "2026-02-01",
+        "--to",
+        "2026-02-01",
+        "--format",
+        "dta",
+        "--sensors",
+        "ID_WEB_Temperatur_TA",
+    ]
+    assert main(args) == 2
+    assert "give --output FILE" in capsys.readouterr().err
+    assert main([*args, "--output", str(out)]) == 0
+    frame = pandas.read_stata(out)
+    assert len(frame) == 144 and list(frame.columns) == ["timestamp", "ID_WEB_Temperatur_TA"]
+
+
+def test_long_exports_show_progress_on_a_terminal_only():
+    import io
+
+    from luxlogd.export import TerminalProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        progress = TerminalProgress(0, 10_000, stream)
+        for count in range(1, 5001):
+            progress(count, count * 2)
+        progress.done()
+    assert "exporting: 4000 polls,  80.0 %" in terminal.getvalue()
+    assert pipe.getvalue() == ""
+
+
+def test_default_roll_up_date_under_a_frozen_clock_across_dst(tmp_path, timezone):
+    from freezegun import freeze_time
+
+    timezone("Europe/Berlin")
+    config, _ = make_config(tmp_path, sensors='["ID_WEB_Temperatur_TA"]')
+    fill(config, local(2026, 10, 23, 7, 0), 4)
+    with freeze_time("2026-10-26 05:59:59"):  # 06:59:59 CET: the 26th's time has not come
+        written = reports.rollup(config)
+    assert {p.name for p in written} >= {"2026-10-25_daily.csv"}
+    long_day = read_csv(tmp_path / "a" / "2026-10-25_daily.csv")
+    assert long_day[1][0] == "2026-10-24T07:00:00+02:00"
+    assert long_day[-1][0] == "2026-10-25T06:55:00+01:00"
+    assert len(long_day) - 1 == 25 * 12  # the autumn change makes a 25-hour day
