@@ -243,7 +243,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             temporary.replace(target)
             count = len(counted)
         elif args.output:
-            count = export.write_file_atomically(
+            from luxlogd.files import write_file_atomically
+
+            count = write_file_atomically(
                 Path(args.output),
                 lambda handle: export.write_export(rows, names, handle, args.format, progress),
             )

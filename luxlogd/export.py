@@ -9,10 +9,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import IO, Any
 
 from luxlogd import fields
@@ -146,26 +144,6 @@ def write_export(
     else:
         raise ExportError(f"unknown format {fmt!r}")
     return count
-
-
-def write_file_atomically(path: Path, write: Any) -> Any:
-    """Call write(handle) on a temporary file, fsync, rename over `path`, fsync the directory."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8", newline="") as handle:
-            result = write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    return result
 
 
 class TerminalProgress:

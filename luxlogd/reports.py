@@ -23,6 +23,7 @@ from typing import Any
 
 from luxlogd import export, fields
 from luxlogd.config import Config
+from luxlogd.files import fsync_directory
 from luxlogd.storage import Reader
 from luxlogd.store import StorageError, series_id
 
@@ -69,14 +70,6 @@ def _ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _publish(source: Path, directories: Sequence[Path], name: str) -> list[Path]:
     """Copy a finished temporary file into every directory: temp name, fsync, rename."""
     written = []
@@ -88,7 +81,7 @@ def _publish(source: Path, directories: Sequence[Path], name: str) -> list[Path]
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, target)
-        _fsync_directory(directory)
+        fsync_directory(directory)
         written.append(target)
     return written
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from luxlogd.files import fsync_directory
+
 logger = logging.getLogger(__name__)
 
 HEADER = struct.Struct("<IIQ")
@@ -76,14 +78,6 @@ def scan(data: bytes, expected_seq: int | None = None) -> Scan:
 def frame(seq: int, payload: bytes) -> bytes:
     crc = zlib.crc32(payload, zlib.crc32(struct.pack("<Q", seq)))
     return HEADER.pack(len(payload), crc, seq) + payload
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def segment_paths(directory: Path) -> list[Path]:
@@ -152,7 +146,7 @@ class WriteAheadLog:
                 for later in paths[position + 1 :]:
                     logger.error("wal: segment after damage moved aside file=%s", later.name)
                     later.rename(later.with_suffix(".damaged"))
-                _fsync_directory(self.directory)
+                fsync_directory(self.directory)
                 self._reuse(path, data[: result.end], result)
                 break
             self._reuse(path, data, result)
@@ -219,7 +213,7 @@ class WriteAheadLog:
             temporary.unlink(missing_ok=True)
             raise
         os.rename(temporary, path)
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         if self._fd is not None:
             os.close(self._fd)
         self._fd, self._path, self._offset = fd, path, 0
@@ -275,7 +269,7 @@ class WriteAheadLog:
                 path.unlink()
                 removed += 1
         if removed:
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
         return removed
 
     def size_bytes(self) -> int:

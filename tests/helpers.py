@@ -20,8 +20,15 @@ class FrozenClock:
 
 def request(port, command, timeout=2.0, max_bytes=1 << 20):
     """Send one read request; return (bytes received, how it ended: 'eof'|'timeout'|'reset')."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(struct.pack(">ii", command, 0))
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    except ConnectionResetError:
+        return b"", "reset"
+    with sock:
+        try:
+            sock.sendall(struct.pack(">ii", command, 0))
+        except (ConnectionResetError, BrokenPipeError):  # reset before the request went out
+            return b"", "reset"
         return receive(sock, max_bytes, deadline_s=timeout)
 
 
