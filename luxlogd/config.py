@@ -258,11 +258,11 @@ def _clock_time(value: Any) -> str:
 
 
 def _listen(value: Any) -> str:
-    expected = 'an address "HOST:PORT" (port 1-65535)'
+    expected = 'an address "HOST:PORT" (port 0-65535; 0 picks a free one)'
     if not isinstance(value, str):
         raise _Invalid(expected)
     host, _, port = value.strip().rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise _Invalid(expected)
     return value.strip()
 

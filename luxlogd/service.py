@@ -117,6 +117,8 @@ class Service:
         self.last_poll_duration_s = 0.0
         self.down_since_wall: float | None = None
         self.last_error: str | None = None
+        self.last_poll: Any = None  # the newest stored Poll, for /metrics
+        self.web: Any = None
         self._slot = 0
         self._start = 0.0
         self._last_status_write = float("-inf")
@@ -173,6 +175,15 @@ class Service:
         )  # fmt: skip
         self.notifier.notify("READY=1")
         self.notifier.notify(f"STATUS=ready, {stored} polls stored, first poll now")
+        if self.config.web.enabled and self.web is None:
+            from luxlogd.web import WebServer
+
+            self.web = WebServer(self.config, self, self.wallclock)
+            try:
+                self.web.start()
+            except OSError as error:
+                logger.error("web server not started on %s: %s", self.config.web.listen, error)
+                self.web = None
         self._start = self.timefunc()
         self._slot = 0
         self.scheduler.enterabs(self._start, 1, self._poll_job)
@@ -202,6 +213,8 @@ class Service:
             self.notifier.notify("STOPPING=1")
             for event in list(self.scheduler.queue):
                 self.scheduler.cancel(event)
+            if self.web is not None:
+                self.web.stop()
             self.storage.close()
             if self._housekeeping is not None:
                 self._housekeeping.join(timeout=10)
@@ -265,8 +278,9 @@ class Service:
         finally:
             self._in_read = False
         self._check_disk()
+        poll = poll_from_snapshot(snapshot)
         try:
-            seq = self.storage.append(poll_from_snapshot(snapshot))
+            seq = self.storage.append(poll)
         except WalError as error:
             if error.fatal:
                 raise
@@ -277,6 +291,7 @@ class Service:
             self._publish()
             return
         self.polls_ok += 1
+        self.last_poll = poll
         now = self.wallclock()
         self.last_poll_wall = self.last_success_wall = now
         if self.down_since_wall is not None:
@@ -337,7 +352,13 @@ class Service:
             "status": self.status_text(),
             "recent_warnings": recent,
             "stopping": self._stop_requested,
+            "storage_ok": self.storage.store is not None and not self.storage.store_behind,
+            "last_poll_duration_s": self.last_poll_duration_s,
         }
+
+    def latest_poll(self) -> Any:
+        """The newest stored poll (for the web's metrics and sensor list), or None."""
+        return self.last_poll
 
     def _write_status(self, force: bool = False) -> None:
         """Status for `luxlogd status`; on persistent storage at most once a minute."""

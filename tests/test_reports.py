@@ -53,7 +53,7 @@ def local(*args):
 def test_daily_and_weekly_reports_cover_their_periods_exactly(tmp_path, timezone):
     timezone("Europe/Berlin")
     config, _ = make_config(tmp_path, sensors='["ID_WEB_Temperatur_TA", "ID_WEB_Temperatur_TVL"]')
-    polls = fill(config, local(2026, 11, 10, 7, 0), 9)
+    polls = fill(config, local(2026, 11, 10, 7, 0), 9, step_s=600)
     written = reports.rollup(config, dt.date(2026, 11, 18), now=local(2026, 11, 19, 12, 0))
     names = sorted({p.name for p in written})
     assert names == ["2026-11-18_daily.csv", "2026-11-18_summary.csv", "2026-11-18_weekly.csv"]
@@ -63,14 +63,14 @@ def test_daily_and_weekly_reports_cover_their_periods_exactly(tmp_path, timezone
     assert daily[0] == ["timestamp", "ID_WEB_Temperatur_TVL", "ID_WEB_Temperatur_TA"]
     # A poll exactly at the roll-up time starts a report; it is never in two.
     assert daily[1][0] == "2026-11-17T07:00:00+01:00"
-    assert daily[-1][0] == "2026-11-18T06:55:00+01:00"
-    assert len(daily) - 1 == 288
+    assert daily[-1][0] == "2026-11-18T06:50:00+01:00"
+    assert len(daily) - 1 == 144
     expected = [p for p in polls
                 if local(2026, 11, 17, 7).timestamp() * 1000 <= p.ts_ms
                 < local(2026, 11, 18, 7).timestamp() * 1000]  # fmt: skip
     assert [float(row[1]) for row in daily[1:]] == [p.calculations[10] / 10 for p in expected]
     weekly = read_csv(tmp_path / "a" / "2026-11-18_weekly.csv")
-    assert weekly[1][0] == "2026-11-11T07:00:00+01:00" and len(weekly) - 1 == 7 * 288
+    assert weekly[1][0] == "2026-11-11T07:00:00+01:00" and len(weekly) - 1 == 7 * 144
     next_daily = reports.rollup(config, dt.date(2026, 11, 19), now=local(2026, 11, 19, 12))
     assert next_daily
     following = read_csv(tmp_path / "a" / "2026-11-19_daily.csv")
@@ -94,7 +94,7 @@ def test_a_dst_change_makes_a_23_hour_day_without_gap_or_overlap(tmp_path, timez
 def test_the_summary_matches_figures_computed_from_the_polls(tmp_path, timezone):
     timezone("UTC")
     config, _ = make_config(tmp_path)
-    polls = fill(config, local(2026, 1, 5, 7, 0), 3, step_s=60, seed=5)
+    polls = fill(config, local(2026, 1, 6, 7, 0), 1.1, step_s=120, seed=5)
     reports.rollup(config, dt.date(2026, 1, 7), now=local(2026, 1, 7, 8))
     rows = list(csv.DictReader(open(tmp_path / "a" / "2026-01-07_summary.csv")))
     row = rows[-1]
@@ -102,7 +102,7 @@ def test_the_summary_matches_figures_computed_from_the_polls(tmp_path, timezone)
     day = [p for p in polls if start <= p.ts_ms < end]
     starts = day[-1].calculations[57] - day[0].calculations[57]
     assert starts > 3  # the model's compressor really cycled that day
-    assert row["date"] == "2026-01-07" and int(row["polls"]) == len(day) == 1440
+    assert row["date"] == "2026-01-07" and int(row["polls"]) == len(day) == 720
     assert int(row["compressor_starts"]) == starts
     hours = (day[-1].calculations[56] - day[0].calculations[56]) / 3600
     assert float(row["compressor_hours"]) == pytest.approx(hours, abs=0.001)
@@ -132,7 +132,7 @@ def test_a_crash_before_the_rename_leaves_the_old_file_and_the_next_run_finishes
 ):
     timezone("UTC")
     config, _ = make_config(tmp_path, sensors='["ID_WEB_Temperatur_TA"]')
-    fill(config, local(2026, 2, 1, 7), 3)
+    fill(config, local(2026, 2, 1, 7), 3, step_s=900)
     old = tmp_path / "a" / "2026-02-03_daily.csv"
     old.parent.mkdir(parents=True)
     old.write_text("previous content\n")

@@ -77,6 +77,7 @@ def config_for(tmp_path, port, **sections):
         f'[heatpump]\nhost = "127.0.0.1"\nport = {port}\ntimeout_s = 1\nretries = 0\n'
         f'[storage]\nstate_dir = "{tmp_path / "state"}"\n[web]\nenabled = false\n'
     )
+    sections.setdefault("schedule", {"internal": "false"})  # its own tests switch it on
     for section, values in sections.items():
         text += f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
     path = tmp_path / "luxlogd.toml"
@@ -271,17 +272,17 @@ def run_virtual_week(tmp_path, interval_s, durations=None, fail_at=()):
 
 
 def test_a_simulated_week_of_polls_has_no_drift_skip_or_overlap(tmp_path):
-    service, fake = run_virtual_week(tmp_path, 600)
+    service, fake = run_virtual_week(tmp_path, 1200)
     times = [at for at, _ in fake.calls]
     start = times[0]
-    assert len(times) == 7 * 144
-    assert all(abs(at - (start + k * 600)) < 1e-6 for k, at in enumerate(times))
-    assert all(budget < 600 for _, budget in fake.calls)
+    assert len(times) == 7 * 72
+    assert all(abs(at - (start + k * 1200)) < 1e-6 for k, at in enumerate(times))
+    assert all(budget < 1200 for _, budget in fake.calls)
     assert service.polls_late == 0 and service.slots_skipped == 0
     reader = Reader(tmp_path / "state")
     stored = [v[0] for _, _, v in reader.polls(0, 2**62, [series_id("parameters", 0)])]
     reader.close()
-    assert stored == list(range(7 * 144))
+    assert stored == list(range(7 * 72))
 
 
 def test_a_poll_that_overruns_its_slot_is_logged_and_the_grid_kept(tmp_path, caplog):
@@ -316,6 +317,8 @@ def test_an_unexpected_error_in_a_poll_is_logged_once_and_polling_goes_on(tmp_pa
     assert service.polls_ok == 7 and len(service.client.calls) == 8
 
 
+@pytest.mark.system
+@pytest.mark.timeout(60)
 def test_enospc_loses_no_acknowledged_poll_and_recovers(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (CI runs as root)")
@@ -324,34 +327,34 @@ def test_enospc_loses_no_acknowledged_poll_and_recovers(tmp_path):
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)], check=True)
     try:
         filler = state / "filler"
-        path = config_for(tmp_path, 1, poll={"interval_s": 60})
+        path = config_for(tmp_path, 1, poll={"interval_s": 60}, schedule={"internal": "false"})
         path.write_text(path.read_text().replace(str(tmp_path / "state"), str(state / "lux")))
         with freeze_time("2026-11-16 00:00:00") as frozen:
             service = Service(
-                load_config(path), timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=200
+                load_config(path), timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=120
             )
             service.client = FakeClient(frozen, big=True)
             original = service._poll_once
 
             def poll_and_fill(started):
                 count = service.polls_ok + service.polls_failed
-                if count == 150:
-                    marks["ok_at_150"] = service.polls_ok
-                if count == 30:  # the disk fills up
+                if count == 90:
+                    marks["ok_at_90"] = service.polls_ok
+                if count == 10:  # the disk fills up
                     with open(filler, "wb") as handle:
                         try:
                             handle.write(b"x" * (8 << 20))
                         except OSError:
                             pass
-                if count == 100:  # space returns
+                if count == 80:  # space returns (after more than a segment's worth of polls)
                     filler.unlink()
                 original(started)
 
             marks = {}
             service._poll_once = poll_and_fill
             assert service.run() == 0
-        assert service.polls_failed > 10  # the full disk was real: polls were not stored
-        assert service.polls_ok - marks["ok_at_150"] == 50  # it resumed by itself
+        assert service.polls_failed >= 3  # the full disk was real: polls were not stored
+        assert service.polls_ok - marks["ok_at_90"] == 30  # it resumed by itself
         reader = Reader(state / "lux")
         stored = [v[0] for _, _, v in reader.polls(0, 2**62, [series_id("parameters", 0)])]
         assert reader.store.integrity_check() == "ok"

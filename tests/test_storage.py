@@ -249,13 +249,13 @@ def test_retention_deletes_old_days_and_frees_space(tmp_path):
 
 
 def test_the_writer_applies_retention_when_a_day_is_sealed(tmp_path):
-    polls = simulated_polls(5 * 720, step_s=120)
-    with Storage(tmp_path, fdatasync=no_sync, retention_days=2) as storage:
+    polls = simulated_polls(int(3.5 * 360), step_s=240)
+    with Storage(tmp_path, fdatasync=no_sync, retention_days=1) as storage:
         for p in polls:
             storage.append(p)
         first_ms = storage.store.stats()["first_ms"]
     newest_day = polls[-1].ts_ms - polls[-1].ts_ms % DAY_MS
-    assert first_ms >= newest_day - 3 * DAY_MS  # older days are gone
+    assert first_ms >= newest_day - 2 * DAY_MS  # older days are gone
     assert first_ms > polls[0].ts_ms
     with Storage(tmp_path / "keep", fdatasync=no_sync, retention_days=0) as storage:
         for p in polls[: 2 * 720]:

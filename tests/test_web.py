@@ -1,0 +1,268 @@
+import http.client
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from luxlogd.config import load_config
+from luxlogd.service import Service
+from luxlogd.simulator import Simulator
+from luxlogd.storage import Storage
+from luxlogd.web import WebServer
+from luxlogd.web.server import escape_label
+from tests.test_storage import simulated_polls
+
+
+class Provider:
+    def __init__(self, poll, last_success, storage_ok=True):
+        self.poll = poll
+        self.state = {
+            "polls_ok": 5,
+            "polls_failed": 1,
+            "polls_late": 0,
+            "reachable": True,
+            "last_success": last_success,
+            "storage_ok": storage_ok,
+            "last_poll_duration_s": 0.01,
+            "status": "last poll now",
+        }
+
+    def status(self):
+        return self.state
+
+    def latest_poll(self):
+        return self.poll
+
+
+@pytest.fixture
+def web(tmp_path, monkeypatch):
+    """A server over a state directory holding two simulated hours; yields (base url, polls)."""
+    monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LUXLOGD_WEB_LISTEN", "127.0.0.1:0")
+    polls = simulated_polls(240, start=time.time() - 7200)
+    with Storage(tmp_path / "state", fdatasync=lambda fd: None) as storage:
+        for poll in polls:
+            storage.append(poll)
+    servers = []
+
+    def start(token="", storage_ok=True, last_success=None):
+        if token:
+            monkeypatch.setenv("LUXLOGD_WEB_TOKEN", token)
+        config = load_config(None)
+        provider = Provider(
+            polls[-1], time.time() if last_success is None else last_success, storage_ok
+        )
+        server = WebServer(config, provider, time.time)
+        host, port = server.start()
+        servers.append(server)
+        return f"http://{host}:{port}", polls
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def get(url, headers=None):
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def test_healthz_is_200_when_polls_are_recent_and_503_otherwise(web):
+    base, _ = web()
+    status, _, body = get(base + "/healthz")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    stale, _ = web(last_success=time.time() - 3600)
+    status, _, body = get(stale + "/healthz")
+    assert status == 503 and json.loads(body)["status"] == "unhealthy"
+    broken, _ = web(storage_ok=False)
+    assert get(broken + "/healthz")[0] == 503
+
+
+def test_metrics_parse_strictly_and_carry_every_numeric_sensor(web):
+    base, polls = web()
+    status, headers, body = get(base + "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    polls_total = {s.labels["result"]: s.value for s in families["luxlogd_polls"].samples}
+    assert polls_total == {"ok": 5.0, "failed": 1.0}
+    values = {s.labels["name"]: s for s in families["luxtronik_value"].samples}
+    assert values["ID_WEB_Temperatur_TVL"].value == polls[-1].calculations[10] / 10
+    assert values["ID_WEB_Temperatur_TVL"].labels["unit"] == "celsius"
+    assert "ID_WEB_SoftStand" not in values  # not a number
+    assert families["luxlogd_database_bytes"].samples[0].value > 0
+    text = body.decode()
+    assert text.count("# TYPE luxtronik_value gauge") == 1
+
+
+def test_label_values_are_escaped():
+    assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+
+
+def test_sensor_listing_and_series(web):
+    base, polls = web()
+    sensors = json.loads(get(base + "/api/sensors")[2])
+    tvl = next(s for s in sensors if s["name"] == "ID_WEB_Temperatur_TVL")
+    assert tvl == {
+        "name": "ID_WEB_Temperatur_TVL",
+        "group": "calculations",
+        "index": 10,
+        "unit": "celsius",
+        "type": "Celsius",
+        "numeric": True,
+    }
+    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(polls[0].ts_ms / 1000))
+    end = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(polls[-1].ts_ms / 1000 + 1))
+    status, _, body = get(
+        f"{base}/api/series?sensor=ID_WEB_Temperatur_TVL&from={start}&to={end}&points=24"
+    )
+    assert status == 200
+    series = json.loads(body)
+    assert sum(series["count"]) == len(polls)
+    values = [p.calculations[10] / 10 for p in polls]
+    assert min(series["min"]) == min(values) and max(series["max"]) == max(values)
+    assert len(series["t"]) <= 24
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("", "sensor: missing"),
+        ("sensor=ID_WEB_Nope&from=2026-01-01&to=2026-01-02", "unknown sensor"),
+        ("sensor=ID_WEB_Temperatur_*&from=2026-01-01&to=2026-01-02", "not a pattern"),
+        ("sensor=ID_WEB_SoftStand&from=2026-01-01&to=2026-01-02", "not numeric"),
+        ("sensor=ID_WEB_Temperatur_TA&from=yesterday&to=2026-01-02", "from: expected an ISO"),
+        ("sensor=ID_WEB_Temperatur_TA&from=2026-01-03&to=2026-01-02", "to: must be after from"),
+        ("sensor=ID_WEB_Temperatur_TA&from=2026-01-01&to=2026-01-02&points=0", "points"),
+        ("sensor=ID_WEB_Temperatur_TA&from=2026-01-01&to=2026-01-02&points=x", "points"),
+    ],
+)
+def test_bad_series_parameters_get_400_with_a_json_error(web, query, message):
+    base, _ = web()
+    status, headers, body = get(f"{base}/api/series?{query}")
+    assert status == 400 and headers["Content-Type"] == "application/json"
+    assert message in json.loads(body)["error"]
+
+
+def test_export_summary_logs_and_status(web):
+    base, polls = web()
+    day = time.strftime("%Y-%m-%d")
+    status, headers, body = get(
+        f"{base}/api/export?from={day}&to={day}&sensors=ID_WEB_Temperatur_TA"
+    )
+    lines = body.decode().splitlines()
+    assert status == 200 and lines[0] == "timestamp,ID_WEB_Temperatur_TA"
+    assert len(lines) - 1 == sum(
+        1 for p in polls if time.strftime("%Y-%m-%d", time.localtime(p.ts_ms / 1000)) == day
+    )
+    assert get(f"{base}/api/export?from={day}&to={day}&format=xml")[0] == 400
+    assert get(f"{base}/api/export?from={day}&to={day}&sensors=Nope")[0] == 400
+    assert isinstance(json.loads(get(base + "/api/summary?days=2")[2]), list)
+    assert get(base + "/api/summary?days=0")[0] == 400
+    assert isinstance(json.loads(get(base + "/api/logs")[2]), list)
+    assert json.loads(get(base + "/api/status")[2])["status"] == "last poll now"
+
+
+def test_the_page_and_static_files_and_nothing_else(web):
+    base, _ = web()
+    status, headers, body = get(base + "/")
+    assert status == 200 and b"<title>luxlogd</title>" in body
+    assert get(base + "/static/style.css")[0] == 200
+    host, port = base[7:].rsplit(":", 1)
+    for path in [
+        "/static/../server.py",
+        "/static/%2e%2e/server.py",
+        "/static/..%2fserver.py",
+        "/static/%2e%2e%2f%2e%2e%2fconfig.py",
+        "/static/.hidden",
+        "/etc/passwd",
+        "/static/",
+        "/static/nope.js",
+        "/../../etc/passwd",
+    ]:
+        connection = http.client.HTTPConnection(host, int(port), timeout=5)
+        connection.request("GET", path)  # sent as is, not normalized by a client
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+        assert response.status == 404, path
+        assert b"import" not in body and b"root:" not in body
+
+
+def test_a_token_guards_every_request(web):
+    base, _ = web(token="s3cret")
+    assert get(base + "/api/status")[0] == 401
+    assert get(base + "/metrics", {"Authorization": "Bearer wrong"})[0] == 401
+    assert get(base + "/metrics", {"Authorization": "Bearer s3cret"})[0] == 200
+    status, _, body = get(base + "/")
+    assert status == 200 and b'name="token"' in body  # the login form
+    host, port = base[7:].rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.request(
+        "POST",
+        "/login",
+        body="token=s3cret",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    response = connection.getresponse()
+    response.read()
+    cookie = response.getheader("Set-Cookie").split(";")[0]
+    assert response.status == 303 and "HttpOnly" in response.getheader("Set-Cookie")
+    assert get(base + "/api/status", {"Cookie": cookie})[0] == 200
+    connection.request(
+        "POST",
+        "/login",
+        body="token=nope",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 401
+    connection.close()
+
+
+def test_idle_and_slow_clients_do_not_block_others(web):
+    base, _ = web()
+    host, port = base[7:].rsplit(":", 1)
+    idle = [socket.create_connection((host, int(port))) for _ in range(40)]
+    for sock in idle[:10]:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")  # never finishes its headers
+    started = time.monotonic()
+    assert get(base + "/healthz")[0] == 200
+    assert time.monotonic() - started < 2
+    huge = socket.create_connection((host, int(port)))
+    huge.sendall(b"GET /healthz HTTP/1.1\r\n" + b"X-A: " + b"a" * 70_000 + b"\r\n\r\n")
+    assert b"431" in huge.recv(1000) or b"400" in huge.recv(1000)
+    for sock in [*idle, huge]:
+        sock.close()
+
+
+def test_the_daemon_serves_its_own_data(tmp_path):
+    with Simulator() as sim:
+        path = tmp_path / "c.toml"
+        path.write_text(
+            f'[heatpump]\nhost = "127.0.0.1"\nport = {sim.port}\ntimeout_s = 2\n'
+            f'[poll]\ninterval_s = 0.3\n[storage]\nstate_dir = "{tmp_path}"\n'
+            '[web]\nlisten = "127.0.0.1:0"\n'
+        )
+        service = Service(load_config(path, environ={}))
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not service.polls_ok:
+            time.sleep(0.05)
+        host, port = service.web.httpd.server_address
+        status, _, body = get(f"http://{host}:{port}/metrics")
+        health = get(f"http://{host}:{port}/healthz")[0]
+        service.request_stop()
+        thread.join(5)
+    assert status == 200 and b'luxtronik_value{name="ID_WEB_Temperatur_TVL"' in body
+    assert health == 200
