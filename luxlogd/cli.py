@@ -388,7 +388,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "retries = 1\nbackoff_s = 1\n[poll]\ninterval_s = 10\n"
         f'[storage]\nstate_dir = "{directory / "state"}"\n'
         f'[reports]\noutput_dirs = ["{directory / "reports"}"]\n'
-        "[web]\nenabled = false\n"
+        '[web]\nenabled = true\nlisten = "127.0.0.1:8088"\n'
     )
     config = load_config(config_path, log_level=args.log_level)
     today = dt.datetime.now().astimezone().date().isoformat()
@@ -396,6 +396,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"luxlogd demo: simulated heat pump on 127.0.0.1:{simulator.port} (a simulated minute "
         f"per second), polled every 10 s.\n"
+        f"Web page, API and metrics: http://{config.web.listen}/ (web.listen; "
+        f"LUXLOGD_WEB_LISTEN overrides it)\n"
         f"State and configuration in {directory}. In another terminal:\n"
         f"  {command} --config {config_path} status\n"
         f"  {command} --config {config_path} export --from {today} --to {today} "

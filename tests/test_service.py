@@ -417,13 +417,15 @@ def test_run_without_a_host_exits_78(tmp_path, capsys):
     assert "heatpump.host" in capsys.readouterr().err
 
 
-def test_demo_runs_the_simulator_and_the_daemon_until_ctrl_c(tmp_path):
+def test_demo_runs_the_simulator_the_daemon_and_the_web_until_ctrl_c(tmp_path):
+    env = dict(os.environ, LUXLOGD_WEB_LISTEN="127.0.0.1:0")  # not the demo's fixed port
     process = subprocess.Popen(
         [sys.executable, "-m", "luxlogd", "demo", str(tmp_path / "d")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO,
+        env=env,
     )
     try:
         first = process.stdout.readline()
@@ -441,6 +443,7 @@ def test_demo_runs_the_simulator_and_the_daemon_until_ctrl_c(tmp_path):
     assert len(list(reader.polls(0, 2**62, [series_id("calculations", 10)]))) >= 1
     reader.close()
     assert dt.date.today().isoformat() in process.stdout.read()
+    assert "web UI and API on http://127.0.0.1:" in process.stderr.read()
 
 
 def test_internal_schedule_runs_the_roll_up_at_its_time(tmp_path):
