@@ -457,7 +457,16 @@ def test_internal_schedule_runs_the_roll_up_at_its_time(tmp_path):
         service = Service(
             config, timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=12, environ={}
         )
-        service.client = FakeClient(frozen)
+
+        class RealTimePasses(FakeClient):
+            """Virtual minutes pass in microseconds; a real roll-up thread needs its time."""
+
+            def read(self, budget_s=None):
+                if service._housekeeping is not None:
+                    service._housekeeping.join(5)
+                return super().read(budget_s)
+
+        service.client = RealTimePasses(frozen)
         assert service.internal_schedule
         assert service.run() == 0
     produced = sorted(p.name for p in (tmp_path / "reports").iterdir())
