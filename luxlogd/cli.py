@@ -392,7 +392,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     config = load_config(config_path, log_level=args.log_level)
     today = dt.datetime.now().astimezone().date().isoformat()
-    command = "luxlogd"
+    # The way this demo was started, so the printed commands work as typed (.venv/bin/...).
+    started_as = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("luxlogd")
+    command = str(started_as) if started_as.name == "luxlogd" else f"{sys.executable} -m luxlogd"
     print(
         f"luxlogd demo: simulated heat pump on 127.0.0.1:{simulator.port} (a simulated minute "
         f"per second), polled every 10 s.\n"

@@ -442,7 +442,9 @@ def test_demo_runs_the_simulator_the_daemon_and_the_web_until_ctrl_c(tmp_path):
     reader = Reader(config.state_dir)
     assert len(list(reader.polls(0, 2**62, [series_id("calculations", 10)]))) >= 1
     reader.close()
-    assert dt.date.today().isoformat() in process.stdout.read()
+    printed = process.stdout.read()
+    assert dt.date.today().isoformat() in printed
+    assert f"{sys.executable} -m luxlogd --config" in printed  # runnable as printed
     assert "web UI and API on http://127.0.0.1:" in process.stderr.read()
 
 
