@@ -320,8 +320,8 @@ def test_an_unexpected_error_in_a_poll_is_logged_once_and_polling_goes_on(tmp_pa
 @pytest.mark.system
 @pytest.mark.timeout(60)
 def test_enospc_loses_no_acknowledged_poll_and_recovers(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    if os.geteuid() != 0 and not os.environ.get("CI"):
+        pytest.skip("mounting a tmpfs needs root (CI runs as root and never skips this)")
     state = tmp_path / "small"
     state.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)], check=True)

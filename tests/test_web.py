@@ -197,6 +197,22 @@ def test_the_page_and_static_files_and_nothing_else(web):
         assert b"import" not in body and b"root:" not in body
 
 
+def post_login(base, token):
+    """POST the login form; return (status, Set-Cookie header)."""
+    host, port = base[7:].rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.request(
+        "POST",
+        "/login",
+        body=f"token={token}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response.status, response.getheader("Set-Cookie") or ""
+
+
 def test_a_token_guards_every_request(web):
     base, _ = web(token="s3cret")
     assert get(base + "/api/status")[0] == 401
@@ -204,29 +220,11 @@ def test_a_token_guards_every_request(web):
     assert get(base + "/metrics", {"Authorization": "Bearer s3cret"})[0] == 200
     status, _, body = get(base + "/")
     assert status == 200 and b'name="token"' in body  # the login form
-    host, port = base[7:].rsplit(":", 1)
-    connection = http.client.HTTPConnection(host, int(port), timeout=5)
-    connection.request(
-        "POST",
-        "/login",
-        body="token=s3cret",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    response = connection.getresponse()
-    response.read()
-    cookie = response.getheader("Set-Cookie").split(";")[0]
-    assert response.status == 303 and "HttpOnly" in response.getheader("Set-Cookie")
+    status, cookie_header = post_login(base, "s3cret")
+    cookie = cookie_header.split(";")[0]
+    assert status == 303 and "HttpOnly" in cookie_header
     assert get(base + "/api/status", {"Cookie": cookie})[0] == 200
-    connection.request(
-        "POST",
-        "/login",
-        body="token=nope",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    response = connection.getresponse()
-    response.read()
-    assert response.status == 401
-    connection.close()
+    assert post_login(base, "nope")[0] == 401
 
 
 def test_idle_and_slow_clients_do_not_block_others(web):
