@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -273,12 +275,19 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from luxlogd.config import require_host
-    from luxlogd.service import Service
+    from luxlogd.service import Service, stall_limit_s
 
     config = load_args_config(args)
     require_host(config)
     logging.getLogger().setLevel(config.log.level.upper())
-    service = Service(config, config_path=args.config)
+    # A watchdog SIGABRT (or SIGSEGV) prints where every thread was, into the journal.
+    try:
+        faulthandler.enable(2)  # fd 2: also under pytest capture
+    except (OSError, ValueError):  # fd 2 closed
+        pass
+    service = Service(
+        config, config_path=args.config, stall_exit_s=stall_limit_s(config, os.environ)
+    )
     service.install_signal_handlers()
     return service.run()
 

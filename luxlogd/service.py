@@ -8,6 +8,7 @@ arguments: tests drive days of schedule in milliseconds.
 from __future__ import annotations
 
 import datetime as dt
+import faulthandler
 import json
 import logging
 import os
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 STATUS_FILE = "status.json"
 HEARTBEAT_FILE = "heartbeat"
 STATUS_EVERY_S = 60.0  # on persistent storage; every poll when it lives on a tmpfs (/run)
+HEARTBEAT_EVERY_S = 10.0  # without a systemd watchdog (Docker): the HEALTHCHECK reads it
+STALL_LIMIT_MIN_S = 120.0
 REPORT_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})_[a-z]+\.(csv|json|dta)$")
 
 
@@ -65,6 +68,22 @@ def watchdog_interval_s(environ: dict[str, str] | os._Environ[str]) -> float | N
         return None
 
 
+def stall_limit_s(config: Config, environ: dict[str, str] | os._Environ[str]) -> float | None:
+    """How long the main loop may make no progress before the daemon exits by itself.
+
+    None under a systemd watchdog (systemd kills and restarts us). Otherwise (Docker, a
+    plain shell) the daemon exits 1 after this long, so a restart policy can act. A poll
+    never takes longer than one interval, so four intervals (at least 2 min) is a real hang.
+    """
+    if watchdog_interval_s(environ):
+        return None
+    return max(STALL_LIMIT_MIN_S, 4 * config.poll.interval_s)
+
+
+def _exit_stalled() -> None:  # pragma: no cover - ends the process; tests pass their own
+    os._exit(1)
+
+
 def report_files_oldest_first(directories: list[Path]) -> list[Path]:
     """Files named like our reports (YYYY-MM-DD_kind.ext), oldest date first."""
     found = []
@@ -91,6 +110,8 @@ class Service:
         notifier: Any = None,
         environ: dict[str, str] | os._Environ[str] = os.environ,
         max_polls: int | None = None,
+        stall_exit_s: float | None = None,
+        on_stall: Callable[[], None] = _exit_stalled,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -124,6 +145,10 @@ class Service:
         self._last_status_write = float("-inf")
         self._progress_since_ping = True
         self.watchdog_s = watchdog_interval_s(environ)
+        self.stall_exit_s = stall_exit_s
+        self._on_stall = on_stall
+        self._progress_mono = time.monotonic()  # real time, whatever clock drives sched
+        self._stopped = threading.Event()
         runtime = environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
         self.status_dir = Path(runtime) if runtime else config.state_dir
         self._status_every_s = 0.0 if runtime else STATUS_EVERY_S
@@ -187,8 +212,9 @@ class Service:
         self._start = self.timefunc()
         self._slot = 0
         self.scheduler.enterabs(self._start, 1, self._poll_job)
-        if self.watchdog_s:
-            self.scheduler.enterabs(self._start, 0, self._watchdog_job)
+        self.scheduler.enterabs(self._start, 0, self._heartbeat_job)
+        if self.stall_exit_s:
+            threading.Thread(target=self._stall_monitor, name="stall-monitor", daemon=True).start()
         if self.internal_schedule:
             logger.info("roll-up at %s and daily cleanup run inside the daemon",
                         self.config.reports.time)  # fmt: skip
@@ -210,6 +236,7 @@ class Service:
             logger.error("cannot store polls durably, exiting for a restart: %s", error)
             exit_code = 1
         finally:
+            self._stopped.set()
             self.notifier.notify("STOPPING=1")
             for event in list(self.scheduler.queue):
                 self.scheduler.cancel(event)
@@ -258,6 +285,8 @@ class Service:
             logger.exception("unexpected error in the poll job; polling goes on")
         self.last_poll_duration_s = self.timefunc() - started
         self._progress_since_ping = True
+        self._progress_mono = time.monotonic()
+        self._touch_heartbeat()
         if self.max_polls is not None and self.polls_ok + self.polls_failed >= self.max_polls:
             self.request_stop()
             return
@@ -375,19 +404,54 @@ class Service:
         except OSError as error:
             logger.debug("cannot write the status file: %s", error)
 
-    def _watchdog_job(self) -> None:
-        """WATCHDOG=1 only when the loop made progress; the heartbeat file follows it."""
-        interval = self.watchdog_s or 1.0
+    def _heartbeat_job(self) -> None:
+        """WATCHDOG=1 (under systemd) and the heartbeat file, only when the loop made progress.
+
+        Runs in the main loop, so a poll that hangs stops both: systemd restarts us, and
+        Docker's HEALTHCHECK (which reads the heartbeat's age) reports unhealthy.
+        """
+        interval = self.watchdog_s or HEARTBEAT_EVERY_S
         recent = self.last_poll_duration_s < interval * 2
         if self._progress_since_ping or recent:
-            self.notifier.notify("WATCHDOG=1")
+            if self.watchdog_s:
+                self.notifier.notify("WATCHDOG=1")
             self._progress_since_ping = False
-            try:
-                (self.status_dir / HEARTBEAT_FILE).touch()
-            except OSError:
-                pass
+            self._progress_mono = time.monotonic()
+            self._touch_heartbeat()
         if not self._stop_requested:
-            self.scheduler.enter(interval, 0, self._watchdog_job)
+            self.scheduler.enter(interval, 0, self._heartbeat_job)
+
+    _last_heartbeat = float("-inf")
+
+    def _touch_heartbeat(self) -> None:
+        """On a tmpfs every time; on persistent storage at most once a minute (SD wear)."""
+        now = self.timefunc()
+        if now - self._last_heartbeat < self._status_every_s:
+            return
+        self._last_heartbeat = now
+        try:
+            self.status_dir.mkdir(parents=True, exist_ok=True)
+            (self.status_dir / HEARTBEAT_FILE).touch()
+        except OSError as error:
+            logger.debug("cannot touch the heartbeat file: %s", error)
+
+    def _stall_monitor(self) -> None:
+        """Without a systemd watchdog: exit 1 when the main loop stops making progress."""
+        assert self.stall_exit_s is not None
+        check = min(5.0, self.stall_exit_s / 4)
+        while not self._stopped.wait(check):
+            idle = time.monotonic() - self._progress_mono
+            if idle > self.stall_exit_s:
+                logger.critical(
+                    "no progress for %.0f s (limit %.0f s); exiting so the service is "
+                    "restarted. Where each thread was:", idle, self.stall_exit_s,
+                )  # fmt: skip
+                try:
+                    faulthandler.dump_traceback(2, all_threads=True)
+                except (OSError, ValueError):
+                    pass
+                self._on_stall()
+                return
 
     def _schedule_job(self) -> None:
         """Start the roll-up (and then the cleanup) in a worker thread when one is due.

@@ -15,7 +15,12 @@ from freezegun import freeze_time
 from luxlogd.cli import main
 from luxlogd.client import HeatPumpError, Snapshot
 from luxlogd.config import load_config
-from luxlogd.service import Service, report_files_oldest_first, watchdog_interval_s
+from luxlogd.service import (
+    Service,
+    report_files_oldest_first,
+    stall_limit_s,
+    watchdog_interval_s,
+)
 from luxlogd.simulator import Simulator
 from luxlogd.storage import Reader
 from luxlogd.store import series_id
@@ -156,6 +161,53 @@ def test_a_stuck_poll_stops_the_watchdog_pings(tmp_path, notify, monkeypatch):
         service.request_stop()
         thread.join(5)
     assert stuck_pings <= 1  # the one before the poll started; none while it hangs
+
+
+def test_without_a_watchdog_the_heartbeat_follows_progress_and_a_hang_exits(tmp_path, monkeypatch):
+    """Docker: no systemd watchdog. The heartbeat file (HEALTHCHECK) is touched while the loop
+    makes progress; when a poll hangs past the stall limit the daemon gives up by itself."""
+    runtime = tmp_path / "run"
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(runtime))
+    stalls = []
+    release = threading.Event()
+
+    class HangingClient:  # a bug, not a slow pump: a slow pump is bounded by the interval
+        def read(self, budget_s):
+            release.wait(10)
+            raise HeatPumpError("released")
+
+    with Simulator() as sim:
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 0.2})
+        service = Service(load_config(path), stall_exit_s=1.0, on_stall=lambda: stalls.append(1))
+        thread, _ = run_in_thread(service)
+        heartbeat = runtime / "heartbeat"
+        deadline = time.monotonic() + 5
+        while not heartbeat.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first = heartbeat.stat().st_mtime_ns
+        time.sleep(1.5)
+        assert heartbeat.stat().st_mtime_ns > first  # polling: the heartbeat moves
+        assert stalls == []  # and one second without progress never happened
+        service.client = HangingClient()
+        time.sleep(0.5)
+        stuck_at = heartbeat.stat().st_mtime_ns
+        deadline = time.monotonic() + 6
+        while not stalls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stalls == [1]  # the hung read outlived the 1 s limit
+        assert heartbeat.stat().st_mtime_ns == stuck_at
+        service.request_stop()
+        release.set()
+        thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_stall_limit_is_left_to_systemd_when_it_watches():
+    config = load_config(None)
+    assert stall_limit_s(config, {"WATCHDOG_USEC": "120000000"}) is None
+    assert stall_limit_s(config, {}) == 120
+    slow = load_config(None, environ={"LUXLOGD_POLL_INTERVAL_S": "300"})
+    assert stall_limit_s(slow, {}) == 1200
 
 
 def test_watchdog_interval_honours_watchdog_pid():
