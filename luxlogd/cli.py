@@ -506,6 +506,14 @@ EXPECTED_ERROR_NAMES = [
 ]
 
 
+def _error(text: str) -> None:
+    """One line naming what is wrong; under journald tagged <3> (err) so it is not info."""
+    from luxlogd.logs import stream_is_journal
+
+    prefix = "<3>" if stream_is_journal(sys.stderr) else ""
+    print(f"{prefix}luxlogd: error: {text}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -517,17 +525,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except ConfigError as error:
         for problem in error.problems:
-            print(f"luxlogd: error: {problem}", file=sys.stderr)
+            _error(str(problem))
         return EXIT_CONFIG
     except UsageError as error:
-        print(f"luxlogd: error: {error}", file=sys.stderr)
+        _error(str(error))
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except Exception as error:
         if not isinstance(error, _expected_errors()):
             raise
-        print(f"luxlogd: error: {error}", file=sys.stderr)
+        _error(str(error))
         return int(getattr(error, "exit_code", EXIT_FAILURE))
     finally:
         setup.close()

@@ -115,3 +115,23 @@ def test_full_queue_drops_instead_of_blocking(tmp_path):
     setup.close()
     stream.close()
     assert (tmp_path / "stderr.txt").read_text().count("\n") == setup.queue_handler.queue.maxsize
+
+
+def test_a_fatal_one_line_error_is_tagged_err_under_journald(tmp_path):
+    """`luxlogd run` without a host exits 78 with one line; journald must see it as err."""
+    read_fd, write_fd = os.pipe()
+    status = os.fstat(write_fd)
+    env = dict(os.environ, JOURNAL_STREAM=f"{status.st_dev}:{status.st_ino}")
+    env.pop("LUXLOGD_HEATPUMP_HOST", None)
+    empty = tmp_path / "luxlogd.toml"
+    empty.write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "luxlogd", "--config", str(empty), "run"],
+        stderr=write_fd, env=env, timeout=30, check=False,
+    )  # fmt: skip
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        lines = pipe.read().splitlines()
+    assert done.returncode == 78
+    assert lines == [f"<3>luxlogd: error: {empty}: heatpump.host: expected a host name or IP "
+                     "address, got nothing"]  # fmt: skip
