@@ -115,3 +115,30 @@ def boot(root: Path, script: Path, timeout: float) -> str:
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     return done.stdout + done.stderr
+
+
+PODMAN_CONF = """\
+# The settings that let podman run on this machine kind (no systemd, no Docker engine).
+[containers]
+default_ulimits = []
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+"""
+
+
+def podman_env(directory: Path) -> dict[str, str]:
+    """Environment for podman with our own containers.conf (the machine's is left alone)."""
+    conf = directory / "containers.conf"
+    conf.write_text(PODMAN_CONF)
+    return dict(os.environ, CONTAINERS_CONF=str(conf))
+
+
+def import_base_image(env: dict[str, str], name: str = "localhost/luxlogd-test-base") -> str:
+    """The debootstrapped rootfs as a base image (no registry is reachable here)."""
+    subprocess.run(
+        ["podman", "import", "--change", "ENV PATH=/usr/local/bin:/usr/bin:/bin",
+         str(rootfs_tarball()), name],
+        check=True, env=env, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return name

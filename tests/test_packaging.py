@@ -8,10 +8,13 @@ with rpm -qp. They need root; CI runs them.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -159,7 +162,7 @@ def test_deb_installs_boots_and_behaves_under_systemd(debs, tmp_path):
     assert configure["unit"]["StatusText"].startswith("last poll ")
     assert configure["status_command"]["rc"] == 0, configure["status_command"]
     assert "running (pid" in configure["status_command"]["out"]
-    assert json.loads(configure["healthz"])["ok"] is True
+    assert json.loads(configure["healthz"])["status"] == "ok"
 
     journal = facts["journal"]
     assert journal["identifiers"] == ["luxlogd"], journal
@@ -251,3 +254,68 @@ def test_rpm_contents_scriptlets_and_config(tmp_path):
     assert "try-restart luxlogd.service" in scripts
     requires = query("--requires")
     assert "python3 >= 3.11" in requires and "systemd" in requires
+
+
+@pytest.mark.system
+@pytest.mark.timeout(600)
+def test_docker_image_runs_healthy_against_the_simulator_and_stops_cleanly(tmp_path):
+    system.require_root("building and running the image with podman")
+    from luxlogd.simulator import Simulator
+
+    env = system.podman_env(tmp_path)
+    base = system.import_base_image(env)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "packaging" / "build"), "docker", "--engine", "podman",
+         "--base", base, "--tag", "luxlogd:system-test"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    def podman(*args, check=True):
+        return subprocess.run(
+            ["podman", *args], capture_output=True, text=True, env=env, check=check
+        )
+
+    inspect = json.loads(podman("image", "inspect", "luxlogd:system-test").stdout)[0]
+    config = inspect["Config"]
+    assert config["User"] == "luxlogd:luxlogd"
+    assert config["StopSignal"] in ("SIGTERM", "15")
+    assert "/var/lib/luxlogd" in config["Volumes"]
+    healthcheck = inspect.get("Healthcheck") or config.get("Healthcheck")  # podman or docker
+    assert "heartbeat" in " ".join(healthcheck["Test"])
+    assert "LUXLOGD_SCHEDULE_INTERNAL=true" in config["Env"]
+
+    name = f"luxlogd-test-{os.getpid()}"
+    web = system.free_port()
+    with Simulator(port=0) as sim:
+        podman("rm", "-f", name, check=False)
+        podman(
+            "run", "--detach", "--name", name, "--network", "host",
+            "-e", "LUXLOGD_HEATPUMP_HOST=127.0.0.1", "-e", f"LUXLOGD_HEATPUMP_PORT={sim.port}",
+            "-e", "LUXLOGD_POLL_INTERVAL_S=1", "-e", f"LUXLOGD_WEB_LISTEN=127.0.0.1:{web}",
+            "luxlogd:system-test",
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            healthy = False
+            while time.monotonic() < deadline and not healthy:
+                healthy = podman("healthcheck", "run", name, check=False).returncode == 0
+                if not healthy:
+                    time.sleep(1)
+            state = json.loads(podman("inspect", name).stdout)[0]["State"]
+            assert healthy and state["Health"]["Status"] == "healthy", podman("logs", name).stderr
+            assert podman("exec", name, "id", "-u").stdout.strip() == "8889"
+            health = json.loads(
+                urllib.request.urlopen(f"http://127.0.0.1:{web}/healthz", timeout=5).read()
+            )
+            assert health["status"] == "ok"
+            started = time.monotonic()
+            podman("stop", "--time", "30", name)
+            stop_seconds = time.monotonic() - started
+            state = json.loads(podman("inspect", name).stdout)[0]["State"]
+            logs = podman("logs", name).stderr
+        finally:
+            podman("rm", "-f", name, check=False)
+    assert state["ExitCode"] == 0 and stop_seconds < 10, (state, stop_seconds)
+    assert "run inside the daemon" in logs  # the internal schedule is on
+    assert "stopped polls_ok=" in logs

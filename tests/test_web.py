@@ -1,10 +1,12 @@
 import http.client
 import json
+import os
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,6 +17,8 @@ from luxlogd.simulator import Simulator
 from luxlogd.storage import Storage
 from luxlogd.web import WebServer
 from luxlogd.web.server import escape_label
+from tests import webdriver
+from tests.system import free_port
 from tests.test_storage import simulated_polls
 
 
@@ -171,6 +175,19 @@ def test_export_summary_logs_and_status(web):
     assert json.loads(get(base + "/api/status")[2])["status"] == "last poll now"
 
 
+def test_latest_values_are_the_newest_poll_decoded(web):
+    base, polls = web()
+    body = json.loads(get(base + "/api/latest?sensors=ID_WEB_Temperatur_TA,ID_WEB_WP_BZ_akt")[2])
+    assert body["time"] == polls[-1].ts_ms / 1000
+    value, unit = body["values"]["ID_WEB_Temperatur_TA"]
+    assert value == polls[-1].calculations[15] / 10 and unit == "celsius"
+    assert isinstance(body["values"]["ID_WEB_WP_BZ_akt"][0], str)  # an operating mode's name
+    default = json.loads(get(base + "/api/latest")[2])["values"]
+    assert len(default) >= 200 and "ID_WEB_Temperatur_TA" in default  # all calculations
+    status, _, error = get(base + "/api/latest?sensors=ID_Nope")
+    assert status == 400 and "ID_Nope" in json.loads(error)["error"]
+
+
 def test_the_page_and_static_files_and_nothing_else(web):
     base, _ = web()
     status, headers, body = get(base + "/")
@@ -264,3 +281,67 @@ def test_the_daemon_serves_its_own_data(tmp_path):
         thread.join(5)
     assert status == 200 and b'luxtronik_value{name="ID_WEB_Temperatur_TVL"' in body
     assert health == 200
+
+
+@pytest.mark.system
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(
+    not webdriver.available() and not os.environ.get("CI"),
+    reason="needs Debian's chromium and chromium-driver (CI installs them)",
+)
+def test_the_page_in_headless_chromium(web, tmp_path):
+    """Load the page with simulator data, toggle a sensor, change the range, screenshot."""
+    base, polls = web()
+    browser = webdriver.Browser(free_port(), tmp_path / "chromium")
+    try:
+        browser.get(base + "/")
+        browser.wait_for("return document.body.dataset.loads === '1'", 30)
+        charts = browser.run(
+            "return luxlogd.charts.map(c => ({unit: c.unit, names: c.names, points: c.points}))"
+        )
+        temperatures = next(c for c in charts if c["unit"] == "celsius")
+        assert "ID_WEB_Temperatur_TA" in temperatures["names"]
+        assert temperatures["points"] >= 50  # two hours of polls (240) in a 24 h chart
+        latest = browser.wait_for(
+            "const rows = document.querySelectorAll('#latest tbody tr');"
+            "return rows.length ? [...rows].map(r => r.innerText) : null"
+        )
+        outdoor = next(r for r in latest if r.startswith("Temperatur_TA"))
+        assert f"{polls[-1].calculations[15] / 10:.1f}" in outdoor
+
+        # Toggle the hot-gas temperature on: the temperature chart gains a series.
+        assert "ID_WEB_Temperatur_THG" not in temperatures["names"]
+        browser.click("#toggles input[value='ID_WEB_Temperatur_THG']")
+        browser.wait_for("return document.body.dataset.loads === '2'")
+        names = browser.run("return luxlogd.charts.find(c => c.unit === 'celsius').names")
+        assert "ID_WEB_Temperatur_THG" in names and "ID_WEB_Temperatur_TA" in names
+
+        # Change the range to the last 6 hours: the x scale follows, the data is reloaded.
+        browser.click("#range button[data-hours='6']")
+        browser.wait_for("return document.body.dataset.loads === '3'")
+        x_min, x_max = browser.run(
+            "const x = luxlogd.charts[0].plot.scales.x; return [x.min, x.max]"
+        )
+        assert x_max - x_min == 6 * 3600
+        assert abs(x_max - time.time()) < 120
+
+        rect = browser.run(
+            "const r = document.querySelector('.chart[data-unit=celsius] canvas')"
+            ".getBoundingClientRect(); return [r.x, r.y, r.width, r.height, devicePixelRatio]"
+        )
+        png = browser.screenshot()
+    finally:
+        browser.close()
+    (tmp_path / "page.png").write_bytes(png)
+    if os.environ.get("SAVE_SCREENSHOT"):
+        Path(os.environ["SAVE_SCREENSHOT"]).write_bytes(png)
+    # The chart's area on the screenshot holds the series' colours, not just axes and grid.
+    width, height, rows = webdriver.read_png(png)
+    x, y, w, h = (int(v * rect[4]) for v in rect[:4])
+    red = blue = 0
+    for row in rows[y : min(y + h, height)]:
+        for px in range(x, min(x + w, width)):
+            r, g, b = row[4 * px], row[4 * px + 1], row[4 * px + 2]
+            red += r > 180 and g < 90 and b < 90  # #d62728, the first series
+            blue += b > 150 and r < 80 and g < 150  # #1f77b4, the second
+    assert red > 200 and blue > 200, (red, blue)

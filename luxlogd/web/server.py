@@ -202,6 +202,7 @@ class Handler(BaseHTTPRequestHandler):
             "/api/export": self._export,
             "/api/summary": self._summary,
             "/api/logs": self._logs,
+            "/api/latest": self._latest,
             "/api/status": self._status,
         }
         route = routes.get(url.path)
@@ -375,6 +376,23 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             reader.close()
         self._json(HTTPStatus.OK, rows)
+
+    def _latest(self, query: dict[str, str]) -> None:
+        """The newest stored poll, decoded: {"time": s, "values": {name: [value, unit]}}."""
+        poll = self.server.provider.latest_poll()
+        patterns = query.get("sensors") or "calculations"
+        try:
+            chosen = fields.resolve_sensors(patterns.split(","), self._lengths())
+        except fields.SensorPatternError as error:
+            raise BadRequest(f"sensors: {error}") from None
+        if poll is None:
+            self._json(HTTPStatus.OK, {"time": None, "values": {}})
+            return
+        values = {
+            found.name: [fields.decode_value(found, getattr(poll, found.group)), found.unit]
+            for found in chosen
+        }
+        self._json(HTTPStatus.OK, {"time": poll.ts_ms / 1000, "values": values})
 
     def _logs(self, query: dict[str, str]) -> None:
         ring = logs.ring_buffer()
