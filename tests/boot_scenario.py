@@ -122,8 +122,9 @@ def _():
     port, web = SETTINGS["port"], SETTINGS["web_port"]
     sim = sh(f"systemd-run --unit=heatpump-sim /usr/bin/luxlogd simulate "
              f"--host 127.0.0.1 --port {port}")  # fmt: skip
-    # The roll-up window must end after the daemon has stored polls: two minutes from now.
-    rollup_at = time.localtime(time.time() + 120)
+    # The roll-up window must end after the daemon has stored polls: the first full minute
+    # at least 45 s from now.
+    rollup_at = time.localtime(time.time() + 105)
     facts["rollup_at"] = time.mktime(rollup_at[:5] + (0, 0, 0, -1))
     text = CONFIG.read_text()
     text = text.replace('# host = "192.168.1.50"', 'host = "127.0.0.1"', 1)
