@@ -319,3 +319,26 @@ def test_docker_image_runs_healthy_against_the_simulator_and_stops_cleanly(tmp_p
     assert state["ExitCode"] == 0 and stop_seconds < 10, (state, stop_seconds)
     assert "run inside the daemon" in logs  # the internal schedule is on
     assert "stopped polls_ok=" in logs
+
+
+def test_the_man_page_documents_every_command_and_exit_code():
+    from luxlogd import cli
+
+    page = (REPO / "packaging" / "luxlogd.8").read_text()
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name in commands:
+        roff = name.replace("-", "\\-")  # a hyphen in roff source
+        assert re.search(rf"\n\.BR? {re.escape(roff)}(\n| )", page), f"{name} not in luxlogd(8)"
+    for code in ("0", "1", "2", "69", "78"):
+        assert f"\n.B {code}\n" in page
+    assert f'"luxlogd {cli.__version__}"' in page.splitlines()[0]
+
+
+@pytest.mark.skipif(not shutil.which("groff"), reason="needs groff (man-db's formatter)")
+def test_the_man_page_formats_without_warnings():
+    done = subprocess.run(
+        ["groff", "-man", "-ww", "-z", str(REPO / "packaging" / "luxlogd.8")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stderr == "", done.stderr
