@@ -325,11 +325,20 @@ def test_the_page_in_headless_chromium(web, tmp_path):
         assert x_max - x_min == 6 * 3600
         assert abs(x_max - time.time()) < 120
 
+        png = browser.screenshot()
         rect = browser.run(
             "const r = document.querySelector('.chart[data-unit=celsius] canvas')"
             ".getBoundingClientRect(); return [r.x, r.y, r.width, r.height, devicePixelRatio]"
         )
-        png = browser.screenshot()
+
+        # Readable on a phone: nothing wider than the screen once the charts have resized.
+        browser.call("POST", "/window/rect", {"width": 390, "height": 844})
+        phone = browser.wait_for(
+            "const w = document.documentElement.clientWidth;"
+            "const c = document.querySelector('.chart canvas').getBoundingClientRect();"
+            "return w < 500 && c.right <= w ? [w, document.documentElement.scrollWidth] : null"
+        )
+        assert phone[1] <= phone[0], phone
     finally:
         browser.close()
     (tmp_path / "page.png").write_bytes(png)
