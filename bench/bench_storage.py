@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 from common import Figure, best_of
+from luxlogd.store import DAY_MS, Store, series_id
 
 from luxlogd.codec import Poll
 from luxlogd.simmodel import PROFILES, ThermalModel, base_arrays
 from luxlogd.storage import Reader, Storage
-from luxlogd.store import DAY_MS, Store, series_id
 
 START_S = 1_700_000_000.0
 STEP_S = 30

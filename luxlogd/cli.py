@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from luxlogd import __version__
-from luxlogd.config import LOG_LEVELS, Config, ConfigError, format_config, load_config
+from luxlogd.config import LOG_LEVELS, Config, format_config, load_config
+from luxlogd.errors import (
+    ConfigError,
+    HeatPumpError,
+    LuxlogdError,
+    SensorPatternError,
+    StateDirError,
+    UsageError,
+)
 from luxlogd.logs import configure_logging
 
 EXIT_OK = 0
@@ -24,10 +32,6 @@ EXIT_CONFIG = 78  # sysexits.h EX_CONFIG; luxlogd.service has RestartPreventExit
 logger = logging.getLogger("luxlogd")
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-class UsageError(Exception):
-    """Bad arguments that argparse could not catch by itself (exit 2)."""
 
 
 def _add_check_config(commands: argparse._SubParsersAction) -> None:
@@ -152,7 +156,7 @@ def _add_dump(commands: argparse._SubParsersAction) -> None:
 def cmd_dump(args: argparse.Namespace) -> int:
     import json
 
-    from luxlogd import fields
+    from luxlogd import sensors
     from luxlogd.client import HeatPumpClient
 
     config = load_args_config(args)
@@ -172,10 +176,10 @@ def cmd_dump(args: argparse.Namespace) -> int:
         )
     else:
         lines = []
-        for group in fields.GROUPS:
+        for group in sensors.GROUPS:
             values = getattr(snapshot, group)
-            for found in fields.fields_for(group, len(values)):
-                value = fields.decode_value(found, values)
+            for found in sensors.fields_for(group, len(values)):
+                value = sensors.decode_value(found, values)
                 unit = f" {found.unit}" if found.unit and found.numeric else ""
                 lines.append(f"{group[:4]} {found.index:5d}  {found.name:42} {value}{unit}")
         lines.append(f"calc_status {snapshot.calc_status}")
@@ -206,24 +210,18 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from luxlogd import export, fields
-    from luxlogd.storage import Reader
+    from luxlogd import export, sensors
+    from luxlogd.reader import Reader
 
     config = load_args_config(args)
-    try:
-        start = export.to_ms(export.parse_time(args.start))
-        end = export.to_ms(export.parse_time(args.end, end_of_day=True))
-    except export.ExportError as error:
-        raise UsageError(str(error)) from None
+    start = export.to_ms(export.parse_time(args.start))
+    end = export.to_ms(export.parse_time(args.end, end_of_day=True))
     if end <= start:
         raise UsageError(f"--to {args.end} is not after --from {args.start}")
     patterns = args.sensors.split(",") if args.sensors else list(config.reports.sensors)
     reader = Reader(config.state_dir)
     try:
-        try:
-            chosen = fields.resolve_sensors(patterns, reader.latest_lengths())
-        except fields.SensorPatternError as error:
-            raise UsageError(str(error)) from None
+        chosen = sensors.resolve_sensors(patterns, reader.latest_lengths())
         names = [f.name for f in chosen]
         progress = export.TerminalProgress(start, end)
         rows = export.decoded_rows(reader, chosen, start, end)
@@ -275,7 +273,8 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from luxlogd.config import require_host
-    from luxlogd.service import Service, stall_limit_s
+    from luxlogd.health import StallMonitor, stall_limit_s
+    from luxlogd.service import Service
 
     config = load_args_config(args)
     require_host(config)
@@ -285,9 +284,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         faulthandler.enable(2)  # fd 2: also under pytest capture
     except (OSError, ValueError):  # fd 2 closed
         pass
-    service = Service(
-        config, config_path=args.config, stall_exit_s=stall_limit_s(config, os.environ)
-    )
+    limit = stall_limit_s(config.poll.interval_s, os.environ)
+    monitor = StallMonitor(limit) if limit else None
+    service = Service(config, config_path=args.config, stall_monitor=monitor)
     service.install_signal_handlers()
     return service.run()
 
@@ -331,13 +330,7 @@ def _add_rollup(commands: argparse._SubParsersAction) -> None:
 def cmd_rollup(args: argparse.Namespace) -> int:
     from luxlogd import reports
 
-    config = load_args_config(args)
-    try:
-        reports.rollup(config, args.date, on_demand=args.now)
-    except reports.RollupError as error:
-        if "has not passed yet" in str(error):
-            raise UsageError(str(error)) from None
-        raise
+    reports.rollup(load_args_config(args), args.date, on_demand=args.now)
     return EXIT_OK
 
 
@@ -353,10 +346,13 @@ def _add_cleanup(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
-    from luxlogd import reports
+    from luxlogd.housekeeping import cleanup
 
-    files, freed, polls = reports.cleanup(load_args_config(args))
-    print(f"deleted {files} report files and {polls} old polls, freed {freed} bytes")
+    result = cleanup(load_args_config(args))
+    print(
+        f"deleted {result.files} report files and {result.polls_removed} old polls, freed "
+        f"{result.bytes_freed} bytes (raw-data retention: {result.raw_retention})"
+    )
     return EXIT_OK
 
 
@@ -486,24 +482,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    """Failures a user can meet in normal use: reported as one line, never a traceback."""
-    errors: list[type[BaseException]] = [OSError]
-    for module, name in EXPECTED_ERROR_NAMES:
-        mod = sys.modules.get(module)
-        if mod is not None:
-            errors.append(getattr(mod, name))
-    return tuple(errors)
+# Exit codes of the expected failures, by class; the most specific class in an error's MRO
+# wins. Anything not listed here is a bug and keeps its traceback.
+EXIT_CODES: dict[type[BaseException], int] = {
+    ConfigError: EXIT_CONFIG,
+    StateDirError: EXIT_CONFIG,  # systemd must not restart into a directory it cannot use
+    UsageError: EXIT_USAGE,
+    SensorPatternError: EXIT_USAGE,
+    HeatPumpError: EXIT_UNAVAILABLE,
+    LuxlogdError: EXIT_FAILURE,
+    OSError: EXIT_FAILURE,
+}
 
 
-# (module, class): checked only when the module was imported by the command that ran.
-EXPECTED_ERROR_NAMES = [
-    ("luxlogd.client", "HeatPumpError"),
-    ("luxlogd.store", "StorageError"),
-    ("luxlogd.fields", "SensorPatternError"),
-    ("luxlogd.reports", "RollupError"),
-    ("luxlogd.export", "ExportError"),
-]
+def exit_code_of(error: BaseException) -> int | None:
+    """The exit code of an expected failure, or None for a bug."""
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return None
 
 
 def _error(text: str) -> None:
@@ -523,20 +520,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup = configure_logging(args.log_level or "info")
     try:
         return int(args.handler(args))
-    except ConfigError as error:
-        for problem in error.problems:
-            _error(str(problem))
-        return EXIT_CONFIG
-    except UsageError as error:
-        _error(str(error))
-        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except Exception as error:
-        if not isinstance(error, _expected_errors()):
+        code = exit_code_of(error)
+        if code is None:
             raise
-        _error(str(error))
-        return int(getattr(error, "exit_code", EXIT_FAILURE))
+        problems = error.problems if isinstance(error, ConfigError) else [str(error)]
+        for problem in problems:
+            _error(problem)
+        return code
     finally:
         setup.close()
 

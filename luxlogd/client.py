@@ -1,8 +1,9 @@
 """Read a Luxtronik 2.x controller: one connection per read, deadlines, exact reads, retries.
 
 Our own socket code (luxtronik 0.3.14 has no timeouts and shifts indices on short reads); the
-library is used only for its field tables, through luxlogd.fields. `read()` returns a complete,
-validated Snapshot or raises HeatPumpError.
+library is used only for its field tables, through luxlogd.sensors. `read()` returns a complete,
+validated Poll (the type storage keeps; `Snapshot` is its older name here) or raises
+HeatPumpError.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from luxlogd import fields
+from luxlogd.errors import HeatPumpError
+from luxlogd.poll import Poll
 from luxlogd.protocol import (
     MAX_VALUES,
     READ_CALCULATIONS,
@@ -35,50 +36,19 @@ PHASES = {
 }
 
 
-class HeatPumpError(Exception):
-    """The heat pump could not be read; the message names host, phase and every attempt."""
-
-    exit_code = 69  # sysexits.h EX_UNAVAILABLE, what `luxlogd dump` exits with
-
-    def __init__(self, message: str, attempts: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.attempts = attempts or [message]
-
-
 class _AttemptError(Exception):
-    """One failed attempt: which phase, what happened."""
+    """One failed attempt: which phase, what happened; `final` when retrying cannot help."""
 
-    def __init__(self, phase: str, reason: str) -> None:
+    def __init__(self, phase: str, reason: str, final: bool = False) -> None:
         super().__init__(f"{phase}: {reason}")
         self.phase = phase
         self.reason = reason
+        self.final = final
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """One complete read: the raw integer arrays exactly as received, and the status word."""
+__all__ = ["HeatPumpClient", "HeatPumpError", "Poll", "Snapshot"]
 
-    parameters: tuple[int, ...]
-    calculations: tuple[int, ...]
-    visibilities: tuple[int, ...]
-    calc_status: int = 0
-    read_at: float = field(default=0.0, compare=False)  # epoch seconds when the read finished
-
-    def decode(self) -> dict[str, Any]:
-        """Return luxtronik field name -> value, as luxtronik 0.3.14 decodes these integers."""
-        decoded = fields.decode_array("parameters", self.parameters)
-        decoded.update(fields.decode_array("calculations", self.calculations))
-        decoded.update(fields.decode_array("visibilities", self.visibilities))
-        return decoded
-
-    def raw(self) -> dict[str, Any]:
-        """The `dump --format raw` object."""
-        return {
-            "parameters": list(self.parameters),
-            "calculations": list(self.calculations),
-            "visibilities": list(self.visibilities),
-            "calc_status": self.calc_status,
-        }
+Snapshot = Poll  # the name of the client's result in the library API of earlier versions
 
 
 class HeatPumpClient:
@@ -94,6 +64,7 @@ class HeatPumpClient:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Any] = time.sleep,
+        progress: Callable[[str], Any] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -102,19 +73,25 @@ class HeatPumpClient:
         self.backoff_s = backoff_s
         self.clock = clock
         self.sleep = sleep
+        self.progress = progress  # told what a read is waiting for (dump at a terminal)
 
-    def read(self, budget_s: float | None = None) -> Snapshot:
+    def read(self, budget_s: float | None = None) -> Poll:
         """Read all three arrays; retry with exponential back-off.
 
-        `budget_s` bounds the whole call, back-off included (the daemon passes the time left
-        until the next poll). Raise HeatPumpError with every attempt when all failed.
+        `budget_s` bounds the whole call, back-off included. A refused connection or a name
+        that does not resolve is a final answer: no retry. Raise HeatPumpError with every
+        attempt when all failed.
         """
         started = self.clock()
         give_up_at = None if budget_s is None else started + budget_s
         attempts: list[str] = []
+        final = False
         total = self.retries + 1
         for attempt in range(1, total + 1):
             attempt_started = self.clock()
+            if self.progress is not None:
+                self.progress(f"reading {self.host}:{self.port} (attempt {attempt} of {total}, "
+                              f"up to {self.timeout_s:g} s)")  # fmt: skip
             try:
                 snapshot = self._read_once(give_up_at)
             except _AttemptError as error:
@@ -124,12 +101,18 @@ class HeatPumpClient:
                     "read failed host=%s port=%d phase=%s attempt=%d/%d elapsed_s=%.2f error=%s",
                     self.host, self.port, error.phase, attempt, total, elapsed, error.reason,
                 )  # fmt: skip
+                final = error.final
                 if attempt == total:
+                    break
+                if final:
+                    attempts.append("not retried: that answer is final")
                     break
                 delay = self.backoff_s * 2 ** (attempt - 1)
                 if give_up_at is not None and self.clock() + delay >= give_up_at:
                     attempts.append("no time left for another attempt")
                     break
+                if self.progress is not None:
+                    self.progress(f"{error}; trying again in {delay:g} s")
                 self.sleep(delay)
                 continue
             if attempt > 1:
@@ -139,10 +122,11 @@ class HeatPumpClient:
         raise HeatPumpError(
             f"heat pump {self.host}:{self.port} unreachable after {attempt} "
             f"attempt(s) in {elapsed:.1f} s: " + "; ".join(attempts),
-            attempts,
+            [a for a in attempts if a.startswith("attempt ")],
+            final=final,
         )
 
-    def _read_once(self, give_up_at: float | None) -> Snapshot:
+    def _read_once(self, give_up_at: float | None) -> Poll:
         def deadline() -> float:
             own = self.clock() + self.timeout_s
             return own if give_up_at is None else min(own, give_up_at)
@@ -153,7 +137,16 @@ class HeatPumpClient:
                 (self.host, self.port), timeout=max(0.001, connect_by - self.clock())
             )
         except TimeoutError:
-            raise _AttemptError("connect", "timed out") from None
+            raise _AttemptError("connect", "timed out (no answer)") from None
+        except socket.gaierror as error:
+            raise _AttemptError(
+                "connect", f"cannot resolve {self.host!r}: {error.strerror}", final=True
+            ) from None
+        except ConnectionRefusedError:
+            raise _AttemptError(
+                "connect", "Connection refused (nothing listens on that port; Luxtronik 2.x "
+                "listens on 8889, very old firmware on 8888)", final=True,
+            ) from None  # fmt: skip
         except OSError as error:
             raise _AttemptError("connect", error.strerror or str(error)) from None
         try:
@@ -163,7 +156,7 @@ class HeatPumpClient:
             visibilities, _ = self._read_array(sock, READ_VISIBILITIES, deadline())
         finally:
             sock.close()
-        return Snapshot(parameters, calculations, visibilities, status, time.time())
+        return Poll(int(time.time() * 1000), status, parameters, calculations, visibilities)
 
     def _read_array(
         self, sock: socket.socket, command: int, deadline: float

@@ -7,7 +7,7 @@ The same encoding is used by the write-ahead log and by SQLite's hot table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from luxlogd.poll import Poll
 
 FORMAT_VERSION = 1
 FLAG_KEYFRAME = 1
@@ -15,25 +15,6 @@ FLAG_KEYFRAME = 1
 
 class CodecError(ValueError):
     """Bytes that are not a valid record (or a delta without its base)."""
-
-
-@dataclass(frozen=True)
-class Poll:
-    """One stored poll: when (ms since the epoch, UTC), the status word, the raw arrays."""
-
-    ts_ms: int
-    calc_status: int
-    parameters: tuple[int, ...]
-    calculations: tuple[int, ...]
-    visibilities: tuple[int, ...]
-
-    @property
-    def lengths(self) -> tuple[int, int, int]:
-        return (len(self.parameters), len(self.calculations), len(self.visibilities))
-
-    def flat(self) -> list[int]:
-        """Every value in one list: parameters, then calculations, then visibilities."""
-        return [*self.parameters, *self.calculations, *self.visibilities]
 
 
 def _put_varint(out: bytearray, value: int) -> None:

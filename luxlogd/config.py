@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from luxlogd.errors import ConfigError
+
 try:
     import tomllib
 except ImportError:  # pragma: no cover - an interpreter without tomllib (design card: tomli)
@@ -25,6 +27,7 @@ DEFAULT_STATE_DIR = "/var/lib/luxlogd"
 ENV_PREFIX = "LUXLOGD_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 REPORT_FORMATS = ("csv", "json", "dta")
+MAX_RETENTION_DAYS = 36_500  # a hundred years; 0 means forever
 
 # The first design's flat keys, still accepted at the top level of the file.
 LEGACY_KEYS = {
@@ -35,14 +38,6 @@ LEGACY_KEYS = {
     "CACHE_PATH": ("storage", "state_dir"),
     "OUTPUT_DIRS": ("reports", "output_dirs"),
 }
-
-
-class ConfigError(Exception):
-    """One or more configuration problems; str() gives one line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -289,11 +284,14 @@ PARSERS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "backoff_s": _number(0, 3600),
     },
     "poll": {"interval_s": _number(0.1, 86400)},
-    "storage": {"state_dir": _text(r".+", "a directory path"), "retention_days": _integer(0, None)},
+    "storage": {
+        "state_dir": _text(r".+", "a directory path"),
+        "retention_days": _integer(0, MAX_RETENTION_DAYS),
+    },
     "reports": {
         "output_dirs": _string_list(),
         "time": _clock_time,
-        "retention_days": _integer(0, None),
+        "retention_days": _integer(0, MAX_RETENTION_DAYS),
         "sensors": _string_list(),
         "formats": _string_list(REPORT_FORMATS),
     },

@@ -13,15 +13,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
-from luxlogd import fields
-from luxlogd.storage import Reader
-from luxlogd.store import series_id
+from luxlogd import sensors
+from luxlogd.chunks import series_id
+from luxlogd.errors import TimeRangeError, UsageError
+from luxlogd.reader import Reader
 
 FORMATS = ("csv", "json")
-
-
-class ExportError(ValueError):
-    """Bad export arguments (a time that does not parse, an empty range)."""
+EARLIEST_YEAR, LATEST_YEAR = 1970, 9998  # what a time stamp in ms since 1970 holds here
 
 
 def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
@@ -39,10 +37,15 @@ def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
                 moment += dt.timedelta(days=1)
         else:
             moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ExportError(
-            f"expected an ISO 8601 date or date-time (2026-11-22 or 2026-11-22T07:00), got {text!r}"
+    except (ValueError, OverflowError):
+        raise TimeRangeError(
+            f"expected an ISO 8601 date or date-time (2026-11-22 or 2026-11-22T07:00), got "
+            f"{text[:40]!r}"
         ) from None
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise TimeRangeError(
+            f"expected a time between {EARLIEST_YEAR} and {LATEST_YEAR}, got {text[:40]!r}"
+        )
     if moment.tzinfo is None:
         moment = moment.astimezone()  # the machine's local time zone
     return moment
@@ -59,16 +62,16 @@ def format_timestamp(ts_ms: int) -> str:
 
 
 def decoded_rows(
-    reader: Reader, chosen: Sequence[fields.Field], start_ms: int, end_ms: int
+    reader: Reader, chosen: Sequence[sensors.Field], start_ms: int, end_ms: int
 ) -> Iterator[tuple[int, list[Any]]]:
     """(ts_ms, decoded values) of every stored poll in [start_ms, end_ms)."""
     ids = [series_id(f.group, f.index) for f in chosen]
     version_at = [
         position for position, f in enumerate(chosen)
-        if f.group == "calculations" and f.index in fields.VERSION_RANGE
+        if f.group == "calculations" and f.index in sensors.VERSION_RANGE
     ]  # fmt: skip
     version_ids = (
-        [series_id("calculations", i) for i in range(81, 81 + fields.VERSION_SLICE)]
+        [series_id("calculations", i) for i in range(81, 81 + sensors.VERSION_SLICE)]
         if version_at
         else []
     )
@@ -142,7 +145,7 @@ def write_export(
                 progress(count, ts_ms)
         output.write("\n]\n" if count else "]\n")
     else:
-        raise ExportError(f"unknown format {fmt!r}")
+        raise UsageError(f"unknown format {fmt!r}")
     return count
 
 

@@ -1,11 +1,16 @@
-"""Durable files: publish by temporary name, fsync, rename, fsync the directory (ALICE)."""
+"""Durable files, the one way luxlogd writes them: a temporary name of its own, fsync, rename,
+fsync the directory (ALICE, OSDI 2014). A crash leaves the old file or the new one, never a
+part; two writers never share a temporary name.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
 
@@ -19,15 +24,23 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def write_file_atomically(path: Path, write: Callable[[IO[str]], T]) -> T:
-    """Call write(handle) on a temporary file, fsync, rename over `path`, fsync the directory.
+def temporary_name(path: Path) -> Path:
+    """A hidden name beside `path`, unique to this process and call."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
-    A crash leaves the old file or the new one, never a partial one.
-    """
-    temporary = path.with_name(f".{path.name}.tmp")
+
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Yield a handle on a temporary file that replaces `path` when the block ends cleanly."""
+    path = Path(path)
+    temporary = temporary_name(path)
     try:
-        with open(temporary, "w", encoding="utf-8", newline="") as handle:
-            result = write(handle)
+        if "b" in mode:
+            handle: IO[Any] = open(temporary, mode)  # noqa: SIM115 - closed below
+        else:
+            handle = open(temporary, mode, encoding="utf-8", newline="")  # noqa: SIM115
+        with handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -35,4 +48,15 @@ def write_file_atomically(path: Path, write: Callable[[IO[str]], T]) -> T:
         temporary.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
-    return result
+
+
+def write_atomically(path: Path, data: str | bytes) -> None:
+    """Replace `path` with `data`, durably."""
+    with atomic_file(path, "wb" if isinstance(data, bytes) else "w") as handle:
+        handle.write(data)
+
+
+def write_file_atomically(path: Path, write: Callable[[IO[str]], T]) -> T:
+    """Call write(handle) on a temporary text file, then replace `path` with it, durably."""
+    with atomic_file(path) as handle:
+        return write(handle)

@@ -12,33 +12,28 @@ import datetime as dt
 import itertools
 import json
 import logging
-import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from luxlogd import export, fields
+from luxlogd import export, sensors
+from luxlogd.chunks import series_id
 from luxlogd.config import Config
-from luxlogd.files import fsync_directory
-from luxlogd.storage import Reader
-from luxlogd.store import StorageError, series_id
+from luxlogd.errors import PeriodNotOverError, RollupError, StorageError
+from luxlogd.files import atomic_file, write_atomically
+from luxlogd.housekeeping import Ledger, reports_lock
+from luxlogd.reader import Reader
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_FILE = "rollup-progress.json"
 LAST_ROLLUP_FILE = "rollup-last.json"
-REPORT_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})_(daily|weekly|summary)\.(csv|json|dta)$")
 RETRY_DELAY_S = 5.0
-
-
-class RollupError(Exception):
-    """A roll-up that failed twice, or was asked for a period that has not ended."""
-
-    exit_code = 1
 
 
 def rollup_time(config: Config, day: dt.date) -> dt.datetime:
@@ -70,19 +65,16 @@ def _ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _publish(source: Path, directories: Sequence[Path], name: str) -> list[Path]:
-    """Copy a finished temporary file into every directory: temp name, fsync, rename."""
+def _publish(source: Path, directories: Sequence[Path], name: str, ledger: Ledger) -> list[Path]:
+    """Copy a finished file into every directory (atomically) and record it in the ledger."""
     written = []
     for directory in directories:
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / name
-        temporary = directory / f".{name}.tmp"
-        shutil.copyfile(source, temporary)
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-        fsync_directory(directory)
+        with atomic_file(target, "wb") as handle, open(source, "rb") as original:
+            shutil.copyfileobj(original, handle)
         written.append(target)
+    ledger.record(written)
     return written
 
 
@@ -94,8 +86,8 @@ def _peek(rows: Iterator[Any]) -> tuple[Any, Iterator[Any]] | None:
 
 
 def write_period_report(
-    config: Config, reader: Reader, chosen: list[fields.Field], start: dt.datetime,
-    end: dt.datetime, name: str, scratch: Path,
+    config: Config, reader: Reader, chosen: list[sensors.Field], start: dt.datetime,
+    end: dt.datetime, name: str, scratch: Path, ledger: Ledger,
 ) -> list[Path]:  # fmt: skip
     """One report (all formats, all directories); [] with a warning when there is no data."""
     written: list[Path] = []
@@ -113,7 +105,7 @@ def write_period_report(
         else:
             with open(temporary, "w", encoding="utf-8", newline="") as handle:
                 export.write_export(rows, names, handle, fmt)
-        written += _publish(temporary, config.report_dirs, f"{name}.{fmt}")
+        written += _publish(temporary, config.report_dirs, f"{name}.{fmt}", ledger)
         temporary.unlink()
     return written
 
@@ -259,7 +251,8 @@ def job_period(
     return period(config, day, days)
 
 
-def write_summary(config: Config, reader: Reader, job: Job, scratch: Path) -> list[Path]:
+def write_summary(config: Config, reader: Reader, job: Job, scratch: Path,
+                  ledger: Ledger) -> list[Path]:  # fmt: skip
     """`<name>_summary.csv`: a row for each of the 7 days of the weekly period."""
     import csv
 
@@ -278,31 +271,32 @@ def write_summary(config: Config, reader: Reader, job: Job, scratch: Path) -> li
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    written = _publish(temporary, config.report_dirs, f"{job.name}_summary.csv")
+    written = _publish(temporary, config.report_dirs, f"{job.name}_summary.csv", ledger)
     temporary.unlink()
     return written
 
 
 def run_job(config: Config, job: Job) -> list[Path]:
     """Write the daily, weekly and summary reports of `job`."""
-    from luxlogd.storage import DATABASE_NAME, WAL_DIRECTORY
+    from luxlogd.reader import DATABASE_NAME, WAL_DIRECTORY
 
     if not any((config.state_dir / name).exists() for name in (DATABASE_NAME, WAL_DIRECTORY)):
         logger.warning("no polls stored in %s yet", config.state_dir)
         return []
-    scratch = config.state_dir / "rollup-tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".rollup-", dir=config.state_dir))
+    ledger = Ledger(config.state_dir)
     reader = Reader(config.state_dir)
     try:
-        chosen = fields.resolve_sensors(config.reports.sensors, reader.latest_lengths())
+        chosen = sensors.resolve_sensors(config.reports.sensors, reader.latest_lengths())
         written: list[Path] = []
         for kind, days in (("daily", 1), ("weekly", 7)):
             start, end = job_period(config, job, days)
             written += write_period_report(config, reader, chosen, start, end,
-                                           f"{job.name}_{kind}", scratch)  # fmt: skip
-        written += write_summary(config, reader, job, scratch)
+                                           f"{job.name}_{kind}", scratch, ledger)  # fmt: skip
+        written += write_summary(config, reader, job, scratch, ledger)
     finally:
         reader.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     return written
 
 
@@ -321,28 +315,36 @@ def rollup(config: Config, day: dt.date | None = None, on_demand: bool = False,
             day = latest_rollup_date(config, now)
         end = rollup_time(config, day)
         if end > now:
-            raise RollupError(
+            raise PeriodNotOverError(
                 f"the roll-up time of {day} ({end:%Y-%m-%d %H:%M %Z}) has not passed yet"
             )
         job = Job(day.isoformat(), end)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    with reports_lock(config):
+        written = _rollup_locked(config, job, sleep)
+
+    if written:
+        logger.info("roll-up %s wrote files=%d", job.name, len(written))
+    else:
+        logger.warning("roll-up %s: no data, no reports written", job.name)
+    return written
+
+
+def _rollup_locked(config: Config, job: Job, sleep: Any) -> list[Path]:
     progress = config.state_dir / PROGRESS_FILE
     written: list[Path] = []
     pending = _read_progress(progress)
     if pending is not None and pending != job:
         logger.info("completing the interrupted roll-up of %s", pending.name)
         written += _run_with_retry(config, pending, sleep)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    progress.write_text(json.dumps({"name": job.name, "end": job.end.isoformat(),
-                                    "on_demand": job.on_demand}))  # fmt: skip
+    write_atomically(progress, json.dumps({"name": job.name, "end": job.end.isoformat(),
+                                           "on_demand": job.on_demand}))  # fmt: skip
     written += _run_with_retry(config, job, sleep)
     progress.unlink(missing_ok=True)
-    (config.state_dir / LAST_ROLLUP_FILE).write_text(
-        json.dumps({"name": job.name, "finished": time.time(), "files": len(written)})
+    write_atomically(
+        config.state_dir / LAST_ROLLUP_FILE,
+        json.dumps({"name": job.name, "finished": time.time(), "files": len(written)}),
     )
-    if written:
-        logger.info("roll-up %s wrote files=%d", job.name, len(written))
-    else:
-        logger.warning("roll-up %s: no data, no reports written", job.name)
     return written
 
 
@@ -379,42 +381,3 @@ def _run_with_retry(config: Config, job: Job, sleep: Any) -> list[Path]:
             logger.warning("roll-up %s failed, retrying once: %s", job.name, error)
             sleep(RETRY_DELAY_S)
     return []  # pragma: no cover
-
-
-def cleanup(config: Config, now: dt.datetime | None = None) -> tuple[int, int, int]:
-    """Delete old reports (judged by the date in their name) and old raw data.
-
-    Return (files deleted, bytes freed, polls removed). Only files named like our reports
-    in the report directories are ever touched.
-    """
-    now = (now or dt.datetime.now(dt.UTC)).astimezone()
-    files = freed = 0
-    keep_days = config.reports.retention_days
-    if keep_days > 0:
-        oldest = now.date() - dt.timedelta(days=keep_days)
-        for directory in config.report_dirs:
-            if not directory.is_dir():
-                continue
-            for path in sorted(directory.iterdir()):
-                match = REPORT_NAME.match(path.name)
-                if not match or not path.is_file():
-                    continue
-                if dt.date.fromisoformat(match.group(1)) < oldest:
-                    size = path.stat().st_size
-                    path.unlink()
-                    files += 1
-                    freed += size
-    removed = 0
-    database = config.state_dir / "luxlogd.sqlite"
-    if config.storage.retention_days > 0 and database.exists():
-        from luxlogd.store import DAY_MS, Store
-
-        store = Store(database)
-        try:
-            before = store.stats()["bytes"] or 0
-            removed = store.delete_before(_ms(now) - config.storage.retention_days * DAY_MS)
-            freed += max(0, before - (store.stats()["bytes"] or 0))
-        finally:
-            store.close()
-    logger.info("cleanup deleted files=%d polls=%d bytes_freed=%d", files, removed, freed)
-    return files, freed, removed

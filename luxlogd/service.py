@@ -2,41 +2,36 @@
 
 One thread does everything that matters (poll -> WAL -> SQLite, watchdog pings), so a stuck
 poll stops the pings and systemd restarts the process. The clock and the sleep are
-arguments: tests drive days of schedule in milliseconds.
+arguments: tests drive days of schedule in milliseconds. Counters and the health rule live
+in health.py, disk pressure and the internal schedule in housekeeping.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import faulthandler
-import json
 import logging
 import os
-import re
 import sched
-import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from luxlogd import logs
-from luxlogd.client import HeatPumpClient, HeatPumpError
-from luxlogd.config import Config, ConfigError, load_config
-from luxlogd.storage import Storage, poll_from_snapshot
+from luxlogd import health, logs
+from luxlogd.client import HeatPumpClient
+from luxlogd.config import Config, load_config, require_host
+from luxlogd.errors import ConfigError, HeatPumpError
+from luxlogd.health import Counters, StallMonitor, StatusFiles, clock_text
+from luxlogd.housekeeping import DiskGuard, InternalSchedule, internal_schedule_enabled
+from luxlogd.poll import Poll
+from luxlogd.storage import Storage, read_rebuilt_note
 from luxlogd.wal import WalError
 
 logger = logging.getLogger(__name__)
-
-STATUS_FILE = "status.json"
-HEARTBEAT_FILE = "heartbeat"
-STATUS_EVERY_S = 60.0  # on persistent storage; every poll when it lives on a tmpfs (/run)
-HEARTBEAT_EVERY_S = 10.0  # without a systemd watchdog (Docker): the HEALTHCHECK reads it
-STALL_LIMIT_MIN_S = 120.0
-REPORT_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})_[a-z]+\.(csv|json|dta)$")
 
 
 class Notifier:
@@ -56,44 +51,11 @@ class _StopPoll(Exception):
     """Raised from the SIGTERM handler to abandon a heat pump read in flight."""
 
 
-def watchdog_interval_s(environ: dict[str, str] | os._Environ[str]) -> float | None:
-    """Half of WATCHDOG_USEC when the watchdog is meant for this process, else None."""
-    usec = environ.get("WATCHDOG_USEC")
-    pid = environ.get("WATCHDOG_PID")
-    if not usec or (pid and pid.isdigit() and int(pid) != os.getpid()):
-        return None
-    try:
-        return max(0.05, int(usec) / 2e6)
-    except ValueError:
-        return None
-
-
-def stall_limit_s(config: Config, environ: dict[str, str] | os._Environ[str]) -> float | None:
-    """How long the main loop may make no progress before the daemon exits by itself.
-
-    None under a systemd watchdog (systemd kills and restarts us). Otherwise (Docker, a
-    plain shell) the daemon exits 1 after this long, so a restart policy can act. A poll
-    never takes longer than one interval, so four intervals (at least 2 min) is a real hang.
-    """
-    if watchdog_interval_s(environ):
-        return None
-    return max(STALL_LIMIT_MIN_S, 4 * config.poll.interval_s)
-
-
-def _exit_stalled() -> None:  # pragma: no cover - ends the process; tests pass their own
-    os._exit(1)
-
-
-def report_files_oldest_first(directories: list[Path]) -> list[Path]:
-    """Files named like our reports (YYYY-MM-DD_kind.ext), oldest date first."""
-    found = []
-    for directory in directories:
-        if directory.is_dir():
-            for path in directory.iterdir():
-                match = REPORT_NAME.match(path.name)
-                if match and path.is_file():
-                    found.append((match.group(1), path.name, path))
-    return [path for _, _, path in sorted(found)]
+def make_client(config: Config) -> HeatPumpClient:
+    heatpump = config.heatpump
+    return HeatPumpClient(
+        heatpump.host, heatpump.port, heatpump.timeout_s, heatpump.retries, heatpump.backoff_s
+    )
 
 
 class Service:
@@ -108,61 +70,42 @@ class Service:
         delayfunc: Callable[[float], Any] | None = None,
         wallclock: Callable[[], float] | None = None,
         notifier: Any = None,
-        environ: dict[str, str] | os._Environ[str] = os.environ,
+        environ: Mapping[str, str] = os.environ,
         max_polls: int | None = None,
-        stall_exit_s: float | None = None,
-        on_stall: Callable[[], None] = _exit_stalled,
+        stall_monitor: StallMonitor | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
         self.timefunc = timefunc
         # Looked up at each call (not bound at import) so a patched clock reaches it.
         self.wallclock = wallclock if wallclock is not None else lambda: time.time()
-        self.environ = environ
         self.notifier = notifier if notifier is not None else Notifier()
         self._wake = threading.Event()
         self.delayfunc = delayfunc if delayfunc is not None else self._interruptible_sleep
         self.scheduler = sched.scheduler(timefunc, self.delayfunc)
         self.max_polls = max_polls
-        self.storage = Storage(config.state_dir, retention_days=config.storage.retention_days)
-        self.client = self._make_client(config)
+        self.storage = Storage(config.state_dir, retention_days=config.storage.retention_days,
+                               clock=self.wallclock)  # fmt: skip
+        self.client = make_client(config)
+        self.counters = Counters()
+        self.last_poll: Poll | None = None  # the newest stored poll
+        self.web: Any = None
+        self.stall_monitor = stall_monitor
+        self.watchdog_s = health.watchdog_interval_s(environ)
+        runtime = environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+        status_dir = Path(runtime) if runtime else config.state_dir
+        self.files = StatusFiles(status_dir, bool(runtime), timefunc)
+        self.disk = DiskGuard(config)
+        self.schedule = InternalSchedule(config) if internal_schedule_enabled(config, environ) \
+            else None  # fmt: skip
         self._stop_requested = False
         self._reload_requested = False
         self._in_read = False
-        self.polls_ok = 0
-        self.polls_failed = 0
-        self.polls_late = 0
-        self.slots_skipped = 0
-        self.last_poll_wall: float | None = None
-        self.last_success_wall: float | None = None
-        self.last_poll_duration_s = 0.0
-        self.down_since_wall: float | None = None
-        self.last_error: str | None = None
-        self.last_poll: Any = None  # the newest stored Poll, for /metrics
-        self.web: Any = None
         self._slot = 0
         self._start = 0.0
-        self._last_status_write = float("-inf")
+        self._last_ping = float("-inf")
         self._progress_since_ping = True
-        self.watchdog_s = watchdog_interval_s(environ)
-        self.stall_exit_s = stall_exit_s
-        self._on_stall = on_stall
-        self._progress_mono = time.monotonic()  # real time, whatever clock drives sched
-        self._stopped = threading.Event()
-        runtime = environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
-        self.status_dir = Path(runtime) if runtime else config.state_dir
-        self._status_every_s = 0.0 if runtime else STATUS_EVERY_S
-        self._disk_warned = False
-        self.internal_schedule = internal_schedule_enabled(config, environ)
-        self._housekeeping: threading.Thread | None = None
-        self._last_cleanup_date: dt.date | None = None
-
-    @staticmethod
-    def _make_client(config: Config) -> HeatPumpClient:
-        heatpump = config.heatpump
-        return HeatPumpClient(
-            heatpump.host, heatpump.port, heatpump.timeout_s, heatpump.retries, heatpump.backoff_s
-        )
+        self._announce_slow = False
 
     def _interruptible_sleep(self, seconds: float) -> None:
         """sched's delay: returns at once when a signal asks for attention."""
@@ -192,30 +135,22 @@ class Service:
     def run(self) -> int:
         """Open storage, signal READY, poll until stopped. Return the exit code."""
         self.storage.open()
-        stored = self.storage.store.stats()["polls"] if self.storage.store else 0
+        stored = self.storage.wal.last_seq
         logger.info(
-            "started host=%s port=%d interval_s=%g state_dir=%s polls_stored=%s",
+            "started host=%s port=%d interval_s=%g state_dir=%s last_seq=%d",
             self.config.heatpump.host, self.config.heatpump.port, self.config.poll.interval_s,
             self.config.state_dir, stored,
         )  # fmt: skip
         self.notifier.notify("READY=1")
         self.notifier.notify(f"STATUS=ready, {stored} polls stored, first poll now")
-        if self.config.web.enabled and self.web is None:
-            from luxlogd.web import WebServer
-
-            self.web = WebServer(self.config, self, self.wallclock)
-            try:
-                self.web.start()
-            except OSError as error:
-                logger.error("web server not started on %s: %s", self.config.web.listen, error)
-                self.web = None
+        self._start_web()
         self._start = self.timefunc()
         self._slot = 0
         self.scheduler.enterabs(self._start, 1, self._poll_job)
         self.scheduler.enterabs(self._start, 0, self._heartbeat_job)
-        if self.stall_exit_s:
-            threading.Thread(target=self._stall_monitor, name="stall-monitor", daemon=True).start()
-        if self.internal_schedule:
+        if self.stall_monitor is not None:
+            self.stall_monitor.start()
+        if self.schedule is not None:
             logger.info("roll-up at %s and daily cleanup run inside the daemon",
                         self.config.reports.time)  # fmt: skip
             self.scheduler.enterabs(self._start + 1.0, 2, self._schedule_job)
@@ -236,18 +171,46 @@ class Service:
             logger.error("cannot store polls durably, exiting for a restart: %s", error)
             exit_code = 1
         finally:
-            self._stopped.set()
-            self.notifier.notify("STOPPING=1")
-            for event in list(self.scheduler.queue):
-                self.scheduler.cancel(event)
-            if self.web is not None:
-                self.web.stop()
-            self.storage.close()
-            if self._housekeeping is not None:
-                self._housekeeping.join(timeout=10)
-            self._write_status(force=True)
-            logger.info("stopped polls_ok=%d polls_failed=%d", self.polls_ok, self.polls_failed)
+            self._shut_down()
         return exit_code
+
+    def _start_web(self) -> None:
+        if not self.config.web.enabled or self.web is not None:
+            return
+        from luxlogd.web import WebServer
+
+        self.web = WebServer(self.config, self, self.wallclock)
+        try:
+            self.web.start()
+        except OSError as error:
+            logger.error("web server not started on %s: %s", self.config.web.listen, error)
+            self.web = None
+
+    def _shut_down(self) -> None:
+        if self.stall_monitor is not None:
+            self.stall_monitor.stop()
+        self.notifier.notify("STOPPING=1")
+        for event in list(self.scheduler.queue):
+            self.scheduler.cancel(event)
+        if self.web is not None:
+            self.web.stop()
+        self.storage.close()
+        if self.schedule is not None:
+            self.schedule.join(10)
+        self.files.write_status(self.status(), force=True)
+        logger.info("stopped polls_ok=%d polls_failed=%d", self.counters.polls_ok,
+                    self.counters.polls_failed)  # fmt: skip
+
+    def _read_budget_s(self, started: float) -> float:
+        """A read may take until the next slot, or heatpump.timeout_s if that is longer (a
+        slow controller is not a dead one), but never so long that the watchdog fires."""
+        interval = self.config.poll.interval_s
+        to_next_slot = self._start + (self._slot + 1) * interval - started - 0.05
+        budget = max(0.05, to_next_slot, self.config.heatpump.timeout_s)
+        if self.watchdog_s:
+            # A ping precedes every read by at most watchdog_s / 2 (WatchdogSec / 4).
+            budget = min(budget, 1.5 * self.watchdog_s - min(5.0, 0.2 * self.watchdog_s))
+        return max(0.05, budget)
 
     def _next_slot(self) -> None:
         """Schedule the next poll on the fixed grid start + k * interval; never skip silently."""
@@ -258,21 +221,31 @@ class Service:
         if due < now:
             missed = int((now - due) // interval) + 1
             self._slot += missed
-            self.slots_skipped += missed
-            self.polls_late += 1
-            logger.warning(
-                "poll overran its slot, skipped_polls=%d (the last poll took %.1f s, "
-                "interval_s=%g)", missed, self.last_poll_duration_s, interval,
-            )  # fmt: skip
+            self.counters.slots_skipped += missed
+            self.counters.polls_late += 1
+            took = self.counters.last_poll_duration_s
+            if self.counters.slow_since is not None:
+                # A slow controller: said once as a warning, then quietly until it is quick.
+                level = logging.WARNING if self._announce_slow else logging.DEBUG
+                self._announce_slow = False
+                logger.log(level, "heat pump slow: the read took %.1f s, longer than "
+                           "poll.interval_s=%g; skipped_polls=%d (counted in status and "
+                           "/metrics)", took, interval, missed)  # fmt: skip
+            else:
+                logger.warning("poll overran its slot, skipped_polls=%d (the last poll took "
+                               "%.1f s, interval_s=%g)", missed, took, interval)  # fmt: skip
             due = self._start + self._slot * interval
         self.scheduler.enterabs(due, 1, self._poll_job)
 
     def _poll_job(self) -> None:
         started = self.timefunc()
-        due = self._start + self._slot * self.config.poll.interval_s
-        if started - due > max(1.0, 0.1 * self.config.poll.interval_s):
-            self.polls_late += 1
+        interval = self.config.poll.interval_s
+        due = self._start + self._slot * interval
+        if started - due > max(1.0, 0.1 * interval):
+            self.counters.polls_late += 1
             logger.warning("poll late by %.1f s", started - due)
+        if self.watchdog_s and started - self._last_ping > self.watchdog_s / 2:
+            self._ping()  # the loop is alive and about to read: the read gets the whole budget
         try:
             self._poll_once(started)
         except WalError:
@@ -281,68 +254,78 @@ class Service:
             logger.info("poll in flight abandoned for shutdown")
             return
         except Exception:
-            self.polls_failed += 1
+            self.counters.polls_failed += 1
             logger.exception("unexpected error in the poll job; polling goes on")
-        self.last_poll_duration_s = self.timefunc() - started
+        self.counters.observe_duration(self.timefunc() - started)
         self._progress_since_ping = True
-        self._progress_mono = time.monotonic()
-        self._touch_heartbeat()
-        if self.max_polls is not None and self.polls_ok + self.polls_failed >= self.max_polls:
+        if self.stall_monitor is not None:
+            self.stall_monitor.progress()
+        self.files.touch_heartbeat()
+        done = self.counters.polls_ok + self.counters.polls_failed
+        if self.max_polls is not None and done >= self.max_polls:
             self.request_stop()
             return
         if not self._stop_requested:
             self._next_slot()
 
     def _poll_once(self, started: float) -> None:
-        interval = self.config.poll.interval_s
-        # The read may use the time until the next slot, back-off included, minus a margin.
-        budget = max(0.05, interval - (started - self._start - self._slot * interval) - 0.05)
         self._in_read = True
         try:
-            snapshot = self.client.read(budget_s=budget)
+            poll = self.client.read(budget_s=self._read_budget_s(started))
         except HeatPumpError as error:
             self._in_read = False
             self._record_failure(error)
             return
         finally:
             self._in_read = False
-        self._check_disk()
-        poll = poll_from_snapshot(snapshot)
+        self._note_speed(self.timefunc() - started)
         try:
             seq = self.storage.append(poll)
         except WalError as error:
             if error.fatal:
                 raise
             # Nothing was acknowledged and the log is intact: the next poll tries again.
-            self.polls_failed += 1
-            self.last_error = str(error)
+            self.counters.polls_failed += 1
+            self.counters.last_error = str(error)
             logger.warning("poll not stored: %s", error)
             self._publish()
             return
-        self.polls_ok += 1
+        counters = self.counters
+        counters.polls_ok += 1
         self.last_poll = poll
-        now = self.wallclock()
-        self.last_poll_wall = self.last_success_wall = now
-        if self.down_since_wall is not None:
+        counters.last_poll = counters.last_success = self.wallclock()
+        if counters.down_since is not None:
             logger.info(
                 "heat pump reachable again host=%s after %d failed polls (down since %s)",
-                self.config.heatpump.host, self.polls_failed_in_row, _clock(self.down_since_wall),
+                self.config.heatpump.host, counters.failed_in_row, clock_text(counters.down_since),
             )  # fmt: skip
-            self.down_since_wall = None
-        self.polls_failed_in_row = 0
+            counters.down_since = None
+        counters.failed_in_row = 0
         logger.debug("poll stored seq=%d duration_s=%.3f", seq, self.timefunc() - started)
+        self.disk.check(dt.datetime.fromtimestamp(self.wallclock(), dt.UTC).astimezone().date())
         self._publish()
 
-    polls_failed_in_row = 0
+    def _note_speed(self, read_s: float) -> None:
+        """A read longer than the interval: say "slow" once, and when it is quick again."""
+        interval = self.config.poll.interval_s
+        counters = self.counters
+        if read_s > interval:
+            counters.polls_slow += 1
+            if counters.slow_since is None:
+                counters.slow_since = self.wallclock()
+                self._announce_slow = True
+        elif counters.slow_since is not None:
+            logger.info("heat pump answers within the interval again (%.1f s)", read_s)
+            counters.slow_since = None
 
     def _record_failure(self, error: HeatPumpError) -> None:
-        self.polls_failed += 1
-        self.polls_failed_in_row += 1
-        now = self.wallclock()
-        self.last_poll_wall = now
-        self.last_error = str(error)
-        if self.down_since_wall is None:
-            self.down_since_wall = now
+        counters = self.counters
+        counters.polls_failed += 1
+        counters.failed_in_row += 1
+        counters.last_poll = self.wallclock()
+        counters.last_error = str(error)
+        if counters.down_since is None:
+            counters.down_since = counters.last_poll
             logger.warning("heat pump unreachable, polling goes on: %s", error)
         else:
             logger.debug("heat pump still unreachable: %s", error)
@@ -350,59 +333,34 @@ class Service:
 
     def _publish(self) -> None:
         self.notifier.notify("STATUS=" + self.status_text())
-        self._write_status()
+        self.files.write_status(self.status())
 
     def status_text(self) -> str:
-        stored = self.storage.wal.last_seq
-        if self.down_since_wall is not None:
-            return (
-                f"heat pump unreachable since {_clock(self.down_since_wall)}, "
-                f"{self.polls_failed_in_row} polls failed; {stored} polls stored"
-            )
-        last = _clock(self.last_success_wall) if self.last_success_wall else "none yet"
-        return f"last poll {last}, {stored} polls stored, heat pump reachable"
+        return self.counters.status_text(self.storage.wal.last_seq)
 
     def status(self) -> dict[str, Any]:
+        """The daemon's state for status.json, `luxlogd status`, /healthz and /api/status."""
         ring = logs.ring_buffer()
-        recent = ring.snapshot(logging.WARNING)[-20:] if ring else []
         return {
+            **self.counters.as_dict(),
             "pid": os.getpid(),
             "updated": self.wallclock(),
             "interval_s": self.config.poll.interval_s,
-            "last_poll": self.last_poll_wall,
-            "last_success": self.last_success_wall,
-            "reachable": self.down_since_wall is None,
-            "down_since": self.down_since_wall,
-            "polls_ok": self.polls_ok,
-            "polls_failed": self.polls_failed,
-            "polls_late": self.polls_late,
-            "slots_skipped": self.slots_skipped,
-            "last_error": self.last_error,
             "status": self.status_text(),
-            "recent_warnings": recent,
+            "recent_warnings": ring.snapshot(logging.WARNING)[-20:] if ring else [],
             "stopping": self._stop_requested,
-            "storage_ok": self.storage.store is not None and not self.storage.store_behind,
-            "last_poll_duration_s": self.last_poll_duration_s,
+            "storage_ok": self.storage.ok,
+            "storage_problem": self.storage.problem,
+            "database_rebuilt": read_rebuilt_note(self.config.state_dir),
         }
 
-    def latest_poll(self) -> Any:
-        """The newest stored poll (for the web's metrics and sensor list), or None."""
+    def latest_poll(self) -> Poll | None:
+        """The newest stored poll (for the web's metrics), or None."""
         return self.last_poll
 
-    def _write_status(self, force: bool = False) -> None:
-        """Status for `luxlogd status`; on persistent storage at most once a minute."""
-        now = self.timefunc()
-        if not force and now - self._last_status_write < self._status_every_s:
-            return
-        self._last_status_write = now
-        try:
-            self.status_dir.mkdir(parents=True, exist_ok=True)
-            path = self.status_dir / STATUS_FILE
-            temporary = path.with_name(f".{STATUS_FILE}.tmp")
-            temporary.write_text(json.dumps(self.status(), default=str))
-            os.replace(temporary, path)
-        except OSError as error:
-            logger.debug("cannot write the status file: %s", error)
+    def _ping(self) -> None:
+        self.notifier.notify("WATCHDOG=1")
+        self._last_ping = self.timefunc()
 
     def _heartbeat_job(self) -> None:
         """WATCHDOG=1 (under systemd) and the heartbeat file, only when the loop made progress.
@@ -410,125 +368,44 @@ class Service:
         Runs in the main loop, so a poll that hangs stops both: systemd restarts us, and
         Docker's HEALTHCHECK (which reads the heartbeat's age) reports unhealthy.
         """
-        interval = self.watchdog_s or HEARTBEAT_EVERY_S
-        recent = self.last_poll_duration_s < interval * 2
+        interval = self.watchdog_s or health.HEARTBEAT_EVERY_S
+        recent = self.counters.last_poll_duration_s < interval * 2
         if self._progress_since_ping or recent:
             if self.watchdog_s:
-                self.notifier.notify("WATCHDOG=1")
+                self._ping()
             self._progress_since_ping = False
-            self._progress_mono = time.monotonic()
-            self._touch_heartbeat()
+            if self.stall_monitor is not None:
+                self.stall_monitor.progress()
+            self.files.touch_heartbeat()
         if not self._stop_requested:
             self.scheduler.enter(interval, 0, self._heartbeat_job)
 
-    _last_heartbeat = float("-inf")
-
-    def _touch_heartbeat(self) -> None:
-        """On a tmpfs every time; on persistent storage at most once a minute (SD wear)."""
-        now = self.timefunc()
-        if now - self._last_heartbeat < self._status_every_s:
-            return
-        self._last_heartbeat = now
-        try:
-            self.status_dir.mkdir(parents=True, exist_ok=True)
-            (self.status_dir / HEARTBEAT_FILE).touch()
-        except OSError as error:
-            logger.debug("cannot touch the heartbeat file: %s", error)
-
-    def _stall_monitor(self) -> None:
-        """Without a systemd watchdog: exit 1 when the main loop stops making progress."""
-        assert self.stall_exit_s is not None
-        check = min(5.0, self.stall_exit_s / 4)
-        while not self._stopped.wait(check):
-            idle = time.monotonic() - self._progress_mono
-            if idle > self.stall_exit_s:
-                logger.critical(
-                    "no progress for %.0f s (limit %.0f s); exiting so the service is "
-                    "restarted. Where each thread was:", idle, self.stall_exit_s,
-                )  # fmt: skip
-                try:
-                    faulthandler.dump_traceback(2, all_threads=True)
-                except (OSError, ValueError):
-                    pass
-                self._on_stall()
-                return
-
     def _schedule_job(self) -> None:
-        """Start the roll-up (and then the cleanup) in a worker thread when one is due.
-
-        Checked every minute against the wall clock, like a systemd timer with
-        Persistent=true: a roll-up missed while the daemon was down runs at start.
-        """
-        from luxlogd import reports
-
-        running = self._housekeeping is not None and self._housekeeping.is_alive()
-        now = dt.datetime.fromtimestamp(self.wallclock(), dt.UTC).astimezone()
-        due = reports.latest_rollup_date(self.config, now)
-        if not running and (reports.last_rollup_name(self.config) or "") < due.isoformat():
-            config = self.config
-            run_cleanup = self._last_cleanup_date != now.date()
-            self._last_cleanup_date = now.date()
-            self._housekeeping = threading.Thread(
-                target=self._housekeep, args=(config, due, now, run_cleanup),
-                name="housekeeping", daemon=True,
-            )  # fmt: skip
-            self._housekeeping.start()
+        assert self.schedule is not None
+        self.schedule.tick(dt.datetime.fromtimestamp(self.wallclock(), dt.UTC).astimezone())
         if not self._stop_requested:
             self.scheduler.enter(60.0, 2, self._schedule_job)
-
-    @staticmethod
-    def _housekeep(config: Config, due: dt.date, now: dt.datetime, run_cleanup: bool) -> None:
-        """The same code the systemd timers run; failures are logged, polling goes on."""
-        from luxlogd import reports
-
-        try:
-            reports.rollup(config, due, now=now)
-            if run_cleanup:
-                reports.cleanup(config, now=now)
-        except Exception:
-            logger.exception("internal roll-up or cleanup failed; polling goes on")
-
-    def _check_disk(self) -> None:
-        """Above the threshold: warn, then delete the oldest reports first. Never stop polling."""
-        threshold = self.config.disk.usage_threshold_percent
-        directories = [self.config.state_dir, *self.config.report_dirs]
-        over = [d for d in directories if _usage_percent(d) > threshold]
-        if not over:
-            if self._disk_warned:
-                logger.info("disk use back below %g %%", threshold)
-            self._disk_warned = False
-            return
-        if not self._disk_warned:
-            logger.warning(
-                "disk use above %g %% on %s; deleting the oldest reports",
-                threshold, ", ".join(str(d) for d in over),
-            )  # fmt: skip
-            self._disk_warned = True
-        for path in report_files_oldest_first(self.config.report_dirs):
-            if not any(_usage_percent(d) > threshold for d in directories):
-                break
-            size = path.stat().st_size
-            path.unlink()
-            logger.info("deleted report to free space file=%s bytes=%d", path, size)
 
     def _reload(self) -> None:
         self._reload_requested = False
         self.notifier.notify("RELOADING=1")
         try:
             new = load_config(self.config_path)
-            if not new.heatpump.host:
-                raise ConfigError([f"{new.source}: heatpump.host: expected a host, got nothing"])
-            if new.storage.state_dir != self.config.storage.state_dir:
-                logger.warning("storage.state_dir changes only on restart; keeping %s",
-                               self.config.storage.state_dir)  # fmt: skip
+            require_host(new)
         except ConfigError as error:
             for problem in error.problems:
                 logger.error("reload failed, keeping the running configuration: %s", problem)
             self.notifier.notify("READY=1")
             return
+        if new.storage.state_dir != self.config.storage.state_dir:
+            logger.warning("storage.state_dir changes only on restart; keeping %s",
+                           self.config.storage.state_dir)  # fmt: skip
         old_interval = self.config.poll.interval_s
-        self.config = Config(**{**new.__dict__, "storage": self.config.storage})
-        self.client = self._make_client(self.config)
+        self.config = dataclasses.replace(new, storage=self.config.storage)
+        self.client = make_client(self.config)
+        self.disk = DiskGuard(self.config)
+        if self.schedule is not None:
+            self.schedule.config = self.config
         logging.getLogger().setLevel(self.config.log.level.upper())
         if self.config.poll.interval_s != old_interval:
             for event in list(self.scheduler.queue):
@@ -538,25 +415,3 @@ class Service:
             self._next_slot()
         logger.info("configuration reloaded from %s", new.source)
         self.notifier.notify("READY=1")
-
-
-def internal_schedule_enabled(config: Config, environ: Any) -> bool:
-    """schedule.internal: on, off, or auto (on unless systemd started us: its timers run)."""
-    setting = config.schedule.internal
-    if setting == "auto":
-        return not (environ.get("INVOCATION_ID") or environ.get("NOTIFY_SOCKET"))
-    return setting == "on"
-
-
-def _usage_percent(path: Path) -> float:
-    try:
-        usage = shutil.disk_usage(path)
-    except OSError:
-        return 0.0
-    return 100.0 * (usage.total - usage.free) / usage.total if usage.total else 0.0
-
-
-def _clock(epoch_s: float | None) -> str:
-    if epoch_s is None:
-        return "never"
-    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")

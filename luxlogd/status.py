@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
+from luxlogd import health
 from luxlogd.config import Config
-from luxlogd.service import STATUS_FILE, _clock, _usage_percent
-from luxlogd.storage import DATABASE_NAME, WAL_DIRECTORY, Reader
-from luxlogd.store import StorageError
-
-RUNTIME_STATUS = Path("/run/luxlogd") / STATUS_FILE
-
-
-def read_daemon_status(config: Config) -> dict[str, Any] | None:
-    """The newest status file the daemon wrote (/run/luxlogd or the state directory)."""
-    found = []
-    for path in (RUNTIME_STATUS, config.state_dir / STATUS_FILE):
-        try:
-            found.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-    return max(found, key=lambda s: s.get("updated") or 0) if found else None
+from luxlogd.errors import StorageError
+from luxlogd.health import clock_text
+from luxlogd.housekeeping import usage_percent
+from luxlogd.reader import Reader
+from luxlogd.storage import read_rebuilt_note
 
 
-def _alive(pid: Any) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError, TypeError):
-        return False
-    return True
-
-
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
-    return path.stat().st_size if path.exists() else 0
-
-
-def _human(size: float) -> str:
+def human_bytes(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1000 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
@@ -52,77 +25,78 @@ def _human(size: float) -> str:
 
 def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
     """The report text and whether all is well."""
+    from luxlogd.reports import last_rollup
+
     now = time.time() if now is None else now
     lines = [f"luxlogd status (state {config.state_dir})"]
-    problems: list[str] = []
-    daemon = read_daemon_status(config)
-    interval = config.poll.interval_s
+    daemon = health.read_status(config.state_dir)
+    running = False
     if daemon is None:
         lines.append("daemon:        no status written yet (not started?)")
-        problems.append("the daemon has not run")
     else:
-        running = _alive(daemon.get("pid")) and not daemon.get("stopping")
+        running = health.process_alive(daemon.get("pid")) and not daemon.get("stopping")
         state = f"running (pid {daemon['pid']})" if running else "not running"
-        lines.append(f"daemon:        {state}, status from {_clock(daemon.get('updated'))}")
+        lines.append(f"daemon:        {state}, status from {clock_text(daemon.get('updated'))}")
         lines.append(f"heat pump:     {daemon.get('status')}")
         lines.append(
             f"polls:         {daemon.get('polls_ok', 0)} ok, {daemon.get('polls_failed', 0)} "
-            f"failed, {daemon.get('polls_late', 0)} late since start"
+            f"failed, {daemon.get('polls_late', 0)} late, {daemon.get('slots_skipped', 0)} "
+            "slots skipped since start"
         )
-        last_success = daemon.get("last_success")
-        if not running:
-            problems.append("the daemon is not running")
-        if last_success is None or now - last_success > max(3 * interval, 300):
-            problems.append(f"no poll stored since {_clock(last_success)}")
-    try:
-        reader = Reader(config.state_dir)
-    except StorageError:
-        reader = None
-        lines.append("polls stored:  none (no data in the state directory)")
-    if reader is not None:
-        try:
-            stats = reader.store.stats() if reader.store else {"polls": 0, "last_ms": None}
-            only_wal = len(reader.wal_polls())
-            first = stats.get("first_ms")
-            last = stats.get("last_ms")
-            lines.append(
-                f"polls stored:  {int(stats['polls'] or 0) + only_wal}"
-                + (f" ({only_wal} only in the write-ahead log)" if only_wal else "")
-                + (f", {_clock(first / 1000)} to {_clock(last / 1000)}" if first and last else "")
-            )
-        finally:
-            reader.close()
-    database = _size(config.state_dir / DATABASE_NAME) + _size(
-        config.state_dir / f"{DATABASE_NAME}-wal"
-    )
-    lines.append(
-        f"storage:       database {_human(database)}, write-ahead log "
-        f"{_human(_size(config.state_dir / WAL_DIRECTORY))}"
-    )
+        if not daemon.get("storage_ok", True):
+            lines.append(f"storage:       FAILING: {daemon.get('storage_problem')}")
+    problems = health.problems(daemon, now=now, interval_s=config.poll.interval_s,
+                               running=running)  # fmt: skip
+    lines += _stored(config.state_dir)
     if config.state_dir.exists():
         usage = shutil.disk_usage(config.state_dir)
-        percent = _usage_percent(config.state_dir)
         lines.append(
-            f"disk:          {percent:.0f} % used, {_human(usage.free)} free "
-            f"(threshold {config.disk.usage_threshold_percent:g} %)"
+            f"disk:          {usage_percent(config.state_dir):.0f} % used, "
+            f"{human_bytes(usage.free)} free (threshold {config.disk.usage_threshold_percent:g} %)"
         )
-    from luxlogd.reports import last_rollup
-
+    rebuilt = read_rebuilt_note(config.state_dir)
+    if rebuilt is not None:
+        lines.append(
+            f"attention:     the database was damaged and rebuilt at "
+            f"{clock_text(rebuilt.get('time'))} ({rebuilt.get('days_rescued')} days rescued); "
+            f"the damaged file is {rebuilt.get('moved_to')}"
+        )
     done = last_rollup(config)
     if done is None:
         lines.append("last roll-up:  never")
     else:
         lines.append(
-            f"last roll-up:  {done.get('name')} at {_clock(done.get('finished'))}, "
+            f"last roll-up:  {done.get('name')} at {clock_text(done.get('finished'))}, "
             f"{done.get('files', 0)} files"
         )
     warnings = (daemon or {}).get("recent_warnings") or []
     if warnings:
         lines.append("recent warnings:")
         for record in warnings[-10:]:
-            lines.append(f"  {_clock(record['time'])} {record['message']}")
-    if problems:
-        lines.append("UNHEALTHY: " + "; ".join(problems))
-    else:
-        lines.append("healthy")
+            lines.append(f"  {clock_text(record['time'])} {record['message']}")
+    lines.append("UNHEALTHY: " + "; ".join(problems) if problems else "healthy")
     return "\n".join(lines) + "\n", not problems
+
+
+def _stored(state_dir: Path) -> list[str]:
+    try:
+        reader = Reader(state_dir)
+    except StorageError:
+        return ["polls stored:  none (no data in the state directory)"]
+    with reader:
+        stats = reader.stats()
+        problem = reader.problem
+    lines = []
+    text = f"polls stored:  {stats.polls}"
+    if stats.wal_only:
+        text += f" ({stats.wal_only} only in the write-ahead log)"
+    if stats.first_ms is not None and stats.last_ms is not None:
+        text += f", {clock_text(stats.first_ms / 1000)} to {clock_text(stats.last_ms / 1000)}"
+    lines.append(text)
+    lines.append(
+        f"storage:       database {human_bytes(stats.database_bytes)}, write-ahead log "
+        f"{human_bytes(stats.wal_bytes)}"
+    )
+    if problem:
+        lines.append(f"database:      unreadable, reading the write-ahead log only: {problem}")
+    return lines

@@ -41,6 +41,11 @@ class WalSyncError(WalError):
     fatal = True
 
 
+class WalGoneError(WalError):
+    """The segment being written was deleted (`rm -r wal` while running): the record was not
+    made durable. The next append starts a new segment; it must be a keyframe."""
+
+
 @dataclass(frozen=True)
 class Scan:
     """What a scan of one segment found."""
@@ -200,6 +205,9 @@ class WriteAheadLog:
         return self._offset + HEADER.size + payload_bytes > self.segment_bytes
 
     def _new_segment(self, first_seq: int) -> None:
+        if not self.directory.is_dir():  # deleted under us: recreate it, durably
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fsync_directory(self.directory.parent)
         path = self.directory / f"{first_seq:020d}{SUFFIX}"
         temporary = path.with_suffix(".tmp")
         fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o640)
@@ -230,6 +238,7 @@ class WriteAheadLog:
                 f"write-ahead log unusable after an earlier failure: {self._poisoned}"
             )
         seq = self.last_seq + 1
+        self._check_segment_present()
         if self._fd is None or (self._segment_records and self._needs_rotation(len(payload))):
             try:
                 self._new_segment(seq)
@@ -253,10 +262,20 @@ class WriteAheadLog:
         except OSError as error:
             self._poisoned = f"fdatasync failed: {error.strerror or error}"
             raise WalSyncError(f"cannot make the log durable: {error.strerror or error}") from None
+        self._check_segment_present()  # deleted while we wrote: not durable, not acknowledged
         self._offset += len(data)
         self._segment_records += 1
         self.last_seq = seq
         return seq
+
+    def _check_segment_present(self) -> None:
+        """Raise WalGoneError when the open segment has no name left in the file system."""
+        if self._fd is None or os.fstat(self._fd).st_nlink > 0:
+            return
+        gone = self._path
+        os.close(self._fd)
+        self._fd, self._path, self._segment_records = None, None, 0
+        raise WalGoneError(f"the log segment {gone} was deleted while in use")
 
     def remove_through(self, seq: int) -> int:
         """Delete closed segments whose records all have seq <= `seq`; return how many."""
@@ -271,9 +290,6 @@ class WriteAheadLog:
         if removed:
             fsync_directory(self.directory)
         return removed
-
-    def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.directory.iterdir() if p.is_file())
 
     def close(self) -> None:
         if self._fd is not None:

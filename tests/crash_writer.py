@@ -9,7 +9,7 @@ and segments are small, so they rotate and are removed there too.
 import random
 import sys
 
-from luxlogd.codec import Poll
+from luxlogd.poll import Poll
 from luxlogd.storage import Storage
 
 BASE_MS = 1_700_000_000_000

@@ -8,9 +8,11 @@ from luxtronik.calculations import Calculations
 from luxtronik.parameters import Parameters
 from luxtronik.visibilities import Visibilities
 
-from luxlogd import fields
+from luxlogd import sensors
 from luxlogd.cli import main
-from luxlogd.client import HeatPumpClient, HeatPumpError, Snapshot
+from luxlogd.client import HeatPumpClient, HeatPumpError
+from luxlogd.errors import SensorPatternError
+from luxlogd.poll import Poll
 from luxlogd.simulator import Simulator
 from tests.helpers import REAL_DUMPS
 
@@ -39,7 +41,7 @@ def read_capture():
         return struct.unpack(f">{count}{code}", data[8:]), 0
 
     (parameters, _), (calculations, status), (visibilities, _) = map(values, (3003, 3004, 3005))
-    return Snapshot(parameters, calculations, visibilities, status)
+    return Poll(0, status, parameters, calculations, visibilities)
 
 
 def library_decode(snapshot):
@@ -76,7 +78,7 @@ def test_decoding_the_real_capture_equals_the_library():
 def test_replayed_capture_reads_back_identical_over_tcp():
     with Simulator(replay_dir=REAL_DUMPS) as sim:
         snapshot = client_for(sim).read()
-    assert snapshot == read_capture()
+    assert snapshot.raw() == read_capture().raw()
 
 
 @pytest.mark.parametrize("profile", ["V1.80", "V3.78", "V3.81", "V3.88"])
@@ -107,7 +109,10 @@ def test_arrays_longer_than_the_library_knows_decode_as_unknown(sim):
 @pytest.mark.parametrize("fault", ["chunked", "bytewise"])
 def test_split_answers_read_correctly(sim, fault):
     sim.set_fault(fault)
-    assert client_for(sim, timeout_s=5).read() == Snapshot(*map(tuple, sim.arrays()))
+    assert client_for(sim, timeout_s=5).read().raw() == {
+        **dict(zip(("parameters", "calculations", "visibilities"), sim.arrays(), strict=True)),
+        "calc_status": 0,
+    }
 
 
 def test_busy_status_is_accepted_and_kept(sim):
@@ -142,10 +147,12 @@ def test_every_failure_ends_in_time_with_a_clear_error(sim, fault):
     elapsed = time.monotonic() - started
     assert elapsed < 2 * 0.5 + 0.05 + 0.5
     message = str(caught.value)
-    assert message.startswith(f"heat pump 127.0.0.1:{sim.port} unreachable after 2 attempt(s)")
-    assert len(caught.value.attempts) == 2
+    attempts = 1 if fault == "refuse" else 2  # a refused connection is a final answer
+    assert message.startswith(
+        f"heat pump 127.0.0.1:{sim.port} unreachable after {attempts} attempt(s)"
+    )
+    assert len(caught.value.attempts) == attempts
     assert FAILURES[fault] in caught.value.attempts[0]
-    assert caught.value.exit_code == 69
 
 
 def test_slow_drip_cannot_stretch_the_deadline_of_a_whole_answer(sim):
@@ -218,17 +225,17 @@ def test_dump_without_a_host_is_a_usage_error(capsys):
 
 
 def test_sensor_patterns_resolve_globs_groups_and_reject_unknown_names():
-    chosen = fields.resolve_sensors(["ID_WEB_Temperatur_T?L", "ID_WEB_SoftStand"])
+    chosen = sensors.resolve_sensors(["ID_WEB_Temperatur_T?L", "ID_WEB_SoftStand"])
     assert [f.name for f in chosen] == [
         "ID_WEB_Temperatur_TVL",
         "ID_WEB_Temperatur_TRL",
         "ID_WEB_SoftStand",
     ]
-    assert len(fields.resolve_sensors(["calculations"], {"calculations": 267})) == 267 - 9
-    with pytest.raises(fields.SensorPatternError, match="'ID_WEB_Nope', 'X\\*'"):
-        fields.resolve_sensors(["ID_WEB_Nope", "X*", "ID_WEB_Temperatur_TA"])
-    found = fields.field_at("calculations", 10)
+    assert len(sensors.resolve_sensors(["calculations"], {"calculations": 267})) == 267 - 9
+    with pytest.raises(SensorPatternError, match="'ID_WEB_Nope', 'X\\*'"):
+        sensors.resolve_sensors(["ID_WEB_Nope", "X*", "ID_WEB_Temperatur_TA"])
+    found = sensors.field_at("calculations", 10)
     assert found.numeric and found.unit == "celsius"
-    assert not fields.field_at("calculations", 81).numeric
-    assert fields.field_at("calculations", 85) is None
-    assert fields.field_at("parameters", 5000).name == "Unknown_Parameter_5000"
+    assert not sensors.field_at("calculations", 81).numeric
+    assert sensors.field_at("calculations", 85) is None
+    assert sensors.field_at("parameters", 5000).name == "Unknown_Parameter_5000"

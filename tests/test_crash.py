@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from luxlogd import codec, wal
-from luxlogd.storage import Reader, Storage
-from luxlogd.store import series_id
+from luxlogd.chunks import series_id
+from luxlogd.reader import Reader
+from luxlogd.storage import Storage
 from tests.crash_writer import poll_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,7 +47,7 @@ def collect_acks(process):
 def verify(state_dir, acked_through):
     """Every acknowledged poll exactly once, exact values; at most the one in flight more."""
     with Storage(state_dir) as storage:
-        assert storage.store.integrity_check() == "ok"
+        assert storage.database.quick_check(full=True) == "ok"
     reader = Reader(state_dir)
     try:
         seqs = [values[0] for _, _, values in reader.polls(0, 2**62, [series_id("parameters", 0)])]
@@ -257,7 +258,7 @@ def test_recovery_of_damaged_files_on_disk(tmp_path, database):
             for extra in directory.glob("luxlogd.sqlite-*"):
                 extra.unlink()
         with Storage(directory, segment_bytes=segment_bytes) as storage:
-            kept = storage.store.last_seq
+            kept = storage.database.last_seq
             new = storage.append(poll_for(kept + 1))
         assert new == kept + 1
         if database == "kept":

@@ -12,18 +12,15 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
+from luxlogd.chunks import series_id
 from luxlogd.cli import main
-from luxlogd.client import HeatPumpError, Snapshot
+from luxlogd.client import HeatPumpError
 from luxlogd.config import load_config
-from luxlogd.service import (
-    Service,
-    report_files_oldest_first,
-    stall_limit_s,
-    watchdog_interval_s,
-)
+from luxlogd.health import StallMonitor, stall_limit_s, watchdog_interval_s
+from luxlogd.poll import Poll
+from luxlogd.reader import Reader
+from luxlogd.service import Service
 from luxlogd.simulator import Simulator
-from luxlogd.storage import Reader
-from luxlogd.store import series_id
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -116,7 +113,7 @@ def test_ready_status_watchdog_and_stopping_reach_the_notify_socket(tmp_path, no
     assert 10 <= len(pings) <= 20  # every 0.1 s for 1.5 s
     assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 0.4
     assert result["code"] == 0
-    assert service.polls_ok >= 4
+    assert service.counters.polls_ok >= 4
 
 
 def test_heat_pump_down_keeps_pinging_and_says_so(tmp_path, notify, monkeypatch, caplog):
@@ -144,10 +141,36 @@ def test_heat_pump_down_keeps_pinging_and_says_so(tmp_path, notify, monkeypatch,
     ]
     assert len(warnings) == 1  # the first failure warns, repeats go to debug
     assert any("heat pump reachable again" in r.getMessage() for r in caplog.records)
-    assert service.polls_failed >= 3 and service.polls_ok >= 1
+    assert service.counters.polls_failed >= 3 and service.counters.polls_ok >= 1
 
 
 def test_a_stuck_poll_stops_the_watchdog_pings(tmp_path, notify, monkeypatch):
+    """A read that ignores its deadline (a bug: a socket call without a timeout) hangs the
+    loop: the pings stop, so systemd kills and restarts the daemon."""
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    release = threading.Event()
+
+    class HangingClient:
+        def read(self, budget_s):
+            release.wait(10)
+            raise HeatPumpError("released")
+
+    path = config_for(tmp_path, 1, poll={"interval_s": 30})
+    service = Service(load_config(path))
+    service.client = HangingClient()
+    thread, _ = run_in_thread(service)
+    notify.wait_for("READY=1")
+    time.sleep(1.0)
+    stuck_pings = notify.texts().count("WATCHDOG=1")
+    service.request_stop()
+    release.set()
+    thread.join(5)
+    assert stuck_pings <= 1  # the one before the poll started; none while it hangs
+
+
+def test_a_stalled_controller_never_outlasts_the_watchdog(tmp_path, notify, monkeypatch):
+    """A controller that never answers is bounded by the read's budget, which the watchdog
+    caps (WatchdogSec 0.2 s here, heatpump.timeout_s 2.5 s): the daemon keeps pinging."""
     monkeypatch.setenv("WATCHDOG_USEC", "200000")
     with Simulator() as sim:
         sim.set_fault("stall")
@@ -156,11 +179,13 @@ def test_a_stuck_poll_stops_the_watchdog_pings(tmp_path, notify, monkeypatch):
         service = Service(load_config(path))
         thread, _ = run_in_thread(service)
         notify.wait_for("READY=1")
-        time.sleep(2.0)
-        stuck_pings = notify.texts().count("WATCHDOG=1")
+        time.sleep(1.0)
         service.request_stop()
         thread.join(5)
-    assert stuck_pings <= 1  # the one before the poll started; none while it hangs
+    pings = [at for at, text in notify.messages if text == "WATCHDOG=1"]
+    assert len(pings) >= 5
+    assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 0.2  # never killed
+    assert service.counters.polls_failed == 1
 
 
 def test_without_a_watchdog_the_heartbeat_follows_progress_and_a_hang_exits(tmp_path, monkeypatch):
@@ -178,7 +203,8 @@ def test_without_a_watchdog_the_heartbeat_follows_progress_and_a_hang_exits(tmp_
 
     with Simulator() as sim:
         path = config_for(tmp_path, sim.port, poll={"interval_s": 0.2})
-        service = Service(load_config(path), stall_exit_s=1.0, on_stall=lambda: stalls.append(1))
+        monitor = StallMonitor(1.0, on_stall=lambda: stalls.append(1))
+        service = Service(load_config(path), stall_monitor=monitor)
         thread, _ = run_in_thread(service)
         heartbeat = runtime / "heartbeat"
         deadline = time.monotonic() + 5
@@ -203,11 +229,9 @@ def test_without_a_watchdog_the_heartbeat_follows_progress_and_a_hang_exits(tmp_
 
 
 def test_stall_limit_is_left_to_systemd_when_it_watches():
-    config = load_config(None)
-    assert stall_limit_s(config, {"WATCHDOG_USEC": "120000000"}) is None
-    assert stall_limit_s(config, {}) == 120
-    slow = load_config(None, environ={"LUXLOGD_POLL_INTERVAL_S": "300"})
-    assert stall_limit_s(slow, {}) == 1200
+    assert stall_limit_s(30, {"WATCHDOG_USEC": "120000000"}) is None
+    assert stall_limit_s(30, {}) == 120
+    assert stall_limit_s(300, {}) == 1200
 
 
 def test_watchdog_interval_honours_watchdog_pid():
@@ -301,15 +325,16 @@ class FakeClient:
         self.frozen.tick(self.durations.get(index, 0.2))
         if index in self.fail_at:
             raise HeatPumpError("heat pump 127.0.0.1:1 unreachable (fake)")
+        now_ms = int(time.time() * 1000)
         if self.big:  # controller-sized arrays that all change: ~5 KB per WAL record
-            return Snapshot(
+            return Poll(
+                now_ms,
+                0,
                 tuple(index * 7 + i for i in range(1143)),
                 tuple(index * 13 + i for i in range(267)),
                 tuple((index + i) % 2 for i in range(366)),
-                0,
-                time.time(),
             )
-        return Snapshot((index, 1, 2), (3, index % 7), (1, 0), 0, time.time())
+        return Poll(now_ms, 0, (index, 1, 2), (3, index % 7), (1, 0))
 
 
 def run_virtual_week(tmp_path, interval_s, durations=None, fail_at=()):
@@ -330,7 +355,7 @@ def test_a_simulated_week_of_polls_has_no_drift_skip_or_overlap(tmp_path):
     assert len(times) == 7 * 72
     assert all(abs(at - (start + k * 1200)) < 1e-6 for k, at in enumerate(times))
     assert all(budget < 1200 for _, budget in fake.calls)
-    assert service.polls_late == 0 and service.slots_skipped == 0
+    assert service.counters.polls_late == 0 and service.counters.slots_skipped == 0
     reader = Reader(tmp_path / "state")
     stored = [v[0] for _, _, v in reader.polls(0, 2**62, [series_id("parameters", 0)])]
     reader.close()
@@ -344,9 +369,9 @@ def test_a_poll_that_overruns_its_slot_is_logged_and_the_grid_kept(tmp_path, cap
     start = times[0]
     assert times[6] == pytest.approx(start + 7 * 3600)  # slot 6 was skipped, loudly
     assert all((at - start) % 3600 == pytest.approx(0) for at in times)
-    assert service.slots_skipped == 1
+    assert service.counters.slots_skipped == 1
     assert any("skipped_polls=1" in r.getMessage() for r in caplog.records)
-    assert service.polls_failed == 1
+    assert service.counters.polls_failed == 1
 
 
 def test_an_unexpected_error_in_a_poll_is_logged_once_and_polling_goes_on(tmp_path, caplog):
@@ -366,7 +391,7 @@ def test_an_unexpected_error_in_a_poll_is_logged_once_and_polling_goes_on(tmp_pa
         assert service.run() == 0
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and errors[0].exc_info and "a bug" in str(errors[0].exc_info[1])
-    assert service.polls_ok == 7 and len(service.client.calls) == 8
+    assert service.counters.polls_ok == 7 and len(service.client.calls) == 8
 
 
 @pytest.mark.system
@@ -379,66 +404,42 @@ def test_enospc_loses_no_acknowledged_poll_and_recovers(tmp_path):
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)], check=True)
     try:
         filler = state / "filler"
-        path = config_for(tmp_path, 1, poll={"interval_s": 60}, schedule={"internal": "false"})
-        path.write_text(path.read_text().replace(str(tmp_path / "state"), str(state / "lux")))
-        with freeze_time("2026-11-16 00:00:00") as frozen:
-            service = Service(
-                load_config(path), timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=120
-            )
-            service.client = FakeClient(frozen, big=True)
-            original = service._poll_once
 
-            def poll_and_fill(started):
-                count = service.polls_ok + service.polls_failed
+        class FillingClient(FakeClient):
+            """The disk fills up at the 10th read and space returns at the 80th."""
+
+            def read(self, budget_s=None):
+                count = len(self.calls)
                 if count == 90:
-                    marks["ok_at_90"] = service.polls_ok
-                if count == 10:  # the disk fills up
+                    marks["ok_at_90"] = service.counters.polls_ok
+                if count == 10:
                     with open(filler, "wb") as handle:
                         try:
                             handle.write(b"x" * (8 << 20))
                         except OSError:
                             pass
-                if count == 80:  # space returns (after more than a segment's worth of polls)
+                if count == 80:  # after more than a segment's worth of polls
                     filler.unlink()
-                original(started)
+                return super().read(budget_s)
 
-            marks = {}
-            service._poll_once = poll_and_fill
+        path = config_for(tmp_path, 1, poll={"interval_s": 60}, schedule={"internal": "false"})
+        path.write_text(path.read_text().replace(str(tmp_path / "state"), str(state / "lux")))
+        marks = {}
+        with freeze_time("2026-11-16 00:00:00") as frozen:
+            service = Service(
+                load_config(path), timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=120
+            )
+            service.client = FillingClient(frozen, big=True)
             assert service.run() == 0
-        assert service.polls_failed >= 3  # the full disk was real: polls were not stored
-        assert service.polls_ok - marks["ok_at_90"] == 30  # it resumed by itself
+        assert service.counters.polls_failed >= 3  # the full disk was real: polls not stored
+        assert service.counters.polls_ok - marks["ok_at_90"] == 30  # it resumed by itself
         reader = Reader(state / "lux")
         stored = [v[0] for _, _, v in reader.polls(0, 2**62, [series_id("parameters", 0)])]
-        assert reader.store.integrity_check() == "ok"
+        assert reader.database.quick_check(full=True) == "ok"
         reader.close()
-        assert len(stored) == service.polls_ok == len(set(stored))  # every acknowledged poll
+        assert len(stored) == service.counters.polls_ok == len(set(stored))  # every ack'd poll
     finally:
         subprocess.run(["umount", str(state)], check=False)
-
-
-def test_disk_over_threshold_deletes_the_oldest_reports_first(tmp_path, caplog):
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    for name in (
-        "2026-01-02_daily.csv",
-        "2026-01-01_weekly.csv",
-        "notes.txt",
-        "2026-01-03_summary.json",
-    ):
-        (reports / name).write_text("x")
-    assert [p.name for p in report_files_oldest_first([reports])] == [
-        "2026-01-01_weekly.csv",
-        "2026-01-02_daily.csv",
-        "2026-01-03_summary.json",
-    ]
-    path = config_for(
-        tmp_path, 1, disk={"usage_threshold_percent": 1}, reports={"output_dirs": f'["{reports}"]'}
-    )
-    service = Service(load_config(path))
-    with caplog.at_level(logging.INFO, logger="luxlogd"):
-        service._check_disk()
-    assert [p.name for p in reports.iterdir()] == ["notes.txt"]  # only ours are deleted
-    assert any("disk use above 1 %" in r.getMessage() for r in caplog.records)
 
 
 def test_status_reports_a_running_daemon_and_exits_1_when_unhealthy(tmp_path, capsys):
@@ -449,7 +450,6 @@ def test_status_reports_a_running_daemon_and_exits_1_when_unhealthy(tmp_path, ca
     with Simulator() as sim:
         path = config_for(tmp_path, sim.port, poll={"interval_s": 0.3})
         service = Service(load_config(path))
-        service._status_every_s = 0
         thread, _ = run_in_thread(service)
         time.sleep(1.0)
         assert main(["--config", str(path), "status"]) == 0
@@ -516,12 +516,11 @@ def test_internal_schedule_runs_the_roll_up_at_its_time(tmp_path):
             """Virtual minutes pass in microseconds; a real roll-up thread needs its time."""
 
             def read(self, budget_s=None):
-                if service._housekeeping is not None:
-                    service._housekeeping.join(5)
+                service.schedule.join(5)
                 return super().read(budget_s)
 
         service.client = RealTimePasses(frozen)
-        assert service.internal_schedule
+        assert service.schedule is not None
         assert service.run() == 0
     produced = sorted(p.name for p in (tmp_path / "reports").iterdir())
     assert produced == ["2026-11-16_daily.csv", "2026-11-16_summary.csv", "2026-11-16_weekly.csv"]
@@ -532,7 +531,7 @@ def test_internal_schedule_runs_the_roll_up_at_its_time(tmp_path):
 
 
 def test_internal_schedule_auto_means_not_under_systemd(tmp_path):
-    from luxlogd.service import internal_schedule_enabled
+    from luxlogd.housekeeping import internal_schedule_enabled
 
     config = load_config(None, environ={})
     assert internal_schedule_enabled(config, {}) is True

@@ -6,11 +6,15 @@ import sqlite3
 import pytest
 
 from luxlogd import codec, wal
+from luxlogd.chunks import DAY_MS, HOUR_MS, series_id
 from luxlogd.cli import main
-from luxlogd.codec import CodecError, Poll
+from luxlogd.codec import CodecError
+from luxlogd.database import Database
+from luxlogd.errors import StorageError
+from luxlogd.poll import Poll
+from luxlogd.reader import Reader
 from luxlogd.simulator import Simulator
-from luxlogd.storage import Reader, Storage, poll_from_snapshot
-from luxlogd.store import DAY_MS, HOUR_MS, StorageError, Store, series_id
+from luxlogd.storage import Storage
 from tests.crash_writer import poll_for
 from tests.helpers import FrozenClock
 
@@ -64,7 +68,7 @@ def test_polls_survive_reopening_exactly(tmp_path):
         seqs = [storage.append(p) for p in polls]
     assert seqs == list(range(1, 201))
     with Storage(tmp_path) as storage:
-        assert storage.store.last_seq == 200
+        assert storage.database.last_seq == 200
         assert storage.append(polls[-1]) == 201
     reader = Reader(tmp_path)
     every = [
@@ -85,8 +89,8 @@ def test_days_are_sealed_into_blocks_and_read_back_identically(tmp_path):
         for p in polls:
             storage.append(p)
         storage.flush()
-        chunks = storage.store.db.execute("SELECT count(*), sum(count) FROM chunks").fetchone()
-        hot = storage.store.db.execute("SELECT count(*) FROM hot").fetchone()[0]
+        chunks = storage.database.db.execute("SELECT count(*), sum(count) FROM chunks").fetchone()
+        hot = storage.database.db.execute("SELECT count(*) FROM hot").fetchone()[0]
     assert chunks[0] == 3 and chunks[1] + hot == len(polls)
     reader = Reader(tmp_path)
     ids = [
@@ -126,7 +130,7 @@ def test_downsampled_series_equal_a_brute_force_computation(tmp_path):
     with Storage(tmp_path, fdatasync=no_sync) as storage:
         for p in polls:
             storage.append(p)
-        store = storage.store
+    with Reader(tmp_path) as store:
         # Short buckets: from the polls themselves, exactly.
         start, end = polls[50].ts_ms, polls[500].ts_ms
         got = {
@@ -151,16 +155,26 @@ def test_downsampled_series_equal_a_brute_force_computation(tmp_path):
         assert {b.minimum for b in constant} == {polls[0].calculations[91]}
 
 
-def test_reader_sees_polls_that_are_only_in_the_wal(tmp_path):
+def test_every_read_sees_polls_that_are_only_in_the_wal(tmp_path):
     polls = simulated_polls(25)
-    storage = Storage(tmp_path, fdatasync=no_sync, commit_every=1000).open()
+    storage = Storage(tmp_path, fdatasync=no_sync, commit_every=10).open()
     for p in polls:
         storage.append(p)
-    reader = Reader(tmp_path)  # SQLite has not committed any of them yet
+    reader = Reader(tmp_path)  # SQLite has committed some; the rest wait in the write buffer
+    committed = reader.database.last_seq_committed()
+    assert 0 < committed < 25
     assert [r[0] for r in reader.polls(0, 2**62, [TVL])] == [p.ts_ms for p in polls]
     assert reader.latest_lengths() == {"parameters": 1143, "calculations": 267, "visibilities": 366}
+    buckets = reader.buckets(TVL, polls[0].ts_ms, polls[-1].ts_ms + 1, 25)
+    assert sum(b.count for b in buckets) == 25  # the chart includes the newest poll
+    assert buckets[-1].maximum == polls[-1].calculations[10]
+    stats = reader.stats()
+    assert (stats.polls, stats.wal_only, stats.last_ms) == (25, 25 - committed, polls[-1].ts_ms)
+    assert reader.latest() == polls[-1]
     reader.close()
     storage.close()
+    with Reader(tmp_path) as sealed_only:  # and the newest poll of a sealed day
+        assert sealed_only.latest() == polls[-1]
 
 
 def test_a_failed_fsync_is_never_acknowledged_and_poisons_the_log(tmp_path):
@@ -180,8 +194,8 @@ def test_a_failed_fsync_is_never_acknowledged_and_poisons_the_log(tmp_path):
         storage.append(poll_for(3))
     storage.close()
     with Storage(tmp_path) as reopened:  # restart: recovery from the log
-        assert reopened.store.last_seq >= 2
-        next_seq = reopened.append(poll_for(reopened.store.last_seq + 1))
+        assert reopened.database.last_seq >= 2
+        next_seq = reopened.append(poll_for(reopened.database.last_seq + 1))
     assert next_seq in (3, 4)
 
 
@@ -211,20 +225,20 @@ def test_a_failed_write_is_undone_so_later_records_follow_cleanly(tmp_path, monk
 def test_a_database_write_failure_keeps_polls_in_the_wal_and_catches_up(tmp_path):
     storage = Storage(tmp_path, fdatasync=no_sync, commit_every=1).open()
     storage.append(poll_for(1))
-    healthy = storage.store.db
-    storage.store.db = sqlite3.connect(
+    healthy = storage.database.db
+    storage.database.db = sqlite3.connect(
         f"file:{tmp_path / 'luxlogd.sqlite'}?mode=ro", uri=True, isolation_level=None
     )
     assert storage.append(poll_for(2)) == 2  # acknowledged: it is in the WAL
-    assert storage.store_behind
-    storage.store.db.close()
-    storage.store.db = healthy
+    assert not storage.ok and "readonly" in storage.problem
+    storage.database.db.close()
+    storage.database.db = healthy
     assert storage.append(poll_for(3)) == 3
-    assert storage.store_behind  # retried only every few polls, not on each one
+    assert not storage.ok  # retried only every few polls, not on each one
     for seq in range(4, 13):
         assert storage.append(poll_for(seq)) == seq
-    assert not storage.store_behind
-    assert storage.store.last_seq == 12
+    assert storage.ok
+    assert storage.database.last_seq == 12
     storage.close()
     reader = Reader(tmp_path)
     assert [v[0] for _, _, v in reader.polls(0, 2**62, [SEQ])] == list(range(1, 13))
@@ -236,16 +250,17 @@ def test_retention_deletes_old_days_and_frees_space(tmp_path):
     with Storage(tmp_path, fdatasync=no_sync) as storage:
         for p in polls:
             storage.append(p)
-        store = storage.store
-        before = store.stats()
+        with Reader(tmp_path) as reader:
+            before = reader.stats()
         cutoff = polls[0].ts_ms - polls[0].ts_ms % DAY_MS + 2 * DAY_MS
-        removed = store.delete_before(cutoff)
-        after = store.stats()
-        assert removed > 0 and after["polls"] == before["polls"] - removed
-        assert after["first_ms"] >= cutoff - DAY_MS
-        remaining = [r[0] for r in store.polls(0, 2**62, [TVL])]
-        assert remaining == [p.ts_ms for p in polls if p.ts_ms >= after["first_ms"]]
-        assert store.integrity_check() == "ok"
+        removed = storage.database.delete_before(cutoff)
+        assert storage.database.quick_check(full=True) == "ok"
+    with Reader(tmp_path) as reader:
+        after = reader.stats()
+        remaining = [r[0] for r in reader.polls(0, 2**62, [TVL])]
+    assert removed > 0 and after.polls == before.polls - removed
+    assert after.first_ms >= cutoff - DAY_MS
+    assert remaining == [p.ts_ms for p in polls if p.ts_ms >= after.first_ms]
 
 
 def test_the_writer_applies_retention_when_a_day_is_sealed(tmp_path):
@@ -253,20 +268,22 @@ def test_the_writer_applies_retention_when_a_day_is_sealed(tmp_path):
     with Storage(tmp_path, fdatasync=no_sync, retention_days=1) as storage:
         for p in polls:
             storage.append(p)
-        first_ms = storage.store.stats()["first_ms"]
+    with Reader(tmp_path) as reader:
+        first_ms = reader.stats().first_ms
     newest_day = polls[-1].ts_ms - polls[-1].ts_ms % DAY_MS
     assert first_ms >= newest_day - 2 * DAY_MS  # older days are gone
     assert first_ms > polls[0].ts_ms
     with Storage(tmp_path / "keep", fdatasync=no_sync, retention_days=0) as storage:
         for p in polls[: 2 * 720]:
             storage.append(p)
-        assert storage.store.stats()["first_ms"] == polls[0].ts_ms  # 0 keeps everything
+    with Reader(tmp_path / "keep") as reader:
+        assert reader.stats().first_ms == polls[0].ts_ms  # 0 keeps everything
 
 
 def test_migration_from_an_empty_database_file(tmp_path):
     empty = tmp_path / "luxlogd.sqlite"
     empty.touch()
-    store = Store(empty)
+    store = Database(empty)
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == 1
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.insert(1, poll_for(1))
@@ -274,17 +291,9 @@ def test_migration_from_an_empty_database_file(tmp_path):
     newer = tmp_path / "newer.sqlite"
     sqlite3.connect(newer).execute("PRAGMA user_version = 99").connection.close()
     with pytest.raises(StorageError, match="newer than this luxlogd"):
-        Store(newer)
+        Database(newer)
     with pytest.raises(StorageError, match="no luxlogd data here"):
         Reader(tmp_path / "nothing")
-
-
-def test_snapshot_becomes_a_poll():
-    class Snap:
-        read_at, calc_status = 1700000000.1234, 1
-        parameters, calculations, visibilities = [1], [2, 3], [0]
-
-    assert poll_from_snapshot(Snap()) == Poll(1700000000123, 1, (1,), (2, 3), (0,))
 
 
 def store_sample(tmp_path, count=100):

@@ -272,7 +272,7 @@ def test_the_daemon_serves_its_own_data(tmp_path):
         thread = threading.Thread(target=service.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not service.polls_ok:
+        while time.monotonic() < deadline and not service.counters.polls_ok:
             time.sleep(0.05)
         host, port = service.web.httpd.server_address
         status, _, body = get(f"http://{host}:{port}/metrics")

@@ -20,10 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from luxlogd import export, fields, logs
+from luxlogd import export, logs, sensors
+from luxlogd.chunks import series_id
 from luxlogd.config import Config
-from luxlogd.storage import Reader
-from luxlogd.store import StorageError, series_id
+from luxlogd.errors import SensorPatternError, StorageError, TimeRangeError
+from luxlogd.reader import Reader
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def _time_ms(text: str | None, name: str, *, end_of_day: bool = False) -> int:
         raise BadRequest(f"{name}: missing (an ISO 8601 date or date-time)")
     try:
         return export.to_ms(export.parse_time(text, end_of_day=end_of_day))
-    except export.ExportError as error:
+    except TimeRangeError as error:
         raise BadRequest(f"{name}: {error}") from None
 
 
@@ -106,12 +107,12 @@ def render_metrics(config: Config, status: dict[str, Any], poll: Any, stats: dic
            [("", float(stats.get("database_bytes", 0)))])  # fmt: skip
     if poll is not None:
         samples = []
-        for group in fields.GROUPS:
+        for group in sensors.GROUPS:
             values = getattr(poll, group)
-            for found in fields.fields_for(group, len(values)):
+            for found in sensors.fields_for(group, len(values)):
                 if not found.numeric:
                     continue
-                value = _number(fields.decode_value(found, values))
+                value = _number(sensors.decode_value(found, values))
                 if value is None:
                     continue
                 labels = (f'{{name="{escape_label(found.name)}",group="{group}",'
@@ -273,23 +274,23 @@ class Handler(BaseHTTPRequestHandler):
         poll = self.server.provider.latest_poll()
         if poll is None:
             return {}
-        return dict(zip(fields.GROUPS, poll.lengths, strict=True))
+        return dict(zip(sensors.GROUPS, poll.lengths, strict=True))
 
     def _sensors(self, query: dict[str, str]) -> None:
-        lengths = self._lengths() or {g: 0 for g in fields.GROUPS}
+        lengths = self._lengths() or {g: 0 for g in sensors.GROUPS}
         listing = [
             {"name": f.name, "group": f.group, "index": f.index, "unit": f.unit, "type": f.kind,
              "numeric": f.numeric}
-            for f in fields.resolve_sensors(list(fields.GROUPS), lengths)
+            for f in sensors.resolve_sensors(list(sensors.GROUPS), lengths)
         ]  # fmt: skip
         self._json(HTTPStatus.OK, listing)
 
-    def _field(self, name: str | None) -> fields.Field:
+    def _field(self, name: str | None) -> sensors.Field:
         if not name:
             raise BadRequest("sensor: missing")
         try:
-            chosen = fields.resolve_sensors([name], self._lengths())
-        except fields.SensorPatternError as error:
+            chosen = sensors.resolve_sensors([name], self._lengths())
+        except SensorPatternError as error:
             raise BadRequest(f"sensor: {error}") from None
         if len(chosen) != 1:
             raise BadRequest("sensor: name one field, not a pattern")
@@ -309,12 +310,8 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest("points: expected an integer 1-10000") from None
         if not 1 <= points <= MAX_POINTS:
             raise BadRequest("points: expected an integer 1-10000")
-        reader = self.server.reader()
-        try:
-            buckets = reader.store.buckets(series_id(found.group, found.index), start, end,
-                                           points) if reader.store else []  # fmt: skip
-        finally:
-            reader.close()
+        with self.server.reader() as reader:
+            buckets = reader.buckets(series_id(found.group, found.index), start, end, points)
 
         def value(raw: float) -> float:
             return _decode_number(found, raw)
@@ -336,8 +333,8 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest("format: expected csv or json")
         patterns = query.get("sensors") or ",".join(self.server.config.reports.sensors)
         try:
-            chosen = fields.resolve_sensors(patterns.split(","), self._lengths())
-        except fields.SensorPatternError as error:
+            chosen = sensors.resolve_sensors(patterns.split(","), self._lengths())
+        except SensorPatternError as error:
             raise BadRequest(f"sensors: {error}") from None
         reader = self.server.reader()
         try:
@@ -382,14 +379,14 @@ class Handler(BaseHTTPRequestHandler):
         poll = self.server.provider.latest_poll()
         patterns = query.get("sensors") or "calculations"
         try:
-            chosen = fields.resolve_sensors(patterns.split(","), self._lengths())
-        except fields.SensorPatternError as error:
+            chosen = sensors.resolve_sensors(patterns.split(","), self._lengths())
+        except SensorPatternError as error:
             raise BadRequest(f"sensors: {error}") from None
         if poll is None:
             self._json(HTTPStatus.OK, {"time": None, "values": {}})
             return
         values = {
-            found.name: [fields.decode_value(found, getattr(poll, found.group)), found.unit]
+            found.name: [sensors.decode_value(found, getattr(poll, found.group)), found.unit]
             for found in chosen
         }
         self._json(HTTPStatus.OK, {"time": poll.ts_ms / 1000, "values": values})
@@ -413,7 +410,7 @@ class _Utf8Writer:
         return len(text)
 
 
-def _decode_number(found: fields.Field, raw: float) -> float:
+def _decode_number(found: sensors.Field, raw: float) -> float:
     """A bucket's raw min/max/mean as luxtronik decodes the field (it divides: 559 -> 55.9)."""
     if found.decoder is None or found.kind == "Bool":
         return float(raw)

@@ -19,7 +19,9 @@ from luxtronik.datatypes import Base
 from luxtronik.parameters import Parameters
 from luxtronik.visibilities import Visibilities
 
-GROUPS = ("parameters", "calculations", "visibilities")
+from luxlogd.errors import SensorPatternError
+from luxlogd.poll import GROUPS
+
 # Calculations 81-90 hold the firmware version, one character per value; luxtronik decodes
 # each index of its table in that range from the slice [index, index + 9).
 VERSION_RANGE = range(81, 91)
@@ -40,10 +42,6 @@ NUMERIC_TYPES = {
     "Voltage", "Hours", "Flow", "Level", "Count", "Seconds", "Pulses", "Frequency", "Bool",
     "Errorcode", "Icon", "Unknown",
 }  # fmt: skip
-
-
-class SensorPatternError(ValueError):
-    """A sensor name or pattern that matches no known field."""
 
 
 @dataclass(frozen=True)

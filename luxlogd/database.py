@@ -1,0 +1,417 @@
+"""SQLite: schema and migrations, the hot table and its write buffer, sealing, plain queries.
+
+- `hot`: one row per poll of the current UTC day (a delta record, ~100 bytes).
+- `chunks` and `series`: sealed days (see chunks.py for what the blobs hold).
+The write-ahead log is the durable copy of recent polls, so SQLite runs with
+synchronous=NORMAL and inserts are idempotent by sequence number. Schema versions use
+PRAGMA user_version. Readers go through reader.Reader, never through this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import urllib.parse
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+
+from luxlogd import chunks, codec
+from luxlogd.errors import StorageError
+from luxlogd.poll import Poll
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+# sqlite3 primary result codes (Python 3.11 exposes them as error.sqlite_errorcode).
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
+
+MIGRATIONS = {
+    1: [
+        """CREATE TABLE hot (
+            seq INTEGER PRIMARY KEY,
+            ts_ms INTEGER NOT NULL,
+            data BLOB NOT NULL
+        )""",
+        """CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
+            first_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            start_ms INTEGER NOT NULL,
+            end_ms INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            lengths TEXT NOT NULL,
+            base BLOB NOT NULL,
+            times BLOB NOT NULL,
+            statuses BLOB NOT NULL,
+            slot_counts BLOB NOT NULL
+        )""",
+        "CREATE INDEX chunks_by_time ON chunks (start_ms)",
+        """CREATE TABLE series (
+            series INTEGER NOT NULL,
+            chunk INTEGER NOT NULL,
+            points BLOB NOT NULL,
+            hourly BLOB NOT NULL,
+            PRIMARY KEY (series, chunk)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX series_by_chunk ON series (chunk)",
+    ],
+}
+CHUNK_COLUMNS = ("first_seq, last_seq, start_ms, end_ms, count, lengths, base, times, statuses,"
+                 " slot_counts")  # fmt: skip
+
+
+class DatabaseDamagedError(StorageError):
+    """SQLite says the file is damaged (a torn page after a power cut, say)."""
+
+
+def is_damage(error: sqlite3.Error) -> bool:
+    """True when SQLite reports a damaged file, not a passing or permission problem."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB):
+        return True
+    text = str(error)
+    return "malformed" in text or "not a database" in text
+
+
+def storage_error(path: Path, doing: str, error: sqlite3.Error) -> StorageError:
+    kind = DatabaseDamagedError if is_damage(error) else StorageError
+    return kind(f"{path}: {doing}: {error}")
+
+
+def connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    """A connection in autocommit mode; read-only ones through a properly quoted URI."""
+    if readonly:
+        # Quoted: a '#' or '?' in the path would otherwise end the file name.
+        uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout = 10000")
+    return db
+
+
+class Database:
+    """The SQLite file at `path`. Writers insert()/commit(); read-only ones only query."""
+
+    def __init__(self, path: Path, readonly: bool = False, commit_every: int = 10) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self.commit_every = commit_every
+        self._pending: list[tuple[int, int, bytes]] = []
+        self._hot_last: Poll | None = None
+        self._last_seq = 0
+        self.days_sealed = 0  # by this connection (the writer applies retention then)
+        try:
+            self.db = connect(self.path, readonly)
+        except sqlite3.Error as error:
+            raise storage_error(self.path, "cannot open", error) from None
+        try:
+            if not readonly:
+                self._configure_and_migrate()
+            elif self.user_version() != SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self.path}: database schema {self.user_version()}, this luxlogd reads "
+                    f"{SCHEMA_VERSION}"
+                )
+            self.refresh()
+        except sqlite3.Error as error:
+            self.db.close()
+            raise storage_error(self.path, "cannot open", error) from None
+        except StorageError:
+            self.db.close()
+            raise
+
+    def user_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _configure_and_migrate(self) -> None:
+        db = self.db
+        version = self.user_version()
+        if version == 0:
+            # Must precede the first table: lets retention give pages back to the file system.
+            db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA wal_autocheckpoint = 256")
+        db.execute("PRAGMA journal_size_limit = 1048576")
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.path}: database schema {version} is newer than this luxlogd "
+                f"({SCHEMA_VERSION}); upgrade luxlogd"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            db.execute("BEGIN IMMEDIATE")
+            for statement in MIGRATIONS[target]:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {target}")
+            db.execute("COMMIT")
+            logger.info("database: migrated schema to version %d path=%s", target, self.path)
+
+    def refresh(self) -> None:
+        """Re-read the highest stored sequence number and the hot day's newest poll."""
+        self._last_seq = self.last_seq_committed()
+        if not self.readonly:
+            self._hot_last = None
+            for _, poll in self.hot_polls():
+                self._hot_last = poll
+
+    def quick_check(self, full: bool = False) -> str:
+        """'ok', or what SQLite found wrong (quick_check; integrity_check with `full`)."""
+        pragma = "integrity_check" if full else "quick_check"
+        try:
+            rows = self.db.execute(f"PRAGMA {pragma}(20)").fetchall()
+        except sqlite3.Error as error:
+            return str(error)
+        return "; ".join(str(row[0]) for row in rows)
+
+    def last_seq_committed(self) -> int:
+        """The highest sequence number visible to this connection now."""
+        row = self.db.execute(
+            "SELECT max(coalesce((SELECT max(seq) FROM hot), 0),"
+            " coalesce((SELECT max(last_seq) FROM chunks), 0))"
+        ).fetchone()
+        return int(row[0])
+
+    @property
+    def last_seq(self) -> int:
+        """The highest sequence number stored (committed or pending in this connection)."""
+        return self._last_seq
+
+    def insert(self, seq: int, poll: Poll) -> bool:
+        """Store one poll (idempotent: a seq already stored is skipped). True if taken.
+
+        Rows are buffered and written `commit_every` at a time in one short transaction, so
+        the write lock is never held between polls (the WAL holds them durably meanwhile).
+        A poll of a new UTC day seals the hot rows first.
+        """
+        if seq <= self._last_seq:
+            return False
+        last = self._hot_last
+        if last is not None and poll.ts_ms // chunks.DAY_MS != last.ts_ms // chunks.DAY_MS:
+            self.commit()
+            self._write(self._seal_hot)
+            self.days_sealed += 1
+        self._pending.append((seq, poll.ts_ms, codec.encode(poll, self._hot_last)))
+        self._hot_last = poll
+        self._last_seq = seq
+        if len(self._pending) >= self.commit_every:
+            self.commit()
+        return True
+
+    def _write(self, work: Callable[[], object]) -> None:
+        """Run `work` in one write transaction; StorageError (state reset) when it fails."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            work()
+            self.db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise storage_error(self.path, "cannot write", error) from None
+
+    def _rollback(self) -> None:
+        try:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the failed statement may already have ended the transaction
+        self._pending.clear()
+        try:
+            self.refresh()
+        except sqlite3.Error:
+            pass  # the caller reports the original error
+
+    def commit(self) -> None:
+        """Write the buffered polls (durable at the next checkpoint: the WAL has them)."""
+        if not self._pending:
+            return
+        rows = list(self._pending)
+        self._write(
+            lambda: self.db.executemany(
+                "INSERT OR IGNORE INTO hot (seq, ts_ms, data) VALUES (?, ?, ?)", rows
+            )
+        )
+        self._pending.clear()
+
+    def checkpoint(self) -> bool:
+        """Commit, copy SQLite's log into the database file and fsync it.
+
+        True when everything committed is now durable in the database file (then the WAL
+        segments holding it may go); False when readers kept the checkpoint from finishing.
+        """
+        self.commit()
+        try:
+            busy, log_frames, done = self.db.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+        except sqlite3.Error as error:
+            raise storage_error(self.path, "cannot checkpoint", error) from None
+        return busy == 0 and log_frames == done
+
+    def seal_all(self) -> int:
+        """Seal every hot poll (tests and benchmarks use it)."""
+        self.commit()
+        sealed: list[int] = []
+        self._write(lambda: sealed.append(self._seal_hot()))
+        return sealed[0]
+
+    def _seal_hot(self) -> int:
+        rows = self.db.execute("SELECT seq, data FROM hot ORDER BY seq").fetchall()
+        for run in chunks.split_by_shape(rows):
+            self.add_chunk(chunks.seal(run))
+        self.db.execute("DELETE FROM hot")
+        self._hot_last = None
+        return len(rows)
+
+    def add_chunk(self, chunk: chunks.SealedChunk) -> None:
+        """Insert a sealed chunk and its blocks (inside the caller's transaction)."""
+        cursor = self.db.execute(
+            f"INSERT INTO chunks ({CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - a constant
+            (chunk.first_seq, chunk.last_seq, chunk.start_ms, chunk.end_ms, chunk.count,
+             ",".join(map(str, chunk.lengths)), chunk.base, chunk.times, chunk.statuses,
+             chunk.slot_counts),
+        )  # fmt: skip
+        self.db.executemany(
+            "INSERT INTO series (series, chunk, points, hourly) VALUES (?, ?, ?, ?)",
+            [(series, cursor.lastrowid, points, hourly) for series, points, hourly in chunk.blocks],
+        )
+
+    def hot_polls(self, start_ms: int | None = None) -> Iterator[tuple[int, Poll]]:
+        """(seq, poll) of the hot table in order, from `start_ms` on."""
+        previous: Poll | None = None
+        for seq, data in self.db.execute("SELECT seq, data FROM hot ORDER BY seq"):
+            previous = codec.decode(data, previous)
+            if start_ms is None or previous.ts_ms >= start_ms:
+                yield seq, previous
+
+    def chunk_rows(self, start_ms: int, end_ms: int) -> list[tuple]:
+        """(id, end_ms, count, lengths, base, times, statuses) of chunks overlapping a range."""
+        return self.db.execute(
+            "SELECT id, end_ms, count, lengths, base, times, statuses FROM chunks"
+            " WHERE end_ms >= ? AND start_ms < ? ORDER BY start_ms, id",
+            (start_ms, end_ms),
+        ).fetchall()
+
+    def blocks(self, chunk: int, series: list[int]) -> dict[int, bytes]:
+        """The change blocks of `series` in one chunk (a series absent there did not change)."""
+        if len(series) == 1:
+            query = "SELECT series, points FROM series WHERE chunk = ? AND series = ?"
+            return dict(self.db.execute(query, (chunk, series[0])).fetchall())
+        wanted = set(series)
+        query = "SELECT series, points FROM series WHERE chunk = ?"
+        return {s: p for s, p in self.db.execute(query, (chunk,)) if s in wanted}
+
+    def hourly_rows(self, series: int, start_ms: int, end_ms: int) -> list[tuple]:
+        """(start_ms, end_ms, lengths, base, slot_counts, hourly or None) per chunk."""
+        return self.db.execute(
+            "SELECT c.start_ms, c.end_ms, c.lengths, c.base, c.slot_counts, s.hourly"
+            " FROM chunks c LEFT JOIN series s ON s.chunk = c.id AND s.series = ?"
+            " WHERE c.end_ms >= ? AND c.start_ms < ? ORDER BY c.start_ms",
+            (series, start_ms, end_ms),
+        ).fetchall()
+
+    def summary(self) -> tuple[int, int | None, int | None]:
+        """(polls, first ms, last ms) of what this connection sees."""
+        chunk_polls, first_chunk, last_chunk = self.db.execute(
+            "SELECT coalesce(sum(count), 0), min(start_ms), max(end_ms) FROM chunks"
+        ).fetchone()
+        hot_polls, first_hot, last_hot = self.db.execute(
+            "SELECT count(*), min(ts_ms), max(ts_ms) FROM hot"
+        ).fetchone()
+        firsts = [t for t in (first_chunk, first_hot) if t is not None]
+        lasts = [t for t in (last_chunk, last_hot) if t is not None]
+        return (int(chunk_polls) + int(hot_polls), min(firsts, default=None),
+                max(lasts, default=None))  # fmt: skip
+
+    def newest_lengths(self) -> tuple[int, int, int] | None:
+        """Array lengths of the newest stored poll's firmware."""
+        hot = self.db.execute("SELECT data FROM hot ORDER BY seq LIMIT 1").fetchone()
+        if hot is not None:
+            return codec.decode(hot[0], None).lengths
+        row = self.db.execute(
+            "SELECT lengths FROM chunks ORDER BY start_ms DESC LIMIT 1"
+        ).fetchone()
+        return chunks.parse_lengths(row[0]) if row is not None else None
+
+    def delete_before(self, cutoff_ms: int) -> int:
+        """Delete sealed days that ended before `cutoff_ms`; return the polls removed."""
+        self.commit()
+        removed: list[int] = []
+
+        def delete() -> None:
+            rows = self.db.execute(
+                "SELECT id, count FROM chunks WHERE end_ms < ?", (cutoff_ms,)
+            ).fetchall()
+            for chunk, count in rows:
+                self.db.execute("DELETE FROM series WHERE chunk = ?", (chunk,))
+                self.db.execute("DELETE FROM chunks WHERE id = ?", (chunk,))
+                removed.append(count)
+
+        self._write(delete)
+        try:
+            self.db.execute("PRAGMA incremental_vacuum")
+        except sqlite3.Error as error:
+            logger.warning("database: could not give freed pages back: %s", error)
+        return sum(removed)
+
+    def size_bytes(self) -> int:
+        """Bytes of the database file and its SQLite log."""
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+
+    def close(self) -> None:
+        try:
+            if not self.readonly:
+                self.commit()
+        finally:
+            self.db.close()
+
+
+def rescue(damaged: Path, into: Database) -> tuple[int, int]:
+    """Copy what can still be read from a damaged database file; return (days, polls).
+
+    Sealed days are copied whole or not at all; the hot day's polls in order until the first
+    one that cannot be read. The write-ahead log adds what it still holds afterwards.
+    """
+    days = polls = 0
+    try:
+        source = connect(damaged, readonly=True)
+    except sqlite3.Error as error:
+        logger.warning("database: nothing readable in %s: %s", damaged, error)
+        return 0, 0
+    try:
+        try:
+            ids = [row[0] for row in source.execute("SELECT id FROM chunks ORDER BY id")]
+        except sqlite3.Error as error:
+            logger.warning("database: the sealed days of %s cannot be listed: %s", damaged, error)
+            ids = []
+        for chunk_id in ids:
+            try:
+                row = source.execute(
+                    f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id = ?",  # noqa: S608 - a constant
+                    (chunk_id,),
+                ).fetchone()
+                blocks = source.execute(
+                    "SELECT series, points, hourly FROM series WHERE chunk = ?", (chunk_id,)
+                ).fetchall()
+                chunks.unpack(row[6], "i")  # the base values must decompress
+            except (sqlite3.Error, ValueError, TypeError) as error:  # zlib.error is a ValueError
+                logger.warning("database: sealed day %d of %s lost: %s", chunk_id, damaged, error)
+                continue
+            first_seq, last_seq, start, end, count, lengths, base, times, statuses, slots = row
+            sealed = chunks.SealedChunk(first_seq, last_seq, start, end, count,
+                                        chunks.parse_lengths(lengths), base, times, statuses,
+                                        slots, [tuple(block) for block in blocks])  # fmt: skip
+            into._write(partial(into.add_chunk, sealed))
+            days += 1
+            polls += count
+        into.refresh()
+        try:
+            previous: Poll | None = None
+            for seq, data in source.execute("SELECT seq, data FROM hot ORDER BY seq"):
+                previous = codec.decode(data, previous)
+                if into.insert(seq, previous):
+                    polls += 1
+        except (sqlite3.Error, codec.CodecError) as error:
+            logger.warning("database: the rest of the hot day in %s is lost: %s", damaged, error)
+        into.commit()
+    finally:
+        source.close()
+    return days, polls

@@ -1,0 +1,226 @@
+"""Health: the daemon's counters and status text, the one health rule, the status and heartbeat
+files, and the stall monitor. Used by the daemon, `luxlogd status` and `/healthz`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import faulthandler
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from luxlogd.files import write_atomically
+
+logger = logging.getLogger(__name__)
+
+STATUS_FILE = "status.json"
+HEARTBEAT_FILE = "heartbeat"
+STATUS_EVERY_S = 60.0  # on persistent storage; every poll when it lives on a tmpfs (/run)
+HEARTBEAT_EVERY_S = 10.0  # without a systemd watchdog (Docker): the HEALTHCHECK reads it
+STALL_LIMIT_MIN_S = 120.0
+RUNTIME_STATUS_DIR = Path("/run/luxlogd")
+# Upper bounds of the poll duration histogram (seconds).
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def clock_text(epoch_s: float | None) -> str:
+    """Local time to the second, or 'never'."""
+    if epoch_s is None:
+        return "never"
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def stale_after_s(interval_s: float) -> float:
+    """How long without a stored poll before the daemon counts as unhealthy."""
+    return max(3 * interval_s, 300.0)
+
+
+def problems(status: Mapping[str, Any] | None, *, now: float, interval_s: float,
+             running: bool = True) -> list[str]:  # fmt: skip
+    """The one health rule: what is wrong with a daemon whose status is `status` ([] = fine)."""
+    if status is None:
+        return ["the daemon has not run"]
+    found = []
+    if not running:
+        found.append("the daemon is not running")
+    last = status.get("last_success")
+    if last is None or now - last > stale_after_s(interval_s):
+        found.append(f"no poll stored since {clock_text(last)}")
+    if not status.get("storage_ok", True):
+        found.append(f"storage failing: {status.get('storage_problem') or 'unknown'}")
+    return found
+
+
+@dataclass
+class Counters:
+    """What the daemon counts since it started; the source of STATUS=, status.json and metrics."""
+
+    polls_ok: int = 0
+    polls_failed: int = 0
+    polls_late: int = 0
+    polls_slow: int = 0
+    slots_skipped: int = 0
+    failed_in_row: int = 0
+    last_poll: float | None = None  # wall clock of the last attempt
+    last_success: float | None = None
+    last_poll_duration_s: float = 0.0
+    down_since: float | None = None
+    slow_since: float | None = None
+    last_error: str | None = None
+    durations: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
+    duration_sum_s: float = 0.0
+
+    @property
+    def reachable(self) -> bool:
+        return self.down_since is None
+
+    def observe_duration(self, seconds: float) -> None:
+        self.last_poll_duration_s = seconds
+        self.duration_sum_s += seconds
+        for position, bound in enumerate(DURATION_BUCKETS):
+            if seconds <= bound:
+                self.durations[position] += 1
+                return
+        self.durations[-1] += 1
+
+    def status_text(self, stored: int) -> str:
+        """One ASCII line for systemd's STATUS= (and `systemctl status`)."""
+        if self.down_since is not None:
+            return (
+                f"heat pump unreachable since {clock_text(self.down_since)}, "
+                f"{self.failed_in_row} polls failed; {stored} polls stored"
+            )
+        last = clock_text(self.last_success) if self.last_success else "none yet"
+        slow = ", heat pump slow" if self.slow_since is not None else ""
+        return f"last poll {last}, {stored} polls stored, heat pump reachable{slow}"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["reachable"] = self.reachable
+        return data
+
+
+class StatusFiles:
+    """status.json for `luxlogd status` and the heartbeat Docker's HEALTHCHECK reads.
+
+    On a tmpfs ($RUNTIME_DIRECTORY) both are written every time; on persistent storage at most
+    once a minute, for the SD card's sake.
+    """
+
+    def __init__(self, directory: Path, on_tmpfs: bool, clock: Callable[[], float]) -> None:
+        self.directory = directory
+        self.every_s = 0.0 if on_tmpfs else STATUS_EVERY_S
+        self.clock = clock
+        self._last_status = float("-inf")
+        self._last_heartbeat = float("-inf")
+
+    def write_status(self, status: Mapping[str, Any], force: bool = False) -> None:
+        now = self.clock()
+        if not force and now - self._last_status < self.every_s:
+            return
+        self._last_status = now
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.directory / STATUS_FILE, json.dumps(status, default=str))
+        except OSError as error:
+            logger.debug("cannot write the status file: %s", error)
+
+    def touch_heartbeat(self) -> None:
+        now = self.clock()
+        if now - self._last_heartbeat < self.every_s:
+            return
+        self._last_heartbeat = now
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            (self.directory / HEARTBEAT_FILE).touch()
+        except OSError as error:
+            logger.debug("cannot touch the heartbeat file: %s", error)
+
+
+def read_status(state_dir: Path) -> dict[str, Any] | None:
+    """The newest status file the daemon wrote (/run/luxlogd or the state directory)."""
+    found = []
+    for path in (RUNTIME_STATUS_DIR / STATUS_FILE, Path(state_dir) / STATUS_FILE):
+        try:
+            found.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return max(found, key=lambda s: s.get("updated") or 0) if found else None
+
+
+def process_alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
+
+
+def watchdog_interval_s(environ: Mapping[str, str]) -> float | None:
+    """Half of WATCHDOG_USEC when the watchdog is meant for this process, else None."""
+    usec = environ.get("WATCHDOG_USEC")
+    pid = environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid.isdigit() and int(pid) != os.getpid()):
+        return None
+    try:
+        return max(0.05, int(usec) / 2e6)
+    except ValueError:
+        return None
+
+
+def stall_limit_s(interval_s: float, environ: Mapping[str, str]) -> float | None:
+    """How long the main loop may make no progress before the daemon exits by itself.
+
+    None under a systemd watchdog (systemd kills and restarts us). Otherwise (Docker, a
+    plain shell) four intervals, at least 2 min: a poll is bounded by its timeout, so that
+    is a real hang.
+    """
+    if watchdog_interval_s(environ):
+        return None
+    return max(STALL_LIMIT_MIN_S, 4 * interval_s)
+
+
+def _exit_stalled() -> None:  # pragma: no cover - ends the process; tests pass their own
+    os._exit(1)
+
+
+class StallMonitor:
+    """Without a systemd watchdog: exit 1 when the main loop stops making progress."""
+
+    def __init__(self, limit_s: float, on_stall: Callable[[], None] = _exit_stalled) -> None:
+        self.limit_s = limit_s
+        self.on_stall = on_stall
+        self._progress = time.monotonic()  # real time, whatever clock drives the loop
+        self._stopped = threading.Event()
+
+    def progress(self) -> None:
+        self._progress = time.monotonic()
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, name="stall-monitor", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _watch(self) -> None:
+        check = min(5.0, self.limit_s / 4)
+        while not self._stopped.wait(check):
+            idle = time.monotonic() - self._progress
+            if idle > self.limit_s:
+                logger.critical(
+                    "no progress for %.0f s (limit %.0f s); exiting so the service is "
+                    "restarted. Where each thread was:", idle, self.limit_s,
+                )  # fmt: skip
+                try:
+                    faulthandler.dump_traceback(2, all_threads=True)
+                except (OSError, ValueError):
+                    pass
+                self.on_stall()
+                return

@@ -1,0 +1,270 @@
+"""The one way to read a state directory: polls, downsampled buckets, stats, the newest poll.
+
+Every read merges sealed days, the hot day and the polls still only in the write-ahead log,
+inside one SQLite read transaction: a writer's checkpoint cannot finish under it, so the WAL
+segments holding newer polls are still there when read, and each poll is seen exactly once.
+So every reader sees every acknowledged poll, the newest included. Takes no lock.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from luxlogd import chunks, codec, wal
+from luxlogd.chunks import Bucket, flat_of_series
+from luxlogd.database import Database
+from luxlogd.errors import StorageError
+from luxlogd.poll import GROUPS, Poll
+
+logger = logging.getLogger(__name__)
+
+DATABASE_NAME = "luxlogd.sqlite"
+WAL_DIRECTORY = "wal"
+
+
+def decode_records(
+    records: Iterator[tuple[int, bytes, bool]] | list[tuple[int, bytes, bool]], after_seq: int = 0
+) -> Iterator[tuple[int, Poll]]:
+    """Decode WAL records in order; yield (seq, poll) for seq > after_seq."""
+    previous: Poll | None = None
+    for seq, payload, _ in records:
+        try:
+            previous = codec.decode(payload, previous)
+        except codec.CodecError as error:
+            logger.error("wal: undecodable record seq=%d error=%s; later ones skipped", seq, error)
+            return
+        if seq > after_seq:
+            yield seq, previous
+
+
+@dataclass(frozen=True)
+class Stats:
+    polls: int  # every poll stored, WAL-only ones included
+    wal_only: int  # polls not yet in the database
+    first_ms: int | None
+    last_ms: int | None
+    database_bytes: int
+    wal_bytes: int
+
+
+def directory_bytes(path: Path) -> int:
+    try:
+        return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    except OSError:
+        return 0
+
+
+class Reader:
+    """Read-only view of `state_dir`. A database it cannot open leaves the WAL's polls."""
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self.state_dir = Path(state_dir)
+        path = self.state_dir / DATABASE_NAME
+        if not path.exists() and not (self.state_dir / WAL_DIRECTORY).exists():
+            raise StorageError(f"{self.state_dir}: no luxlogd data here (storage.state_dir)")
+        self.database: Database | None = None
+        self.problem: str | None = None  # why the database could not be read
+        if path.exists():
+            try:
+                self.database = Database(path, readonly=True)
+            except StorageError as error:
+                self.problem = str(error)
+                logger.warning("reading the write-ahead log only: %s", error)
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[int]:
+        """One read transaction; yields the highest seq the database holds in it."""
+        database = self.database
+        if database is None:
+            yield 0
+            return
+        if database.db.in_transaction:  # nested: the outer read's snapshot holds
+            yield database.last_seq_committed()
+            return
+        database.db.execute("BEGIN")
+        try:
+            yield database.last_seq_committed()
+        finally:
+            if database.db.in_transaction:
+                database.db.execute("COMMIT")
+
+    def wal_polls(self, after_seq: int) -> list[tuple[int, Poll]]:
+        """(seq, poll) of the WAL's records above `after_seq`."""
+        records = wal.read_records(self.state_dir / WAL_DIRECTORY, after_seq)
+        return list(decode_records(records, after_seq))
+
+    def polls(
+        self, start_ms: int, end_ms: int, series: Sequence[int]
+    ) -> Iterator[tuple[int, int, list[int | None]]]:
+        """(ts_ms, calc_status, values of `series`) of every poll in [start_ms, end_ms)."""
+        with self._snapshot() as after_seq:
+            if self.database is not None:
+                yield from self._sealed_polls(start_ms, end_ms, series)
+                hot = ((p.ts_ms, p) for _, p in self.database.hot_polls(start_ms))
+                yield from _pick(hot, end_ms, series)
+            recent = ((p.ts_ms, p) for _, p in self.wal_polls(after_seq))
+            yield from _pick((item for item in recent if item[0] >= start_ms), end_ms, series)
+
+    def _sealed_polls(
+        self, start_ms: int, end_ms: int, series: Sequence[int]
+    ) -> Iterator[tuple[int, int, list[int | None]]]:
+        assert self.database is not None
+        for (
+            chunk,
+            _,
+            count,
+            lengths_text,
+            base_blob,
+            times_blob,
+            statuses_blob,
+        ) in self.database.chunk_rows(start_ms, end_ms):
+            times = chunks.times_of(times_blob)
+            low = bisect.bisect_left(times, start_ms)
+            high = bisect.bisect_left(times, end_ms)
+            if low >= high:
+                continue
+            lengths = chunks.parse_lengths(lengths_text)
+            base = chunks.unpack(base_blob, "i")
+            blocks = self.database.blocks(chunk, list(series))
+            columns: list[list[int | None]] = []
+            for one in series:
+                flat = flat_of_series(lengths, one)
+                if flat is None:
+                    columns.append([None] * count)
+                else:
+                    columns.append(list(chunks.expand(base[flat], blocks.get(one), count)))
+            statuses = chunks.unpack(statuses_blob, "i")
+            for position in range(low, high):
+                yield times[position], statuses[position], [c[position] for c in columns]
+
+    def buckets(self, series: int, start_ms: int, end_ms: int, points: int) -> list[Bucket]:
+        """min/max/mean of one series in `points` equal buckets over [start_ms, end_ms).
+
+        Buckets of an hour or more take sealed days from their hourly aggregates (a bucket
+        takes whole hours, by the hour's start); everything else (shorter buckets, the hot
+        day, WAL-only polls) comes from the polls themselves.
+        """
+        result = chunks.Buckets(start_ms, end_ms, points)
+        recent_from = start_ms
+        with self._snapshot():
+            if self.database is not None and result.width >= chunks.HOUR_MS:
+                for (
+                    chunk_start,
+                    chunk_end,
+                    lengths_text,
+                    base_blob,
+                    counts_blob,
+                    hourly,
+                ) in self.database.hourly_rows(series, start_ms, end_ms):
+                    if hourly is not None:
+                        aggregates = chunks.unpack(hourly, "q")
+                    else:
+                        flat = flat_of_series(chunks.parse_lengths(lengths_text), series)
+                        if flat is None:
+                            continue
+                        value = chunks.unpack(base_blob, "i")[flat]
+                        aggregates = chunks.constant_hourly(value, chunks.unpack(counts_blob, "I"))
+                    result.add_hourly(chunk_start - chunk_start % chunks.DAY_MS, aggregates)
+                    recent_from = max(recent_from, chunk_end + 1)
+            rows = [(t, values[0]) for t, _, values in self.polls(recent_from, end_ms, [series])]
+        if rows:
+            result.add_column([t for t, _ in rows], [v for _, v in rows])
+        return result.result()
+
+    def latest(self) -> Poll | None:
+        """The newest stored poll (WAL-only ones included), or None."""
+        with self._snapshot() as after_seq:
+            recent = self.wal_polls(after_seq)
+            if recent:
+                return recent[-1][1]
+            if self.database is None:
+                return None
+            newest: Poll | None = None
+            for _, poll in self.database.hot_polls():
+                newest = poll
+            if newest is not None:
+                return newest
+            rows = self.database.db.execute(
+                "SELECT id, end_ms FROM chunks ORDER BY end_ms DESC, id DESC LIMIT 1"
+            ).fetchone()
+        if rows is None:
+            return None
+        every = _every_series(self.database.newest_lengths() or (0, 0, 0))
+        for ts_ms, status, values in self.polls(rows[1], rows[1] + 1, every):
+            newest = _poll_from_values(ts_ms, status, values, every)
+        return newest
+
+    def latest_lengths(self) -> dict[str, int]:
+        """Array lengths of the newest poll (to resolve sensor patterns), or {}."""
+        with self._snapshot() as after_seq:
+            recent = self.wal_polls(after_seq)
+            if recent:
+                lengths: tuple[int, int, int] | None = recent[-1][1].lengths
+            elif self.database is not None:
+                lengths = self.database.newest_lengths()
+            else:
+                lengths = None
+        return dict(zip(GROUPS, lengths, strict=True)) if lengths else {}
+
+    def stats(self) -> Stats:
+        """Polls stored (each once), first and last poll time, bytes on disk."""
+        with self._snapshot() as after_seq:
+            polls, first, last = self.database.summary() if self.database else (0, None, None)
+            recent = self.wal_polls(after_seq)
+        if recent:
+            first = recent[0][1].ts_ms if first is None else first
+            last = max(last or 0, recent[-1][1].ts_ms)
+        return Stats(
+            polls=polls + len(recent),
+            wal_only=len(recent),
+            first_ms=first,
+            last_ms=last,
+            database_bytes=self.database.size_bytes() if self.database else 0,
+            wal_bytes=directory_bytes(self.state_dir / WAL_DIRECTORY),
+        )
+
+    def close(self) -> None:
+        if self.database is not None:
+            self.database.close()
+            self.database = None
+
+
+def _pick(
+    polls: Iterator[tuple[int, Poll]], end_ms: int, series: Sequence[int]
+) -> Iterator[tuple[int, int, list[int | None]]]:
+    """(ts_ms, status, values of `series`) of whole polls before `end_ms`."""
+    positions_by_shape: dict[tuple[int, int, int], list[int | None]] = {}
+    for ts_ms, poll in polls:
+        if ts_ms >= end_ms:
+            continue
+        shape = poll.lengths
+        positions = positions_by_shape.get(shape)
+        if positions is None:
+            positions = [flat_of_series(shape, s) for s in series]
+            positions_by_shape[shape] = positions
+        values = poll.flat()
+        yield ts_ms, poll.calc_status, [values[p] if p is not None else None for p in positions]
+
+
+def _every_series(lengths: Sequence[int]) -> list[int]:
+    return [chunks.series_id(group, index)
+            for group, length in zip(GROUPS, lengths, strict=True)
+            for index in range(length)]  # fmt: skip
+
+
+def _poll_from_values(ts_ms: int, status: int, values: list[int | None], every: list[int]) -> Poll:
+    arrays: dict[int, list[int]] = {0: [], 1: [], 2: []}
+    for series, value in zip(every, values, strict=True):
+        arrays[series >> 16].append(0 if value is None else value)
+    return Poll(ts_ms, status, tuple(arrays[0]), tuple(arrays[1]), tuple(arrays[2]))
