@@ -15,9 +15,11 @@ from pathlib import Path
 from bench_storage import generate
 from common import Figure
 
-from luxlogd import fields, reports
+from luxlogd import reports, sensors
 from luxlogd.config import load_config
-from luxlogd.storage import Reader, Storage
+from luxlogd.housekeeping import Ledger
+from luxlogd.reader import Reader
+from luxlogd.storage import Storage
 
 
 def run(quick: bool) -> list[Figure]:
@@ -32,9 +34,10 @@ def run(quick: bool) -> list[Figure]:
         end_day = dt.datetime.fromtimestamp(polls[-1].ts_ms / 1000).astimezone().date()
         job = reports.Job(end_day.isoformat(), reports.rollup_time(config, end_day))
         reader = Reader(config.state_dir)
-        chosen = fields.resolve_sensors(config.reports.sensors, reader.latest_lengths())
+        chosen = sensors.resolve_sensors(config.reports.sensors, reader.latest_lengths())
         scratch = work / "scratch"
         scratch.mkdir()
+        ledger = Ledger(config.state_dir)
         figures = []
         for kind, span, goal in (("daily", 1, 1.0), ("weekly", 7, 5.0)):
             if quick and kind == "weekly":
@@ -42,13 +45,13 @@ def run(quick: bool) -> list[Figure]:
             start, end = reports.job_period(config, job, span)
             started = time.perf_counter()
             written = reports.write_period_report(config, reader, chosen, start, end,
-                                                  f"bench_{kind}", scratch)  # fmt: skip
+                                                  f"bench_{kind}", scratch, ledger)  # fmt: skip
             seconds = time.perf_counter() - started
             rows = sum(1 for _ in open(written[0])) - 1
             figures.append(Figure(f"reports: {kind} roll-up, {rows:,} polls x {len(chosen)} "
                                   "calculations", seconds, "s", goal=goal))  # fmt: skip
         started = time.perf_counter()
-        reports.write_summary(config, reader, job, scratch)
+        reports.write_summary(config, reader, job, scratch, ledger)
         figures.append(Figure("reports: summary of 7 days", time.perf_counter() - started, "s"))
         reader.close()
         return figures

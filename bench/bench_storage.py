@@ -1,7 +1,7 @@
 """Storage: bytes on disk and written per poll, ingest and replay speed, long-range reads.
 
 Polls come from the simulator's thermal model every 30 s of simulated time. The week goes
-through the full write path (WAL + SQLite); the year is built through the SQLite store
+through the full write path (WAL + SQLite); the year is built through the database layer
 directly (the WAL's cost per poll is measured on the week) so the run takes minutes.
 """
 
@@ -15,11 +15,13 @@ import time
 from pathlib import Path
 
 from common import Figure, best_of
-from luxlogd.store import DAY_MS, Store, series_id
 
-from luxlogd.codec import Poll
+from luxlogd.chunks import DAY_MS, series_id
+from luxlogd.database import Database
+from luxlogd.poll import Poll
+from luxlogd.reader import Reader
 from luxlogd.simmodel import PROFILES, ThermalModel, base_arrays
-from luxlogd.storage import Reader, Storage
+from luxlogd.storage import Storage
 
 START_S = 1_700_000_000.0
 STEP_S = 30
@@ -124,8 +126,10 @@ def run(quick: bool) -> list[Figure]:
             figures.append(Figure("storage: syncs per poll", writes[1], "", goal=1))
 
         days = 30 if quick else 365
-        year_path = work / "year.sqlite"
-        store = Store(year_path, commit_every=2880)
+        year_state = work / "year"
+        year_state.mkdir()
+        year_path = year_state / "luxlogd.sqlite"
+        store = Database(year_path, commit_every=2880)
         started = time.perf_counter()
         for seq, poll in enumerate(generate(days * 2880), start=1):
             store.insert(seq, poll)
@@ -133,14 +137,14 @@ def run(quick: bool) -> list[Figure]:
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         build_s = time.perf_counter() - started
         store.close()
-        size = sum(p.stat().st_size for p in work.glob("year.sqlite*"))
+        size = sum(p.stat().st_size for p in year_state.glob("luxlogd.sqlite*"))
         figures.append(Figure(f"storage: bytes on disk per poll, {days} days sealed",
                               size / (days * 2880), "B", goal=100,
                               note=f"{size / 1e6:.1f} MB"))  # fmt: skip
-        figures.append(Figure(f"storage: building {days} days through the store",
+        figures.append(Figure(f"storage: building {days} days through the database layer",
                               days * 2880 / build_s, "polls/s"))  # fmt: skip
 
-        reader = Store(year_path, readonly=True)
+        reader = Reader(year_state)
         end_ms = int(START_S * 1000) + days * DAY_MS
         tvl = series_id("calculations", 10)
         buckets = reader.buckets(tvl, int(START_S * 1000), end_ms, 2000)
@@ -156,7 +160,7 @@ def run(quick: bool) -> list[Figure]:
         figures.append(Figure("storage: read a sealed day, all 267 calculations",
                               seconds * 1000, "ms"))  # fmt: skip
         day_reader.close()
-        reader.db.close()
+        reader.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return figures

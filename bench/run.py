@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         figures.extend(module.run(args.quick))
         print(f"  {name} took {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(f"run: {'quick (smaller inputs, a smoke run)' if args.quick else 'full'}")
     print(format_table(figures))
     failed = [f for f in figures if f.meets_goal is False]
     return 1 if failed else 0

@@ -84,11 +84,15 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
         "--speed",
         type=_positive_float,
         default=1.0,
-        help="simulated seconds per real second (60: a minute per second)",
+        help="simulated seconds per real second (default 1; 60: a minute per second)",
     )
     parser.add_argument(
         "--fault", choices=list(FAULTS), metavar="MODE", help="misbehave in this way (see below)"
     )
+    parser.add_argument(
+        "--delay", type=_positive_float, default=35.0, metavar="S",
+        help="with --fault slow: seconds a whole read takes (default 35)",
+    )  # fmt: skip
     parser.add_argument(
         "--replay",
         metavar="DIR",
@@ -118,6 +122,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         speed=args.speed,
         fault=args.fault,
         replay_dir=args.replay,
+        delay_s=args.delay,
     )
     simulator.start()
     what = f"replay of {args.replay}" if args.replay else f"profile {args.profile}"

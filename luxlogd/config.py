@@ -79,6 +79,7 @@ class WebConfig:
     enabled: bool = True
     listen: str = "127.0.0.1:8088"
     token: str = ""
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,12 @@ PARSERS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "formats": _string_list(REPORT_FORMATS),
     },
     "disk": {"usage_threshold_percent": _number(1, 100)},
-    "web": {"enabled": _boolean, "listen": _listen, "token": _text()},
+    "web": {
+        "enabled": _boolean,
+        "listen": _listen,
+        "token": _text(),
+        "allowed_hosts": _string_list(non_empty=False),
+    },
     "schedule": {"internal": _schedule},
     "log": {"level": _choice(LOG_LEVELS)},
 }

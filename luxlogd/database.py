@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import urllib.parse
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from luxlogd.poll import Poll
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # sqlite3 primary result codes (Python 3.11 exposes them as error.sqlite_errorcode).
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 
@@ -55,6 +56,14 @@ MIGRATIONS = {
             PRIMARY KEY (series, chunk)
         ) WITHOUT ROWID""",
         "CREATE INDEX series_by_chunk ON series (chunk)",
+    ],
+    # Blocks a rebuild could not read back from a damaged file: their values are unknown.
+    2: [
+        """CREATE TABLE lost (
+            chunk INTEGER NOT NULL,
+            series INTEGER NOT NULL,
+            PRIMARY KEY (chunk, series)
+        ) WITHOUT ROWID""",
     ],
 }
 CHUNK_COLUMNS = ("first_seq, last_seq, start_ms, end_ms, count, lengths, base, times, statuses,"
@@ -109,11 +118,12 @@ class Database:
         try:
             if not readonly:
                 self._configure_and_migrate()
-            elif self.user_version() != SCHEMA_VERSION:
+            elif not 1 <= self.user_version() <= SCHEMA_VERSION:
                 raise StorageError(
                     f"{self.path}: database schema {self.user_version()}, this luxlogd reads "
-                    f"{SCHEMA_VERSION}"
+                    f"1 to {SCHEMA_VERSION}; upgrade luxlogd"
                 )
+            self.has_lost_table = self.user_version() >= 2
             self.refresh()
         except sqlite3.Error as error:
             self.db.close()
@@ -261,7 +271,7 @@ class Database:
         self._hot_last = None
         return len(rows)
 
-    def add_chunk(self, chunk: chunks.SealedChunk) -> None:
+    def add_chunk(self, chunk: chunks.SealedChunk, lost: Iterable[int] = ()) -> None:
         """Insert a sealed chunk and its blocks (inside the caller's transaction)."""
         cursor = self.db.execute(
             f"INSERT INTO chunks ({CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - a constant
@@ -273,6 +283,8 @@ class Database:
             "INSERT INTO series (series, chunk, points, hourly) VALUES (?, ?, ?, ?)",
             [(series, cursor.lastrowid, points, hourly) for series, points, hourly in chunk.blocks],
         )
+        self.db.executemany("INSERT INTO lost (chunk, series) VALUES (?, ?)",
+                            [(cursor.lastrowid, series) for series in lost])  # fmt: skip
 
     def hot_polls(self, start_ms: int | None = None) -> Iterator[tuple[int, Poll]]:
         """(seq, poll) of the hot table in order, from `start_ms` on."""
@@ -299,13 +311,35 @@ class Database:
         query = "SELECT series, points FROM series WHERE chunk = ?"
         return {s: p for s, p in self.db.execute(query, (chunk,)) if s in wanted}
 
+    def lost(self, chunk: int) -> set[int]:
+        """Series whose block in `chunk` a rebuild could not rescue (their values are unknown)."""
+        if not self.has_lost_table:
+            return set()
+        rows = self.db.execute("SELECT series FROM lost WHERE chunk = ?", (chunk,))
+        return {row[0] for row in rows}
+
     def hourly_rows(self, series: int, start_ms: int, end_ms: int) -> list[tuple]:
-        """(start_ms, end_ms, lengths, base, slot_counts, hourly or None) per chunk."""
-        return self.db.execute(
+        """(start_ms, end_ms, lengths, base, slot_counts, hourly or None) per chunk, except
+        chunks where that series was lost."""
+        query = (
             "SELECT c.start_ms, c.end_ms, c.lengths, c.base, c.slot_counts, s.hourly"
             " FROM chunks c LEFT JOIN series s ON s.chunk = c.id AND s.series = ?"
+            " WHERE c.end_ms >= ? AND c.start_ms < ?"
+        )
+        parameters: tuple[int, ...] = (series, start_ms, end_ms)
+        if self.has_lost_table:
+            query += " AND NOT EXISTS (SELECT 1 FROM lost l WHERE l.chunk = c.id AND l.series = ?)"
+            parameters += (series,)
+        return self.db.execute(query + " ORDER BY c.start_ms", parameters).fetchall()
+
+    def points_rows(self, series: int, start_ms: int, end_ms: int) -> list[tuple]:
+        """(end_ms, count, lengths, base, times, points or None, lost) per chunk."""
+        lost = "c.id IN (SELECT chunk FROM lost WHERE series = ?)" if self.has_lost_table else "0"
+        return self.db.execute(
+            f"SELECT c.end_ms, c.count, c.lengths, c.base, c.times, s.points, {lost}"  # noqa: S608
+            " FROM chunks c LEFT JOIN series s ON s.chunk = c.id AND s.series = ?"
             " WHERE c.end_ms >= ? AND c.start_ms < ? ORDER BY c.start_ms",
-            (series, start_ms, end_ms),
+            ((series,) if self.has_lost_table else ()) + (series, start_ms, end_ms),
         ).fetchall()
 
     def summary(self) -> tuple[int, int | None, int | None]:
@@ -342,6 +376,7 @@ class Database:
             ).fetchall()
             for chunk, count in rows:
                 self.db.execute("DELETE FROM series WHERE chunk = ?", (chunk,))
+                self.db.execute("DELETE FROM lost WHERE chunk = ?", (chunk,))
                 self.db.execute("DELETE FROM chunks WHERE id = ?", (chunk,))
                 removed.append(count)
 
@@ -367,41 +402,38 @@ class Database:
 def rescue(damaged: Path, into: Database) -> tuple[int, int]:
     """Copy what can still be read from a damaged database file; return (days, polls).
 
-    Sealed days are copied whole or not at all; the hot day's polls in order until the first
-    one that cannot be read. The write-ahead log adds what it still holds afterwards.
+    A sealed day is kept when its chunk row is readable; each of its series blocks that
+    cannot be read back is recorded as lost (readers give None there, never a wrong value).
+    The hot day's polls are kept in order up to the first unreadable one. The write-ahead
+    log adds what it still holds afterwards.
     """
-    days = polls = 0
+    days = polls = blocks_lost = 0
     try:
         source = connect(damaged, readonly=True)
     except sqlite3.Error as error:
         logger.warning("database: nothing readable in %s: %s", damaged, error)
         return 0, 0
     try:
-        try:
-            ids = [row[0] for row in source.execute("SELECT id FROM chunks ORDER BY id")]
-        except sqlite3.Error as error:
-            logger.warning("database: the sealed days of %s cannot be listed: %s", damaged, error)
-            ids = []
-        for chunk_id in ids:
+        for chunk_id in _readable_ids(source, damaged):
             try:
                 row = source.execute(
                     f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id = ?",  # noqa: S608 - a constant
                     (chunk_id,),
                 ).fetchone()
-                blocks = source.execute(
-                    "SELECT series, points, hourly FROM series WHERE chunk = ?", (chunk_id,)
-                ).fetchall()
                 chunks.unpack(row[6], "i")  # the base values must decompress
+                keys = _series_keys(source, chunk_id)
             except (sqlite3.Error, ValueError, TypeError) as error:  # zlib.error is a ValueError
                 logger.warning("database: sealed day %d of %s lost: %s", chunk_id, damaged, error)
                 continue
+            blocks, lost = _read_blocks(source, chunk_id, keys)
             first_seq, last_seq, start, end, count, lengths, base, times, statuses, slots = row
             sealed = chunks.SealedChunk(first_seq, last_seq, start, end, count,
                                         chunks.parse_lengths(lengths), base, times, statuses,
-                                        slots, [tuple(block) for block in blocks])  # fmt: skip
-            into._write(partial(into.add_chunk, sealed))
+                                        slots, blocks)  # fmt: skip
+            into._write(partial(into.add_chunk, sealed, lost))
             days += 1
             polls += count
+            blocks_lost += len(lost)
         into.refresh()
         try:
             previous: Poll | None = None
@@ -414,4 +446,57 @@ def rescue(damaged: Path, into: Database) -> tuple[int, int]:
         into.commit()
     finally:
         source.close()
+    if blocks_lost:
+        logger.warning("database: %d series blocks of sealed days could not be read back; "
+                       "those values read as missing", blocks_lost)  # fmt: skip
     return days, polls
+
+
+def _readable_ids(source: sqlite3.Connection, damaged: Path) -> list[int]:
+    """Chunk ids, as far as the table can be walked (then probed one by one)."""
+    ids: list[int] = []
+    try:
+        for row in source.execute("SELECT id FROM chunks ORDER BY id"):
+            ids.append(row[0])
+        return ids
+    except sqlite3.Error as error:
+        logger.warning("database: the sealed days of %s cannot all be listed: %s", damaged, error)
+    misses, probe = 0, (ids[-1] if ids else 0) + 1
+    while misses < 100:  # ids are dense; past a damaged page the rest are found one by one
+        try:
+            found = source.execute("SELECT id FROM chunks WHERE id = ?", (probe,)).fetchone()
+        except sqlite3.Error:
+            found = None
+        misses = 0 if found else misses + 1
+        if found:
+            ids.append(probe)
+        probe += 1
+    return ids
+
+
+def _series_keys(source: sqlite3.Connection, chunk_id: int) -> list[int]:
+    query = "SELECT series FROM series {} WHERE chunk = ?"
+    try:
+        return [row[0] for row in source.execute(query.format(""), (chunk_id,))]
+    except sqlite3.Error:  # the index is damaged: walk the table itself
+        return [row[0] for row in source.execute(query.format("NOT INDEXED"), (chunk_id,))]
+
+
+def _read_blocks(
+    source: sqlite3.Connection, chunk_id: int, keys: list[int]
+) -> tuple[list[tuple[int, bytes, bytes]], list[int]]:
+    """The readable (series, points, hourly) blocks of a chunk, and the series lost."""
+    blocks, lost = [], []
+    for series in keys:
+        try:
+            points, hourly = source.execute(
+                "SELECT points, hourly FROM series WHERE series = ? AND chunk = ?",
+                (series, chunk_id),
+            ).fetchone()
+            zlib.decompress(points)
+            zlib.decompress(hourly)
+        except (sqlite3.Error, zlib.error, TypeError):
+            lost.append(series)
+            continue
+        blocks.append((series, points, hourly))
+    return blocks, lost

@@ -31,10 +31,7 @@ def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
     value = text.strip()
     try:
         if len(value) == 10:
-            day = dt.date.fromisoformat(value)
-            moment = dt.datetime.combine(day, dt.time())
-            if end_of_day:
-                moment += dt.timedelta(days=1)
+            moment = dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
         else:
             moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (ValueError, OverflowError):
@@ -46,6 +43,8 @@ def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
         raise TimeRangeError(
             f"expected a time between {EARLIEST_YEAR} and {LATEST_YEAR}, got {text[:40]!r}"
         )
+    if end_of_day and len(value) == 10:
+        moment += dt.timedelta(days=1)
     if moment.tzinfo is None:
         moment = moment.astimezone()  # the machine's local time zone
     return moment

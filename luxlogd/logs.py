@@ -21,6 +21,7 @@ TERMINAL_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DEDUP_WINDOW_S = 600.0
 RING_SIZE = 500
 QUEUE_SIZE = 10_000
+MAX_MESSAGE_CHARS = 2_000  # a record longer than this is cut (a client's 60 KB path, say)
 
 # syslog priorities (sd-daemon.h): what journald reads from a "<N>" line prefix.
 SYSLOG_PRIORITY = {
@@ -125,6 +126,19 @@ class DedupFilter(logging.Filter):
             )
 
 
+class TruncateFilter(logging.Filter):
+    """Cut messages longer than MAX_MESSAGE_CHARS, so neither the journal nor memory fills up
+    with what a client sent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if len(message) > MAX_MESSAGE_CHARS:
+            record.msg = (f"{message[:MAX_MESSAGE_CHARS]}... "
+                          f"({len(message) - MAX_MESSAGE_CHARS} more characters)")  # fmt: skip
+            record.args = None
+        return True
+
+
 class RingBufferHandler(logging.Handler):
     """Keep the last `capacity` records as small dicts for `status` and the web UI."""
 
@@ -226,8 +240,11 @@ def configure_logging(
     listener = logging.handlers.QueueListener(records, handler, respect_handler_level=False)
     queue_handler = DroppingQueueHandler(records)
     dedup = DedupFilter(dedup_window_s)
+    truncate = TruncateFilter()
+    queue_handler.addFilter(truncate)
     queue_handler.addFilter(dedup)
     ring = RingBufferHandler()
+    ring.addFilter(truncate)
     ring.addFilter(dedup)
     root = logging.getLogger()
     root.setLevel(level.upper())

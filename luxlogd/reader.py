@@ -137,10 +137,11 @@ class Reader:
             lengths = chunks.parse_lengths(lengths_text)
             base = chunks.unpack(base_blob, "i")
             blocks = self.database.blocks(chunk, list(series))
+            lost = self.database.lost(chunk)
             columns: list[list[int | None]] = []
             for one in series:
                 flat = flat_of_series(lengths, one)
-                if flat is None:
+                if flat is None or one in lost:
                     columns.append([None] * count)
                 else:
                     columns.append(list(chunks.expand(base[flat], blocks.get(one), count)))
@@ -158,7 +159,24 @@ class Reader:
         result = chunks.Buckets(start_ms, end_ms, points)
         recent_from = start_ms
         with self._snapshot():
-            if self.database is not None and result.width >= chunks.HOUR_MS:
+            if self.database is not None and result.width < chunks.HOUR_MS:
+                for (
+                    chunk_end,
+                    count,
+                    lengths_text,
+                    base_blob,
+                    times_blob,
+                    block,
+                    lost,
+                ) in self.database.points_rows(series, start_ms, end_ms):
+                    recent_from = max(recent_from, chunk_end + 1)
+                    flat = flat_of_series(chunks.parse_lengths(lengths_text), series)
+                    if flat is None or lost:
+                        continue
+                    value = chunks.unpack(base_blob, "i")[flat]
+                    result.add_column(chunks.times_of(times_blob),
+                                      chunks.expand(value, block, count))  # fmt: skip
+            elif self.database is not None:
                 for (
                     chunk_start,
                     chunk_end,

@@ -35,6 +35,7 @@ FAULTS = {
     "stall": "accept and read the request, never answer",
     "stall-mid": "send half of each answer, then nothing",
     "drip": "send each answer one byte every 0.2 s",
+    "slow": "answer correctly, but a whole read takes --delay seconds (35 by default)",
     "reset-mid": "send half of each answer, then reset the connection",
     "garbage": "answer with random bytes",
     "wrong-echo": "answer with the wrong command number",
@@ -49,7 +50,8 @@ FAULTS = {
 }
 DRIP_INTERVAL_S = 0.2
 FLAP_PERIOD_S = 2.0
-IDLE_TIMEOUT_S = 30.0
+IDLE_TIMEOUT_S = 120.0
+SLOW_READ_S = 35.0
 REPLAY_FILES = {
     READ_PARAMETERS: "3003.bin",
     READ_CALCULATIONS: "3004.bin",
@@ -72,6 +74,7 @@ class Simulator:
         replay_dir: str | Path | None = None,
         start_s: float | None = None,
         clock: Callable[[], float] = time.time,
+        delay_s: float = SLOW_READ_S,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
@@ -82,6 +85,7 @@ class Simulator:
         self.profile = PROFILES[profile]
         self.speed = speed
         self.clock = clock
+        self.delay_s = delay_s  # the "slow" fault: seconds per whole read (three answers)
         self._wall_start = clock()
         self.model = ThermalModel(
             seed=seed, start_s=self._wall_start if start_s is None else start_s
@@ -315,6 +319,11 @@ class Simulator:
             time.sleep(0.01)
             _reset(connection)
             return False
+        if fault == "slow":
+            if self._stop.wait(self.delay_s / 3):
+                return False
+            connection.sendall(answer)
+            return True
         if fault == "drip":
             for offset in range(len(answer)):
                 if self._stop.wait(DRIP_INTERVAL_S):

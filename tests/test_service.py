@@ -110,7 +110,7 @@ def test_ready_status_watchdog_and_stopping_reach_the_notify_socket(tmp_path, no
     statuses = [t for t in texts if t.startswith("STATUS=last poll")]
     assert len(statuses) >= 4 and "heat pump reachable" in statuses[-1]
     pings = [at for at, text in notify.messages if text == "WATCHDOG=1"]
-    assert 10 <= len(pings) <= 20  # every 0.1 s for 1.5 s
+    assert 10 <= len(pings) <= 32  # every 0.1 s for 1.5 s, one more before a read now and then
     assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 0.4
     assert result["code"] == 0
     assert service.counters.polls_ok >= 4

@@ -181,6 +181,17 @@ def test_fault_drip_sends_one_byte_at_a_time(sim):
     assert how == "timeout" and 1 <= len(data) <= 4
 
 
+def test_fault_slow_answers_whole_but_late():
+    with Simulator(fault="slow", delay_s=0.9, speed=0.000001) as slow:
+        started = time.monotonic()
+        with socket.create_connection(slow.address, timeout=3) as sock:
+            sock.sendall(struct.pack(">ii", 3005, 0))
+            data, how = receive(sock, expected=8 + 366, deadline_s=3)
+        elapsed = time.monotonic() - started
+    assert how == "complete" and data == good_answer(slow, 3005)
+    assert 0.28 < elapsed < 0.6  # a third of the read's delay per answer
+
+
 def test_fault_reset_mid_sends_half_then_resets(sim):
     sim.set_fault("reset-mid")
     data, how = request(sim.port, 3004, timeout=1)

@@ -284,7 +284,7 @@ def test_migration_from_an_empty_database_file(tmp_path):
     empty = tmp_path / "luxlogd.sqlite"
     empty.touch()
     store = Database(empty)
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.insert(1, poll_for(1))
     store.close()
@@ -388,3 +388,27 @@ def test_export_arguments_are_checked(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(tmp_path / "empty"))
     assert main(["export", "--from", "2025-11-22", "--to", "2025-11-23"]) == 1
     assert "no luxlogd data here" in capsys.readouterr().err
+
+
+def test_blocks_lost_in_a_rebuild_read_as_missing_never_as_wrong_values(tmp_path):
+    polls = simulated_polls(2 * 720 + 10, step_s=120)
+    with Storage(tmp_path, fdatasync=no_sync) as storage:
+        for p in polls:
+            storage.append(p)
+        first_chunk = storage.database.db.execute("SELECT min(id) FROM chunks").fetchone()[0]
+        storage.database.db.execute("INSERT INTO lost VALUES (?, ?)", (first_chunk, TVL))
+        day_end = storage.database.db.execute(
+            "SELECT end_ms FROM chunks WHERE id = ?", (first_chunk,)
+        ).fetchone()[0]
+    with Reader(tmp_path) as reader:
+        rows = list(reader.polls(0, 2**62, [TVL, SEQ]))
+        short = reader.buckets(TVL, polls[0].ts_ms, polls[-1].ts_ms + 1, 500)
+        hourly = reader.buckets(TVL, polls[0].ts_ms - polls[0].ts_ms % HOUR_MS,
+                                polls[-1].ts_ms + HOUR_MS, 20)  # fmt: skip
+    for (ts_ms, _, (tvl, seq)), poll in zip(rows, polls, strict=True):
+        assert seq == poll.parameters[0]  # other series of that day are intact
+        assert tvl is None if ts_ms <= day_end else tvl == poll.calculations[10]
+    later = [p for p in polls if p.ts_ms > day_end]
+    for buckets in (short, hourly):
+        assert sum(b.count for b in buckets) == len(later)
+        assert max(b.maximum for b in buckets) == max(p.calculations[10] for p in later)

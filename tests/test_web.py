@@ -12,11 +12,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from luxlogd.config import load_config
+from luxlogd.metrics import escape_label
 from luxlogd.service import Service
 from luxlogd.simulator import Simulator
 from luxlogd.storage import Storage
 from luxlogd.web import WebServer
-from luxlogd.web.server import escape_label
 from tests import webdriver
 from tests.system import free_port
 from tests.test_storage import simulated_polls

@@ -1,18 +1,25 @@
-"""HTTP inside the daemon: health, Prometheus metrics, a JSON API, static files. Read-only.
+"""HTTP inside the daemon: a ThreadingHTTPServer that cannot starve or bloat the daemon.
 
-A ThreadingHTTPServer on daemon threads: the poll loop never waits for it. Clients are bounded
-(a socket timeout, http.server's header limits, a cap on concurrent requests), parameters are
-validated (400 with a JSON error), and only files of the package's static folder are served.
+- Connections are capped at accept (beyond the cap: an immediate 503 and close), so slow
+  clients can never use up the file descriptors the poll loop needs.
+- Reading a request (line, headers, body) has one deadline for the whole of it; a response
+  has a longer one. A janitor thread shuts down connections past theirs.
+- Work is bounded: requests take a slot of their kind (probes: /healthz and /metrics; light;
+  heavy: series, export, summary), bodies are capped, long paths refused, logs truncated.
+- Parameters are validated (400 with a JSON error); only the static folder is served.
+The endpoints themselves are in api.py, authentication in auth.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hmac
+import errno
 import json
 import logging
-import math
+import resource
+import socket
+import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from http import HTTPStatus
@@ -20,11 +27,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from luxlogd import export, logs, sensors
-from luxlogd.chunks import series_id
 from luxlogd.config import Config
-from luxlogd.errors import SensorPatternError, StorageError, TimeRangeError
+from luxlogd.errors import StorageError
 from luxlogd.reader import Reader
+from luxlogd.web import auth
 
 logger = logging.getLogger(__name__)
 
@@ -36,397 +42,250 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
     ".png": "image/png",
     ".svg": "image/svg+xml",
+    ".json": "application/json",
 }
-MAX_CONCURRENT = 16
-REQUEST_TIMEOUT_S = 10.0
-MAX_POINTS = 10_000
-COOKIE = "luxlogd_token"
+MAX_CONNECTIONS = 64  # and at most a quarter of the open-file limit
+READ_DEADLINE_S = 10.0  # request line, headers and body, all of it
+RESPONSE_DEADLINE_S = 600.0  # a year's export to a slow reader, at most
+SOCKET_TIMEOUT_S = 10.0  # any single read or write
+MAX_PATH = 8_192
+MAX_BODY = 4_096
+SLOTS = {"probe": 4, "light": 8, "heavy": 2}
+LOGGED_CHARS = 200
 
 
 class BadRequest(ValueError):
     """A parameter that does not fit; answered 400 with a JSON error."""
 
 
-class Provider:
-    """What the daemon shows the web: its status and the newest poll (a Poll or None)."""
-
-    def status(self) -> dict[str, Any]:  # pragma: no cover - the daemon's Service implements it
-        raise NotImplementedError
-
-    def latest_poll(self) -> Any:  # pragma: no cover
-        raise NotImplementedError
+class Busy(Exception):
+    """No slot free for this kind of request, or its work ran out of time: 503."""
 
 
-def _time_ms(text: str | None, name: str, *, end_of_day: bool = False) -> int:
-    if not text:
-        raise BadRequest(f"{name}: missing (an ISO 8601 date or date-time)")
-    try:
-        return export.to_ms(export.parse_time(text, end_of_day=end_of_day))
-    except TimeRangeError as error:
-        raise BadRequest(f"{name}: {error}") from None
+def clip(text: str, limit: int = LOGGED_CHARS) -> str:
+    """At most `limit` characters of something a client sent, for the log."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more)"
 
 
-def escape_label(value: str) -> str:
-    """A Prometheus label value: backslash, double quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def render_metrics(config: Config, status: dict[str, Any], poll: Any, stats: dict[str, Any]) -> str:
-    """The Prometheus text exposition format (version 0.0.4)."""
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            lines.append(f"{name}{labels} {value!r}")
-
-    metric("luxlogd_polls_total", "counter", "Polls since the daemon started, by result.",
-           [('{result="ok"}', float(status.get("polls_ok", 0))),
-            ('{result="failed"}', float(status.get("polls_failed", 0)))])  # fmt: skip
-    metric("luxlogd_polls_late_total", "counter", "Polls that started late or overran.",
-           [("", float(status.get("polls_late", 0)))])  # fmt: skip
-    metric("luxlogd_poll_duration_seconds", "gauge", "Duration of the last poll.",
-           [("", float(status.get("last_poll_duration_s") or 0.0))])  # fmt: skip
-    metric("luxlogd_last_success_timestamp_seconds", "gauge",
-           "When the last poll was stored (Unix time).",
-           [("", float(status.get("last_success") or 0.0))])  # fmt: skip
-    metric("luxlogd_heatpump_reachable", "gauge", "1 when the last poll succeeded.",
-           [("", 1.0 if status.get("reachable") else 0.0)])  # fmt: skip
-    metric("luxlogd_wal_bytes", "gauge", "Bytes of the write-ahead log.",
-           [("", float(stats.get("wal_bytes", 0)))])  # fmt: skip
-    metric("luxlogd_database_bytes", "gauge", "Bytes of the SQLite database and its log.",
-           [("", float(stats.get("database_bytes", 0)))])  # fmt: skip
-    if poll is not None:
-        samples = []
-        for group in sensors.GROUPS:
-            values = getattr(poll, group)
-            for found in sensors.fields_for(group, len(values)):
-                if not found.numeric:
-                    continue
-                value = _number(sensors.decode_value(found, values))
-                if value is None:
-                    continue
-                labels = (f'{{name="{escape_label(found.name)}",group="{group}",'
-                          f'unit="{escape_label(found.unit or "")}"}}')  # fmt: skip
-                samples.append((labels, value))
-        metric("luxtronik_value", "gauge",
-               "The newest value of each numeric field, decoded as luxtronik 0.3.14 does.",
-               samples)  # fmt: skip
-    return "\n".join(lines) + "\n"
+def connection_cap() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(4, min(MAX_CONNECTIONS, soft // 4))
 
 
 class Handler(BaseHTTPRequestHandler):
     server: LuxlogdHTTPServer
-    timeout = REQUEST_TIMEOUT_S  # a slow client cannot hold a thread forever
+    timeout = SOCKET_TIMEOUT_S
     server_version = "luxlogd"
     sys_version = ""
+    protocol_version = "HTTP/1.0"  # one request per connection: the deadlines stay simple
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("http %s %s", self.address_string(), format % args)
+        logger.debug("http %s %s", self.address_string(), clip(format % args))
+
+    def parse_request(self) -> bool:
+        raw: bytes = getattr(self, "raw_requestline", b"")
+        if len(raw) > MAX_PATH:
+            self.requestline = clip(str(raw, "iso-8859-1"))
+            self.request_version = "HTTP/1.0"
+            self.command = ""
+            self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+            return False
+        return super().parse_request()
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if not self.server.slots.acquire(blocking=False):
-            self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "too many requests"})
-            return
+        self.server.janitor.working(self.connection)
+        from luxlogd.web import api
+
+        url = urllib.parse.urlsplit(self.path)
         try:
-            self._dispatch()
+            if not self._allowed(url.path):
+                return
+            api.route(self, url)
         except BadRequest as error:
-            self._json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+            self.send_json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+        except Busy as error:
+            self.send_json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error)},
+                           {"Retry-After": "5"})  # fmt: skip
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass  # the client went away
-        except Exception:
-            logger.exception("http: error serving %s", self.path)
-            self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"})
-        finally:
-            self.server.slots.release()
+        except OSError as error:
+            if error.errno not in (errno.EBADF, errno.ENOTCONN, errno.EPIPE):
+                self._internal_error(error)
+        except Exception as error:
+            self._internal_error(error)
+
+    def _internal_error(self, error: BaseException) -> None:
+        logger.error("web: error serving %s", clip(self.path), exc_info=error)
+        try:
+            self.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"})
+        except OSError:
+            pass  # the response had begun, or the client is gone
 
     def do_POST(self) -> None:  # noqa: N802
         url = urllib.parse.urlsplit(self.path)
         if url.path != "/login":
-            self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            self.send_json(HTTPStatus.NOT_FOUND, {"error": "not found"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 4096:
-            self._json(HTTPStatus.BAD_REQUEST, {"error": "form too large"})
+        text = self.headers.get("Content-Length", "")
+        if not text.strip().isdigit():
+            self.send_json(HTTPStatus.BAD_REQUEST, {"error": "a Content-Length is required"})
+            return
+        length = int(text)
+        if length > MAX_BODY:
+            self.send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "form too large"})
             return
         form = urllib.parse.parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
-        token = (form.get("token") or [""])[0]
-        if not self._token_ok(token):
-            self._json(HTTPStatus.UNAUTHORIZED, {"error": "wrong token"})
+        self.server.janitor.working(self.connection)
+        address = self.client_address[0]
+        if self.server.throttle.blocked(address):
+            self.send_json(HTTPStatus.TOO_MANY_REQUESTS, {"error": "too many wrong tokens"},
+                           {"Retry-After": str(int(auth.BLOCK_S))})  # fmt: skip
             return
+        token = self.server.config.web.token
+        if not auth.same((form.get("token") or [""])[0], token):
+            self.server.throttle.failed(address)
+            self.send_json(HTTPStatus.UNAUTHORIZED, {"error": "wrong token"})
+            return
+        secure = "; Secure" if self.headers.get("X-Forwarded-Proto", "") == "https" else ""
         self.send_response(HTTPStatus.SEE_OTHER)
         self.send_header("Location", "/")
-        self.send_header("Set-Cookie", f"{COOKIE}={urllib.parse.quote(token)}; HttpOnly; "
-                                       "SameSite=Strict; Path=/")  # fmt: skip
+        self.send_header(
+            "Set-Cookie",
+            f"{auth.SESSION_COOKIE}={auth.session_value(token)}; HttpOnly; SameSite=Strict; "
+            f"Path=/; Max-Age={auth.SESSION_MAX_AGE_S}{secure}",
+        )
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def _token_ok(self, given: str) -> bool:
-        expected = self.server.config.web.token
-        return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
-
-    def _authorized(self) -> bool:
-        if not self.server.config.web.token:
-            return True
+    def _allowed(self, path: str) -> bool:
+        """Host header (without a token) and token checks; answers and returns False if not."""
+        config = self.server.config
+        if not config.web.token:
+            if self.server.host_check.allows(self.headers.get("Host")):
+                return True
+            self.send_json(HTTPStatus.FORBIDDEN, {
+                "error": "this Host is not allowed; add it to web.allowed_hosts, or set "
+                         "web.token"})  # fmt: skip
+            return False
+        address = self.client_address[0]
+        if self.server.throttle.blocked(address):
+            self.send_json(HTTPStatus.TOO_MANY_REQUESTS, {"error": "too many wrong tokens"},
+                           {"Retry-After": str(int(auth.BLOCK_S))})  # fmt: skip
+            return False
         header = self.headers.get("Authorization", "")
-        if header.startswith("Bearer ") and self._token_ok(header[7:].strip()):
-            return True
+        if header.startswith("Bearer "):
+            if auth.same(header[7:].strip(), config.web.token):
+                return True
+            self.server.throttle.failed(address)
+        session = auth.session_value(config.web.token)
         for part in self.headers.get("Cookie", "").split(";"):
             name, _, value = part.strip().partition("=")
-            if name == COOKIE and self._token_ok(urllib.parse.unquote(value)):
+            if name == auth.SESSION_COOKIE and auth.same(value, session):
                 return True
+        if path in ("/", "/index.html", "/login"):
+            self.send_file(STATIC / "login.html")
+        elif path.startswith("/static/") and path.endswith((".css", ".txt")):
+            return True  # the login page's style sheet; nothing there is secret
+        else:
+            self.send_json(HTTPStatus.UNAUTHORIZED, {"error": "token required"})
         return False
 
-    def _dispatch(self) -> None:
-        url = urllib.parse.urlsplit(self.path)
-        query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
-        if not self._authorized():
-            if url.path in ("/", "/index.html"):
-                self._file(STATIC / "login.html")
-            else:
-                self._json(HTTPStatus.UNAUTHORIZED, {"error": "token required"})
-            return
-        routes: dict[str, Callable[[dict[str, str]], None]] = {
-            "/healthz": self._healthz,
-            "/metrics": self._metrics,
-            "/api/sensors": self._sensors,
-            "/api/series": self._series,
-            "/api/export": self._export,
-            "/api/summary": self._summary,
-            "/api/logs": self._logs,
-            "/api/latest": self._latest,
-            "/api/status": self._status,
-        }
-        route = routes.get(url.path)
-        if route is not None:
-            route(query)
-        elif url.path == "/":
-            self._file(STATIC / "index.html")
-        elif url.path.startswith("/static/"):
-            self._static(urllib.parse.unquote(url.path[len("/static/") :]))
-        else:
-            self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
-
-    def _json(self, status: HTTPStatus, body: Any) -> None:
-        data = json.dumps(body, default=_json_default).encode()
+    def send_json(self, status: HTTPStatus, body: Any, headers: dict[str, str] | None = None
+                  ) -> None:  # fmt: skip
+        data = json.dumps(body, default=_json_default, ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_text(self, text: str, content_type: str) -> None:
+        data = text.encode()
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(data)
 
-    def _static(self, name: str) -> None:
+    def send_static(self, name: str) -> None:
         # Only plain names inside the static folder: no separators, no dot files, no "..".
         if not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
-            self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            self.send_json(HTTPStatus.NOT_FOUND, {"error": "not found"})
             return
         path = (STATIC / name).resolve()
         if path.parent != STATIC or not path.is_file():
-            self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            self.send_json(HTTPStatus.NOT_FOUND, {"error": "not found"})
             return
-        self._file(path)
+        self.send_file(path)
 
-    def _file(self, path: Path) -> None:
+    def send_file(self, path: Path) -> None:
         data = path.read_bytes()
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
         self.send_header("Content-Length", str(len(data)))
         self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Cache-Control", "no-cache")
         self.end_headers()
         self.wfile.write(data)
-
-    def _healthz(self, query: dict[str, str]) -> None:
-        status = self.server.provider.status()
-        interval = self.server.config.poll.interval_s
-        last = status.get("last_success")
-        age = None if last is None else max(0.0, self.server.clock() - last)
-        healthy = age is not None and age <= max(3 * interval, 300) and status.get("storage_ok")
-        body = {
-            "status": "ok" if healthy else "unhealthy",
-            "last_poll_age_s": age,
-            "storage_ok": bool(status.get("storage_ok")),
-            "reachable": status.get("reachable"),
-        }
-        self._json(HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE, body)
-
-    def _metrics(self, query: dict[str, str]) -> None:
-        stats = self.server.sizes()
-        text = render_metrics(self.server.config, self.server.provider.status(),
-                              self.server.provider.latest_poll(), stats)  # fmt: skip
-        data = text.encode()
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _lengths(self) -> dict[str, int]:
-        poll = self.server.provider.latest_poll()
-        if poll is None:
-            return {}
-        return dict(zip(sensors.GROUPS, poll.lengths, strict=True))
-
-    def _sensors(self, query: dict[str, str]) -> None:
-        lengths = self._lengths() or {g: 0 for g in sensors.GROUPS}
-        listing = [
-            {"name": f.name, "group": f.group, "index": f.index, "unit": f.unit, "type": f.kind,
-             "numeric": f.numeric}
-            for f in sensors.resolve_sensors(list(sensors.GROUPS), lengths)
-        ]  # fmt: skip
-        self._json(HTTPStatus.OK, listing)
-
-    def _field(self, name: str | None) -> sensors.Field:
-        if not name:
-            raise BadRequest("sensor: missing")
-        try:
-            chosen = sensors.resolve_sensors([name], self._lengths())
-        except SensorPatternError as error:
-            raise BadRequest(f"sensor: {error}") from None
-        if len(chosen) != 1:
-            raise BadRequest("sensor: name one field, not a pattern")
-        return chosen[0]
-
-    def _series(self, query: dict[str, str]) -> None:
-        found = self._field(query.get("sensor"))
-        if not found.numeric:
-            raise BadRequest(f"sensor: {found.name} is not numeric")
-        start = _time_ms(query.get("from"), "from")
-        end = _time_ms(query.get("to"), "to", end_of_day=True)
-        if end <= start:
-            raise BadRequest("to: must be after from")
-        try:
-            points = int(query.get("points", "1000"))
-        except ValueError:
-            raise BadRequest("points: expected an integer 1-10000") from None
-        if not 1 <= points <= MAX_POINTS:
-            raise BadRequest("points: expected an integer 1-10000")
-        with self.server.reader() as reader:
-            buckets = reader.buckets(series_id(found.group, found.index), start, end, points)
-
-        def value(raw: float) -> float:
-            return _decode_number(found, raw)
-
-        self._json(HTTPStatus.OK, {
-            "sensor": found.name, "unit": found.unit,
-            "t": [b.start_ms / 1000 for b in buckets],
-            "min": [value(b.minimum) for b in buckets],
-            "max": [value(b.maximum) for b in buckets],
-            "mean": [round(value(b.mean), 4) for b in buckets],
-            "count": [b.count for b in buckets],
-        })  # fmt: skip
-
-    def _export(self, query: dict[str, str]) -> None:
-        start = _time_ms(query.get("from"), "from")
-        end = _time_ms(query.get("to"), "to", end_of_day=True)
-        fmt = query.get("format", "csv")
-        if fmt not in export.FORMATS:
-            raise BadRequest("format: expected csv or json")
-        patterns = query.get("sensors") or ",".join(self.server.config.reports.sensors)
-        try:
-            chosen = sensors.resolve_sensors(patterns.split(","), self._lengths())
-        except SensorPatternError as error:
-            raise BadRequest(f"sensors: {error}") from None
-        reader = self.server.reader()
-        try:
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", "text/csv; charset=utf-8" if fmt == "csv"
-                             else "application/json")  # fmt: skip
-            self.send_header("Content-Disposition", f'attachment; filename="luxlogd.{fmt}"')
-            self.send_header("Connection", "close")
-            self.end_headers()
-            stream = _Utf8Writer(self.wfile)
-            rows = export.decoded_rows(reader, chosen, start, end)
-            export.write_export(rows, [f.name for f in chosen], stream, fmt)  # type: ignore[arg-type]
-            self.close_connection = True
-        finally:
-            reader.close()
-
-    def _summary(self, query: dict[str, str]) -> None:
-        from luxlogd import reports
-
-        config = self.server.config
-        today = dt.datetime.now(dt.UTC).astimezone().date()
-        try:
-            days = int(query.get("days", "7"))
-        except ValueError:
-            raise BadRequest("days: expected an integer 1-366") from None
-        if not 1 <= days <= 366:
-            raise BadRequest("days: expected an integer 1-366")
-        reader = self.server.reader()
-        rows = []
-        try:
-            for back in range(days - 1, -1, -1):
-                start, end = reports.period(config, today - dt.timedelta(days=back), 1)
-                row = reports.summarize_day(reader, start, end, end.date().isoformat())
-                if row is not None:
-                    rows.append(row)
-        finally:
-            reader.close()
-        self._json(HTTPStatus.OK, rows)
-
-    def _latest(self, query: dict[str, str]) -> None:
-        """The newest stored poll, decoded: {"time": s, "values": {name: [value, unit]}}."""
-        poll = self.server.provider.latest_poll()
-        patterns = query.get("sensors") or "calculations"
-        try:
-            chosen = sensors.resolve_sensors(patterns.split(","), self._lengths())
-        except SensorPatternError as error:
-            raise BadRequest(f"sensors: {error}") from None
-        if poll is None:
-            self._json(HTTPStatus.OK, {"time": None, "values": {}})
-            return
-        values = {
-            found.name: [sensors.decode_value(found, getattr(poll, found.group)), found.unit]
-            for found in chosen
-        }
-        self._json(HTTPStatus.OK, {"time": poll.ts_ms / 1000, "values": values})
-
-    def _logs(self, query: dict[str, str]) -> None:
-        ring = logs.ring_buffer()
-        self._json(HTTPStatus.OK, ring.snapshot() if ring else [])
-
-    def _status(self, query: dict[str, str]) -> None:
-        self._json(HTTPStatus.OK, self.server.provider.status())
-
-
-class _Utf8Writer:
-    """A text stream over the response's binary stream (write_export writes text)."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
-
-    def write(self, text: str) -> int:
-        self.raw.write(text.encode("utf-8"))
-        return len(text)
-
-
-def _decode_number(found: sensors.Field, raw: float) -> float:
-    """A bucket's raw min/max/mean as luxtronik decodes the field (it divides: 559 -> 55.9)."""
-    if found.decoder is None or found.kind == "Bool":
-        return float(raw)
-    decoded = found.decoder(raw)
-    return float(decoded) if isinstance(decoded, int | float) else float(raw)
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return str(value)
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if isoformat is not None else str(value)
+
+
+class Janitor:
+    """Tracks open connections; shuts down those past their deadline (reading a request: a
+    short one for all of it; answering: a long one)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._deadlines: dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def reading(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._deadlines[connection] = self.clock() + READ_DEADLINE_S
+
+    def working(self, connection: socket.socket) -> None:
+        with self._lock:
+            if connection in self._deadlines:
+                self._deadlines[connection] = self.clock() + RESPONSE_DEADLINE_S
+
+    def done(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._deadlines.pop(connection, None)
+
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._deadlines)
+
+    def run(self) -> None:
+        while not self._stop.wait(0.5):
+            now = self.clock()
+            with self._lock:
+                late = [c for c, deadline in self._deadlines.items() if now > deadline]
+            for connection in late:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)  # the handler's next read ends
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 class LuxlogdHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64
 
     def __init__(self, address: tuple[str, int], config: Config, provider: Any,
                  clock: Callable[[], float]) -> None:  # fmt: skip
@@ -434,7 +293,36 @@ class LuxlogdHTTPServer(ThreadingHTTPServer):
         self.config = config
         self.provider = provider
         self.clock = clock
-        self.slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+        self.cap = connection_cap()
+        self.slots = {kind: threading.BoundedSemaphore(n) for kind, n in SLOTS.items()}
+        self.janitor = Janitor()
+        self.throttle = auth.Throttle()
+        self.host_check = auth.HostCheck(config.web.allowed_hosts)
+        self.cache: dict[Any, Any] = {}  # api.py's summaries of finished days
+        self.cache_lock = threading.Lock()
+        threading.Thread(target=self.janitor.run, name="web-janitor", daemon=True).start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if self.janitor.open_connections() >= self.cap:
+            try:  # turned away at once: no thread, no waiting for the request
+                request.setblocking(False)
+                request.send(b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n"
+                             b"Content-Length: 0\r\n\r\n")  # fmt: skip
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        self.janitor.reading(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.janitor.done(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Through the logger, never a raw traceback on stderr."""
+        logger.error("web: error serving %s", client_address[0] if client_address else "?",
+                     exc_info=sys.exc_info()[1])  # fmt: skip
 
     def reader(self) -> Reader:
         try:
@@ -442,12 +330,9 @@ class LuxlogdHTTPServer(ThreadingHTTPServer):
         except StorageError as error:
             raise BadRequest(str(error)) from None
 
-    def sizes(self) -> dict[str, int]:
-        state = self.config.state_dir
-        wal_dir = state / "wal"
-        wal_bytes = sum(p.stat().st_size for p in wal_dir.iterdir()) if wal_dir.is_dir() else 0
-        database = sum(p.stat().st_size for p in state.glob("luxlogd.sqlite*") if p.is_file())
-        return {"wal_bytes": wal_bytes, "database_bytes": database}
+    def server_close(self) -> None:
+        self.janitor.stop()
+        super().server_close()
 
 
 class WebServer:
@@ -468,6 +353,12 @@ class WebServer:
         self.thread.start()
         bound = self.httpd.server_address
         logger.info("web UI and API on http://%s:%d/", bound[0], bound[1])
+        if not self.config.web.token and not auth.listen_is_loopback(self.address[0]):
+            logger.warning(
+                "web: listening on %s without web.token: anyone who can reach this port can "
+                "read everything luxlogd recorded; set web.token (or listen on 127.0.0.1)",
+                self.config.web.listen,
+            )  # fmt: skip
         return (str(bound[0]), int(bound[1]))
 
     def stop(self) -> None:

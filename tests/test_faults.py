@@ -1,0 +1,496 @@
+"""The promise under real faults: never delete what is not ours, never two writers on one
+store, start whatever the disk did, a slow controller is not a dead one."""
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from luxlogd import reports
+from luxlogd.chunks import DAY_MS, series_id
+from luxlogd.cli import main
+from luxlogd.config import load_config
+from luxlogd.errors import LockedError
+from luxlogd.files import atomic_file
+from luxlogd.housekeeping import DiskGuard, Ledger, cleanup, report_date, reports_lock
+from luxlogd.reader import Reader
+from luxlogd.service import Service
+from luxlogd.simulator import Simulator
+from luxlogd.storage import REBUILT_FILE, Storage
+from tests.crash_writer import poll_for
+from tests.test_service import config_for, run_in_thread
+
+REPO = Path(__file__).resolve().parent.parent
+SEQ = series_id("parameters", 0)
+
+
+def stored_seqs(state_dir):
+    with Reader(state_dir) as reader:
+        return [values[0] for _, _, values in reader.polls(0, 2**62, [SEQ])]
+
+
+def write_polls(state_dir, first, count, **options):
+    with Storage(state_dir, fdatasync=lambda fd: None, **options) as storage:
+        for seq in range(first, first + count):
+            storage.append(poll_for(seq))
+
+
+@contextlib.contextmanager
+def tmpfs(path, size="4m"):
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill_to(path, percent):
+    """Write a filler file until `path`'s file system is `percent` % full."""
+    usage = shutil.disk_usage(path)
+    wanted = int(usage.total * percent / 100) - (usage.total - usage.free)
+    with open(path / "filler.bin", "ab") as handle:
+        handle.write(b"\0" * max(0, wanted))
+
+
+def require_root():
+    if os.geteuid() != 0 and not os.environ.get("CI"):
+        pytest.skip("needs root for mounts or another user (CI runs as root and never skips)")
+
+
+# Files that are not ours.
+
+
+def test_report_names_are_strict():
+    assert report_date("2026-01-02_daily.csv") == dt.date(2026, 1, 2)
+    assert report_date("2026-01-02_summary.json.gz") == dt.date(2026, 1, 2)
+    for foreign in ("2020-01-01_bank.csv", "2021-06-30_invoices.json", "2022-02-02_thesis.dta",
+                    "1999-13-45_daily.csv", "2026-01-02_daily.csv.bak", "x2026-01-02_daily.csv",
+                    "2026-01-02_Daily.csv"):  # fmt: skip
+        assert report_date(foreign) is None, foreign
+
+
+class Disk:
+    """A pretend file system usage that drops as files are deleted (no root needed)."""
+
+    def __init__(self, directory, percent_per_file):
+        self.directory = directory
+        self.percent_per_file = percent_per_file
+
+    def __call__(self, path):
+        ours = [p for p in self.directory.iterdir() if p.suffix in (".csv", ".json")]
+        return 80 + self.percent_per_file * len(ours)
+
+
+def roll_up_days(config, days):
+    """Real roll-ups of `days` dates, so the ledger knows the files."""
+    for day in days:
+        reports.rollup(config, day, now=dt.datetime(2026, 12, 31, 12).astimezone())
+
+
+def test_shedding_deletes_only_our_old_reports_oldest_first(tmp_path, timezone):
+    timezone("UTC")
+    report_dir = tmp_path / "reports"
+    path = config_for(tmp_path, 1, reports={"output_dirs": f'["{report_dir}"]',
+                                            "sensors": '["ID_WEB_Temperatur_TA"]'},
+                      disk={"usage_threshold_percent": 90})  # fmt: skip
+    config = load_config(path)
+    write_polls(config.state_dir, 1, 2 * 96 + 10)  # 15-minute polls from 2023-11-14
+    days = [dt.date(2023, 11, 15), dt.date(2023, 11, 16)]
+    roll_up_days(config, days)
+    ours = sorted(p.name for p in report_dir.iterdir())
+    assert len(ours) == 6
+    decoys = ["2020-01-01_bank.csv", "2021-06-30_invoices.json", "2022-02-02_thesis.dta",
+              "2023-05-05_photos.csv", "2099-01-01_daily.csv", "2021-01-01_daily.csv",
+              "1999-13-45_daily.csv"]  # fmt: skip
+    for name in decoys:
+        (report_dir / name).write_text("not luxlogd's\n")
+    edited = report_dir / "2023-11-15_summary.csv"  # ours once, but the user changed it
+    edited.write_text(edited.read_text() + "my note\n")
+    disk = Disk(report_dir, percent_per_file=1)  # 80 % + 1 % per report-like file
+    guard = DiskGuard(config, usage=disk)
+    deleted = guard.check(today=dt.date(2023, 11, 16))
+    # Only files the ledger knows, unchanged, dated before today; oldest first, until the
+    # disk is below the threshold again.
+    left = sorted(p.name for p in report_dir.iterdir())
+    assert deleted == 2
+    assert "2023-11-15_daily.csv" not in left and "2023-11-15_weekly.csv" not in left
+    assert set(decoys) <= set(left) and edited.name in left
+    assert {"2023-11-16_daily.csv", "2023-11-16_weekly.csv", "2023-11-16_summary.csv"} <= set(left)
+
+
+def test_shedding_stops_and_says_so_when_nothing_more_helps(tmp_path, timezone, caplog):
+    timezone("UTC")
+    report_dir = tmp_path / "reports"
+    path = config_for(tmp_path, 1, reports={"output_dirs": f'["{report_dir}"]',
+                                            "sensors": '["ID_WEB_Temperatur_TA"]'})  # fmt: skip
+    config = load_config(path)
+    write_polls(config.state_dir, 1, 96 + 10)
+    roll_up_days(config, [dt.date(2023, 11, 15)])
+    guard = DiskGuard(config, usage=lambda path: 99.0)
+    with caplog.at_level(logging.INFO, logger="luxlogd"):
+        assert guard.check(today=dt.date(2023, 11, 20)) == 3
+        assert guard.check(today=dt.date(2023, 11, 20)) == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("no report left that luxlogd may delete" in m for m in messages) == 1
+    assert sum("disk use above 90 %" in m for m in messages) == 1
+
+
+@pytest.mark.system
+@pytest.mark.timeout(60)
+def test_shedding_on_real_file_systems_never_fails_a_poll(tmp_path, timezone):
+    """State and reports on a nearly full 4 MiB tmpfs, more reports on a 25 % full one, and
+    a third, full one that is read-only (nothing can be deleted there)."""
+    require_root()
+    timezone("UTC")
+    with tmpfs(tmp_path / "full"), tmpfs(tmp_path / "roomy"), tmpfs(tmp_path / "stuck"):
+        dirs = [tmp_path / "full" / "reports", tmp_path / "roomy" / "reports",
+                tmp_path / "stuck" / "reports"]  # fmt: skip
+        with Simulator(start_s=dt.datetime(2023, 11, 17, 12, tzinfo=dt.UTC).timestamp()) as sim:
+            path = config_for(
+                tmp_path, sim.port, poll={"interval_s": 0.2},
+                reports={"output_dirs": json.dumps([str(d) for d in dirs]),
+                         "sensors": '["ID_WEB_Temperatur_TA"]'},
+                disk={"usage_threshold_percent": 90},
+            )  # fmt: skip
+            path.write_text(path.read_text().replace(
+                str(tmp_path / "state"), str(tmp_path / "full" / "state")))  # fmt: skip
+            config = load_config(path)
+            write_polls(config.state_dir, 1, 2 * 96 + 10)
+            roll_up_days(config, [dt.date(2023, 11, 15), dt.date(2023, 11, 16)])
+            decoys = ["2020-01-01_bank.csv", "2021-01-01_daily.csv", "2099-01-01_daily.csv"]
+            for directory in dirs:
+                for name in decoys:
+                    (directory / name).write_text("not luxlogd's\n")
+            before = {d: sorted(p.name for p in d.iterdir()) for d in dirs}
+            fill_to(tmp_path / "full", 97)
+            fill_to(tmp_path / "roomy", 25)
+            fill_to(tmp_path / "stuck", 97)
+            subprocess.run(["mount", "-o", "remount,ro", str(tmp_path / "stuck")], check=True)
+            service = Service(config, max_polls=8)
+            service.run()
+        after = {d: sorted(p.name for p in d.iterdir()) for d in dirs}
+    assert service.counters.polls_ok == 8 and service.counters.polls_failed == 0
+    full, roomy, stuck = dirs
+    assert after[roomy] == before[roomy]  # another, 25 % full disk: nothing deleted
+    assert after[stuck] == before[stuck]  # could not delete: polls went on regardless
+    assert set(decoys) <= set(after[full])
+    gone = set(before[full]) - set(after[full])
+    assert gone and all(name.startswith("2023-11-1") for name in gone)
+
+
+def test_cleanup_survives_impossible_dates_and_huge_retention_is_a_config_error(
+    tmp_path, timezone, capsys
+):
+    timezone("UTC")
+    report_dir = tmp_path / "reports"
+    path = config_for(tmp_path, 1, reports={"output_dirs": f'["{report_dir}"]',
+                                            "retention_days": 30})  # fmt: skip
+    report_dir.mkdir()
+    for name in ("1999-13-45_daily.csv", "2000-02-30_weekly.csv", "2020-01-01_daily.csv"):
+        (report_dir / name).write_text("x")
+    assert main(["--config", str(path), "cleanup"]) == 0
+    assert sorted(p.name for p in report_dir.iterdir()) == [
+        "1999-13-45_daily.csv",
+        "2000-02-30_weekly.csv",
+    ]
+    path.write_text(path.read_text().replace("retention_days = 30", "retention_days = 1000000"))
+    assert main(["--config", str(path), "check-config"]) == 78
+    err = capsys.readouterr().err
+    assert "reports.retention_days: expected an integer 0-36500, got 1000000" in err
+
+
+# One writer per store.
+
+
+def start_daemon(config_path, env=None, unprivileged=False):
+    """`luxlogd run`; `unprivileged`: as root, without the rights that ignore file modes
+    (a daemon user sees read-only files and directories as read-only)."""
+    command = [sys.executable, "-m", "luxlogd", "--config", str(config_path), "run"]
+    if unprivileged and os.geteuid() == 0:
+        drop = "-dac_override,-dac_read_search,-fowner"
+        command = ["setpriv", f"--bounding-set={drop}", "--", *command]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        env=dict(os.environ, **(env or {})),
+    )  # fmt: skip
+
+
+def wait_for(predicate, timeout=8.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_second_daemon_on_one_store_refuses_and_the_first_loses_nothing(tmp_path):
+    with Simulator() as sim:
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 0.1})
+        first = start_daemon(path)
+        try:
+            assert wait_for(lambda: (tmp_path / "state" / "status.json").exists())
+            second = start_daemon(path)
+            assert second.wait(timeout=8) == 1
+            err = second.stderr.read()
+            assert f"is in use: pid {first.pid} is writing polls there" in err
+            assert "Traceback" not in err
+            time.sleep(0.5)
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=5) == 0
+        finally:
+            first.kill()
+    # The first daemon's own ledger of acknowledged polls against what is stored.
+    acknowledged = int(first.stderr.read().rsplit("stopped polls_ok=", 1)[1].split()[0])
+    with Reader(tmp_path / "state") as reader:
+        stored = [ts for ts, _, _ in reader.polls(0, 2**62, [SEQ])]
+    assert acknowledged >= 3 and len(stored) == len(set(stored)) == acknowledged
+
+
+def test_two_roll_ups_never_run_at_once(tmp_path, capsys):
+    path = config_for(tmp_path, 1)
+    config = load_config(path)
+    with reports_lock(config):
+        assert main(["--config", str(path), "rollup", "--now"]) == 1
+        assert f"is in use: pid {os.getpid()} is writing or deleting reports" in (
+            capsys.readouterr().err
+        )
+        with pytest.raises(LockedError):
+            cleanup(config)
+    assert main(["--config", str(path), "rollup", "--now"]) == 0
+
+
+def test_writers_of_one_file_never_share_a_temporary_name(tmp_path):
+    target = tmp_path / "report.csv"
+    with atomic_file(target) as first, atomic_file(target) as second:
+        first.write("first\n")
+        second.write("second\n")
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert len(names) == 2 and all(n.startswith(".report.csv.") for n in names)
+    assert target.read_text() == "first\n"  # the later rename wins; never a mix
+    assert [p.name for p in tmp_path.iterdir()] == ["report.csv"]
+
+
+# Start, whatever the disk did.
+
+
+def corrupt_a_page(database, page=3, size=4096):
+    with open(database, "r+b") as handle:
+        handle.seek(page * size)
+        handle.write(os.urandom(size))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def test_a_damaged_database_is_moved_aside_and_rebuilt_at_start(tmp_path, caplog):
+    state = tmp_path / "state"
+    write_polls(state, 1, 6 * 96)  # six days of 15-minute polls: sealed days and a hot one
+    with Storage(state) as storage:
+        storage.database.checkpoint()
+    pages = (state / "luxlogd.sqlite").stat().st_size // 4096
+    assert pages > 8
+    corrupt_a_page(state / "luxlogd.sqlite", page=pages // 2)
+    with caplog.at_level(logging.ERROR, logger="luxlogd"):
+        storage = Storage(state).open()  # never refuses to start
+    assert storage.ok
+    seq = storage.append(poll_for(6 * 96 + 1))
+    storage.close()
+    assert seq == 6 * 96 + 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("the database was damaged" in m and "moved aside" in m for m in errors)
+    note = json.loads((state / REBUILT_FILE).read_text())
+    assert Path(note["moved_to"]).exists() and note["days_rescued"] == 6
+    every = [series_id(group, index)
+             for group, length in zip(("parameters", "calculations", "visibilities"),
+                                      poll_for(1).lengths, strict=True)
+             for index in range(length)]  # fmt: skip
+    with Reader(state) as reader:
+        rows = list(reader.polls(0, 2**62, every))
+    # Every poll is there; a value is either what was stored or missing, never wrong.
+    assert len(rows) == 6 * 96 + 1
+    missing = 0
+    for seq, (ts_ms, _, values) in enumerate(rows, start=1):
+        expected = poll_for(seq)
+        assert ts_ms == expected.ts_ms
+        for value, truth in zip(values, expected.flat(), strict=True):
+            if value is None:
+                missing += 1
+            else:
+                assert value == truth
+    assert 0 < missing < len(rows) * len(every) // 20  # the damaged page's share, no more
+    with Storage(state) as reopened:  # and the new database is sound
+        assert reopened.database.quick_check(full=True) == "ok"
+
+
+def test_a_file_that_is_no_database_at_all_is_replaced(tmp_path):
+    state = tmp_path / "state"
+    write_polls(state, 1, 20)
+    (state / "luxlogd.sqlite").write_bytes(os.urandom(8192))
+    for extra in state.glob("luxlogd.sqlite-*"):
+        extra.unlink()
+    with Storage(state) as storage:
+        assert storage.ok
+    assert stored_seqs(state) == list(range(1, 21))  # all still in the write-ahead log
+
+
+def test_the_daemon_starts_over_a_damaged_database_and_says_so(tmp_path, capsys):
+    state = tmp_path / "state"
+    write_polls(state, 1, 4 * 96)
+    corrupt_a_page(state / "luxlogd.sqlite", page=2)
+    with Simulator() as sim:
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 0.1})
+        service = Service(load_config(path), max_polls=3)
+        assert service.run() == 0
+    assert service.counters.polls_ok == 3
+    assert main(["--config", str(path), "status"]) == 1  # the daemon is not running now
+    out = capsys.readouterr().out
+    assert "attention:     the database was damaged and rebuilt" in out
+
+
+@pytest.mark.timeout(30)
+def test_a_read_only_database_keeps_polling_into_the_wal(tmp_path, capsys):
+    """As the daemon's user sees it (root ignores file modes: the daemon runs without that)."""
+    state = tmp_path / "state"
+    write_polls(state, 1, 10)
+    os.chmod(state / "luxlogd.sqlite", 0o444)
+    with Simulator() as sim:
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 0.1})
+        process = start_daemon(path, unprivileged=True)
+        try:
+            assert wait_for(lambda: len(stored_seqs(state)) >= 15, timeout=15)
+            status = json.loads((state / "status.json").read_text())
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=5) == 0
+        finally:
+            process.kill()
+    assert status["storage_ok"] is False and "readonly" in status["storage_problem"]
+    err = process.stderr.read()
+    assert "database unusable, polls are kept in the write-ahead log" in err
+    assert "Traceback" not in err
+    assert stored_seqs(state)[:10] == list(range(1, 11))
+
+
+def test_status_is_unhealthy_while_storage_fails(tmp_path, capsys):
+    path = config_for(tmp_path, 1)
+    state = tmp_path / "state"
+    state.mkdir()
+    status = {"pid": os.getpid(), "updated": time.time(), "last_success": time.time(),
+              "storage_ok": False, "storage_problem": "attempt to write a readonly database",
+              "status": "last poll now"}  # fmt: skip
+    (state / "status.json").write_text(json.dumps(status))
+    assert main(["--config", str(path), "status"]) == 1
+    out = capsys.readouterr().out
+    assert "UNHEALTHY: storage failing: attempt to write a readonly database" in out
+
+
+def test_a_deleted_wal_directory_is_noticed_and_nothing_acknowledged_is_lost(tmp_path, caplog):
+    state = tmp_path / "state"
+    storage = Storage(state, commit_every=1000).open()  # nothing reaches SQLite's file early
+    for seq in range(1, 6):
+        storage.append(poll_for(seq))
+    shutil.rmtree(state / "wal")
+    with caplog.at_level(logging.ERROR, logger="luxlogd"):
+        for seq in range(6, 11):
+            assert storage.append(poll_for(seq)) == seq
+    assert any("was deleted while in use" in r.getMessage() for r in caplog.records)
+    assert (state / "wal").is_dir()
+    # A crash now: no clean close, the write buffer is lost, the lock goes with the process.
+    storage.database.db.close()
+    storage.wal.close()
+    storage.lock.release()
+    assert stored_seqs(state) == list(range(1, 11))
+
+
+@pytest.mark.timeout(30)
+def test_a_state_directory_that_cannot_be_written_exits_78(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o555)
+    path = config_for(tmp_path, 1)
+    process = start_daemon(path, unprivileged=True)
+    assert process.wait(timeout=10) == 78
+    err = process.stderr.read()
+    assert f"storage.state_dir {state}: cannot write there (Permission denied)" in err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_a_state_path_with_hash_and_question_mark_reads_the_right_file(tmp_path):
+    state = tmp_path / "heat#pump?1"
+    write_polls(state, 1, 30)
+    write_polls(tmp_path / "heat", 100, 5)  # what an unquoted URI would open instead
+    assert stored_seqs(state) == list(range(1, 31))
+
+
+def test_retention_of_a_century_does_not_overflow(tmp_path):
+    write_polls(tmp_path, 1, 300, retention_days=36_500)
+    with Storage(tmp_path, retention_days=36_500) as storage:
+        assert storage.apply_retention(poll_for(300).ts_ms + 3 * DAY_MS) == 0
+
+
+# A slow controller is not a dead one.
+
+
+def test_a_controller_slower_than_the_interval_is_slow_not_unreachable(tmp_path, caplog):
+    with Simulator(fault="slow", delay_s=1.5) as sim:
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 1})
+        path.write_text(path.read_text().replace("timeout_s = 1", "timeout_s = 5"))
+        service = Service(load_config(path))
+        with caplog.at_level(logging.DEBUG, logger="luxlogd"):
+            thread, _ = run_in_thread(service)
+            assert wait_for(lambda: service.counters.polls_ok >= 3, timeout=9)
+            service.request_stop()
+            thread.join(5)
+    counters = service.counters
+    assert counters.polls_failed == 0 and counters.slots_skipped >= 2
+    assert counters.polls_slow >= 3
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not any("unreachable" in m for m in messages)
+    assert sum(m.startswith("heat pump slow: the read took 1.5 s") for m in messages) == 1
+    assert "heat pump slow" in service.status_text()
+
+
+@pytest.mark.system
+@pytest.mark.timeout(90)
+def test_at_the_default_interval_a_35_s_controller_is_polled(tmp_path, caplog):
+    with Simulator(fault="slow", delay_s=35) as sim:
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 30})
+        path.write_text(path.read_text().replace("timeout_s = 1", "timeout_s = 60"))
+        service = Service(load_config(path))
+        with caplog.at_level(logging.INFO, logger="luxlogd"):
+            thread, _ = run_in_thread(service)
+            assert wait_for(lambda: service.counters.polls_ok >= 1, timeout=45)
+            assert wait_for(lambda: service.counters.slots_skipped >= 1, timeout=5)
+            service.request_stop()
+            thread.join(5)
+    assert service.counters.polls_failed == 0
+    assert service.counters.last_poll_duration_s == pytest.approx(35, abs=2)
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("heat pump slow: the read took 35." in m and "skipped_polls=1" in m
+               for m in messages)  # fmt: skip
+    assert not any("unreachable" in m for m in messages)
+    with Reader(tmp_path / "state") as reader:
+        assert reader.stats().polls == 1
+
+
+def test_the_ledger_ignores_a_torn_last_line(tmp_path):
+    ledger = Ledger(tmp_path)
+    report = tmp_path / "2026-01-01_daily.csv"
+    report.write_text("x\n")
+    ledger.record([report])
+    with open(ledger.path, "a") as handle:
+        handle.write('{"path": "/etc/pass')
+    assert ledger.ours() == [report.resolve()]
+    report.write_text("changed\n")
+    assert ledger.ours() == []
+    ledger.prune()
+    assert ledger.path.read_text() == ""
