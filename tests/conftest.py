@@ -5,6 +5,10 @@ import time
 
 import pytest
 
+from luxlogd.config import load_config
+from luxlogd.storage import Storage
+from luxlogd.web import WebServer
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
@@ -31,3 +35,54 @@ def timezone(monkeypatch):
     yield set_zone
     monkeypatch.undo()
     time.tzset()
+
+
+class Provider:
+    def __init__(self, poll, last_success, storage_ok=True):
+        self.poll = poll
+        self.state = {
+            "polls_ok": 5,
+            "polls_failed": 1,
+            "polls_late": 0,
+            "reachable": True,
+            "last_success": last_success,
+            "storage_ok": storage_ok,
+            "last_poll_duration_s": 0.01,
+            "status": "last poll now",
+        }
+
+    def status(self):
+        return self.state
+
+    def latest_poll(self):
+        return self.poll
+
+
+@pytest.fixture
+def web(tmp_path, monkeypatch):
+    """A server over a state directory holding two simulated hours; yields (base url, polls)."""
+    monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LUXLOGD_WEB_LISTEN", "127.0.0.1:0")
+    from tests.test_storage import simulated_polls
+
+    polls = simulated_polls(240, start=time.time() - 7200)
+    with Storage(tmp_path / "state", fdatasync=lambda fd: None) as storage:
+        for poll in polls:
+            storage.append(poll)
+    servers = []
+
+    def start(token="", storage_ok=True, last_success=None):
+        if token:
+            monkeypatch.setenv("LUXLOGD_WEB_TOKEN", token)
+        config = load_config(None)
+        provider = Provider(
+            polls[-1], time.time() if last_success is None else last_success, storage_ok
+        )
+        server = WebServer(config, provider, time.time)
+        host, port = server.start()
+        servers.append(server)
+        return f"http://{host}:{port}", polls
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,7 +1,6 @@
 """A web client cannot starve or bloat the daemon: bounded bodies, paths, connections, work;
 Host checks without a token; a throttled token; no tracebacks."""
 
-import http.client
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ import pytest
 
 from luxlogd.simulator import Simulator
 from luxlogd.web import auth, server
-from tests.test_web import get, post_login, web  # noqa: F401 - the fixture
+from tests.test_web import get, post_login
 
 REPO = Path(__file__).resolve().parent.parent
 
