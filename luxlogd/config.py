@@ -1,12 +1,15 @@
 """Configuration: TOML file + built-in defaults + LUXLOGD_<SECTION>_<KEY> environment overrides.
 
 Every problem is collected into one ConfigError, each naming the source, the key, what was
-expected and what was found. The result is a frozen dataclass tree.
+expected and what was found. The result is a frozen dataclass tree. The schema of every key
+(its type, range and default) is written here and nowhere else, hence the length.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import ipaddress
 import json
 import os
 import re
@@ -27,6 +30,8 @@ DEFAULT_STATE_DIR = "/var/lib/luxlogd"
 ENV_PREFIX = "LUXLOGD_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 REPORT_FORMATS = ("csv", "json", "dta")
+HEADER_STYLES = ("raw", "readable")
+LANGUAGES = ("en", "de")
 MAX_RETENTION_DAYS = 36_500  # a hundred years; 0 means forever
 
 # The first design's flat keys, still accepted at the top level of the file.
@@ -67,6 +72,8 @@ class ReportsConfig:
     retention_days: int = 30
     sensors: tuple[str, ...] = ("calculations",)
     formats: tuple[str, ...] = ("csv",)
+    headers: str = "raw"
+    compress: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,21 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class UiConfig:
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    season_start: str = "09-01"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    raw: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     heatpump: HeatpumpConfig = HeatpumpConfig()
     poll: PollConfig = PollConfig()
@@ -102,6 +124,9 @@ class Config:
     web: WebConfig = WebConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     log: LogConfig = LogConfig()
+    ui: UiConfig = UiConfig()
+    stats: StatsConfig = StatsConfig()
+    metrics: MetricsConfig = MetricsConfig()
     source: str = "built-in defaults"
     warnings: tuple[str, ...] = ()
 
@@ -123,11 +148,19 @@ SECTIONS: dict[str, type] = {
     "web": WebConfig,
     "schedule": ScheduleConfig,
     "log": LogConfig,
+    "ui": UiConfig,
+    "stats": StatsConfig,
+    "metrics": MetricsConfig,
 }
 
 
 class _Invalid(ValueError):
-    """A value that does not fit; the message says what was expected."""
+    """A value that does not fit; the message says what was expected (and `found`, when
+    that is more telling than the whole value: the bad item of a list)."""
+
+    def __init__(self, expected: str, found: str | None = None) -> None:
+        super().__init__(expected)
+        self.found = found
 
 
 def _describe(value: Any) -> str:
@@ -236,8 +269,9 @@ def _string_list(
             raise _Invalid("a non-empty " + what.removeprefix("a "))
         if item_choices is not None:
             value = [v.strip().lower() for v in value]
-            if any(v not in item_choices for v in value):
-                raise _Invalid(what)
+            bad = [v for v in value if v not in item_choices]
+            if bad:
+                raise _Invalid(what, ", ".join(json.dumps(v) for v in bad))
         return tuple(value)
 
     return parse
@@ -251,6 +285,29 @@ def _clock_time(value: Any) -> str:
     if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
         raise _Invalid(expected)
     return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def _host(value: Any) -> str:
+    expected = "a host name or IP address"
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9._:\-\[\]%]*", value):
+        raise _Invalid(expected)
+    if re.fullmatch(r"[0-9.]+", value):  # looks like IPv4: must be one
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            raise _Invalid("an IPv4 address (four numbers 0-255) or a host name") from None
+    return value
+
+
+def _month_day(value: Any) -> str:
+    expected = 'a day of the year "MM-DD" (09-01 is 1 September)'
+    if not isinstance(value, str) or not re.fullmatch(r"\d{2}-\d{2}", value.strip()):
+        raise _Invalid(expected)
+    try:
+        dt.date.fromisoformat(f"2001-{value.strip()}")  # not a leap year: no 29 February
+    except ValueError:
+        raise _Invalid(expected) from None
+    return value.strip()
 
 
 def _listen(value: Any) -> str:
@@ -278,7 +335,7 @@ def _schedule(value: Any) -> str:
 
 PARSERS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "heatpump": {
-        "host": _text(r"[A-Za-z0-9._:\-\[\]%]*", "a host name or IP address"),
+        "host": _host,
         "port": _integer(1, 65535),
         "timeout_s": _number(0, 3600, low_open=True),
         "retries": _integer(0, 100),
@@ -295,6 +352,8 @@ PARSERS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "retention_days": _integer(0, MAX_RETENTION_DAYS),
         "sensors": _string_list(),
         "formats": _string_list(REPORT_FORMATS),
+        "headers": _choice(HEADER_STYLES),
+        "compress": _boolean,
     },
     "disk": {"usage_threshold_percent": _number(1, 100)},
     "web": {
@@ -305,6 +364,9 @@ PARSERS: dict[str, dict[str, Callable[[Any], Any]]] = {
     },
     "schedule": {"internal": _schedule},
     "log": {"level": _choice(LOG_LEVELS)},
+    "ui": {"language": _choice(LANGUAGES)},
+    "stats": {"season_start": _month_day},
+    "metrics": {"raw": _boolean},
 }
 
 
@@ -417,7 +479,14 @@ def load_config(
         try:
             sections[section][key] = PARSERS[section][key](raw)
         except _Invalid as invalid:
-            problems.append(f"{where}: {section}.{key}: expected {invalid}, got {_describe(raw)}")
+            found = invalid.found or _describe(raw)
+            problems.append(f"{where}: {section}.{key}: expected {invalid}, got {found}")
+    if "sensors" in sections["reports"]:
+        from luxlogd.sensors import check_patterns
+
+        where = values[("reports", "sensors")][1]
+        problems += [f"{where}: reports.sensors: {problem}"
+                     for problem in check_patterns(sections["reports"]["sensors"])]  # fmt: skip
 
     if problems:
         raise ConfigError(problems)
@@ -438,11 +507,14 @@ def load_config(
 
 
 def require_host(config: Config) -> None:
-    """Raise ConfigError when heatpump.host is missing (needed by `run`)."""
+    """Raise ConfigError when heatpump.host is missing (`run` and `check-config` need it),
+    with the hint the package installation prints."""
     if not config.heatpump.host:
-        raise ConfigError(
-            [f"{config.source}: heatpump.host: expected a host name or IP address, got nothing"]
-        )
+        where = config.source if config.source != "built-in defaults" else DEFAULT_CONFIG_PATH
+        raise ConfigError([
+            f"{config.source}: heatpump.host: expected a host name or IP address, got nothing "
+            f"(set heatpump.host in {where}, then: systemctl restart luxlogd)"
+        ])  # fmt: skip
 
 
 def _toml_value(value: Any) -> str:

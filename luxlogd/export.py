@@ -64,35 +64,20 @@ def decoded_rows(
     reader: Reader, chosen: Sequence[sensors.Field], start_ms: int, end_ms: int
 ) -> Iterator[tuple[int, list[Any]]]:
     """(ts_ms, decoded values) of every stored poll in [start_ms, end_ms)."""
-    ids = [series_id(f.group, f.index) for f in chosen]
-    version_at = [
-        position for position, f in enumerate(chosen)
-        if f.group == "calculations" and f.index in sensors.VERSION_RANGE
-    ]  # fmt: skip
-    version_ids = (
-        [series_id("calculations", i) for i in range(81, 81 + sensors.VERSION_SLICE)]
-        if version_at
-        else []
-    )
-    decoders = [None if position in version_at else f.decoder for position, f in
-                enumerate(chosen)]  # fmt: skip
-    width = len(ids)
-    for ts_ms, _, values in reader.polls(start_ms, end_ms, ids + version_ids):
-        try:
-            decoded = [
-                raw if decode is None else decode(raw)
-                for decode, raw in zip(decoders, values[:width], strict=True)
-            ]
-        except TypeError:  # a field this poll's firmware does not have (None)
-            decoded = [
-                raw if decode is None or raw is None else decode(raw)
-                for decode, raw in zip(decoders, values[:width], strict=True)
-            ]
-        for position in version_at:
-            decoder = chosen[position].decoder
-            version = values[width:]
-            decoded[position] = decoder(version) if decoder and None not in version else None
-        yield ts_ms, decoded
+    ids: list[int] = []
+    spans: list[tuple[int, int]] = []
+    for found in chosen:
+        spans.append((len(ids), len(ids) + found.width))
+        ids.extend(series_id(found.group, found.index + k) for k in range(found.width))
+    if all(found.width == 1 for found in chosen):  # the common case, without slicing
+        decoders = [found.decoder for found in chosen]
+        for ts_ms, _, values in reader.polls(start_ms, end_ms, ids):
+            yield ts_ms, [raw if decode is None or raw is None else decode(raw)
+                          for decode, raw in zip(decoders, values, strict=True)]  # fmt: skip
+        return
+    for ts_ms, _, values in reader.polls(start_ms, end_ms, ids):
+        yield ts_ms, [found.decode(values[a:b]) for found, (a, b) in zip(chosen, spans,
+                                                                         strict=True)]  # fmt: skip
 
 
 def _csv_cell(value: Any) -> Any:

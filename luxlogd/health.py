@@ -73,6 +73,7 @@ class Counters:
     last_poll_duration_s: float = 0.0
     down_since: float | None = None
     slow_since: float | None = None
+    slow_announced: bool = False
     last_error: str | None = None
     durations: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
     duration_sum_s: float = 0.0
@@ -90,6 +91,57 @@ class Counters:
                 return
         self.durations[-1] += 1
 
+    def succeeded(self, now: float, host: str) -> None:
+        """A poll was stored; say so once when the heat pump was down."""
+        self.polls_ok += 1
+        self.last_poll = self.last_success = now
+        if self.down_since is not None:
+            logger.info(
+                "heat pump reachable again host=%s after %d failed polls (down since %s)",
+                host, self.failed_in_row, clock_text(self.down_since),
+            )  # fmt: skip
+            self.down_since = None
+        self.failed_in_row = 0
+
+    def failed(self, error: Exception, now: float) -> None:
+        """A poll failed: the first failure of a run is a warning, repeats are debug."""
+        self.polls_failed += 1
+        self.failed_in_row += 1
+        self.last_poll = now
+        self.last_error = str(error)
+        if self.down_since is None:
+            self.down_since = now
+            logger.warning("heat pump unreachable, polling goes on: %s", error)
+        else:
+            logger.debug("heat pump still unreachable: %s", error)
+
+    def timed(self, read_s: float, interval_s: float, now: float) -> None:
+        """Note how long a successful read took (longer than the interval: slow)."""
+        if read_s > interval_s:
+            self.polls_slow += 1
+            if self.slow_since is None:
+                self.slow_since = now
+                self.slow_announced = False
+        elif self.slow_since is not None:
+            logger.info("heat pump answers within the interval again (%.1f s)", read_s)
+            self.slow_since = None
+
+    def skipped(self, missed: int, interval_s: float) -> None:
+        """Poll slots passed while the last poll ran: counted, and said (a slow controller
+        once as a warning, then quietly until it is quick again)."""
+        self.slots_skipped += missed
+        self.polls_late += 1
+        took = self.last_poll_duration_s
+        if self.slow_since is None:
+            logger.warning("poll overran its slot, skipped_polls=%d (the last poll took %.1f s, "
+                           "interval_s=%g)", missed, took, interval_s)  # fmt: skip
+            return
+        level = logging.DEBUG if self.slow_announced else logging.WARNING
+        self.slow_announced = True
+        logger.log(level, "heat pump slow: the read took %.1f s, longer than poll.interval_s=%g;"
+                   " skipped_polls=%d (counted in status and /metrics)", took, interval_s,
+                   missed)  # fmt: skip
+
     def status_text(self, stored: int) -> str:
         """One ASCII line for systemd's STATUS= (and `systemctl status`)."""
         if self.down_since is not None:
@@ -105,6 +157,19 @@ class Counters:
         data = asdict(self)
         data["reachable"] = self.reachable
         return data
+
+
+class Notifier:
+    """sd_notify through the sdnotify package; ASCII only (it encodes latin-1 and drops
+    a datagram it cannot encode, a WATCHDOG=1 in it too)."""
+
+    def __init__(self) -> None:
+        import sdnotify
+
+        self._notifier = sdnotify.SystemdNotifier()
+
+    def notify(self, message: str) -> None:
+        self._notifier.notify(message.encode("ascii", "replace").decode("ascii"))
 
 
 class StatusFiles:
@@ -142,6 +207,27 @@ class StatusFiles:
             (self.directory / HEARTBEAT_FILE).touch()
         except OSError as error:
             logger.debug("cannot touch the heartbeat file: %s", error)
+
+
+def daemon_status(counters: Counters, storage: Any, config: Any, now: float, text: str,
+                  stopping: bool) -> dict[str, Any]:  # fmt: skip
+    """What the daemon says about itself (status.json, `status`, /healthz, /api/status)."""
+    from luxlogd import logs
+    from luxlogd.storage import read_rebuilt_note
+
+    ring = logs.ring_buffer()
+    return {
+        **counters.as_dict(),
+        "pid": os.getpid(),
+        "updated": now,
+        "interval_s": config.poll.interval_s,
+        "status": text,
+        "recent_warnings": ring.snapshot(logging.WARNING)[-20:] if ring else [],
+        "stopping": stopping,
+        "storage_ok": storage.ok,
+        "storage_problem": storage.problem,
+        "database_rebuilt": read_rebuilt_note(config.state_dir),
+    }
 
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:
@@ -185,6 +271,57 @@ def stall_limit_s(interval_s: float, environ: Mapping[str, str]) -> float | None
     if watchdog_interval_s(environ):
         return None
     return max(STALL_LIMIT_MIN_S, 4 * interval_s)
+
+
+class Liveness:
+    """Proof that the main loop works: WATCHDOG=1 pings (under systemd), the heartbeat file
+    (Docker's HEALTHCHECK) and the stall monitor (without a watchdog). Only the main loop
+    calls it, so a hung loop stops all three.
+    """
+
+    def __init__(self, notifier: Any, watchdog_s: float | None, files: StatusFiles,
+                 monitor: StallMonitor | None, clock: Callable[[], float]) -> None:  # fmt: skip
+        self.notifier = notifier
+        self.watchdog_s = watchdog_s
+        self.files = files
+        self.monitor = monitor
+        self.clock = clock
+        self.interval_s = watchdog_s or HEARTBEAT_EVERY_S
+        self._last_ping = float("-inf")
+        self._progressed = True
+
+    def read_budget_cap_s(self) -> float | None:
+        """The longest read the watchdog tolerates: a ping precedes every read by at most
+        watchdog_s / 2 (WatchdogSec / 4), and a margin."""
+        if not self.watchdog_s:
+            return None
+        return 1.5 * self.watchdog_s - min(5.0, 0.2 * self.watchdog_s)
+
+    def _ping(self) -> None:
+        self.notifier.notify("WATCHDOG=1")
+        self._last_ping = self.clock()
+
+    def before_read(self) -> None:
+        """The loop is alive and about to read: a fresh ping gives the read the whole budget."""
+        if self.watchdog_s and self.clock() - self._last_ping > self.watchdog_s / 2:
+            self._ping()
+
+    def progress(self) -> None:
+        """A poll finished (stored or not)."""
+        self._progressed = True
+        if self.monitor is not None:
+            self.monitor.progress()
+        self.files.touch_heartbeat()
+
+    def beat(self, last_poll_duration_s: float) -> None:
+        """The periodic job: ping and touch only when the loop made progress since."""
+        if self._progressed or last_poll_duration_s < self.interval_s * 2:
+            if self.watchdog_s:
+                self._ping()
+            self._progressed = False
+            if self.monitor is not None:
+                self.monitor.progress()
+            self.files.touch_heartbeat()
 
 
 def _exit_stalled() -> None:  # pragma: no cover - ends the process; tests pass their own

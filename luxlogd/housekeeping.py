@@ -29,7 +29,7 @@ from luxlogd.lock import REPORTS_LOCK, FileLock
 logger = logging.getLogger(__name__)
 
 REPORT_NAME = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})_(daily|weekly|summary)\.(csv|json|dta)(\.gz)?$"
+    r"^(\d{4}-\d{2}-\d{2})_(now_)?(daily|weekly|summary)\.(csv|json|dta)(\.gz)?$"
 )  # fmt: skip
 LEDGER_FILE = "reports-written.jsonl"
 
@@ -318,6 +318,8 @@ class InternalSchedule:
         due = reports.latest_rollup_date(self.config, now)
         if (reports.last_rollup_name(self.config) or "") >= due.isoformat():
             return
+        if not self._has_polls_before(reports.rollup_time(self.config, due)):
+            return  # a new store: nothing to report on yet, and nothing missing either
         run_cleanup = self._last_cleanup != now.date()
         self._last_cleanup = now.date()
         self.thread = threading.Thread(
@@ -339,6 +341,17 @@ class InternalSchedule:
             logger.info("internal schedule: %s; trying again in a minute", error)
         except Exception:
             logger.exception("internal roll-up or cleanup failed; polling goes on")
+
+    def _has_polls_before(self, end: dt.datetime) -> bool:
+        from luxlogd.errors import StorageError
+        from luxlogd.reader import Reader
+
+        try:
+            with Reader(self.config.state_dir) as reader:
+                first = reader.stats().first_ms
+        except StorageError:
+            return False
+        return first is not None and first < end.timestamp() * 1000
 
     def join(self, timeout_s: float) -> None:
         if self.thread is not None:

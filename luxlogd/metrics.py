@@ -53,7 +53,7 @@ def render_metrics(status: dict[str, Any], poll: Any, stats: dict[str, Any]) -> 
         for group in GROUPS:
             values = getattr(poll, group)
             for found in sensors.fields_for(group, len(values)):
-                if not found.numeric:
+                if not found.numeric or found.secret:
                     continue
                 value = _number(sensors.decode_value(found, values))
                 if value is None:

@@ -9,21 +9,22 @@ named D covers the 7 such days ending then.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import io
 import itertools
 import json
 import logging
-import re
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
-from luxlogd import export, sensors
-from luxlogd.chunks import series_id
+from luxlogd import export, sensors, stats
 from luxlogd.config import Config
+from luxlogd.dta import write_dta
 from luxlogd.errors import PeriodNotOverError, RollupError, StorageError
 from luxlogd.files import atomic_file, write_atomically
 from luxlogd.housekeeping import Ledger, reports_lock
@@ -91,7 +92,8 @@ def write_period_report(
 ) -> list[Path]:  # fmt: skip
     """One report (all formats, all directories); [] with a warning when there is no data."""
     written: list[Path] = []
-    names = [f.name for f in chosen]
+    headers = [f.header(config.reports.headers, config.ui.language) for f in chosen]
+    suffix = ".gz" if config.reports.compress else ""
     for fmt in config.reports.formats:
         rows = export.decoded_rows(reader, chosen, _ms(start), _ms(end))
         peeked = _peek(rows)
@@ -99,145 +101,36 @@ def write_period_report(
             logger.warning("no polls from %s to %s: %s skipped", start, end, name)
             return []
         _, rows = peeked
-        temporary = scratch / f"{name}.{fmt}"
-        if fmt == "dta":
-            write_dta(temporary, names, rows)
-        else:
-            with open(temporary, "w", encoding="utf-8", newline="") as handle:
-                export.write_export(rows, names, handle, fmt)
-        written += _publish(temporary, config.report_dirs, f"{name}.{fmt}", ledger)
+        file_name = f"{name}.{fmt}{suffix}"
+        temporary = scratch / file_name
+        with _open_report(temporary, binary=fmt == "dta") as handle:
+            if fmt == "dta":
+                write_dta(handle, chosen, headers, rows)
+            else:
+                export.write_export(rows, headers, handle, fmt)
+        written += _publish(temporary, config.report_dirs, file_name, ledger)
         temporary.unlink()
     return written
 
 
-def write_dta(path: Path, names: list[str], rows: Iterator[tuple[int, list[Any]]]) -> None:
-    """Stata file through pandas (the optional extra `luxlogd[dta]`)."""
-    try:
-        import pandas
-    except ImportError:
-        raise RollupError(
-            "reports.formats has dta, which needs pandas: pip install 'luxlogd[dta]'"
-        ) from None
-    records = []
-    for ts_ms, values in rows:
-        records.append([export.format_timestamp(ts_ms), *values])
-    frame = pandas.DataFrame.from_records(records, columns=["timestamp", *names])
-    renamed: dict[str, str] = {}
-    for column in frame.columns:
-        stata = re.sub(r"[^A-Za-z0-9_]", "_", column)[:32]
-        while stata in renamed.values():
-            stata = stata[:29] + f"_{len(renamed) % 100:02d}"
-        renamed[column] = stata
-    frame = frame.rename(columns=renamed)
-    for column in frame.columns:
-        if frame[column].dtype == bool:
-            frame[column] = frame[column].astype("int8")
-        elif frame[column].dtype == object:
-            frame[column] = frame[column].map(lambda v: "" if v is None else str(v))
-    frame.to_stata(path, write_index=False, version=118,
-                   variable_labels={v: k[:80] for k, v in renamed.items()})  # fmt: skip
-
-
-SUMMARY_TEMPERATURES = {
-    "flow": ("calculations", 10),
-    "return": ("calculations", 11),
-    "outdoor": ("calculations", 15),
-    "hot_water": ("calculations", 17),
-}
-COUNTERS = {
-    "compressor_starts": (("calculations", 57), 1.0),
-    "compressor_hours": (("calculations", 56), 1 / 3600),
-    "heat_heating_kwh": (("calculations", 151), 0.1),
-    "heat_hot_water_kwh": (("calculations", 152), 0.1),
-    "heat_total_kwh": (("calculations", 154), 0.1),
-    # Electric energy: parameters 1136-1139 on firmware that has them (0.01 kWh, not in
-    # luxtronik 0.3.14's tables); 1139 is the total here.
-    "electric_kwh": (("parameters", 1139), 0.01),
-}
-OPERATION_MODE = ("calculations", 80)
-MODE_HOT_WATER, MODE_DEFROST = 1, 4
-ERROR_TIMES, ERROR_CODES = range(95, 100), range(100, 105)
-SWITCHOFF_TIMES, SWITCHOFF_CODES = range(111, 116), range(106, 111)
-SUMMARY_COLUMNS = (
-    ["date", "polls"]
-    + [f"{name}_{stat}_c" for name in SUMMARY_TEMPERATURES for stat in ("min", "mean", "max")]
-    + list(COUNTERS)
-    + ["cop", "hot_water_cycles", "defrosts", "errors", "switch_offs"]
-)
-
-
-def counter_delta(values: Sequence[int | None]) -> int | None:
-    """Growth of a counter; a drop (reset, controller swap) counts from zero again."""
-    present = [v for v in values if v is not None]
-    if len(present) < 2:
-        return None
-    total = 0
-    for before, after in zip(present, present[1:], strict=False):
-        total += after - before if after >= before else after
-    return total
+def _open_report(path: Path, binary: bool) -> IO[Any]:
+    """A report file being written; gzip-compressed when its name ends in .gz (mtime 0, so
+    the same data makes the same bytes)."""
+    if path.suffix == ".gz":
+        raw = gzip.GzipFile(path, "wb", mtime=0)
+        return cast(IO[Any], raw if binary else io.TextIOWrapper(raw, encoding="utf-8",
+                                                                  newline=""))  # fmt: skip
+    if binary:
+        return open(path, "wb")  # noqa: SIM115 - the caller's with-block closes it
+    return open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
 
 
 def summarize_day(
     reader: Reader, start: dt.datetime, end: dt.datetime, name: str
 ) -> dict[str, Any] | None:
     """One summary row for [start, end), or None without polls."""
-    temperatures = list(SUMMARY_TEMPERATURES.values())
-    counters = [spec for spec, _ in COUNTERS.values()]
-    logs = [("calculations", i) for i in (*ERROR_TIMES, *ERROR_CODES, *SWITCHOFF_TIMES,
-                                          *SWITCHOFF_CODES)]  # fmt: skip
-    wanted = [*temperatures, *counters, OPERATION_MODE, *logs]
-    ids = [series_id(group, index) for group, index in wanted]
-    columns: list[list[Any]] = [[] for _ in ids]
-    count = 0
-    for _, _, values in reader.polls(_ms(start), _ms(end), ids):
-        count += 1
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-    if not count:
-        return None
-    row: dict[str, Any] = {"date": name, "polls": count}
-    for position, label in enumerate(SUMMARY_TEMPERATURES):
-        present = [v / 10 for v in columns[position] if v is not None]
-        row[f"{label}_min_c"] = min(present) if present else None
-        row[f"{label}_mean_c"] = round(sum(present) / len(present), 2) if present else None
-        row[f"{label}_max_c"] = max(present) if present else None
-    offset = len(temperatures)
-    for position, (label, (_, scale)) in enumerate(COUNTERS.items()):
-        delta = counter_delta(columns[offset + position])
-        if delta is None:
-            row[label] = None
-        else:
-            row[label] = delta if scale == 1 else round(delta * scale, 3)
-    heat, electric = row["heat_total_kwh"], row["electric_kwh"]
-    row["cop"] = round(heat / electric, 2) if heat and electric else None
-    modes = columns[offset + len(counters)]
-    present_modes = [m for m in modes if m is not None]
-    transitions = list(zip(present_modes, present_modes[1:], strict=False))
-    row["hot_water_cycles"] = sum(1 for a, b in transitions if b == MODE_HOT_WATER != a)
-    row["defrosts"] = sum(1 for a, b in transitions if b == MODE_DEFROST != a)
-    base = offset + len(counters) + 1
-    row["errors"] = _log_entries(columns, base, ERROR_TIMES, ERROR_CODES, start, end)
-    switchoff_base = base + 2 * len(ERROR_TIMES)
-    row["switch_offs"] = _log_entries(columns, switchoff_base, SWITCHOFF_TIMES, SWITCHOFF_CODES,
-                                      start, end)  # fmt: skip
-    return row
-
-
-def _log_entries(columns: list[list[Any]], base: int, times: range, codes: range,
-                 start: dt.datetime, end: dt.datetime) -> str:  # fmt: skip
-    """Entries of the controller's error/switch-off log stamped inside the period."""
-    seen: set[tuple[int, int]] = set()
-    slots = len(times)
-    for time_column, code_column in zip(columns[base : base + slots],
-                                        columns[base + slots : base + 2 * slots],
-                                        strict=True):  # fmt: skip
-        for stamp, code in zip(time_column, code_column, strict=True):
-            if stamp and code is not None and start.timestamp() <= stamp < end.timestamp():
-                seen.add((stamp, code))
-    return " ".join(
-        f"{code}@{dt.datetime.fromtimestamp(stamp, dt.UTC).astimezone():%H:%M}"
-        for stamp, code in sorted(seen)
-    )
+    figures = stats.period_figures(reader, _ms(start), _ms(end), name)
+    return figures.row() if figures.polls else None
 
 
 def job_period(
@@ -267,7 +160,7 @@ def write_summary(config: Config, reader: Reader, job: Job, scratch: Path,
         return []
     temporary = scratch / f"{job.name}_summary.csv"
     with open(temporary, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, SUMMARY_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(handle, stats.ROW_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
@@ -304,12 +197,12 @@ def rollup(config: Config, day: dt.date | None = None, on_demand: bool = False,
            now: dt.datetime | None = None, sleep: Any = time.sleep) -> list[Path]:  # fmt: skip
     """The `luxlogd rollup` command: finish an interrupted roll-up, then this one.
 
-    Idempotent (files are replaced whole). Raise RollupError when the period has not ended
-    or the roll-up failed twice.
+    Idempotent (files are replaced whole). Raise PeriodNotOverError when the period has not
+    ended, RollupError when the roll-up failed twice, LockedError when another one runs.
     """
     now = (now or dt.datetime.now(dt.UTC)).astimezone()
-    if on_demand:
-        job = Job(now.date().isoformat(), now, on_demand=True)
+    if on_demand:  # its own name: never over the scheduled reports of the same date
+        job = Job(f"{now.date().isoformat()}_now", now, on_demand=True)
     else:
         if day is None:
             day = latest_rollup_date(config, now)
@@ -332,20 +225,35 @@ def rollup(config: Config, day: dt.date | None = None, on_demand: bool = False,
 
 def _rollup_locked(config: Config, job: Job, sleep: Any) -> list[Path]:
     progress = config.state_dir / PROGRESS_FILE
-    written: list[Path] = []
     pending = _read_progress(progress)
     if pending is not None and pending != job:
         logger.info("completing the interrupted roll-up of %s", pending.name)
-        written += _run_with_retry(config, pending, sleep)
+        try:
+            done = _run_with_retry(config, pending, sleep)
+            logger.info("roll-up %s (interrupted before) wrote files=%d", pending.name, len(done))
+            _record_done(config, pending, len(done))
+        except RollupError as error:
+            logger.warning("the interrupted roll-up of %s is given up: %s", pending.name, error)
     write_atomically(progress, json.dumps({"name": job.name, "end": job.end.isoformat(),
                                            "on_demand": job.on_demand}))  # fmt: skip
-    written += _run_with_retry(config, job, sleep)
+    written = _run_with_retry(config, job, sleep)
     progress.unlink(missing_ok=True)
+    _record_done(config, job, len(written))
+    return written
+
+
+def _record_done(config: Config, job: Job, files: int) -> None:
+    """Remember the newest scheduled roll-up done (an earlier date, or an on-demand one,
+    never makes the internal schedule think the latest is missing)."""
+    if job.on_demand:
+        return
+    last = last_rollup(config)
+    if last is not None and str(last.get("name", "")) > job.name:
+        return
     write_atomically(
         config.state_dir / LAST_ROLLUP_FILE,
-        json.dumps({"name": job.name, "finished": time.time(), "files": len(written)}),
+        json.dumps({"name": job.name, "finished": time.time(), "files": files}),
     )
-    return written
 
 
 def last_rollup_name(config: Config) -> str | None:

@@ -21,30 +21,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from luxlogd import health, logs
+from luxlogd import health
 from luxlogd.client import HeatPumpClient
 from luxlogd.config import Config, load_config, require_host
 from luxlogd.errors import ConfigError, HeatPumpError
-from luxlogd.health import Counters, StallMonitor, StatusFiles, clock_text
+from luxlogd.health import Counters, Liveness, Notifier, StallMonitor, StatusFiles
 from luxlogd.housekeeping import DiskGuard, InternalSchedule, internal_schedule_enabled
 from luxlogd.poll import Poll
-from luxlogd.storage import Storage, read_rebuilt_note
+from luxlogd.storage import Storage
 from luxlogd.wal import WalError
 
 logger = logging.getLogger(__name__)
-
-
-class Notifier:
-    """sd_notify through the sdnotify package; ASCII only (it encodes latin-1 and drops
-    a datagram it cannot encode, a WATCHDOG=1 in it too)."""
-
-    def __init__(self) -> None:
-        import sdnotify
-
-        self._notifier = sdnotify.SystemdNotifier()
-
-    def notify(self, message: str) -> None:
-        self._notifier.notify(message.encode("ascii", "replace").decode("ascii"))
 
 
 class _StopPoll(Exception):
@@ -52,10 +39,8 @@ class _StopPoll(Exception):
 
 
 def make_client(config: Config) -> HeatPumpClient:
-    heatpump = config.heatpump
-    return HeatPumpClient(
-        heatpump.host, heatpump.port, heatpump.timeout_s, heatpump.retries, heatpump.backoff_s
-    )
+    h = config.heatpump
+    return HeatPumpClient(h.host, h.port, h.timeout_s, h.retries, h.backoff_s)
 
 
 class Service:
@@ -91,10 +76,11 @@ class Service:
         self.last_poll: Poll | None = None  # the newest stored poll
         self.web: Any = None
         self.stall_monitor = stall_monitor
-        self.watchdog_s = health.watchdog_interval_s(environ)
         runtime = environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
         status_dir = Path(runtime) if runtime else config.state_dir
         self.files = StatusFiles(status_dir, bool(runtime), timefunc)
+        self.liveness = Liveness(self.notifier, health.watchdog_interval_s(environ), self.files,
+                                 stall_monitor, timefunc)  # fmt: skip
         self.disk = DiskGuard(config)
         self.schedule = InternalSchedule(config) if internal_schedule_enabled(config, environ) \
             else None  # fmt: skip
@@ -103,9 +89,6 @@ class Service:
         self._in_read = False
         self._slot = 0
         self._start = 0.0
-        self._last_ping = float("-inf")
-        self._progress_since_ping = True
-        self._announce_slow = False
 
     def _interruptible_sleep(self, seconds: float) -> None:
         """sched's delay: returns at once when a signal asks for attention."""
@@ -143,7 +126,10 @@ class Service:
         )  # fmt: skip
         self.notifier.notify("READY=1")
         self.notifier.notify(f"STATUS=ready, {stored} polls stored, first poll now")
-        self._start_web()
+        if self.config.web.enabled and self.web is None:
+            from luxlogd.web import start_web
+
+            self.web = start_web(self.config, self, self.wallclock)
         self._start = self.timefunc()
         self._slot = 0
         self.scheduler.enterabs(self._start, 1, self._poll_job)
@@ -174,18 +160,6 @@ class Service:
             self._shut_down()
         return exit_code
 
-    def _start_web(self) -> None:
-        if not self.config.web.enabled or self.web is not None:
-            return
-        from luxlogd.web import WebServer
-
-        self.web = WebServer(self.config, self, self.wallclock)
-        try:
-            self.web.start()
-        except OSError as error:
-            logger.error("web server not started on %s: %s", self.config.web.listen, error)
-            self.web = None
-
     def _shut_down(self) -> None:
         if self.stall_monitor is not None:
             self.stall_monitor.stop()
@@ -206,11 +180,9 @@ class Service:
         slow controller is not a dead one), but never so long that the watchdog fires."""
         interval = self.config.poll.interval_s
         to_next_slot = self._start + (self._slot + 1) * interval - started - 0.05
-        budget = max(0.05, to_next_slot, self.config.heatpump.timeout_s)
-        if self.watchdog_s:
-            # A ping precedes every read by at most watchdog_s / 2 (WatchdogSec / 4).
-            budget = min(budget, 1.5 * self.watchdog_s - min(5.0, 0.2 * self.watchdog_s))
-        return max(0.05, budget)
+        budget = max(to_next_slot, self.config.heatpump.timeout_s)
+        cap = self.liveness.read_budget_cap_s()
+        return max(0.05, budget if cap is None else min(budget, cap))
 
     def _next_slot(self) -> None:
         """Schedule the next poll on the fixed grid start + k * interval; never skip silently."""
@@ -221,19 +193,7 @@ class Service:
         if due < now:
             missed = int((now - due) // interval) + 1
             self._slot += missed
-            self.counters.slots_skipped += missed
-            self.counters.polls_late += 1
-            took = self.counters.last_poll_duration_s
-            if self.counters.slow_since is not None:
-                # A slow controller: said once as a warning, then quietly until it is quick.
-                level = logging.WARNING if self._announce_slow else logging.DEBUG
-                self._announce_slow = False
-                logger.log(level, "heat pump slow: the read took %.1f s, longer than "
-                           "poll.interval_s=%g; skipped_polls=%d (counted in status and "
-                           "/metrics)", took, interval, missed)  # fmt: skip
-            else:
-                logger.warning("poll overran its slot, skipped_polls=%d (the last poll took "
-                               "%.1f s, interval_s=%g)", missed, took, interval)  # fmt: skip
+            self.counters.skipped(missed, interval)
             due = self._start + self._slot * interval
         self.scheduler.enterabs(due, 1, self._poll_job)
 
@@ -244,8 +204,7 @@ class Service:
         if started - due > max(1.0, 0.1 * interval):
             self.counters.polls_late += 1
             logger.warning("poll late by %.1f s", started - due)
-        if self.watchdog_s and started - self._last_ping > self.watchdog_s / 2:
-            self._ping()  # the loop is alive and about to read: the read gets the whole budget
+        self.liveness.before_read()
         try:
             self._poll_once(started)
         except WalError:
@@ -257,10 +216,7 @@ class Service:
             self.counters.polls_failed += 1
             logger.exception("unexpected error in the poll job; polling goes on")
         self.counters.observe_duration(self.timefunc() - started)
-        self._progress_since_ping = True
-        if self.stall_monitor is not None:
-            self.stall_monitor.progress()
-        self.files.touch_heartbeat()
+        self.liveness.progress()
         done = self.counters.polls_ok + self.counters.polls_failed
         if self.max_polls is not None and done >= self.max_polls:
             self.request_stop()
@@ -274,11 +230,13 @@ class Service:
             poll = self.client.read(budget_s=self._read_budget_s(started))
         except HeatPumpError as error:
             self._in_read = False
-            self._record_failure(error)
+            self.counters.failed(error, self.wallclock())
+            self._publish()
             return
         finally:
             self._in_read = False
-        self._note_speed(self.timefunc() - started)
+        self.counters.timed(self.timefunc() - started, self.config.poll.interval_s,
+                            self.wallclock())  # fmt: skip
         try:
             seq = self.storage.append(poll)
         except WalError as error:
@@ -290,45 +248,10 @@ class Service:
             logger.warning("poll not stored: %s", error)
             self._publish()
             return
-        counters = self.counters
-        counters.polls_ok += 1
+        self.counters.succeeded(self.wallclock(), self.config.heatpump.host)
         self.last_poll = poll
-        counters.last_poll = counters.last_success = self.wallclock()
-        if counters.down_since is not None:
-            logger.info(
-                "heat pump reachable again host=%s after %d failed polls (down since %s)",
-                self.config.heatpump.host, counters.failed_in_row, clock_text(counters.down_since),
-            )  # fmt: skip
-            counters.down_since = None
-        counters.failed_in_row = 0
         logger.debug("poll stored seq=%d duration_s=%.3f", seq, self.timefunc() - started)
         self.disk.check(dt.datetime.fromtimestamp(self.wallclock(), dt.UTC).astimezone().date())
-        self._publish()
-
-    def _note_speed(self, read_s: float) -> None:
-        """A read longer than the interval: say "slow" once, and when it is quick again."""
-        interval = self.config.poll.interval_s
-        counters = self.counters
-        if read_s > interval:
-            counters.polls_slow += 1
-            if counters.slow_since is None:
-                counters.slow_since = self.wallclock()
-                self._announce_slow = True
-        elif counters.slow_since is not None:
-            logger.info("heat pump answers within the interval again (%.1f s)", read_s)
-            counters.slow_since = None
-
-    def _record_failure(self, error: HeatPumpError) -> None:
-        counters = self.counters
-        counters.polls_failed += 1
-        counters.failed_in_row += 1
-        counters.last_poll = self.wallclock()
-        counters.last_error = str(error)
-        if counters.down_since is None:
-            counters.down_since = counters.last_poll
-            logger.warning("heat pump unreachable, polling goes on: %s", error)
-        else:
-            logger.debug("heat pump still unreachable: %s", error)
         self._publish()
 
     def _publish(self) -> None:
@@ -340,45 +263,18 @@ class Service:
 
     def status(self) -> dict[str, Any]:
         """The daemon's state for status.json, `luxlogd status`, /healthz and /api/status."""
-        ring = logs.ring_buffer()
-        return {
-            **self.counters.as_dict(),
-            "pid": os.getpid(),
-            "updated": self.wallclock(),
-            "interval_s": self.config.poll.interval_s,
-            "status": self.status_text(),
-            "recent_warnings": ring.snapshot(logging.WARNING)[-20:] if ring else [],
-            "stopping": self._stop_requested,
-            "storage_ok": self.storage.ok,
-            "storage_problem": self.storage.problem,
-            "database_rebuilt": read_rebuilt_note(self.config.state_dir),
-        }
+        return health.daemon_status(self.counters, self.storage, self.config, self.wallclock(),
+                                    self.status_text(), self._stop_requested)  # fmt: skip
 
     def latest_poll(self) -> Poll | None:
         """The newest stored poll (for the web's metrics), or None."""
         return self.last_poll
 
-    def _ping(self) -> None:
-        self.notifier.notify("WATCHDOG=1")
-        self._last_ping = self.timefunc()
-
     def _heartbeat_job(self) -> None:
-        """WATCHDOG=1 (under systemd) and the heartbeat file, only when the loop made progress.
-
-        Runs in the main loop, so a poll that hangs stops both: systemd restarts us, and
-        Docker's HEALTHCHECK (which reads the heartbeat's age) reports unhealthy.
-        """
-        interval = self.watchdog_s or health.HEARTBEAT_EVERY_S
-        recent = self.counters.last_poll_duration_s < interval * 2
-        if self._progress_since_ping or recent:
-            if self.watchdog_s:
-                self._ping()
-            self._progress_since_ping = False
-            if self.stall_monitor is not None:
-                self.stall_monitor.progress()
-            self.files.touch_heartbeat()
+        """Runs in the main loop: a poll that hangs stops the pings and the heartbeat."""
+        self.liveness.beat(self.counters.last_poll_duration_s)
         if not self._stop_requested:
-            self.scheduler.enter(interval, 0, self._heartbeat_job)
+            self.scheduler.enter(self.liveness.interval_s, 0, self._heartbeat_job)
 
     def _schedule_job(self) -> None:
         assert self.schedule is not None

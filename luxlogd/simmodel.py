@@ -11,6 +11,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from luxlogd import catalogue
+
 STEP_S = 10.0
 DAY_S = 86400.0
 
@@ -36,28 +38,61 @@ PROFILES = {
 }
 DEFAULT_PROFILE = "V3.88"
 
-# Calculation indices (luxtronik 0.3.14 names in comments).
-TVL, TRL, SOLL_TRL, THG, TA, TA_MEAN, TBW, BWS_SOLL = 10, 11, 12, 14, 15, 16, 17, 18
-BUP_OUT, HUP_OUT, VD1_OUT = 38, 39, 44
-VD1_SECONDS, VD1_IMPULSES, WP_SECONDS, HZ_SECONDS, BW_SECONDS = 56, 57, 63, 64, 65
-WP_ON_SECONDS, SSPAUS_SECONDS, SSPEIN_SECONDS = 67, 71, 72
-OPERATION_MODE, VERSION = 80, 81
-IP_ADDRESS, SUBNET, BROADCAST, GATEWAY = 91, 92, 93, 94
-SWITCHOFF_CODE, SWITCHOFF_TIME = 106, 111
-STATUS_LINE1, STATUS_LINE2, STATUS_LINE3, STATUS_TIME = 117, 118, 119, 120
-CONTROLLER_CLOCK = 134
-DEFROST_IN = 141
-HEAT_HEATING, HEAT_HOT_WATER, HEAT_TOTAL = 151, 152, 154
-COMPRESSOR_HZ = 231
-HEAT_OUTPUT_W = 257
-# Parameter indices: hot-water set point, and (firmware >= 3.x) electric energy in 0.01 kWh.
-PARAM_HOT_WATER_SETPOINT = 2
-PARAM_ENERGY_HEATING, PARAM_ENERGY_HOT_WATER, PARAM_ENERGY_TOTAL = 1136, 1137, 1139
+# Where the model writes: every index comes from the catalogue.
+_ = catalogue.index_of
+TVL, TRL, SOLL_TRL, THG = _("flow"), _("return"), _("return_target"), _("hot_gas")
+TA, TA_MEAN, TBW, BWS_SOLL = (
+    _("outdoor"),
+    _("outdoor_average"),
+    _("hot_water"),
+    _("hot_water_target"),
+)
+BUP_OUT, HUP_OUT, VD1_OUT = _("hot_water_pump"), _("heating_pump"), _("compressor")
+VD1_SECONDS, VD1_IMPULSES = _("compressor_time"), _("compressor_starts")
+WP_SECONDS, HZ_SECONDS, BW_SECONDS = _("heat_pump_time"), _("heating_time"), _("hot_water_time")
+WP_ON_SECONDS = _("heat_pump_running")
+SSPAUS_SECONDS, SSPEIN_SECONDS = _("switch_cycle_lock_off"), _("switch_cycle_lock_on")
+OPERATION_MODE, VERSION = _("operating_mode"), _("firmware")
+IP_ADDRESS, SUBNET, BROADCAST, GATEWAY = (
+    _("ip_address"), _("subnet_mask"), _("broadcast_address"), _("gateway"),
+)  # fmt: skip
+STATUS_LINE1, STATUS_LINE2, STATUS_LINE3 = (
+    _("status_line_1"),
+    _("status_line_2"),
+    _("status_line_3"),
+)
+STATUS_TIME, CONTROLLER_CLOCK, DEFROST_IN = _("status_time"), _("controller_clock"), _("defrost_in")
+HEAT_HEATING, HEAT_HOT_WATER, HEAT_TOTAL = _("heat_heating"), _("heat_hot_water"), _("heat_total")
+COMPRESSOR_HZ, HEAT_OUTPUT_W = _("compressor_frequency"), _("heat_output")
+HEAT_PUMP_TYPE, BIVALENCE = _("heat_pump_type"), _("bivalence_level")
+ERRORS_STORED = _("errors_stored")
+NOT_CONNECTED = [_(key) for key in (
+    "return_external", "heat_source_in", "heat_source_out", "mixing_circuit_1_flow",
+    "room_remote", "mixing_circuit_2_flow", "solar_collector", "solar_tank", "external_source",
+)]  # fmt: skip
+# Parameters: settings, and (firmware >= 3.x) electric energy in 0.01 kWh.
+PARAM_CURVE_SHIFT, PARAM_HOT_WATER_SETPOINT = _("heating_curve_shift"), _("hot_water_setting")
+PARAM_HEATING_MODE, PARAM_HOT_WATER_MODE = _("heating_mode"), _("hot_water_mode")
+PARAM_ENERGY_HEATING, PARAM_ENERGY_HOT_WATER, PARAM_ENERGY_COOLING = (
+    _("electric_heating"), _("electric_hot_water"), _("electric_cooling"),
+)  # fmt: skip
 
-# Operation modes (calculation 80) and status line 3 codes.
-MODE_HEATING, MODE_HOT_WATER, MODE_DEFROST, MODE_NO_REQUEST = 0, 1, 4, 5
-LINE3_HEATING, LINE3_NO_REQUEST, LINE3_HOT_WATER, LINE3_DEFROST = 0, 1, 5, 7
-SWITCHOFF_AIR_DEFROST, SWITCHOFF_NO_REQUEST = 5, 9
+# Operation modes, status line 3 and switch-off reasons, by the catalogue's names.
+MODE_HEATING, MODE_HOT_WATER, MODE_DEFROST, MODE_NO_REQUEST = (
+    catalogue.code_of("operating_mode", name)
+    for name in ("heating", "hot water", "defrost", "no request")
+)
+LINE3_HEATING, LINE3_NO_REQUEST, LINE3_HOT_WATER, LINE3_DEFROST = (
+    catalogue.code_of("status_line_3", name)
+    for name in ("heating", "no request", "hot water", "defrost")
+)
+LINE1_RUNNING, LINE1_IDLE, LINE1_DEFROST = (
+    catalogue.code_of("status_line_1", name)
+    for name in ("heat pump running", "heat pump idle", "defrost")
+)
+SWITCHOFF_AIR_DEFROST, SWITCHOFF_NO_REQUEST = (
+    catalogue.code_of("switch_off", name) for name in ("air defrost", "no request")
+)
 
 MIN_RUN_S = 10 * 60
 MIN_PAUSE_S = 20 * 60
@@ -281,16 +316,17 @@ class ThermalModel:
         put(calc, SSPAUS_SECONDS, 0 if self.compressor_on else max(0, MIN_PAUSE_S - since_change))
         put(calc, SSPEIN_SECONDS, max(0, MIN_RUN_S - since_change) if self.compressor_on else 0)
         put(calc, OPERATION_MODE, self.mode)
-        for slot, (code, when) in enumerate(self.switchoffs):
-            put(calc, SWITCHOFF_CODE + slot, code)
-            put(calc, SWITCHOFF_TIME + slot, when)
-        line1 = 0 if self.compressor_on else 1
+        slots = catalogue.SWITCH_OFF_LOG  # newest first; fewer entries than slots early on
+        for (time_index, code_index), (code, when) in zip(slots, self.switchoffs, strict=False):
+            put(calc, code_index, code)
+            put(calc, time_index, when)
+        line1 = LINE1_RUNNING if self.compressor_on else LINE1_IDLE
         line3 = {
             MODE_HEATING: LINE3_HEATING,
             MODE_HOT_WATER: LINE3_HOT_WATER,
             MODE_DEFROST: LINE3_DEFROST,
         }.get(self.mode, LINE3_NO_REQUEST)
-        put(calc, STATUS_LINE1, 4 if self.mode == MODE_DEFROST else line1)
+        put(calc, STATUS_LINE1, LINE1_DEFROST if self.mode == MODE_DEFROST else line1)
         put(calc, STATUS_LINE2, 0)
         put(calc, STATUS_LINE3, line3)
         put(calc, STATUS_TIME, int(self.now_s - self.state_since_s))
@@ -305,7 +341,7 @@ class ThermalModel:
         electric = (int(self.electric_heating_kwh * 100), int(self.electric_hot_water_kwh * 100))
         put(parameters, PARAM_ENERGY_HEATING, electric[0])
         put(parameters, PARAM_ENERGY_HOT_WATER, electric[1])
-        put(parameters, PARAM_ENERGY_TOTAL, electric[0] + electric[1])
+        put(parameters, PARAM_ENERGY_COOLING, 0)  # this model never cools
 
 
 def base_arrays(profile: Profile, seed: int) -> tuple[list[int], list[int], list[int]]:
@@ -315,11 +351,11 @@ def base_arrays(profile: Profile, seed: int) -> tuple[list[int], list[int], list
     for index in range(profile.parameters):
         # Settings are small numbers; most are 0 or a handful of codes.
         parameters[index] = rnd.choice((0, 0, 0, 1, 2, 5, 10, 50, 100, 200))
-    parameters[1] = 0  # heating curve shift
-    parameters[3] = 0  # heating mode: automatic
-    parameters[4] = 0  # hot water mode: automatic
+    parameters[PARAM_CURVE_SHIFT] = 0
+    parameters[PARAM_HEATING_MODE] = catalogue.code_of("mode_setting", "automatic")
+    parameters[PARAM_HOT_WATER_MODE] = catalogue.code_of("mode_setting", "automatic")
     calculations = [0] * profile.calculations
-    for index in (13, 19, 20, 21, 23, 24, 26, 27, 28):
+    for index in NOT_CONNECTED:
         calculations[index] = -500  # sensors not connected on this installation
     version = profile.name.encode("ascii")
     for offset in range(10):
@@ -328,11 +364,11 @@ def base_arrays(profile: Profile, seed: int) -> tuple[list[int], list[int], list
     calculations[SUBNET] = _ip("255.0.0.0")
     calculations[BROADCAST] = _ip("127.255.255.255")
     calculations[GATEWAY] = 0
-    calculations[78] = 7  # heat pump type code (L1A: air/water)
-    calculations[79] = 1  # bivalence level: one compressor
-    for slot in range(5):
-        calculations[95 + slot] = int(1_690_000_000 - slot * 4_000_000)  # error log times
-        calculations[100 + slot] = 715 + (slot == 0)  # error codes
-    calculations[105] = 5
+    calculations[HEAT_PUMP_TYPE] = 7  # L1A: air/water
+    calculations[BIVALENCE] = 1  # one compressor
+    for slot, (time_index, code_index) in enumerate(catalogue.ERROR_LOG):
+        calculations[time_index] = int(1_690_000_000 - slot * 4_000_000)
+        calculations[code_index] = 715 + (slot == 0)  # high-pressure switch-off, fault
+    calculations[ERRORS_STORED] = len(catalogue.ERROR_LOG)
     visibilities = [1 if rnd.random() < 0.3 else 0 for _ in range(profile.visibilities)]
     return parameters, calculations, visibilities

@@ -20,12 +20,13 @@ from typing import Any
 
 from luxlogd import codec, wal
 from luxlogd.chunks import DAY_MS
-from luxlogd.database import Database, DatabaseDamagedError, rescue
+from luxlogd.database import Database, DatabaseDamagedError
 from luxlogd.errors import StateDirError, StorageError
 from luxlogd.files import fsync_directory, write_atomically
 from luxlogd.lock import STORE_LOCK, FileLock
 from luxlogd.poll import Poll
 from luxlogd.reader import DATABASE_NAME, WAL_DIRECTORY, decode_records
+from luxlogd.rescue import rescue
 
 logger = logging.getLogger(__name__)
 

@@ -109,7 +109,7 @@ def test_every_problem_is_reported_at_once_with_source_key_expected_and_found(tm
     assert any(p.startswith(f"{path}: heatpump.colour: unknown key") for p in problems)
     assert f"{path}: poll.interval_s: expected a number >= 0.1 and <= 86400, got 0.01" in problems
     assert f'{path}: reports.time: expected a time "HH:MM" (00:00-23:59), got "25:00"' in problems
-    assert f"{path}: reports.formats: expected a list of csv, json, dta, got an array" in problems
+    assert f'{path}: reports.formats: expected a list of csv, json, dta, got "xls"' in problems
     assert f'{path}: web.enabled: expected true or false, got "maybe"' in problems
     assert any(p.startswith(f"{path}: nonsense: unknown section") for p in problems)
     assert (

@@ -134,4 +134,5 @@ def test_a_fatal_one_line_error_is_tagged_err_under_journald(tmp_path):
         lines = pipe.read().splitlines()
     assert done.returncode == 78
     assert lines == [f"<3>luxlogd: error: {empty}: heatpump.host: expected a host name or IP "
-                     "address, got nothing"]  # fmt: skip
+                     f"address, got nothing (set heatpump.host in {empty}, then: systemctl "
+                     "restart luxlogd)"]  # fmt: skip

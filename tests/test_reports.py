@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from luxlogd import reports
+from luxlogd import reports, stats
 from luxlogd.cli import main
 from luxlogd.config import load_config
 from luxlogd.housekeeping import cleanup
@@ -111,7 +111,7 @@ def test_the_summary_matches_figures_computed_from_the_polls(tmp_path, timezone)
     assert float(row["flow_min_c"]) == min(flows) and float(row["flow_max_c"]) == max(flows)
     assert float(row["flow_mean_c"]) == pytest.approx(sum(flows) / len(flows), abs=0.01)
     heat = (day[-1].calculations[154] - day[0].calculations[154]) / 10
-    electric = (day[-1].parameters[1139] - day[0].parameters[1139]) / 100
+    electric = sum(day[-1].parameters[i] - day[0].parameters[i] for i in (1136, 1137)) / 100
     assert float(row["heat_total_kwh"]) == pytest.approx(heat)
     assert float(row["electric_kwh"]) == pytest.approx(electric)
     assert float(row["cop"]) == pytest.approx(heat / electric, abs=0.01)
@@ -122,10 +122,28 @@ def test_the_summary_matches_figures_computed_from_the_polls(tmp_path, timezone)
     assert row["switch_offs"]  # the compressor stopped that day: the controller logged it
 
 
-def test_counter_deltas_survive_resets():
-    assert reports.counter_delta([10, 12, 15, 2, 5]) == 5 + 2 + 3
-    assert reports.counter_delta([None, 7]) is None
-    assert reports.counter_delta([7, None, 9]) == 2
+def counter_growth(kind, values, step_ms=30_000):
+    track = stats.CounterTrack(kind)
+    for position, value in enumerate(values):
+        track.add(position * step_ms, value)
+    return track.growth, track.notes
+
+
+def test_counters_survive_resets_restarts_and_glitches():
+    # A reset to zero: the growth after it counts from zero.
+    assert counter_growth("starts", [10_000, 10_001, 10_002, 1, 2])[0] == 2 + 1 + 1
+    # One bad reading, up or down: ignored and noted, never summed.
+    growth, notes = counter_growth("starts", [9000, 9001, 65535, 9002, 9003])
+    assert growth == 3 and len(notes) == 1 and "ignored 65535" in notes[0]
+    growth, notes = counter_growth("starts", [9000, 9001, 12, 9002])
+    assert growth == 2 and "ignored 12" in notes[0]
+    # A new level that holds (a restarted simulator, a swapped board): re-based, not summed.
+    growth, notes = counter_growth("starts", [9147, 9148, 9149, 9010, 9011, 9012])
+    assert growth == 2 + 2 and any("restarted" in note for note in notes)
+    assert counter_growth("starts", [None, 7])[0] is None
+    assert counter_growth("starts", [7, None, 9])[0] == 2
+    # Growth a real heat pump can make over a long gap is growth, not a glitch.
+    assert counter_growth("heat_energy", [100.0, 190.0], step_ms=3_600_000)[0] == 90.0
 
 
 def test_a_crash_before_the_rename_leaves_the_old_file_and_the_next_run_finishes(
@@ -208,7 +226,7 @@ def test_the_idempotent_roll_up_rewrites_identical_files(tmp_path, timezone):
 
 def test_dta_reports_read_back_with_the_same_values(tmp_path, timezone):
     pandas = pytest.importorskip("pandas")
-    timezone("UTC")
+    timezone("Europe/Berlin")
     config, _ = make_config(
         tmp_path,
         sensors='["ID_WEB_Temperatur_T?L", "ID_WEB_SoftStand", "ID_WEB_VD1out"]',
@@ -216,20 +234,24 @@ def test_dta_reports_read_back_with_the_same_values(tmp_path, timezone):
     )
     fill(config, local(2026, 2, 1, 7), 1.2)
     reports.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3))
-    frame = pandas.read_stata(tmp_path / "a" / "2026-02-02_daily.dta")
+    path = tmp_path / "a" / "2026-02-02_daily.dta"
+    frame = pandas.read_stata(path)
     rows = read_csv(tmp_path / "a" / "2026-02-02_daily.csv")
     assert list(frame.columns) == [
-        "timestamp",
-        "ID_WEB_Temperatur_TVL",
-        "ID_WEB_Temperatur_TRL",
-        "ID_WEB_VD1out",
-        "ID_WEB_SoftStand",
-    ]
+        "timestamp", "utc_offset_min", "flow", "return", "compressor", "firmware",
+    ]  # fmt: skip
+    labels = pandas.io.stata.StataReader(path).variable_labels()
+    assert labels["flow"] == "ID_WEB_Temperatur_TVL" and labels["firmware"] == "ID_WEB_SoftStand"
     assert len(frame) == len(rows) - 1
-    assert list(frame["timestamp"]) == [r[0] for r in rows[1:]]
-    assert [round(v, 1) for v in frame["ID_WEB_Temperatur_TVL"]] == [float(r[1]) for r in rows[1:]]
-    assert [int(v) for v in frame["ID_WEB_VD1out"]] == [int(r[3]) for r in rows[1:]]
-    assert set(frame["ID_WEB_SoftStand"]) == {"V3.88"}
+    # A real Stata datetime: local wall-clock time, with its offset beside it.
+    assert str(frame["timestamp"].dtype).startswith("datetime64")
+    assert [f"{t:%Y-%m-%dT%H:%M:%S}+{o // 60:02d}:00" for t, o in
+            zip(frame["timestamp"], frame["utc_offset_min"], strict=True)] == [
+        r[0] for r in rows[1:]
+    ]  # fmt: skip
+    assert [round(v, 1) for v in frame["flow"]] == [float(r[1]) for r in rows[1:]]
+    assert [int(v) for v in frame["compressor"]] == [int(r[3]) for r in rows[1:]]
+    assert set(frame["firmware"]) == {"V3.88"}
 
 
 def test_cleanup_deletes_only_old_reports_named_like_ours(tmp_path, timezone, capsys):
@@ -295,7 +317,8 @@ def test_export_command_writes_dta_and_needs_an_output_file(tmp_path, timezone, 
     assert "give --output FILE" in capsys.readouterr().err
     assert main([*args, "--output", str(out)]) == 0
     frame = pandas.read_stata(out)
-    assert len(frame) == 144 and list(frame.columns) == ["timestamp", "ID_WEB_Temperatur_TA"]
+    assert len(frame) == 144
+    assert list(frame.columns) == ["timestamp", "utc_offset_min", "outdoor"]
 
 
 def test_long_exports_show_progress_on_a_terminal_only():

@@ -1,0 +1,167 @@
+"""The daemon's commands: run, demo, status, check-config, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import os
+import sys
+from pathlib import Path
+
+from luxlogd.cli import EXIT_FAILURE, EXIT_OK, load_args_config, port, positive_float
+from luxlogd.config import format_config, require_host
+from luxlogd.errors import UsageError
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="the daemon, in the foreground (systemd Type=notify)",
+        description="Poll the heat pump every poll.interval_s and store every reading. "
+        "SIGTERM/SIGINT stop it cleanly; SIGHUP reloads the configuration.",
+    )
+    parser.set_defaults(handler=cmd_run)
+
+    parser = commands.add_parser(
+        "status",
+        help="last poll, samples stored, sizes, disk use; exit 1 when unhealthy",
+        description="Report on the daemon and its state directory (works while it runs). "
+        "Exit 1 when the daemon is not running, has not stored a poll recently, or its "
+        "storage is failing.",
+    )
+    parser.set_defaults(handler=cmd_status)
+
+    parser = commands.add_parser(
+        "check-config",
+        help="validate and print the effective configuration",
+        description="Validate the configuration (file, environment, defaults) and print the "
+        "effective values. Exit 78 when it is invalid or names no heat pump.",
+    )
+    parser.add_argument("path", nargs="?", help="configuration file (default: the lookup order)")
+    parser.set_defaults(handler=cmd_check_config)
+
+    parser = commands.add_parser(
+        "demo",
+        help="a simulated heat pump plus the daemon and its web page, state in DIR",
+        description="Start a simulated heat pump (one simulated minute per second) and the "
+        "daemon polling it every 10 s, with configuration and state in DIR. The web page is "
+        "on http://127.0.0.1:8088/ (another free port when that one is taken; the banner "
+        "says which; LUXLOGD_WEB_LISTEN chooses). Ctrl-C stops.",
+    )
+    parser.add_argument("dir", nargs="?", default="luxlogd-demo", metavar="DIR",
+                        help="where to keep state (default ./luxlogd-demo)")  # fmt: skip
+    parser.set_defaults(handler=cmd_demo)
+
+    _add_simulate(commands)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from luxlogd.health import StallMonitor, stall_limit_s
+    from luxlogd.service import Service
+
+    config = load_args_config(args)
+    require_host(config)
+    # A watchdog SIGABRT (or SIGSEGV) prints where every thread was, into the journal.
+    try:
+        faulthandler.enable(2)  # fd 2: also under pytest capture
+    except (OSError, ValueError):  # fd 2 closed
+        pass
+    limit = stall_limit_s(config.poll.interval_s, os.environ)
+    monitor = StallMonitor(limit) if limit else None
+    service = Service(config, config_path=args.config, stall_monitor=monitor)
+    service.install_signal_handlers()
+    return service.run()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from luxlogd import status
+
+    config = load_args_config(args)
+    report, healthy = status.build_report(config)
+    sys.stdout.write(report)
+    return EXIT_OK if healthy else EXIT_FAILURE
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_args_config(args, path=args.path or args.config)
+    require_host(config)
+    sys.stdout.write(format_config(config))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from luxlogd.demo import Demo
+
+    # The way this demo was started, so the printed commands work as typed (.venv/bin/...).
+    started_as = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("luxlogd")
+    command = str(started_as) if started_as.name == "luxlogd" else f"{sys.executable} -m luxlogd"
+    demo = Demo(Path(args.dir), log_level=args.log_level)
+    try:
+        print(demo.start(command), flush=True)
+        return demo.run()
+    finally:
+        demo.stop()
+
+
+def _add_simulate(commands: argparse._SubParsersAction) -> None:
+    from luxlogd.simmodel import DEFAULT_PROFILE, PROFILES
+    from luxlogd.simulator import FAULTS
+
+    parser = commands.add_parser(
+        "simulate",
+        help="serve a simulated heat pump controller",
+        description="Serve a simulated Luxtronik 2.x controller speaking the real protocol, "
+        "with a thermal model, firmware profiles and fault modes. Ctrl-C stops it.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="fault modes:\n" + "\n".join(f"  {name:16} {text}" for name, text in FAULTS.items()),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=port, default=8889, help="TCP port (8889; 0 picks one)")
+    parser.add_argument(
+        "--profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
+        help=f"firmware profile (array lengths), default {DEFAULT_PROFILE}",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=1, help="seed of the thermal model (1)")
+    parser.add_argument(
+        "--speed", type=positive_float, default=1.0,
+        help="simulated seconds per real second (default 1; 60: a minute per second)",
+    )  # fmt: skip
+    parser.add_argument("--fault", choices=list(FAULTS), metavar="MODE",
+                        help="misbehave in this way (see below)")  # fmt: skip
+    parser.add_argument(
+        "--delay", type=positive_float, default=35.0, metavar="S",
+        help="with --fault slow: seconds a whole read takes (default 35)",
+    )  # fmt: skip
+    parser.add_argument("--replay", metavar="DIR",
+                        help="send the captured 3003.bin, 3004.bin, 3005.bin of DIR byte for "
+                        "byte")  # fmt: skip
+    parser.set_defaults(handler=cmd_simulate)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from luxlogd.simulator import Simulator
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if args.replay:
+        for name in ("3003.bin", "3004.bin", "3005.bin"):
+            if not (Path(args.replay) / name).is_file():
+                raise UsageError(f"--replay {args.replay}: {name} not found")
+    simulator = Simulator(args.host, args.port, profile=args.profile, seed=args.seed,
+                          speed=args.speed, fault=args.fault, replay_dir=args.replay,
+                          delay_s=args.delay)  # fmt: skip
+    simulator.start()
+    what = f"replay of {args.replay}" if args.replay else f"profile {args.profile}"
+    logging.getLogger("luxlogd").info(
+        "simulated controller listening host=%s port=%d %s speed=%g fault=%s",
+        simulator.host, simulator.port, what, args.speed, args.fault or "none",
+    )  # fmt: skip
+    print(f"simulated heat pump on {simulator.host}:{simulator.port} (Ctrl-C stops)", flush=True)
+    stop.wait()
+    simulator.stop()
+    return EXIT_OK
