@@ -30,8 +30,12 @@ def temporary_name(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Yield a handle on a temporary file that replaces `path` when the block ends cleanly."""
+def atomic_file(path: Path, mode: str = "w", *, durable: bool = True) -> Iterator[IO[Any]]:
+    """Yield a handle on a temporary file that replaces `path` when the block ends cleanly.
+
+    `durable=False` skips the fsyncs: readers still never see a partial file, but a power
+    cut may leave the old one (for files rewritten every minute, like status.json).
+    """
     path = Path(path)
     temporary = temporary_name(path)
     try:
@@ -42,17 +46,19 @@ def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
         with handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    fsync_directory(path.parent)
+    if durable:
+        fsync_directory(path.parent)
 
 
-def write_atomically(path: Path, data: str | bytes) -> None:
-    """Replace `path` with `data`, durably."""
-    with atomic_file(path, "wb" if isinstance(data, bytes) else "w") as handle:
+def write_atomically(path: Path, data: str | bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `data` (durably, unless told otherwise)."""
+    with atomic_file(path, "wb" if isinstance(data, bytes) else "w", durable=durable) as handle:
         handle.write(data)
 
 

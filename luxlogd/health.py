@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 STATUS_FILE = "status.json"
 HEARTBEAT_FILE = "heartbeat"
 STATUS_EVERY_S = 60.0  # on persistent storage; every poll when it lives on a tmpfs (/run)
-HEARTBEAT_EVERY_S = 10.0  # without a systemd watchdog (Docker): the HEALTHCHECK reads it
+HEARTBEAT_EVERY_S = 30.0  # without a systemd watchdog (Docker): the HEALTHCHECK reads it
 STALL_LIMIT_MIN_S = 120.0
 RUNTIME_STATUS_DIR = Path("/run/luxlogd")
 # Upper bounds of the poll duration histogram (seconds).
@@ -185,6 +185,12 @@ class StatusFiles:
         self.clock = clock
         self._last_status = float("-inf")
         self._last_heartbeat = float("-inf")
+        self._directory_made = False
+
+    def _make_directory(self) -> None:
+        if not self._directory_made:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._directory_made = True
 
     def write_status(self, status: Mapping[str, Any], force: bool = False) -> None:
         now = self.clock()
@@ -192,8 +198,10 @@ class StatusFiles:
             return
         self._last_status = now
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.directory / STATUS_FILE, json.dumps(status, default=str))
+            self._make_directory()
+            # Not fsynced: it is rewritten all the time, and a power cut may keep an old one.
+            write_atomically(self.directory / STATUS_FILE, json.dumps(status, default=str),
+                             durable=False)  # fmt: skip
         except OSError as error:
             logger.debug("cannot write the status file: %s", error)
 
@@ -203,7 +211,7 @@ class StatusFiles:
             return
         self._last_heartbeat = now
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self._make_directory()
             (self.directory / HEARTBEAT_FILE).touch()
         except OSError as error:
             logger.debug("cannot touch the heartbeat file: %s", error)
@@ -213,7 +221,6 @@ def daemon_status(counters: Counters, storage: Any, config: Any, now: float, tex
                   stopping: bool) -> dict[str, Any]:  # fmt: skip
     """What the daemon says about itself (status.json, `status`, /healthz, /api/status)."""
     from luxlogd import logs
-    from luxlogd.storage import read_rebuilt_note
 
     ring = logs.ring_buffer()
     return {
@@ -226,7 +233,7 @@ def daemon_status(counters: Counters, storage: Any, config: Any, now: float, tex
         "stopping": stopping,
         "storage_ok": storage.ok,
         "storage_problem": storage.problem,
-        "database_rebuilt": read_rebuilt_note(config.state_dir),
+        "database_rebuilt": storage.rebuilt,
     }
 
 

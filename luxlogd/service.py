@@ -58,6 +58,7 @@ class Service:
         environ: Mapping[str, str] = os.environ,
         max_polls: int | None = None,
         stall_monitor: StallMonitor | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -69,8 +70,8 @@ class Service:
         self.delayfunc = delayfunc if delayfunc is not None else self._interruptible_sleep
         self.scheduler = sched.scheduler(timefunc, self.delayfunc)
         self.max_polls = max_polls
-        self.storage = Storage(config.state_dir, retention_days=config.storage.retention_days,
-                               clock=self.wallclock)  # fmt: skip
+        self.storage = storage or Storage(config.state_dir, clock=self.wallclock,
+                                          retention_days=config.storage.retention_days)  # fmt: skip
         self.client = make_client(config)
         self.counters = Counters()
         self.last_poll: Poll | None = None  # the newest stored poll

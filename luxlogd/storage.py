@@ -79,6 +79,7 @@ class Storage:
         self.database: Database | None = None
         self.problem: str | None = None  # why SQLite is not current; polls wait in the WAL
         self.last_poll: Poll | None = None
+        self.rebuilt: dict[str, Any] | None = None  # the note of the last rebuild, if any
         self.appended = 0
         self._next_retry = 0
 
@@ -95,6 +96,7 @@ class Storage:
         """
         prepare_state_dir(self.state_dir)
         self.lock.acquire()
+        self.rebuilt = read_rebuilt_note(self.state_dir)
         try:
             records = self.wal.open()
         except OSError as error:
@@ -179,6 +181,7 @@ class Storage:
             "polls_rescued": polls, "polls_from_wal": from_wal,
         }  # fmt: skip
         write_atomically(self.state_dir / REBUILT_FILE, json.dumps(note) + "\n")
+        self.rebuilt = note
         logger.error(
             "storage: the database was damaged (%s); moved aside to %s and rebuilt: %d sealed "
             "days and %d polls rescued from it, %d polls from the write-ahead log. Check the "

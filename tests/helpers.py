@@ -5,7 +5,7 @@ import struct
 import time
 from pathlib import Path
 
-REAL_DUMPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dumps" / "V1.80_L1A"
+REAL_DUMPS = Path(__file__).resolve().parent / "data" / "real-dumps" / "V1.80_L1A"
 
 
 class FrozenClock:
@@ -16,6 +16,24 @@ class FrozenClock:
 
     def __call__(self):
         return self.now
+
+
+class VirtualClock:
+    """Monotonic and wall-clock time that move only when slept on: days of a daemon's
+    schedule run in milliseconds, without patching the time module."""
+
+    def __init__(self, wall_start=1_794_787_200.0):  # 2026-11-16 00:00 UTC
+        self.elapsed = 0.0
+        self.wall_start = wall_start
+
+    def monotonic(self):
+        return self.elapsed
+
+    def time(self):
+        return self.wall_start + self.elapsed
+
+    def sleep(self, seconds):
+        self.elapsed += max(0.0, seconds)
 
 
 def request(port, command, timeout=2.0, max_bytes=1 << 20):

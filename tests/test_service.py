@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from freezegun import freeze_time
 
 from luxlogd.chunks import series_id
 from luxlogd.cli import main
@@ -21,6 +20,8 @@ from luxlogd.poll import Poll
 from luxlogd.reader import Reader
 from luxlogd.service import Service
 from luxlogd.simulator import Simulator
+from luxlogd.storage import Storage
+from tests.helpers import VirtualClock
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -312,8 +313,8 @@ def test_sighup_with_a_broken_file_keeps_the_old_configuration(tmp_path, notify)
 class FakeClient:
     """Stands in for the heat pump where virtual time matters; records when it was asked."""
 
-    def __init__(self, frozen, durations=None, fail_at=(), big=False):
-        self.frozen = frozen
+    def __init__(self, clock, durations=None, fail_at=(), big=False):
+        self.clock = clock
         self.big = big
         self.calls = []
         self.durations = durations or {}
@@ -321,11 +322,11 @@ class FakeClient:
 
     def read(self, budget_s=None):
         index = len(self.calls)
-        self.calls.append((time.monotonic(), budget_s))
-        self.frozen.tick(self.durations.get(index, 0.2))
+        self.calls.append((self.clock.monotonic(), budget_s))
+        self.clock.sleep(self.durations.get(index, 0.2))
         if index in self.fail_at:
             raise HeatPumpError("heat pump 127.0.0.1:1 unreachable (fake)")
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.clock.time() * 1000)
         if self.big:  # controller-sized arrays that all change: ~5 KB per WAL record
             return Poll(
                 now_ms,
@@ -337,14 +338,22 @@ class FakeClient:
         return Poll(now_ms, 0, (index, 1, 2), (3, index % 7), (1, 0))
 
 
+def virtual_service(config, clock, sync=False, **options):
+    """The daemon on a virtual clock: its days pass in milliseconds (and, unless `sync`,
+    without waiting for the disk)."""
+    storage = None if sync else Storage(config.state_dir, fdatasync=lambda fd: None,
+                                        clock=clock.time)  # fmt: skip
+    return Service(config, timefunc=clock.monotonic, delayfunc=clock.sleep,
+                   wallclock=clock.time, storage=storage, **options)  # fmt: skip
+
+
 def run_virtual_week(tmp_path, interval_s, durations=None, fail_at=()):
     path = config_for(tmp_path, 1, poll={"interval_s": interval_s})
-    with freeze_time("2026-11-16 00:00:00") as frozen:
-        config = load_config(path)
-        polls = int(7 * 86400 / interval_s)
-        service = Service(config, timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=polls)
-        service.client = fake = FakeClient(frozen, durations, fail_at)
-        assert service.run() == 0
+    clock = VirtualClock()
+    polls = int(7 * 86400 / interval_s)
+    service = virtual_service(load_config(path), clock, max_polls=polls)
+    service.client = fake = FakeClient(clock, durations, fail_at)
+    assert service.run() == 0
     return service, fake
 
 
@@ -378,16 +387,15 @@ def test_an_unexpected_error_in_a_poll_is_logged_once_and_polling_goes_on(tmp_pa
     class BrokenOnce(FakeClient):
         def read(self, budget_s=None):
             if len(self.calls) == 3:
-                self.calls.append((time.monotonic(), budget_s))
+                self.calls.append((self.clock.monotonic(), budget_s))
                 raise RuntimeError("a bug")
             return super().read(budget_s)
 
     path = config_for(tmp_path, 1, poll={"interval_s": 60})
-    with freeze_time("2026-11-16 00:00:00") as frozen, caplog.at_level(logging.ERROR):
-        service = Service(
-            load_config(path), timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=8
-        )
-        service.client = BrokenOnce(frozen)
+    clock = VirtualClock()
+    with caplog.at_level(logging.ERROR):
+        service = virtual_service(load_config(path), clock, max_polls=8)
+        service.client = BrokenOnce(clock)
         assert service.run() == 0
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and errors[0].exc_info and "a bug" in str(errors[0].exc_info[1])
@@ -425,12 +433,10 @@ def test_enospc_loses_no_acknowledged_poll_and_recovers(tmp_path):
         path = config_for(tmp_path, 1, poll={"interval_s": 60}, schedule={"internal": "false"})
         path.write_text(path.read_text().replace(str(tmp_path / "state"), str(state / "lux")))
         marks = {}
-        with freeze_time("2026-11-16 00:00:00") as frozen:
-            service = Service(
-                load_config(path), timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=120
-            )
-            service.client = FillingClient(frozen, big=True)
-            assert service.run() == 0
+        clock = VirtualClock()
+        service = virtual_service(load_config(path), clock, sync=True, max_polls=120)
+        service.client = FillingClient(clock, big=True)
+        assert service.run() == 0
         assert service.counters.polls_failed >= 3  # the full disk was real: polls not stored
         assert service.counters.polls_ok - marks["ok_at_90"] == 30  # it resumed by itself
         reader = Reader(state / "lux")
@@ -500,28 +506,27 @@ def test_demo_runs_the_simulator_the_daemon_and_the_web_until_ctrl_c(tmp_path):
     assert "web UI and API on http://127.0.0.1:" in process.stderr.read()
 
 
-def test_internal_schedule_runs_the_roll_up_at_its_time(tmp_path):
+def test_internal_schedule_runs_the_roll_up_at_its_time(tmp_path, timezone):
     from luxlogd import status
 
+    timezone("UTC")
     path = config_for(tmp_path, 1, poll={"interval_s": 60}, schedule={"internal": "true"},
                       reports={"output_dirs": f'["{tmp_path / "reports"}"]',
                                "sensors": '["ID_WEB_Temperatur_TVL"]'})  # fmt: skip
-    with freeze_time("2026-11-16 06:55:00") as frozen:
-        config = load_config(path, environ={})
-        service = Service(
-            config, timefunc=time.monotonic, delayfunc=frozen.tick, max_polls=12, environ={}
-        )
+    config = load_config(path, environ={})
+    clock = VirtualClock(wall_start=dt.datetime(2026, 11, 16, 6, 55, tzinfo=dt.UTC).timestamp())
+    service = virtual_service(config, clock, max_polls=12, environ={})
 
-        class RealTimePasses(FakeClient):
-            """Virtual minutes pass in microseconds; a real roll-up thread needs its time."""
+    class RealTimePasses(FakeClient):
+        """Virtual minutes pass in microseconds; a real roll-up thread needs its time."""
 
-            def read(self, budget_s=None):
-                service.schedule.join(5)
-                return super().read(budget_s)
+        def read(self, budget_s=None):
+            service.schedule.join(5)
+            return super().read(budget_s)
 
-        service.client = RealTimePasses(frozen)
-        assert service.schedule is not None
-        assert service.run() == 0
+    service.client = RealTimePasses(clock)
+    assert service.schedule is not None
+    assert service.run() == 0
     produced = sorted(p.name for p in (tmp_path / "reports").iterdir())
     assert produced == ["2026-11-16_daily.csv", "2026-11-16_summary.csv", "2026-11-16_weekly.csv"]
     rows = (tmp_path / "reports" / "2026-11-16_daily.csv").read_text().splitlines()
