@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from luxlogd.client import HeatPumpError
 from luxlogd.config import load_config
 from luxlogd.metrics import escape_label
 from luxlogd.service import Service
@@ -302,3 +303,59 @@ def test_the_page_in_headless_chromium(web, tmp_path):
             red += r > 180 and g < 90 and b < 90  # #d62728, the first series
             blue += b > 150 and r < 80 and g < 150  # #1f77b4, the second
     assert red > 200 and blue > 200, (red, blue)
+
+
+def test_charts_and_status_include_the_poll_stored_a_moment_ago(tmp_path, capsys):
+    """Polls still in the write buffer (SQLite has not got them yet) are in every read."""
+    from luxlogd.cli import main
+    from luxlogd.health import clock_text
+    from luxlogd.service import make_client
+
+    hold = threading.Event()
+
+    class FourPolls:
+        """The real client, then a pause: nothing changes while the test looks."""
+
+        def __init__(self, client):
+            self.client, self.reads = client, 0
+
+        def read(self, budget_s=None):
+            self.reads += 1
+            if self.reads > 4:
+                hold.wait(10)
+                raise HeatPumpError("paused by the test")
+            return self.client.read(budget_s)
+
+    with Simulator() as sim:
+        path = tmp_path / "c.toml"
+        path.write_text(
+            f'[heatpump]\nhost = "127.0.0.1"\nport = {sim.port}\ntimeout_s = 2\n'
+            f'[poll]\ninterval_s = 0.2\n[storage]\nstate_dir = "{tmp_path}"\n'
+            '[web]\nlisten = "127.0.0.1:0"\n[schedule]\ninternal = false\n'
+        )
+        config = load_config(path, environ={})
+        service = Service(config)
+        service.client = FourPolls(make_client(config))
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and service.counters.polls_ok < 4:
+            time.sleep(0.02)
+        host, port = service.web.httpd.server_address
+        newest = service.last_poll
+        committed = service.storage.database.last_seq_committed()
+        start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 60))
+        end = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + 60))
+        status, _, body = get(f"http://{host}:{port}/api/series?sensor=flow&from={start}"
+                              f"&to={end}&points=1000")  # fmt: skip
+        assert main(["--config", str(path), "status"]) == 0
+        out = capsys.readouterr().out
+        hold.set()
+        service.request_stop()
+        thread.join(5)
+    assert committed < 4  # the newest polls were only in the WAL and the write buffer
+    series = json.loads(body)
+    assert status == 200 and sum(series["count"]) == 4
+    assert series["max"][-1] == newest.calculations[10] / 10
+    assert f"polls stored:  4 ({4 - committed} only in the write-ahead log)" in out
+    assert f"to {clock_text(newest.ts_ms / 1000)}" in out
