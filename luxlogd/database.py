@@ -289,11 +289,21 @@ class Database:
         self.db.executemany("INSERT INTO lost (chunk, series) VALUES (?, ?)",
                             [(cursor.lastrowid, series) for series in lost])  # fmt: skip
 
-    def hot_polls(self, start_ms: int | None = None) -> Iterator[tuple[int, Poll]]:
-        """(seq, poll) of the hot table in order, from `start_ms` on."""
+    def hot_polls(self, start_ms: int | None = None, end_ms: int | None = None
+                  ) -> Iterator[tuple[int, Poll]]:  # fmt: skip
+        """(seq, poll) of the hot table in order, in [start_ms, end_ms). Each row is a delta
+        of the one before, so all are decoded up to the end, none beyond it."""
+        if start_ms is not None or end_ms is not None:
+            first, last = self.db.execute("SELECT min(ts_ms), max(ts_ms) FROM hot").fetchone()
+            if first is None or (start_ms is not None and last < start_ms):
+                return
+            if end_ms is not None and first >= end_ms:
+                return
         previous: Poll | None = None
         for seq, data in self.db.execute("SELECT seq, data FROM hot ORDER BY seq"):
             previous = codec.decode(data, previous)
+            if end_ms is not None and previous.ts_ms >= end_ms:
+                return
             if start_ms is None or previous.ts_ms >= start_ms:
                 yield seq, previous
 

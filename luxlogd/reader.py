@@ -111,7 +111,7 @@ class Reader:
         with self._snapshot() as after_seq:
             if self.database is not None:
                 yield from self._sealed_polls(start_ms, end_ms, series)
-                hot = ((p.ts_ms, p) for _, p in self.database.hot_polls(start_ms))
+                hot = ((p.ts_ms, p) for _, p in self.database.hot_polls(start_ms, end_ms))
                 yield from _pick(hot, end_ms, series)
             recent = ((p.ts_ms, p) for _, p in self.wal_polls(after_seq))
             yield from _pick((item for item in recent if item[0] >= start_ms), end_ms, series)
@@ -148,6 +148,52 @@ class Reader:
             statuses = chunks.unpack(statuses_blob, "i")
             for position in range(low, high):
                 yield times[position], statuses[position], [c[position] for c in columns]
+
+    def columns(
+        self, start_ms: int, end_ms: int, series: Sequence[int]
+    ) -> tuple[list[int], list[list[int | None]]]:
+        """Poll times in [start_ms, end_ms) and one column of values per series (the same as
+        polls(), transposed; sealed days are sliced whole, not walked poll by poll)."""
+        times: list[int] = []
+        columns: list[list[int | None]] = [[] for _ in series]
+        with self._snapshot() as after_seq:
+            if self.database is not None:
+                for (
+                    chunk,
+                    _,
+                    count,
+                    lengths_text,
+                    base_blob,
+                    times_blob,
+                    _,
+                ) in self.database.chunk_rows(start_ms, end_ms):
+                    chunk_times = chunks.times_of(times_blob)
+                    low = bisect.bisect_left(chunk_times, start_ms)
+                    high = bisect.bisect_left(chunk_times, end_ms)
+                    if low >= high:
+                        continue
+                    lengths = chunks.parse_lengths(lengths_text)
+                    base = chunks.unpack(base_blob, "i")
+                    blocks = self.database.blocks(chunk, list(series))
+                    lost = self.database.lost(chunk)
+                    times += chunk_times[low:high]
+                    for column, one in zip(columns, series, strict=True):
+                        flat = flat_of_series(lengths, one)
+                        if flat is None or one in lost:
+                            column += [None] * (high - low)
+                        else:
+                            column += chunks.expand(base[flat], blocks.get(one), count)[low:high]
+                hot = ((p.ts_ms, p) for _, p in self.database.hot_polls(start_ms, end_ms))
+                rows = list(_pick(hot, end_ms, series))
+            else:
+                rows = []
+            recent = ((p.ts_ms, p) for _, p in self.wal_polls(after_seq))
+            rows += _pick((item for item in recent if item[0] >= start_ms), end_ms, series)
+        for ts_ms, _, values in rows:
+            times.append(ts_ms)
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        return times, columns
 
     def buckets(self, series: int, start_ms: int, end_ms: int, points: int) -> list[Bucket]:
         """min/max/mean of one series in `points` equal buckets over [start_ms, end_ms).

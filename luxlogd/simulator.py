@@ -25,6 +25,8 @@ from luxlogd.protocol import (
     READ_VISIBILITIES,
     WRITE_PARAMETER,
     encode_answer,
+    header_size,
+    value_size,
 )
 from luxlogd.simmodel import DEFAULT_PROFILE, PROFILES, ThermalModel, base_arrays
 
@@ -92,6 +94,8 @@ class Simulator:
         )
         self._base = base_arrays(self.profile, seed)
         self._written: dict[int, int] = {}
+        # One-off wrong values (a glitch on the bus): command -> [(index, value, answers left)]
+        self._glitches: dict[int, list[list[int]]] = {}
         # Encoded answers of the current model step: the model moves in 10 s steps, so most
         # requests are answered from here (a real controller answers in ~0.1 s; tests and
         # benchmarks want the simulator's own time out of the measurement).
@@ -168,8 +172,31 @@ class Simulator:
                     parameters[index] = value
         return parameters, calculations, visibilities
 
+    def glitch(self, command: int, index: int, value: int, answers: int = 1) -> None:
+        """Send `value` at `index` in the next `answers` answers to `command`, then the truth
+        again (what a disturbed controller or bus does once in a while)."""
+        with self._lock:
+            self._glitches.setdefault(command, []).append([index, value, answers])
+
+    def _apply_glitches(self, command: int, answer: bytes) -> bytes:
+        with self._lock:
+            pending = self._glitches.get(command)
+            if not pending:
+                return answer
+            data = bytearray(answer)
+            for glitch in pending:
+                index, value, _ = glitch
+                offset = header_size(command) + index * value_size(command)
+                struct.pack_into(">i" if value_size(command) == 4 else ">b", data, offset, value)
+                glitch[2] -= 1
+            self._glitches[command] = [g for g in pending if g[2] > 0]
+            return bytes(data)
+
     def answer(self, command: int, status: int = 0) -> bytes:
-        """The bytes of a correct answer to a read command."""
+        """The bytes of a correct answer to a read command (a glitch included, if one is due)."""
+        return self._apply_glitches(command, self._true_answer(command, status))
+
+    def _true_answer(self, command: int, status: int = 0) -> bytes:
         if self._replay is not None:
             return self._replay[command]
         with self._lock:

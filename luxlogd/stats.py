@@ -8,8 +8,9 @@ becomes the new base, again without counting the step. Everything is named by ca
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,49 +26,62 @@ COUNTERS = ("compressor_starts", "compressor_time", *HEAT, *ELECTRIC)
 MAX_RATE = {"starts": (1 / 60, 2), "operating_time": (1.0, 120), "heat_energy": (0.03, 1.0),
             "electric_energy": (0.015, 0.5)}  # fmt: skip
 NEAR_ZERO = 0.02  # a drop to below 2 % of the value is a reset
+# Counters grow between polls: a period's growth starts at the last reading before it (found
+# within this much), so consecutive periods add up exactly to the whole.
+OPENING_LOOKBACK_MS = 6 * 3_600_000
 
 
 @dataclass
 class CounterTrack:
-    """The growth of one counter over consecutive readings, glitch-proof."""
+    """The growth of one counter over consecutive readings, glitch-proof.
+
+    How much a counter may grow between two readings depends on the time between them: by
+    our clock, or by the controller's own (calculation 134) when that says more (a
+    simulator running faster than real time).
+    """
 
     kind: str
     total: float = 0.0
     base: float | None = None
-    base_ms: int = 0
-    candidate: tuple[int, float] | None = None
+    base_at: tuple[int, int | None] = (0, None)  # (our ms, the controller's clock in s)
+    candidate: tuple[tuple[int, int | None], float] | None = None
     notes: list[str] = field(default_factory=list)
     readings: int = 0
 
-    def _plausible(self, start: float, start_ms: int, value: float, at_ms: int) -> bool:
+    def _plausible(self, start: float, since: tuple[int, int | None], value: float,
+                   at: tuple[int, int | None]) -> bool:  # fmt: skip
         rate, slack = MAX_RATE[self.kind]
-        return 0 <= value - start <= rate * max(0, at_ms - start_ms) / 1000 + slack
+        elapsed_s = max(0.0, (at[0] - since[0]) / 1000)
+        if at[1] is not None and since[1] is not None:
+            elapsed_s = max(elapsed_s, at[1] - since[1])
+        return 0 <= value - start <= rate * elapsed_s + slack
 
-    def add(self, at_ms: int, value: float | None) -> None:
+    def add(self, at_ms: int, value: float | None, clock_s: int | None = None) -> None:
         if value is None:
             return
+        at = (at_ms, clock_s)
         self.readings += 1
         if self.base is None:
-            self.base, self.base_ms = value, at_ms
+            self.base, self.base_at = value, at
             return
         if self.candidate is not None:
-            seen_ms, seen = self.candidate
+            seen_at, seen = self.candidate
             self.candidate = None
-            if self._plausible(seen, seen_ms, value, at_ms):  # the new level holds: re-base
+            if self._plausible(seen, seen_at, value, at):  # the new level holds: re-base
                 self.total += value - seen
-                self.base, self.base_ms = value, at_ms
-                self.notes.append(f"restarted at {_clock(seen_ms)} ({self.base_text()})")
+                self.base, self.base_at = value, at
+                self.notes.append(f"restarted at {_clock(seen_at[0])} ({self.base_text()})")
                 return
-        if self._plausible(self.base, self.base_ms, value, at_ms):
+        if self._plausible(self.base, self.base_at, value, at):
             self.total += value - self.base
-            self.base, self.base_ms = value, at_ms
-        elif value < self.base * NEAR_ZERO and self._plausible(0, self.base_ms, value, at_ms):
+            self.base, self.base_at = value, at
+        elif value < self.base * NEAR_ZERO and self._plausible(0, self.base_at, value, at):
             self.total += value
-            self.base, self.base_ms = value, at_ms
+            self.base, self.base_at = value, at
             self.notes.append(f"reset to zero at {_clock(at_ms)}")
         else:
             self.notes.append(f"ignored {value:g} at {_clock(at_ms)} (was {self.base:g})")
-            self.candidate = (at_ms, value)
+            self.candidate = (at, value)
 
     def base_text(self) -> str:
         return f"now {self.base:g}"
@@ -208,60 +222,137 @@ def _log_fields(log: Sequence[tuple[int, int]]) -> list[sensors.Field]:
 
 
 def period_figures(reader: Reader, start_ms: int, end_ms: int, label: str) -> Figures:
-    """The figures of every poll stored in [start_ms, end_ms)."""
+    """The figures of every poll stored in [start_ms, end_ms); counters and mode changes
+    from the last poll before it on (see OPENING_LOOKBACK_MS)."""
     temperature_fields = _fields(TEMPERATURES)
     counter_fields = _fields(COUNTERS)
     mode_field = sensors.sensor_field("operating_mode")
     error_fields = _log_fields(catalogue.ERROR_LOG)
     switch_fields = _log_fields(catalogue.SWITCH_OFF_LOG)
-    wanted = [*temperature_fields, *counter_fields, mode_field, *error_fields, *switch_fields]
-    ids = [series_id(f.group, f.index) for f in wanted]
+    clock_field = sensors.field_at("calculations", catalogue.index_of("controller_clock"))
+    assert clock_field is not None
+    wanted = [*temperature_fields, *counter_fields, mode_field, *error_fields, *switch_fields,
+              clock_field]  # fmt: skip
+    times, columns = reader.columns(start_ms - OPENING_LOOKBACK_MS, end_ms,
+                                    [series_id(f.group, f.index) for f in wanted])  # fmt: skip
+    first = bisect.bisect_left(times, start_ms)  # rows before it: the opening reading only
+    opening = first - 1 if first > 0 else None
     figures = Figures(label, start_ms, end_ms)
-    tracks = {f.sensor.key: CounterTrack(f.sensor.kind) for f in counter_fields if f.sensor}
-    lows: dict[str, float] = {}
-    highs: dict[str, float] = {}
-    sums: dict[str, tuple[float, int]] = {}
+    figures.polls = len(times) - first
+    if not figures.polls:
+        return figures
+    figures.first_ms, figures.last_ms = times[first], times[-1]
+    n_t, n_c = len(temperature_fields), len(counter_fields)
+    for found, column in zip(temperature_fields, columns[:n_t], strict=True):
+        present = [v for v in column[first:] if v is not None]
+        if present and found.sensor is not None:
+            decode = found.decoder or float
+            low, high = decode(min(present)), decode(max(present))
+            total = decode(sum(present))  # the decoders are linear (a scale)
+            key = found.sensor.key
+            figures.temperature_sums[key] = (total, len(present))
+            figures.temperatures[key] = (low, high, round(total / len(present), 2))
+    start = first if opening is None else opening
+    controller_clock = columns[-1]
+    for found, column in zip(counter_fields, columns[n_t : n_t + n_c], strict=True):
+        assert found.sensor is not None
+        track = _track_changes(found, times, controller_clock, column, start)
+        growth = track.growth
+        figures.counters[found.sensor.key] = None if growth is None else round(growth, 3)
+        figures.notes += [f"{found.sensor.key}: {note}" for note in track.notes]
+    modes = columns[n_t + n_c][start:]
     hot_water = catalogue.code_of("operating_mode", "hot water")
     defrost = catalogue.code_of("operating_mode", "defrost")
-    previous_mode: int | None = None
-    logs: set[tuple[str, int, int]] = set()
-    n_t, n_c = len(temperature_fields), len(counter_fields)
-    for ts_ms, _, values in reader.polls(start_ms, end_ms, ids):
-        figures.polls += 1
-        figures.first_ms = ts_ms if figures.first_ms is None else figures.first_ms
-        figures.last_ms = ts_ms
-        for found, raw in zip(temperature_fields, values[:n_t], strict=True):
-            value = found.decode([raw])
-            if value is None:
-                continue
-            key = found.sensor.key if found.sensor else found.name
-            lows[key] = min(lows.get(key, value), value)
-            highs[key] = max(highs.get(key, value), value)
-            total, count = sums.get(key, (0.0, 0))
-            sums[key] = (total + value, count + 1)
-        for found, raw in zip(counter_fields, values[n_t : n_t + n_c], strict=True):
-            if found.sensor is not None:
-                tracks[found.sensor.key].add(ts_ms, found.decode([raw]))
-        mode = values[n_t + n_c]
-        if mode is not None and previous_mode is not None and mode != previous_mode:
-            figures.hot_water_cycles += mode == hot_water
-            figures.defrosts += mode == defrost
-        previous_mode = mode if mode is not None else previous_mode
-        position = n_t + n_c + 1
-        for name, count in (("error", len(error_fields)), ("switch", len(switch_fields))):
-            pairs = values[position : position + count]
-            for stamp, code in zip(pairs[0::2], pairs[1::2], strict=True):
-                if stamp and code is not None and start_ms <= stamp * 1000 < end_ms:
-                    logs.add((name, stamp, code))
-            position += count
-    for key in sums:
-        total, count = sums[key]
-        figures.temperature_sums[key] = (total, count)
-        figures.temperatures[key] = (lows[key], highs[key], round(total / count, 2))
-    for key, track in tracks.items():
-        growth = track.growth
-        figures.counters[key] = None if growth is None else round(growth, 3)
-        figures.notes += [f"{key}: {note}" for note in track.notes]
-    figures.errors = sorted((s, c) for kind, s, c in logs if kind == "error")
-    figures.switch_offs = sorted((s, c) for kind, s, c in logs if kind == "switch")
+    present_modes = [m for m in modes if m is not None]
+    for before, after in zip(present_modes, present_modes[1:], strict=False):
+        if after != before:
+            figures.hot_water_cycles += after == hot_water
+            figures.defrosts += after == defrost
+    position = n_t + n_c + 1
+    for target, count in ((figures.errors, len(error_fields)),
+                          (figures.switch_offs, len(switch_fields))):  # fmt: skip
+        pairs = columns[position : position + count]
+        seen: set[tuple[int | None, int | None]] = set()
+        for stamp_column, code_column in zip(pairs[0::2], pairs[1::2], strict=True):
+            seen |= set(zip(stamp_column[first:], code_column[first:], strict=True))
+        inside = [(stamp, code) for stamp, code in seen
+                  if stamp and code is not None and start_ms <= stamp * 1000 < end_ms]  # fmt: skip
+        target += sorted(inside)
+        position += count
     return figures
+
+
+def _track_changes(found: sensors.Field, times: list[int], clock: list[int | None],
+                   column: list[int | None], start: int) -> CounterTrack:  # fmt: skip
+    """A counter's track over the rows from `start`, fed only where the value changes (and
+    the reading before each change, which confirms the old value until then)."""
+    assert found.sensor is not None
+    track = CounterTrack(found.sensor.kind)
+    previous: int | None = None
+    previous_at = 0
+    for position in range(start, len(column)):
+        raw = column[position]
+        if raw is None:
+            continue
+        if raw != previous:
+            if previous is not None and previous_at != position - 1:
+                before = position - 1
+                track.add(times[before], found.decode([previous]), clock[before])
+            track.add(times[position], found.decode([raw]), clock[position])
+            previous, previous_at = raw, position
+        elif position == len(column) - 1:
+            track.add(times[position], found.decode([raw]), clock[position])
+    return track
+
+
+def local_midnight_ms(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time()).astimezone().timestamp() * 1000)
+
+
+def month_range(text: str) -> tuple[dt.date, dt.date]:
+    """[first day, first day of the next month) of "YYYY-MM"."""
+    first = dt.date.fromisoformat(f"{text}-01")
+    following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return first, following
+
+
+def season_range(year: int, season_start: str) -> tuple[dt.date, dt.date]:
+    """The heating season that begins in `year` on `season_start` ("MM-DD"), one year long."""
+    month, day = (int(part) for part in season_start.split("-"))
+    return dt.date(year, month, day), dt.date(year + 1, month, day)
+
+
+def calendar_figures(
+    reader: Reader, first: dt.date, end: dt.date, by: str, now_ms: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Figures], Figures]:  # fmt: skip
+    """Figures per local calendar day (`by="day"`) or month, and the total, for [first, end).
+    A day that has not ended yet counts up to `now_ms` (marked partial)."""
+    total = Figures(f"{first.isoformat()} to {(end - dt.timedelta(days=1)).isoformat()}",
+                    local_midnight_ms(first), local_midnight_ms(end))  # fmt: skip
+    rows: list[Figures] = []
+    day = first
+    days = (end - first).days
+    while day < end:
+        start_ms = local_midnight_ms(day)
+        if start_ms >= now_ms:
+            break
+        end_ms = min(local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
+        figures = period_figures(reader, start_ms, end_ms, day.isoformat())
+        figures.partial = end_ms == now_ms
+        if by == "day":
+            if figures.polls:
+                rows.append(figures)
+        else:
+            label = day.strftime("%Y-%m")
+            if not rows or rows[-1].label != label:
+                rows.append(Figures(label, start_ms, end_ms))
+            rows[-1].merge(figures)
+            rows[-1].end_ms = end_ms
+            rows[-1].partial = figures.partial
+        total.merge(figures)
+        total.partial = figures.partial
+        day += dt.timedelta(days=1)
+        if progress is not None:
+            progress((day - first).days, days)
+    return [row for row in rows if row.polls], total

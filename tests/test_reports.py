@@ -95,27 +95,29 @@ def test_a_dst_change_makes_a_23_hour_day_without_gap_or_overlap(tmp_path, timez
 def test_the_summary_matches_figures_computed_from_the_polls(tmp_path, timezone):
     timezone("UTC")
     config, _ = make_config(tmp_path)
-    polls = fill(config, local(2026, 1, 6, 7, 0), 1.1, step_s=120, seed=5)
+    polls = fill(config, local(2026, 1, 6, 6, 0), 1.1, step_s=120, seed=5)
     reports.rollup(config, dt.date(2026, 1, 7), now=local(2026, 1, 7, 8))
     rows = list(csv.DictReader(open(tmp_path / "a" / "2026-01-07_summary.csv")))
     row = rows[-1]
     start, end = local(2026, 1, 6, 7).timestamp() * 1000, local(2026, 1, 7, 7).timestamp() * 1000
     day = [p for p in polls if start <= p.ts_ms < end]
-    starts = day[-1].calculations[57] - day[0].calculations[57]
+    # Counters grow between polls: the day's growth starts at the last poll before it.
+    opening = [p for p in polls if p.ts_ms < start][-1]
+    starts = day[-1].calculations[57] - opening.calculations[57]
     assert starts > 3  # the model's compressor really cycled that day
     assert row["date"] == "2026-01-07" and int(row["polls"]) == len(day) == 720
     assert int(row["compressor_starts"]) == starts
-    hours = (day[-1].calculations[56] - day[0].calculations[56]) / 3600
+    hours = (day[-1].calculations[56] - opening.calculations[56]) / 3600
     assert float(row["compressor_hours"]) == pytest.approx(hours, abs=0.001)
     flows = [p.calculations[10] / 10 for p in day]
     assert float(row["flow_min_c"]) == min(flows) and float(row["flow_max_c"]) == max(flows)
     assert float(row["flow_mean_c"]) == pytest.approx(sum(flows) / len(flows), abs=0.01)
-    heat = (day[-1].calculations[154] - day[0].calculations[154]) / 10
-    electric = sum(day[-1].parameters[i] - day[0].parameters[i] for i in (1136, 1137)) / 100
+    heat = (day[-1].calculations[154] - opening.calculations[154]) / 10
+    electric = sum(day[-1].parameters[i] - opening.parameters[i] for i in (1136, 1137)) / 100
     assert float(row["heat_total_kwh"]) == pytest.approx(heat)
     assert float(row["electric_kwh"]) == pytest.approx(electric)
     assert float(row["cop"]) == pytest.approx(heat / electric, abs=0.01)
-    modes = [p.calculations[80] for p in day]
+    modes = [p.calculations[80] for p in [opening, *day]]
     pairs = list(zip(modes, modes[1:], strict=False))
     assert int(row["hot_water_cycles"]) == sum(1 for a, b in pairs if b == 1 != a) >= 1
     assert int(row["defrosts"]) == sum(1 for a, b in pairs if b == 4 != a)

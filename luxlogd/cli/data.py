@@ -65,6 +65,26 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     parser.set_defaults(handler=cmd_cleanup)
 
+    parser = commands.add_parser(
+        "stats",
+        help="heat, electric energy, COP, starts and temperatures of a month or season",
+        description="Statistics per local calendar day (a month, a range) or per month (a "
+        "heating season, from stats.season_start), and their total: heat produced, electric "
+        "energy used, COP (the seasonal performance factor for a season), compressor starts, "
+        "hours and average run, defrosts, hot-water cycles, outdoor min/mean/max. Counter "
+        "glitches are ignored and listed as notes. Default: this month, today so far.",
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--month", metavar="YYYY-MM", help="one month, per day")
+    which.add_argument("--season", metavar="YYYY", type=int,
+                       help="the heating season that begins in YYYY, per month")  # fmt: skip
+    which.add_argument("--from", dest="start", metavar="DATE", type=date,
+                       help="from this day on, per day (with --to)")  # fmt: skip
+    parser.add_argument("--to", dest="end", metavar="DATE", type=date,
+                        help="up to and including this day")  # fmt: skip
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    parser.set_defaults(handler=cmd_stats)
+
 
 def cmd_export(args: argparse.Namespace) -> int:
     from luxlogd import export, sensors
@@ -119,3 +139,98 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         f"{result.bytes_freed} bytes (raw-data retention: {result.raw_retention})"
     )
     return EXIT_OK
+
+
+STATS_COLUMNS = [  # (row key, table header)
+    ("date", "period"), ("polls", "polls"), ("outdoor_min_c", "out min"),
+    ("outdoor_mean_c", "out mean"), ("outdoor_max_c", "out max"),
+    ("heat_total_kwh", "heat kWh"), ("electric_kwh", "elec kWh"), ("cop", "COP"),
+    ("compressor_starts", "starts"), ("compressor_hours", "hours"),
+    ("average_run_min", "run min"), ("defrosts", "defrosts"),
+    ("hot_water_cycles", "hot water"),
+]  # fmt: skip
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    import csv
+    import datetime as dt
+    import json
+    import time
+
+    from luxlogd import stats
+    from luxlogd.cli import terminal_progress
+    from luxlogd.reader import Reader
+
+    config = load_args_config(args)
+    today = dt.datetime.now(dt.UTC).astimezone().date()
+    by = "day"
+    if args.season is not None:
+        first, end = stats.season_range(args.season, config.stats.season_start)
+        by = "month"
+    elif args.start is not None:
+        if args.end is None or args.end < args.start:
+            raise UsageError("--from needs --to, a day on or after it")
+        first, end = args.start, args.end + dt.timedelta(days=1)
+    elif args.end is not None:
+        raise UsageError("--to goes with --from")
+    else:
+        try:
+            first, end = stats.month_range(args.month or today.strftime("%Y-%m"))
+        except ValueError:
+            raise UsageError(f"--month: expected YYYY-MM, got {args.month!r}") from None
+    shown = [0]
+
+    def progress(done: int, total: int) -> None:
+        if total > 31 and done - shown[0] >= 30:
+            shown[0] = done
+            terminal_progress(f"stats: day {done} of {total}")
+
+    with Reader(config.state_dir) as reader:
+        rows, total = stats.calendar_figures(reader, first, end, by, int(time.time() * 1000),
+                                             progress)  # fmt: skip
+    total.label = "total" if by == "day" else "season"
+    records = [row.row() | {"partial": row.partial} for row in [*rows, total]]
+    if args.format == "json":
+        sys.stdout.write(json.dumps({"rows": records[:-1], "total": records[-1]},
+                                    ensure_ascii=False) + "\n")  # fmt: skip
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, [*stats.ROW_COLUMNS, "partial"],
+                                lineterminator="\n")  # fmt: skip
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: "" if v is None else v for k, v in record.items()})
+    else:
+        sys.stdout.write(_table(records, first, end, by))
+    return EXIT_OK
+
+
+def _table(records: list[dict[str, object]], first: object, end: object, by: str) -> str:
+    import datetime as dt
+
+    assert isinstance(end, dt.date)
+    title = f"luxlogd stats {first} to {end - dt.timedelta(days=1)}, per {by}"
+    cells = [[header for _, header in STATS_COLUMNS]]
+    for record in records:
+        cells.append([_cell(record.get(key)) + ("*" if key == "date" and record["partial"]
+                                                 else "") for key, _ in STATS_COLUMNS])  # fmt: skip
+    widths = [max(len(row[i]) for row in cells) for i in range(len(STATS_COLUMNS))]
+    lines = [title, ""]
+    for position, row in enumerate(cells):
+        pairs = enumerate(zip(row, widths, strict=True))
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs))
+        if position in (0, len(cells) - 2):
+            lines.append("  ".join("-" * w for w in widths))
+    notes = [str(records[-1]["notes"])] if records[-1].get("notes") else []
+    lines.append("")
+    lines.append("* so far (the period has not ended). COP: heat produced / electric energy used"
+                 " (a season's: the seasonal performance factor).")  # fmt: skip
+    lines += [f"data quality: {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
