@@ -328,31 +328,35 @@ def calendar_figures(
 ) -> tuple[list[Figures], Figures]:  # fmt: skip
     """Figures per local calendar day (`by="day"`) or month, and the total, for [first, end).
     A day that has not ended yet counts up to `now_ms` (marked partial)."""
+    days: list[Figures] = []
+    day = first
+    while day < end and local_midnight_ms(day) < now_ms:
+        end_ms = min(local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
+        figures = period_figures(reader, local_midnight_ms(day), end_ms, day.isoformat())
+        figures.partial = end_ms == now_ms
+        days.append(figures)
+        day += dt.timedelta(days=1)
+        if progress is not None:
+            progress((day - first).days, (end - first).days)
+    return merge_calendar(days, by, first, end)
+
+
+def merge_calendar(days: list[Figures], by: str, first: dt.date,
+                   end: dt.date) -> tuple[list[Figures], Figures]:  # fmt: skip
+    """Rows per day or per month (`by`) of consecutive day figures, and their total."""
     total = Figures(f"{first.isoformat()} to {(end - dt.timedelta(days=1)).isoformat()}",
                     local_midnight_ms(first), local_midnight_ms(end))  # fmt: skip
     rows: list[Figures] = []
-    day = first
-    days = (end - first).days
-    while day < end:
-        start_ms = local_midnight_ms(day)
-        if start_ms >= now_ms:
-            break
-        end_ms = min(local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
-        figures = period_figures(reader, start_ms, end_ms, day.isoformat())
-        figures.partial = end_ms == now_ms
+    for figures in days:
         if by == "day":
-            if figures.polls:
-                rows.append(figures)
+            rows.append(figures)
         else:
-            label = day.strftime("%Y-%m")
+            label = figures.label[:7]
             if not rows or rows[-1].label != label:
-                rows.append(Figures(label, start_ms, end_ms))
+                rows.append(Figures(label, figures.start_ms, figures.end_ms))
             rows[-1].merge(figures)
-            rows[-1].end_ms = end_ms
+            rows[-1].end_ms = figures.end_ms
             rows[-1].partial = figures.partial
         total.merge(figures)
         total.partial = figures.partial
-        day += dt.timedelta(days=1)
-        if progress is not None:
-            progress((day - first).days, days)
     return [row for row in rows if row.polls], total

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from luxlogd import health
 from luxlogd.config import Config
@@ -48,6 +49,7 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
     problems = health.problems(daemon, now=now, interval_s=config.poll.interval_s,
                                running=running)  # fmt: skip
     lines += _stored(config.state_dir)
+    lines += _at_a_glance(config, now)
     if config.state_dir.exists():
         usage = shutil.disk_usage(config.state_dir)
         lines.append(
@@ -76,6 +78,60 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
             lines.append(f"  {clock_text(record['time'])} {record['message']}")
     lines.append("UNHEALTHY: " + "; ".join(problems) if problems else "healthy")
     return "\n".join(lines) + "\n", not problems
+
+
+def _number(value: Any, unit: str | None = None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    return f"{text} {unit}" if unit else text
+
+
+def _at_a_glance(config: Config, now: float) -> list[str]:
+    """What the heat pump does now and did today, in ui.language."""
+    from luxlogd.glance import glance
+
+    try:
+        with Reader(config.state_dir) as reader:
+            seen = glance(reader, now, config.ui.language)
+    except StorageError:
+        return []
+    if seen["time"] is None:
+        return []
+    mode, compressor = seen["mode"], seen["compressor"]
+    since = f" since {clock_text(mode['since'])}" if mode["since"] else ""
+    lines = [
+        f"now:           {mode['text']}{since}; compressor {compressor['text']}"
+        + (f" since {clock_text(compressor['since'])}" if compressor["since"] else "")
+        + f" (poll of {clock_text(seen['time'])})",
+        "               "
+        + "; ".join(
+            f"{e['label']} {_number(e['value'], e['unit'])}" for e in seen["now"]
+        ),  # fmt: skip
+    ]
+    output = seen["heat_output"]
+    cop = seen["cop_last_hour"]
+    lines.append(
+        "               heat output "
+        + (_number(output["value"], "W", 0) if output["value"] is not None else output["why"])
+        + "; COP last hour " + (_number(cop["value"], digits=2) if cop["value"] else
+                                cop["why"] or "-")
+    )  # fmt: skip
+    today = seen["today"]
+    lines.append(
+        f"today:         heat {_number(today['heat_kwh'], 'kWh')}, electric "
+        + (_number(today["electric_kwh"], "kWh") if today["electric_why"] is None
+           else today["electric_why"])
+        + f", COP {_number(today['cop'], digits=2)}, {_number(today['starts'])} starts, "
+        f"{_number(today['hours'], 'h')} running, {_number(today['average_run_min'], 'min')} "
+        "per run"
+    )  # fmt: skip
+    for name, entries in (("last error", seen["errors"]), ("switch-off", seen["switch_offs"])):
+        if entries:
+            entry = entries[0]
+            lines.append(f"{name + ':':15}{entry['code']} {entry['text']} at "
+                         f"{clock_text(entry['time'])}")  # fmt: skip
+    return lines
 
 
 def _stored(state_dir: Path) -> list[str]:

@@ -60,12 +60,14 @@ class Provider:
 
 @pytest.fixture
 def web(tmp_path, monkeypatch):
-    """A server over a state directory holding two simulated hours; yields (base url, polls)."""
+    """A server over a state directory holding two simulated hours with a 20-minute gap;
+    yields start(token=, storage_ok=, last_success=) -> (base url, polls)."""
     monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("LUXLOGD_WEB_LISTEN", "127.0.0.1:0")
     from tests.test_storage import simulated_polls
 
     polls = simulated_polls(240, start=time.time() - 7200)
+    del polls[100:140]  # 20 minutes without polls: a gap the page must show as one
     with Storage(tmp_path / "state", fdatasync=lambda fd: None) as storage:
         for poll in polls:
             storage.append(poll)

@@ -1,3 +1,4 @@
+import datetime as dt
 import http.client
 import json
 import os
@@ -66,12 +67,26 @@ def test_sensor_listing_and_series(web):
     tvl = next(s for s in sensors if s["name"] == "ID_WEB_Temperatur_TVL")
     assert tvl == {
         "name": "ID_WEB_Temperatur_TVL",
+        "key": "flow",
+        "label": "Flow",
         "group": "calculations",
         "index": 10,
         "unit": "celsius",
+        "display_unit": "°C",
         "type": "Celsius",
+        "kind": "temperature",
         "numeric": True,
+        "well_known": True,
+        "hidden": None,
     }
+    by_name = {s["name"]: s for s in sensors}
+    assert by_name["ID_WEB_Temperatur_TWE"]["hidden"] == "not connected"  # reads -50.0
+    assert {s["hidden"] for s in sensors if s["group"] == "visibilities"} == {"visibility flag"}
+    assert by_name["Unknown_Calculation_0"]["hidden"] == "unknown field"
+    assert by_name["electric_heating"]["display_unit"] == "kWh"  # our extra field
+    assert not any("Passwort" in name or "Zugangscode" in name for name in by_name)
+    german = json.loads(get(base + "/api/sensors?lang=de")[2])
+    assert next(s for s in german if s["key"] == "outdoor")["label"] == "Außentemperatur"
     start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(polls[0].ts_ms / 1000))
     end = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(polls[-1].ts_ms / 1000 + 1))
     status, _, body = get(
@@ -239,30 +254,74 @@ def test_the_daemon_serves_its_own_data(tmp_path):
     reason="needs Debian's chromium and chromium-driver (CI installs them)",
 )
 def test_the_page_in_headless_chromium(web, tmp_path):
-    """Load the page with simulator data, toggle a sensor, change the range, screenshot."""
+    """The heat pump at a glance (English, then German), charts with their envelope, the
+    operating mode band, gaps and coverage; toggles, ranges, a phone's width, a screenshot."""
+    from luxlogd import catalogue, stats
+    from luxlogd.reader import Reader
+
     base, polls = web()
+    newest = polls[-1]
+    with Reader(Path(os.environ["LUXLOGD_STORAGE_STATE_DIR"])) as reader:
+        today = stats.period_figures(
+            reader, stats.local_midnight_ms(dt.date.today()), int(time.time() * 1000) + 1, "x"
+        )
     browser = webdriver.Browser(free_port(), tmp_path / "chromium")
     try:
         browser.get(base + "/")
         browser.wait_for("return document.body.dataset.loads === '1'", 30)
-        charts = browser.run(
-            "return luxlogd.charts.map(c => ({unit: c.unit, names: c.names, points: c.points}))"
+        glance = browser.wait_for(
+            "const mode = document.getElementById('mode').textContent;"
+            "return luxlogd.glance && mode !== '-' ? {mode, compressor: "
+            "document.getElementById('compressor').textContent, today: [...document."
+            "querySelectorAll('#today div')].map(d => [d.firstChild.textContent, "
+            "d.lastChild.textContent]), now: document.getElementById('now').innerText} : null"
         )
-        temperatures = next(c for c in charts if c["unit"] == "celsius")
+        mode = newest.calculations[80]
+        assert glance["mode"] == catalogue.state_text("operating_mode", mode, "en")
+        assert glance["compressor"] == ("on" if newest.calculations[44] else "off")
+        figures = dict(glance["today"])
+        assert figures["Starts"] == str(int(today.counters["compressor_starts"] or 0))
+        assert figures["Heat"].startswith(f"{today.heat_kwh:.1f}".rstrip("0").rstrip("."))
+        assert f"{newest.calculations[15] / 10:.1f}" in glance["now"] and "Outdoor" in glance["now"]
+
+        charts = browser.run(
+            "return luxlogd.charts.map(c => ({unit: c.unit, names: c.names, points: c.points,"
+            " series: c.plot.series.length, bands: c.plot.bands.length,"
+            " data: c.plot.data[3]}))"
+        )
+        temperatures = next(c for c in charts if c["unit"] == "°C")
         assert "ID_WEB_Temperatur_TA" in temperatures["names"]
-        assert temperatures["points"] >= 50  # two hours of polls (240) in a 24 h chart
+        assert temperatures["points"] >= 50  # two hours of polls (200) in a 24 h chart
+        # The envelope: per sensor a min and a max series and a band between them.
+        assert temperatures["series"] == 1 + 3 * len(temperatures["names"])
+        assert temperatures["bands"] == len(temperatures["names"])
+        # The 20 minutes without polls are a gap (a null), not a line across them.
+        line = temperatures["data"]
+        inside = [i for i, v in enumerate(line) if v is not None]
+        assert any(line[i] is None for i in range(inside[0], inside[-1]))
+        band = browser.run(
+            "return {buckets: luxlogd.band.buckets.length, "
+            "legend: document.querySelector('#modeband .band-legend').innerText}"
+        )
+        assert band["buckets"] >= 50
+        assert catalogue.state_text("operating_mode", mode, "en") in band["legend"]
+        coverage = browser.run(
+            "return [...document.querySelectorAll('#coverage span')]"
+            ".map(s => Number(s.dataset.percent))"
+        )
+        assert coverage and 0 < coverage[-1] < 100  # today: polls missing (the gap, the rest)
         latest = browser.wait_for(
             "const rows = document.querySelectorAll('#latest tbody tr');"
             "return rows.length ? [...rows].map(r => r.innerText) : null"
         )
-        outdoor = next(r for r in latest if r.startswith("Temperatur_TA"))
-        assert f"{polls[-1].calculations[15] / 10:.1f}" in outdoor
+        outdoor = next(r for r in latest if r.startswith("Outdoor"))
+        assert f"{newest.calculations[15] / 10:.1f}" in outdoor
 
         # Toggle the hot-gas temperature on: the temperature chart gains a series.
         assert "ID_WEB_Temperatur_THG" not in temperatures["names"]
-        browser.click("#toggles input[value='ID_WEB_Temperatur_THG']")
+        browser.click("#toggles input[value='hot_gas']")
         browser.wait_for("return document.body.dataset.loads === '2'")
-        names = browser.run("return luxlogd.charts.find(c => c.unit === 'celsius').names")
+        names = browser.run("return luxlogd.charts.find(c => c.unit === '°C').names")
         assert "ID_WEB_Temperatur_THG" in names and "ID_WEB_Temperatur_TA" in names
 
         # Change the range to the last 6 hours: the x scale follows, the data is reloaded.
@@ -276,9 +335,20 @@ def test_the_page_in_headless_chromium(web, tmp_path):
 
         png = browser.screenshot()
         rect = browser.run(
-            "const r = document.querySelector('.chart[data-unit=celsius] canvas')"
+            "const r = document.querySelector('.chart[data-unit=\"°C\"] canvas')"
             ".getBoundingClientRect(); return [r.x, r.y, r.width, r.height, devicePixelRatio]"
         )
+
+        # Auf Deutsch: the same heat pump, in German words.
+        browser.run("const s = document.getElementById('language'); s.value = 'de';"
+                    "s.dispatchEvent(new Event('change'))")  # fmt: skip
+        german = browser.wait_for(
+            "return luxlogd.glance && luxlogd.glance.language === 'de' ? {mode: document."
+            "getElementById('mode').textContent, now: document.getElementById('now')"
+            ".innerText, title: document.querySelector('[data-t=today]').textContent} : null"
+        )
+        assert german["mode"] == catalogue.state_text("operating_mode", mode, "de")
+        assert "Außentemperatur" in german["now"] and german["title"] == "Heute bisher"
 
         # Readable on a phone: nothing wider than the screen once the charts have resized.
         browser.call("POST", "/window/rect", {"width": 390, "height": 844})

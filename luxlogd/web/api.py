@@ -14,11 +14,12 @@ from functools import partial
 from http import HTTPStatus
 from typing import Any
 
-from luxlogd import export, logs, metrics, sensors
+from luxlogd import catalogue, export, logs, metrics, sensors
 from luxlogd.chunks import series_id
+from luxlogd.config import LANGUAGES
 from luxlogd.errors import SensorPatternError, TimeRangeError
 from luxlogd.health import problems
-from luxlogd.poll import GROUPS
+from luxlogd.poll import GROUPS, Poll
 from luxlogd.web.server import STATIC, BadRequest, Busy, Handler
 
 MAX_POINTS = 10_000
@@ -137,14 +138,51 @@ def metrics_text(handler: Handler, query: dict[str, str]) -> None:
     handler.send_text(text, "text/plain; version=0.0.4; charset=utf-8")
 
 
+def _language(handler: Handler, query: dict[str, str]) -> str:
+    language = query.get("lang") or handler.server.config.ui.language
+    if language not in LANGUAGES:
+        raise BadRequest(f"lang: expected one of {', '.join(LANGUAGES)}")
+    return language
+
+
+def _hidden(found: sensors.Field, poll: Poll | None) -> str | None:
+    """Why the page hides a sensor unless asked: a visibility flag, a field luxtronik does
+    not know, a sensor that is not connected (it reads a rail value)."""
+    if found.group == "visibilities":
+        return "visibility flag"
+    if found.name.startswith("Unknown_") and found.sensor is None:
+        return "unknown field"
+    if poll is not None and found.sensor is not None and found.sensor.kind == "temperature":
+        value = sensors.decode_value(found, poll.array(found.group))
+        high = found.sensor.high if found.sensor.high is not None else 150
+        if value is not None and value in catalogue.RAILS and (value != 75.0 or high < 75):
+            return "not connected"
+    return None
+
+
 def sensor_list(handler: Handler, query: dict[str, str]) -> None:
+    language = _language(handler, query)
+    poll = handler.server.provider.latest_poll()
     lengths = _lengths(handler) or {group: 0 for group in GROUPS}
-    listing = [
-        {"name": f.name, "group": f.group, "index": f.index, "unit": f.unit, "type": f.kind,
-         "numeric": f.numeric}
-        for f in sensors.resolve_sensors(list(GROUPS), lengths)
-    ]  # fmt: skip
+    listing = []
+    for f in sensors.resolve_sensors([*GROUPS, sensors.WELL_KNOWN], lengths):
+        sensor = f.sensor
+        listing.append({
+            "name": f.name, "key": sensor.key if sensor else None, "label": f.label(language),
+            "group": f.group, "index": f.index, "unit": f.unit, "display_unit": f.display_unit,
+            "type": f.kind, "kind": sensor.kind if sensor else None,
+            "numeric": f.numeric or bool(sensor and sensor.kind == "state"),
+            "well_known": bool(sensor and sensor.well_known), "hidden": _hidden(f, poll),
+        })  # fmt: skip
     handler.send_json(HTTPStatus.OK, listing)
+
+
+def glance_data(handler: Handler, query: dict[str, str]) -> None:
+    from luxlogd.glance import glance
+
+    language = _language(handler, query)
+    with handler.server.reader() as reader:
+        handler.send_json(HTTPStatus.OK, glance(reader, handler.server.clock(), language))
 
 
 def series(handler: Handler, query: dict[str, str]) -> None:
@@ -155,7 +193,8 @@ def series(handler: Handler, query: dict[str, str]) -> None:
     if len(chosen) != 1:
         raise BadRequest("sensor: name one field, not a pattern")
     found = chosen[0]
-    if not found.numeric:
+    state = found.sensor is not None and found.sensor.kind == "state"
+    if not found.numeric and not state:
         raise BadRequest(f"sensor: {found.name} is not numeric")
     start, end = _range(query)
     points = _integer(query, "points", 1000, 1, MAX_POINTS)
@@ -163,10 +202,17 @@ def series(handler: Handler, query: dict[str, str]) -> None:
         buckets = reader.buckets(series_id(found.group, found.index), start, end, points)
 
     def value(raw: float) -> float:
-        return _decode_number(found, raw)
+        return float(raw) if state else _decode_number(found, raw)
 
+    language = _language(handler, query)
+    states = None
+    if state and found.sensor is not None and found.sensor.states:
+        names = catalogue.STATES[found.sensor.states]
+        states = {code: catalogue.state_text(found.sensor.states, code, language)
+                  for code in names}  # fmt: skip
     handler.send_json(HTTPStatus.OK, {
-        "sensor": found.name, "unit": found.unit,
+        "sensor": found.name, "unit": found.unit, "label": found.label(language),
+        "display_unit": found.display_unit, "states": states,
         "t": [b.start_ms / 1000 for b in buckets],
         "min": [value(b.minimum) for b in buckets],
         "max": [value(b.maximum) for b in buckets],
@@ -227,8 +273,89 @@ def summary(handler: Handler, query: dict[str, str]) -> None:
             compute = partial(reports.summarize_day, reader, start, end, end.date().isoformat())
             row = _cached(handler, ("summary", start, end), end, compute)
             if row is not None:
-                rows.append(row)
+                rows.append(row | {"partial": False})
+        # Today so far: the period that began at the last roll-up time.
+        now = dt.datetime.fromtimestamp(handler.server.clock(), dt.UTC).astimezone()
+        begun = reports.rollup_time(config, reports.latest_rollup_date(config, now))
+        row = reports.summarize_day(reader, begun, now, "today")
+        if row is not None:
+            rows.append(row | {"partial": True})
     handler.send_json(HTTPStatus.OK, rows)
+
+
+def coverage(handler: Handler, query: dict[str, str]) -> None:
+    """Polls stored per local day of [from, to) against the polls due (poll.interval_s):
+    where data is missing. At most 400 days."""
+    from luxlogd import stats
+
+    start, end = _range(query)
+    first = dt.datetime.fromtimestamp(start / 1000, dt.UTC).astimezone().date()
+    last = dt.datetime.fromtimestamp((end - 1) / 1000, dt.UTC).astimezone().date()
+    if (last - first).days > 400:
+        raise BadRequest("from, to: at most 400 days")
+    interval = handler.server.config.poll.interval_s
+    now_ms = int(handler.server.clock() * 1000)
+    flow = sensors.sensor_field("flow")
+    days = []
+    with handler.server.reader() as reader:
+        day = first
+        while day <= last:
+            day_start = stats.local_midnight_ms(day)
+            day_end = min(stats.local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
+            if day_end > day_start:
+                buckets = reader.buckets(series_id(flow.group, flow.index), day_start, day_end, 1)
+                stored = sum(b.count for b in buckets)
+                due = max(1, round((day_end - day_start) / 1000 / interval))
+                days.append({"date": day.isoformat(), "stored": stored, "due": due,
+                             "percent": round(min(100.0, 100 * stored / due), 1)})  # fmt: skip
+            day += dt.timedelta(days=1)
+    handler.send_json(HTTPStatus.OK, {"interval_s": interval, "days": days})
+
+
+def calendar_stats(handler: Handler, query: dict[str, str]) -> None:
+    """/api/stats?month=YYYY-MM (per day) or ?season=YYYY (per month): finished days are
+    computed once and kept; a request runs out of time rather than on, and the next one
+    continues where it stopped."""
+    from luxlogd import stats
+
+    config = handler.server.config
+    now_ms = int(handler.server.clock() * 1000)
+    if "season" in query:
+        try:
+            year = int(query["season"])
+            first, end = stats.season_range(year, config.stats.season_start)
+        except (ValueError, OverflowError):
+            raise BadRequest("season: expected a year (YYYY)") from None
+        by = "month"
+    else:
+        today = dt.datetime.now(dt.UTC).astimezone()
+        try:
+            first, end = stats.month_range(query.get("month") or today.strftime("%Y-%m"))
+        except ValueError:
+            raise BadRequest("month: expected YYYY-MM") from None
+        by = "day"
+    give_up = time.monotonic() + WORK_DEADLINE_S
+    with handler.server.reader() as reader:
+        day_rows: list[stats.Figures] = []
+        day = first
+        while day < end and stats.local_midnight_ms(day) < now_ms:
+            if time.monotonic() > give_up:
+                raise Busy("still computing; ask again (the days done so far are kept)")
+            start_ms = stats.local_midnight_ms(day)
+            end_ms = min(stats.local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
+            finished = end_ms < now_ms
+            compute = partial(stats.period_figures, reader, start_ms, end_ms, day.isoformat())
+            figures = _cached(handler, ("day", start_ms), dt.datetime.fromtimestamp(
+                end_ms / 1000, dt.UTC), compute) if finished else compute()  # fmt: skip
+            figures.partial = not finished
+            day_rows.append(figures)
+            day += dt.timedelta(days=1)
+    rows, total = stats.merge_calendar(day_rows, by, first, end)
+    handler.send_json(HTTPStatus.OK, {
+        "from": first.isoformat(), "to": end.isoformat(), "by": by,
+        "rows": [r.row() | {"partial": r.partial} for r in rows],
+        "total": total.row() | {"partial": total.partial},
+    })  # fmt: skip
 
 
 def _cached(handler: Handler, key: Any, end: dt.datetime, compute: Callable[[], Any]) -> Any:
@@ -263,7 +390,8 @@ def log_lines(handler: Handler, query: dict[str, str]) -> None:
 
 
 def status(handler: Handler, query: dict[str, str]) -> None:
-    handler.send_json(HTTPStatus.OK, handler.server.provider.status())
+    language = handler.server.config.ui.language
+    handler.send_json(HTTPStatus.OK, handler.server.provider.status() | {"language": language})
 
 
 ENDPOINTS: dict[str, tuple[str, Callable[[Handler, dict[str, str]], None]]] = {
@@ -276,4 +404,7 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Handler, dict[str, str]], None]]] = {
     "/api/series": ("heavy", series),
     "/api/export": ("heavy", export_data),
     "/api/summary": ("heavy", summary),
+    "/api/stats": ("heavy", calendar_stats),
+    "/api/coverage": ("heavy", coverage),
+    "/api/glance": ("heavy", glance_data),
 }

@@ -1,32 +1,70 @@
-// luxlogd web UI: charts of the stored polls (uPlot), sensor toggles, latest values,
-// daily summary and log lines. Plain JavaScript, no build step, nothing from the Internet.
+// luxlogd web UI: the heat pump at a glance, charts of the stored polls (uPlot: the mean,
+// and the min/max of each bucket as an envelope), the operating mode as a band, where polls
+// are missing, sensor toggles, summaries and statistics. Plain JavaScript, no build step,
+// nothing from the Internet. Sensor names, labels and units come from the API.
 "use strict";
 
-const GROUPS = [
-  ["Temperatures", ["celsius", "kelvin"]],
-  ["States", ["boolean", "icon", "errorcode", "level"]],
-  ["Counters", ["seconds", "pulses", "energy", "count"]],
-  ["Other", null],  // everything else: voltage, flow, pressure, speed, power, raw values
-];
-const DEFAULT_SENSORS = ["ID_WEB_Temperatur_TA", "ID_WEB_Temperatur_TVL", "ID_WEB_Temperatur_TRL",
-                         "ID_WEB_Temperatur_TBW", "ID_WEB_VD1out"];
-const UNIT_LABELS = {celsius: "°C", kelvin: "K", boolean: "on/off", seconds: "s", energy: "kWh",
-                     bar: "bar", flow: "l/h", voltage: "V", percent: "%", rpm: "rpm", W: "W"};
+const T = {
+  en: {language: "Language", compressor: "Compressor", today: "Today so far", from: "From", to: "To",
+       zoom: "Drag across a chart to zoom in; double-click to zoom out.", sensors: "Sensors",
+       showall: "show hidden fields (visibility flags, unknown fields, sensors not connected)",
+       latest: "Latest values", sensor: "sensor", value: "value", unit: "unit",
+       daily: "Daily summary", stats: "Statistics", log: "Recent log lines", since: "since",
+       heat_output: "Heat output", cop_hour: "COP, last hour", heat: "Heat", electric: "Electric",
+       cop: "COP", starts: "Starts", hours: "Running", run: "Per run", defrosts: "Defrosts",
+       hot_water_cycles: "Hot water", errors: "Last errors", switch_offs: "Last switch-offs",
+       no_polls: "No polls stored in this range.", choose: "Choose sensors below to draw them.",
+       this_month: "this month", last_month: "last month", this_season: "this heating season",
+       last_season: "last heating season", date: "date", polls: "polls", outdoor: "outdoor",
+       mixed: "changing", coverage: "of the polls due stored", partial: "so far",
+       groups: ["Temperatures", "Pumps, valves, heaters", "Energy and counters", "States",
+                "Other"],
+       nothing: "No complete day yet.", at: "at", quality: "data quality"},
+  de: {language: "Sprache", compressor: "Verdichter", today: "Heute bisher", from: "Von", to: "Bis",
+       zoom: "Zum Vergrößern über ein Diagramm ziehen, Doppelklick verkleinert.", sensors: "Sensoren",
+       showall: "verborgene Felder zeigen (Sichtbarkeiten, unbekannte Felder, nicht angeschlossene Fühler)",
+       latest: "Aktuelle Werte", sensor: "Sensor", value: "Wert", unit: "Einheit",
+       daily: "Tageszusammenfassung", stats: "Statistik", log: "Letzte Meldungen", since: "seit",
+       heat_output: "Heizleistung", cop_hour: "COP, letzte Stunde", heat: "Wärme",
+       electric: "Strom", cop: "COP", starts: "Starts", hours: "Laufzeit", run: "Je Lauf",
+       defrosts: "Abtauungen", hot_water_cycles: "Warmwasser", errors: "Letzte Fehler",
+       switch_offs: "Letzte Abschaltungen", no_polls: "In diesem Zeitraum sind keine Abfragen gespeichert.",
+       choose: "Unten Sensoren wählen, um sie zu zeichnen.", this_month: "dieser Monat",
+       last_month: "letzter Monat", this_season: "diese Heizperiode", last_season: "letzte Heizperiode",
+       date: "Datum", polls: "Abfragen", outdoor: "außen", mixed: "wechselnd",
+       coverage: "der fälligen Abfragen gespeichert", partial: "bisher",
+       groups: ["Temperaturen", "Pumpen, Ventile, Heizstäbe", "Energie und Zähler", "Zustände",
+                "Weitere"],
+       nothing: "Noch kein vollständiger Tag.", at: "um", quality: "Datenqualität"},
+};
+const GROUP_KINDS = [["temperature", "temperature_difference"], ["output", "input"],
+                     ["heat_energy", "electric_energy", "operating_time", "starts"], ["state"], null];
+const DEFAULT_SENSORS = ["outdoor", "flow", "return", "hot_water", "compressor"];
 const COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
                 "#17becf", "#7f7f7f", "#bcbd22"];
-const STORE_KEY = "luxlogd.sensors";
+const MODE_COLORS = {0: "#e4572e", 1: "#2e86de", 2: "#16a085", 3: "#f1c40f", 4: "#8e44ad",
+                     5: "#c8ced3", 6: "#d35400", 7: "#00bcd4"};
+const STORE_KEY = "luxlogd.sensors", LANG_KEY = "luxlogd.language";
 
 const state = {
-  sensors: [],          // from /api/sensors (numeric calculations)
+  language: "en",
+  sensors: [],          // from /api/sensors
+  byId: new Map(),
   selected: new Set(),
-  charts: [],           // {unit, plot, names}
+  charts: [],           // {unit, plot, names, points, envelope}
+  band: null,           // the operating-mode band: {plot, buckets}
+  coverage: [],
+  interval: 30,
   from: null, to: null, // Date
   loads: 0,             // completed chart loads (the end-to-end test waits on it)
   loading: 0,           // guards against stale answers
+  glance: null,
 };
 window.luxlogd = state;
 
 const $ = (id) => document.getElementById(id);
+const t = (key) => (T[state.language] || T.en)[key] || T.en[key] || key;
+const idOf = (s) => s.key || s.name;
 
 async function getJSON(url) {
   const response = await fetch(url, {credentials: "same-origin"});
@@ -36,14 +74,90 @@ async function getJSON(url) {
   return body;
 }
 
-function groupOf(sensor) {
-  for (const [name, units] of GROUPS) {
-    if (units && units.includes(sensor.unit)) return name;
-  }
-  return "Other";
+function clock(epoch) {
+  if (!epoch) return "";
+  const date = new Date(epoch * 1000);
+  const today = new Date().toDateString() === date.toDateString();
+  return today ? date.toLocaleTimeString(state.language, {hour: "2-digit", minute: "2-digit"})
+               : date.toLocaleString(state.language, {dateStyle: "short", timeStyle: "short"});
 }
 
-function unitLabel(unit) { return UNIT_LABELS[unit] || unit || "value"; }
+function number(value, digits = 1) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value === "boolean") return value ? "1" : "0";
+  if (typeof value !== "number") return String(value);
+  return Number.isInteger(value) ? value.toLocaleString(state.language)
+    : value.toLocaleString(state.language, {maximumFractionDigits: digits});
+}
+
+function translatePage() {
+  document.documentElement.lang = state.language;
+  document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
+  $("language").value = state.language;
+}
+
+// --- at a glance -----------------------------------------------------------------------
+
+function figure(list, label, text, missing) {
+  const div = document.createElement("div");
+  const dt = document.createElement("dt");
+  const dd = document.createElement("dd");
+  dt.textContent = label;
+  dd.textContent = text;
+  if (missing) dd.className = "missing";
+  div.append(dt, dd);
+  list.appendChild(div);
+}
+
+function withUnit(value, unit, digits) {
+  return value === null || value === undefined ? "–" : `${number(value, digits)}${unit ? " " + unit : ""}`;
+}
+
+async function loadGlance() {
+  const g = await getJSON(`/api/glance?lang=${state.language}`);
+  state.glance = g;
+  if (g.time === null) { $("mode").textContent = t("no_polls"); return; }
+  $("mode").textContent = g.mode.text;
+  $("mode").style.color = MODE_COLORS[g.mode.code] || "";
+  $("mode-since").textContent = g.mode.since ? `${t("since")} ${clock(g.mode.since)}` : "";
+  $("compressor").textContent = g.compressor.text;
+  $("compressor-since").textContent = g.compressor.since ? `${t("since")} ${clock(g.compressor.since)}` : "";
+  const lines = [...g.status_lines];
+  if (g.status_for_s !== null && g.status_for_s !== undefined) {
+    lines[1] = `${lines[1]} ${Math.floor(g.status_for_s / 3600)}:${String(Math.floor(g.status_for_s / 60) % 60).padStart(2, "0")} h`;
+  }
+  $("lines").textContent = lines.join(" · ");
+  const now = $("now"); now.replaceChildren();
+  g.now.forEach((e) => figure(now, e.label, withUnit(e.value, e.unit)));
+  const output = $("output"); output.replaceChildren();
+  if (g.heat_output.value === null) figure(output, t("heat_output"), g.heat_output.why, true);
+  else figure(output, t("heat_output"), withUnit(g.heat_output.value / 1000, "kW", 2));
+  if (g.cop_last_hour.value === null) figure(output, t("cop_hour"), g.cop_last_hour.why || "–", true);
+  else figure(output, t("cop_hour"), number(g.cop_last_hour.value, 2));
+  const d = g.today, today = $("today"); today.replaceChildren();
+  figure(today, t("heat"), withUnit(d.heat_kwh, "kWh"));
+  if (d.electric_why) figure(today, t("electric"), d.electric_why, true);
+  else figure(today, t("electric"), withUnit(d.electric_kwh, "kWh"));
+  figure(today, t("cop"), number(d.cop, 2));
+  figure(today, t("starts"), number(d.starts));
+  figure(today, t("hours"), withUnit(d.hours, "h"));
+  figure(today, t("run"), withUnit(d.average_run_min, "min", 0));
+  figure(today, t("defrosts"), number(d.defrosts));
+  figure(today, t("hot_water_cycles"), number(d.hot_water_cycles));
+  const events = $("events"); events.replaceChildren();
+  for (const [key, list] of [["errors", g.errors], ["switch_offs", g.switch_offs]]) {
+    if (!list.length) continue;
+    const p = document.createElement("p");
+    p.textContent = `${t(key)}: ` + list.slice(0, 3).map((e) => `${e.code} ${e.text} (${clock(e.time)})`).join("; ");
+    events.appendChild(p);
+  }
+  const quality = $("quality"); quality.replaceChildren();
+  (d.notes || []).slice(0, 5).forEach((note) => {
+    const li = document.createElement("li");
+    li.textContent = `${t("quality")}: ${note}`;
+    quality.appendChild(li);
+  });
+}
 
 // --- time range ------------------------------------------------------------------------
 
@@ -57,7 +171,7 @@ function setRange(from, to, reload = true) {
   state.from = from; state.to = to;
   $("from").value = toLocalInput(from);
   $("to").value = toLocalInput(to);
-  if (reload) loadCharts();
+  if (reload) { loadCharts(); loadCoverage().catch(() => {}); }
 }
 
 function lastHours(hours) {
@@ -67,10 +181,7 @@ function lastHours(hours) {
 
 function rangeFromInputs() {
   const from = new Date($("from").value), to = new Date($("to").value);
-  if (isNaN(from) || isNaN(to) || to <= from) {
-    $("status").textContent = "The range needs a start before its end.";
-    return;
-  }
+  if (isNaN(from) || isNaN(to) || to <= from) { $("status").textContent = "from < to"; return; }
   setRange(from, to);
 }
 
@@ -80,46 +191,54 @@ function saveSelection() {
   try { localStorage.setItem(STORE_KEY, JSON.stringify([...state.selected])); } catch (e) { /* private mode */ }
 }
 
-function loadSelection(known) {
-  let names = DEFAULT_SENSORS;
+function loadSelection() {
+  let ids = DEFAULT_SENSORS;
   try {
     const stored = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
-    if (Array.isArray(stored)) names = stored;
+    if (Array.isArray(stored)) ids = stored;
   } catch (e) { /* ignore a damaged entry */ }
-  return new Set(names.filter((n) => known.has(n)));
+  return new Set(ids.filter((id) => state.byId.has(id)));
+}
+
+function groupIndex(sensor) {
+  const index = GROUP_KINDS.findIndex((kinds) => kinds && kinds.includes(sensor.kind));
+  return index >= 0 ? index : GROUP_KINDS.length - 1;
 }
 
 function renderToggles() {
   const box = $("toggles");
   box.replaceChildren();
-  for (const [group] of GROUPS) {
-    const members = state.sensors.filter((s) => groupOf(s) === group);
-    if (!members.length) continue;
+  const showAll = $("showall").checked;
+  const visible = state.sensors.filter((s) => s.numeric && (showAll || (!s.hidden && (s.well_known || s.key))));
+  t("groups").forEach((title, index) => {
+    const members = visible.filter((s) => groupIndex(s) === index);
+    if (!members.length) return;
     const fieldset = document.createElement("fieldset");
-    fieldset.dataset.group = group;
     const legend = document.createElement("legend");
-    legend.textContent = `${group} (${members.length})`;
+    legend.textContent = `${title} (${members.length})`;
     fieldset.appendChild(legend);
     for (const sensor of members) {
       const label = document.createElement("label");
       label.className = "toggle";
-      label.dataset.name = sensor.name.toLowerCase();
-      const box = document.createElement("input");
-      box.type = "checkbox";
-      box.value = sensor.name;
-      box.checked = state.selected.has(sensor.name);
-      box.addEventListener("change", () => {
-        if (box.checked) state.selected.add(sensor.name); else state.selected.delete(sensor.name);
+      label.dataset.name = `${sensor.label} ${sensor.name}`.toLowerCase();
+      const input = document.createElement("input");
+      input.type = "checkbox";
+      input.value = idOf(sensor);
+      input.checked = state.selected.has(idOf(sensor));
+      input.addEventListener("change", () => {
+        if (input.checked) state.selected.add(idOf(sensor)); else state.selected.delete(idOf(sensor));
         saveSelection();
         loadCharts();
         loadLatest();
       });
-      label.append(box, " " + sensor.name.replace(/^ID_WEB_/, ""));
-      label.title = `${sensor.name} (${unitLabel(sensor.unit)})`;
+      label.append(input, " " + sensor.label);
+      label.title = `${sensor.name}${sensor.display_unit ? " (" + sensor.display_unit + ")" : ""}` +
+                    (sensor.hidden ? ` – ${sensor.hidden}` : "");
       fieldset.appendChild(label);
     }
     box.appendChild(fieldset);
-  }
+  });
+  applyFilter();
 }
 
 function applyFilter() {
@@ -131,36 +250,62 @@ function applyFilter() {
 
 // --- charts ----------------------------------------------------------------------------
 
-function mergeSeries(answers) {
-  // One x axis for all series of a chart: the union of bucket starts, gaps as null.
-  const times = [...new Set(answers.flatMap((a) => a.t))].sort((a, b) => a - b);
-  const index = new Map(times.map((t, i) => [t, i]));
-  const columns = answers.map((a) => {
-    const column = new Array(times.length).fill(null);
-    a.t.forEach((t, i) => { column[index.get(t)] = a.mean[i]; });
-    return column;
+function chartUnit(sensor) {
+  if (sensor.kind === "output" || sensor.kind === "input") return "on/off";
+  return sensor.display_unit || "";
+}
+
+function withGaps(times, columns, width) {
+  // A missing stretch of polls is a gap, never a line across it.
+  const limit = Math.max(2 * width, 3 * state.interval);
+  const xs = [], ys = columns.map(() => []);
+  times.forEach((time, i) => {
+    if (i && time - times[i - 1] > limit) { xs.push(times[i - 1] + width); ys.forEach((c) => c.push(null)); }
+    xs.push(time);
+    ys.forEach((c, k) => c.push(columns[k][i]));
   });
-  return [times, ...columns];
+  return [xs, ...ys];
+}
+
+function mergeSeries(answers, width) {
+  // One x axis for all series of a chart; per sensor: min, max and the drawn line.
+  const times = [...new Set(answers.flatMap((a) => a.t))].sort((a, b) => a - b);
+  const index = new Map(times.map((time, i) => [time, i]));
+  const columns = [];
+  answers.forEach((a) => {
+    const min = new Array(times.length).fill(null), max = min.slice(), line = min.slice();
+    const switched = a.kind === "output" || a.kind === "input";
+    a.t.forEach((time, i) => {
+      const at = index.get(time);
+      min[at] = a.min[i]; max[at] = a.max[i]; line[at] = switched ? a.max[i] : a.mean[i];
+    });
+    columns.push(min, max, line);
+  });
+  return withGaps(times, columns, width);
 }
 
 function chartWidth() { return Math.max(280, $("charts").clientWidth - 4); }
 
-function makeChart(unit, answers, container) {
-  const names = answers.map((a) => a.sensor);
+function makeChart(unit, answers, container, width) {
+  const series = [{}];
+  const bands = [];
+  answers.forEach((a, i) => {
+    const color = COLORS[i % COLORS.length];
+    const stepped = a.kind === "output" || a.kind === "input" || a.kind === "state";
+    const paths = stepped ? uPlot.paths.stepped({align: 1}) : undefined;
+    series.push({label: `${a.label} min`, stroke: color + "40", width: 0.5, paths, points: {show: false}},
+                {label: `${a.label} max`, stroke: color + "40", width: 0.5, paths, points: {show: false}},
+                {label: a.label, stroke: color, width: 1.5, paths, spanGaps: false});
+    bands.push({series: [3 * i + 2, 3 * i + 1], fill: color + "22"});
+  });
   const opts = {
     width: chartWidth(),
     height: window.innerWidth < 600 ? 220 : 300,
-    title: unitLabel(unit),
-    // The x axis shows the chosen range, also where no polls were stored.
+    title: unit || "value",
     scales: {x: {time: true, range: () => [state.from / 1000, state.to / 1000]}},
-    series: [{}, ...names.map((name, i) => ({
-      label: name.replace(/^ID_WEB_/, ""),
-      stroke: COLORS[i % COLORS.length],
-      width: 1.5,
-      spanGaps: false,
-      paths: unit === "boolean" ? uPlot.paths.stepped({align: 1}) : undefined,
-    }))],
-    axes: [{}, {label: unitLabel(unit), size: 60}],
+    series, bands,
+    legend: {show: false},
+    axes: [{}, {label: unit, size: 60}],
     cursor: {drag: {x: true, y: false}},
     hooks: {
       setSelect: [(u) => {
@@ -171,7 +316,18 @@ function makeChart(unit, answers, container) {
       }],
     },
   };
-  const plot = new uPlot(opts, mergeSeries(answers), container);
+  const legend = document.createElement("div");
+  legend.className = "band-legend";
+  answers.forEach((a, i) => {
+    const item = document.createElement("span");
+    const swatch = document.createElement("i");
+    swatch.style.background = COLORS[i % COLORS.length];
+    item.append(swatch, a.label);
+    item.title = a.sensor;
+    legend.appendChild(item);
+  });
+  container.appendChild(legend);
+  const plot = new uPlot(opts, mergeSeries(answers, width), container);
   container.addEventListener("dblclick", () => {
     const span = state.to - state.from;
     setRange(new Date(state.from - span / 2), new Date(+state.to + span / 2));
@@ -179,26 +335,76 @@ function makeChart(unit, answers, container) {
   return plot;
 }
 
+function makeBand(answer, width) {
+  // The operating mode under the time axis: one colour per mode, grey where it changed
+  // within a bucket.
+  const box = $("modeband");
+  box.replaceChildren();
+  if (state.band) { state.band.plot.destroy(); state.band = null; }
+  if (!answer || !answer.t.length) return;
+  // Each bucket lasts until the next one, unless polls are missing in between (a gap).
+  const limit = Math.max(2 * width, 3 * state.interval);
+  const buckets = answer.t.map((time, i) => {
+    const next = answer.t[i + 1];
+    return {from: time, to: next !== undefined && next - time <= limit ? next : time + width,
+            code: answer.min[i] === answer.max[i] ? answer.min[i] : null};
+  });
+  const legend = document.createElement("div");
+  legend.className = "band-legend";
+  const codes = [...new Set(buckets.map((b) => b.code))];
+  codes.forEach((code) => {
+    const item = document.createElement("span");
+    const swatch = document.createElement("i");
+    swatch.style.background = code === null ? "#7f8c8d" : (MODE_COLORS[code] || "#999");
+    item.append(swatch, code === null ? t("mixed") : (answer.states || {})[code] || String(code));
+    legend.appendChild(item);
+  });
+  const container = document.createElement("div");
+  container.className = "chart band";
+  box.append(container);
+  const plot = new uPlot({
+    width: chartWidth(), height: 60, title: answer.label,
+    scales: {x: {time: true, range: () => [state.from / 1000, state.to / 1000]}, y: {range: [0, 1]}},
+    series: [{}, {show: false}], legend: {show: false}, axes: [{}, {show: false}],
+    cursor: {show: false},
+    hooks: {draw: [(u) => {
+      const ctx = u.ctx, top = u.bbox.top, height = u.bbox.height;
+      for (const b of buckets) {
+        const x0 = Math.floor(u.valToPos(b.from, "x", true));
+        const x1 = Math.ceil(u.valToPos(b.to, "x", true));
+        ctx.fillStyle = b.code === null ? "#7f8c8d" : (MODE_COLORS[b.code] || "#999");
+        ctx.fillRect(x0, top, Math.max(1, x1 - x0), height);
+      }
+    }]},
+  }, [buckets.map((b) => b.from), buckets.map(() => 0)], container);
+  container.appendChild(legend);
+  state.band = {plot, buckets};
+}
+
 async function loadCharts() {
   const ticket = ++state.loading;
-  const names = [...state.selected];
+  const ids = [...state.selected];
   const from = state.from.toISOString(), to = state.to.toISOString();
   const points = Math.min(2000, Math.max(200, Math.round(chartWidth())));
-  let answers;
+  const width = (state.to - state.from) / 1000 / points;
+  const ask = (id) => getJSON(`/api/series?sensor=${encodeURIComponent(id)}&from=${encodeURIComponent(from)}` +
+                              `&to=${encodeURIComponent(to)}&points=${points}&lang=${state.language}`);
+  let answers, band;
   try {
-    answers = await Promise.all(names.map((name) => getJSON(
-      `/api/series?sensor=${encodeURIComponent(name)}&from=${encodeURIComponent(from)}` +
-      `&to=${encodeURIComponent(to)}&points=${points}`)));
+    [answers, band] = await Promise.all([Promise.all(ids.map(ask)), ask("operating_mode").catch(() => null)]);
   } catch (error) {
     $("status").textContent = `Charts: ${error.message}`;
     return;
   }
   if (ticket !== state.loading) return;  // a newer request is on its way
+  answers.forEach((a, i) => {
+    const sensor = state.byId.get(ids[i]) || {};
+    a.kind = sensor.kind; a.unit = chartUnit(sensor);
+  });
   const byUnit = new Map();
   answers.forEach((answer) => {
-    const key = answer.unit || "value";
-    if (!byUnit.has(key)) byUnit.set(key, []);
-    byUnit.get(key).push(answer);
+    if (!byUnit.has(answer.unit)) byUnit.set(answer.unit, []);
+    byUnit.get(answer.unit).push(answer);
   });
   state.charts.forEach((c) => c.plot.destroy());
   state.charts = [];
@@ -207,7 +413,7 @@ async function loadCharts() {
   if (!answers.length) {
     const p = document.createElement("p");
     p.className = "empty";
-    p.textContent = "Choose sensors below to draw them.";
+    p.textContent = t("choose");
     box.appendChild(p);
   }
   for (const [unit, group] of byUnit) {
@@ -216,16 +422,33 @@ async function loadCharts() {
     container.dataset.unit = unit;
     box.appendChild(container);
     state.charts.push({unit, names: group.map((a) => a.sensor), points: group[0].t.length,
-                       plot: makeChart(unit, group, container)});
+                       envelope: true, plot: makeChart(unit, group, container, width)});
   }
   if (answers.length && answers.every((a) => a.t.length === 0)) {
     const p = document.createElement("p");
     p.className = "empty";
-    p.textContent = "No polls stored in this range.";
+    p.textContent = t("no_polls");
     box.prepend(p);
   }
+  makeBand(band, width);
   state.loads += 1;
   document.body.dataset.loads = String(state.loads);
+}
+
+async function loadCoverage() {
+  const from = state.from.toISOString(), to = state.to.toISOString();
+  const answer = await getJSON(`/api/coverage?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
+  const box = $("coverage");
+  box.replaceChildren();
+  state.coverage = answer.days;
+  for (const day of answer.days) {
+    const cell = document.createElement("span");
+    const p = day.percent;
+    cell.style.background = p >= 99 ? "#2ca02c" : p >= 90 ? "#a6d96a" : p >= 50 ? "#fdae61" : p > 0 ? "#d7191c" : "#ccc";
+    cell.title = `${day.date}: ${p} % ${t("coverage")} (${day.stored}/${day.due})`;
+    cell.dataset.percent = String(p);
+    box.appendChild(cell);
+  }
 }
 
 // --- tables ----------------------------------------------------------------------------
@@ -236,44 +459,74 @@ function cell(row, text, cls) {
   if (cls) td.className = cls;
 }
 
-function formatValue(value) {
-  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(1);
-  if (typeof value === "boolean") return value ? "on" : "off";
-  return value === null || value === undefined ? "" : String(value);
-}
-
 async function loadLatest() {
-  const names = [...state.selected];
+  const ids = [...state.selected];
   const body = $("latest").tBodies[0];
-  if (!names.length) { body.replaceChildren(); return; }
-  const latest = await getJSON(`/api/latest?sensors=${encodeURIComponent(names.join(","))}`);
+  if (!ids.length) { body.replaceChildren(); return; }
+  const latest = await getJSON(`/api/latest?sensors=${encodeURIComponent(ids.join(","))}`);
+  const byName = new Map(state.sensors.map((s) => [s.name, s]));
   body.replaceChildren();
-  for (const [name, [value, unit]] of Object.entries(latest.values)) {
+  for (const [name, [value]] of Object.entries(latest.values)) {
+    const sensor = byName.get(name) || {label: name};
     const row = body.insertRow();
-    cell(row, name.replace(/^ID_WEB_/, ""));
-    cell(row, formatValue(value), "num");
-    cell(row, unitLabel(unit));
+    cell(row, sensor.label);
+    row.title = name;
+    cell(row, number(value), "num");
+    cell(row, sensor.display_unit || "");
   }
 }
 
 async function loadStatus() {
   const status = await getJSON("/api/status");
+  state.interval = status.interval_s || state.interval;
   const line = $("status");
   line.textContent = status.status;
   line.className = status.reachable ? "ok" : "bad";
 }
 
-async function loadSummary() {
-  const rows = await getJSON("/api/summary?days=7");
-  const table = $("summary");
+const TABLE_COLUMNS = [["date", "date"], ["outdoor_mean_c", "outdoor"], ["heat_total_kwh", "heat"],
+                       ["electric_kwh", "electric"], ["cop", "cop"], ["compressor_starts", "starts"],
+                       ["compressor_hours", "hours"], ["average_run_min", "run"], ["defrosts", "defrosts"]];
+
+function fillTable(table, rows) {
   table.replaceChildren();
-  const columns = ["date", "outdoor_mean_c", "flow_mean_c", "compressor_starts", "compressor_hours",
-                   "heat_total_kwh", "electric_kwh", "cop", "defrosts"];
   const head = table.createTHead().insertRow();
-  columns.forEach((c) => { const th = document.createElement("th"); th.textContent = c.replace(/_/g, " "); head.appendChild(th); });
+  TABLE_COLUMNS.forEach(([key, label]) => {
+    const th = document.createElement("th");
+    th.textContent = t(label);
+    if (key !== "date") th.className = "num";
+    head.appendChild(th);
+  });
   const body = table.createTBody();
-  rows.forEach((r) => { const row = body.insertRow(); columns.forEach((c) => cell(row, formatValue(r[c]), c === "date" ? "" : "num")); });
-  if (!rows.length) { const row = body.insertRow(); cell(row, "No complete day yet."); }
+  rows.forEach((r) => {
+    const row = body.insertRow();
+    if (r.partial) row.className = "partial";
+    TABLE_COLUMNS.forEach(([key]) => cell(row, key === "date" ? `${r.date}${r.partial ? " (" + t("partial") + ")" : ""}` : number(r[key], 2), key === "date" ? "" : "num"));
+    if (r.notes) row.title = r.notes;
+  });
+  if (!rows.length) { const row = body.insertRow(); cell(row, t("nothing")); }
+}
+
+async function loadSummary() {
+  fillTable($("summary"), await getJSON("/api/summary?days=7"));
+}
+
+function periodChoices() {
+  const now = new Date();
+  const month = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}`;
+  const previous = new Date(now.getFullYear(), now.getMonth() - 1, 1);
+  const season = now.getMonth() >= 8 ? now.getFullYear() : now.getFullYear() - 1;
+  return [[`month=${month(now)}`, t("this_month")], [`month=${month(previous)}`, t("last_month")],
+          [`season=${season}`, t("this_season")], [`season=${season - 1}`, t("last_season")]];
+}
+
+async function loadStats() {
+  const select = $("period");
+  const chosen = select.value || periodChoices()[0][0];
+  select.replaceChildren();
+  for (const [value, label] of periodChoices()) select.add(new Option(label, value, false, value === chosen));
+  const answer = await getJSON(`/api/stats?${chosen}`);
+  fillTable($("stats"), [...answer.rows, {...answer.total, date: "Σ"}]);
 }
 
 async function loadLogs() {
@@ -283,7 +536,7 @@ async function loadLogs() {
   lines.slice(-20).reverse().forEach((r) => {
     const row = table.insertRow();
     row.className = `level-${String(r.level).toLowerCase()}`;
-    cell(row, new Date(r.time * 1000).toLocaleString());
+    cell(row, new Date(r.time * 1000).toLocaleString(state.language));
     cell(row, r.level);
     cell(row, r.message);
   });
@@ -291,8 +544,26 @@ async function loadLogs() {
 
 function refresh() {
   loadStatus().catch(() => {});
+  loadGlance().catch((error) => { $("mode").textContent = error.message; });
   loadLatest().catch(() => {});
   loadLogs().catch(() => {});
+}
+
+async function loadSensors() {
+  state.sensors = await getJSON(`/api/sensors?lang=${state.language}`);
+  state.byId = new Map(state.sensors.map((s) => [idOf(s), s]));
+}
+
+async function setLanguage(language) {
+  state.language = T[language] ? language : "en";
+  try { localStorage.setItem(LANG_KEY, state.language); } catch (e) { /* private mode */ }
+  translatePage();
+  await loadSensors();
+  renderToggles();
+  refresh();
+  loadCharts();
+  loadSummary().catch(() => {});
+  loadStats().catch(() => {});
 }
 
 async function start() {
@@ -302,19 +573,31 @@ async function start() {
   $("from").addEventListener("change", rangeFromInputs);
   $("to").addEventListener("change", rangeFromInputs);
   $("filter").addEventListener("input", applyFilter);
+  $("showall").addEventListener("change", renderToggles);
+  $("language").addEventListener("change", () => setLanguage($("language").value));
+  $("period").addEventListener("change", () => loadStats().catch(() => {}));
   let resizeTimer = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => state.charts.forEach((c) => c.plot.setSize(
-      {width: chartWidth(), height: c.plot.height})), 150);
+    resizeTimer = setTimeout(() => {
+      state.charts.forEach((c) => c.plot.setSize({width: chartWidth(), height: c.plot.height}));
+      if (state.band) state.band.plot.setSize({width: chartWidth(), height: state.band.plot.height});
+    }, 150);
   });
-  const sensors = await getJSON("/api/sensors");
-  state.sensors = sensors.filter((s) => s.numeric && s.group === "calculations");
-  state.selected = loadSelection(new Set(state.sensors.map((s) => s.name)));
+  let stored = null;
+  try { stored = localStorage.getItem(LANG_KEY); } catch (e) { /* private mode */ }
+  const status = await getJSON("/api/status").catch(() => ({}));
+  state.interval = status.interval_s || state.interval;
+  state.language = new URLSearchParams(location.search).get("lang") || stored || status.language || "en";
+  if (!T[state.language]) state.language = "en";
+  translatePage();
+  await loadSensors();
+  state.selected = loadSelection();
   renderToggles();
   lastHours(24);
   refresh();
   loadSummary().catch(() => {});
+  loadStats().catch(() => {});
   setInterval(refresh, 30000);
 }
 
