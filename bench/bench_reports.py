@@ -51,9 +51,41 @@ def run(quick: bool) -> list[Figure]:
             figures.append(Figure(f"reports: {kind} roll-up, {rows:,} polls x {len(chosen)} "
                                   "calculations", seconds, "s", goal=goal))  # fmt: skip
         started = time.perf_counter()
-        reports.write_summary(config, reader, job, scratch, ledger)
+        summary = reports.write_summary(config, reader, job, scratch, ledger)
         figures.append(Figure("reports: summary of 7 days", time.perf_counter() - started, "s"))
+        figures += _sizes(config, reader, job, scratch, ledger, summary[0].stat().st_size)
         reader.close()
         return figures
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# Each choice: its name, reports.sensors, headers, format, compress.
+SIZE_CHOICES = [
+    ("every calculation, CSV (built-in default)", ("calculations",), "raw", "csv", False),
+    ("every calculation, JSON", ("calculations",), "raw", "json", False),
+    ("well-known, readable CSV (new configurations)", ("well-known",), "readable", "csv", False),
+    ("well-known, readable CSV, gzip", ("well-known",), "readable", "csv", True),
+    ("every calculation, CSV, gzip", ("calculations",), "raw", "csv", True),
+]
+
+
+def _sizes(config, reader, job, scratch, ledger, summary_bytes):
+    """Bytes of a daily report per choice, and what reports.retention_days (30) of daily and
+    weekly reports and summaries cost on disk (a weekly report is seven daily ones)."""
+    import dataclasses
+
+    figures = []
+    start, end = reports.job_period(config, job, 1)
+    for name, chosen_sensors, headers, fmt, compress in SIZE_CHOICES:
+        choice = dataclasses.replace(config, reports=dataclasses.replace(
+            config.reports, sensors=chosen_sensors, headers=headers, formats=(fmt,),
+            compress=compress))  # fmt: skip
+        chosen = sensors.resolve_sensors(chosen_sensors, reader.latest_lengths())
+        written = reports.write_period_report(choice, reader, chosen, start, end,
+                                              f"size_{len(figures)}", scratch, ledger)  # fmt: skip
+        daily = written[0].stat().st_size
+        kept = 30 * (8 * daily + summary_bytes)
+        figures.append(Figure(f"reports: a daily report, {name}", daily / 1e6, "MB",
+                              note=f"30 days kept: {kept / 1e6:,.0f} MB"))  # fmt: skip
+    return figures

@@ -146,7 +146,7 @@ def job_period(
 
 def write_summary(config: Config, reader: Reader, job: Job, scratch: Path,
                   ledger: Ledger) -> list[Path]:  # fmt: skip
-    """`<name>_summary.csv`: a row for each of the 7 days of the weekly period."""
+    """`<name>_summary.csv(.gz)`: a row for each of the 7 days of the weekly period."""
     import csv
 
     rows = []
@@ -158,13 +158,14 @@ def write_summary(config: Config, reader: Reader, job: Job, scratch: Path,
             rows.append(row)
     if not rows:
         return []
-    temporary = scratch / f"{job.name}_summary.csv"
-    with open(temporary, "w", encoding="utf-8", newline="") as handle:
+    file_name = f"{job.name}_summary.csv" + (".gz" if config.reports.compress else "")
+    temporary = scratch / file_name
+    with _open_report(temporary, binary=False) as handle:
         writer = csv.DictWriter(handle, stats.ROW_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    written = _publish(temporary, config.report_dirs, f"{job.name}_summary.csv", ledger)
+    written = _publish(temporary, config.report_dirs, file_name, ledger)
     temporary.unlink()
     return written
 
