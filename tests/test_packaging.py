@@ -123,6 +123,9 @@ def debs(tmp_path_factory):
 def test_deb_installs_boots_and_behaves_under_systemd(debs, tmp_path):
     first, second = debs
     assert first.name == f"luxlogd_{_load_build_module().project_version()}_all.deb"
+    fields = subprocess.run(["dpkg-deb", "-f", str(first), "Suggests", "Description"],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "Suggests: python3-pandas" in fields and "need python3-pandas" in fields
     root = system.unpack_rootfs(tmp_path / "root")
     for deb in debs:
         shutil.copy(deb, root / "root" / deb.name)
@@ -230,7 +233,8 @@ def test_rpm_contents_scriptlets_and_config(tmp_path):
     files = query("-l").split()
     for path in (
         "/usr/bin/luxlogd",
-        "/usr/lib/luxlogd/luxlogd/cli.py",
+        "/usr/lib/luxlogd/luxlogd/cli/__init__.py",
+        "/usr/lib/luxlogd/luxlogd/catalogue.py",
         "/usr/lib/luxlogd/luxtronik/calculations.py",
         "/usr/lib/luxlogd/sdnotify/__init__.py",
         "/usr/lib/systemd/system/luxlogd.service",
@@ -257,6 +261,7 @@ def test_rpm_contents_scriptlets_and_config(tmp_path):
     assert "try-restart luxlogd.service" in scripts
     requires = query("--requires")
     assert "python3 >= 3.11" in requires and "systemd" in requires
+    assert "python3-pandas" in query("--suggests")
 
 
 @pytest.mark.system
