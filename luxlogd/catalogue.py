@@ -121,8 +121,7 @@ SENSORS: tuple[Sensor, ...] = (
            "Durchfluss Wärmequelle", 0, 20_000, well_known=False),
     Sensor("flow_rate", C, 254, "flow_rate", "l/h", "Flow rate", "Durchfluss", 0, 10_000),
     # Power and speeds.
-    Sensor("heat_output", C, 257, "power", "W", "Heat output", "Heizleistung", 0, 50_000,
-           label=("circuit", "all")),
+    Sensor("heat_output", C, 257, "power", "W", "Heat output", "Heizleistung", 0, 50_000),
     Sensor("compressor_frequency", C, 231, "frequency", "Hz", "Compressor frequency",
            "Verdichterfrequenz", 0, 150),
     Sensor("heating_pump_speed", C, 241, "percent", "%", "Heating pump speed",

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 PROGRESS_FILE = "rollup-progress.json"
 LAST_ROLLUP_FILE = "rollup-last.json"
+FAILED_ROLLUP_FILE = "rollup-failed.json"
 RETRY_DELAY_S = 5.0
 
 
@@ -215,7 +216,12 @@ def rollup(config: Config, day: dt.date | None = None, on_demand: bool = False,
         job = Job(day.isoformat(), end)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with reports_lock(config):
-        written = _rollup_locked(config, job, sleep)
+        try:
+            written = _rollup_locked(config, job, sleep)
+        except RollupError as error:
+            write_atomically(config.state_dir / FAILED_ROLLUP_FILE, json.dumps(
+                {"name": job.name, "failed": time.time(), "error": str(error)}))  # fmt: skip
+            raise
 
     if written:
         logger.info("roll-up %s wrote files=%d", job.name, len(written))
@@ -265,9 +271,11 @@ def last_rollup_name(config: Config) -> str | None:
         return None
 
 
-def last_rollup(config: Config) -> dict[str, Any] | None:
+def last_rollup(config: Config, failed: bool = False) -> dict[str, Any] | None:
+    """The record of the last roll-up done (or, with `failed`, the last that failed)."""
+    name = FAILED_ROLLUP_FILE if failed else LAST_ROLLUP_FILE
     try:
-        return dict(json.loads((config.state_dir / LAST_ROLLUP_FILE).read_text()))
+        return dict(json.loads((config.state_dir / name).read_text()))
     except (OSError, ValueError):
         return None
 

@@ -1,5 +1,6 @@
 """Shared fixtures: isolate every test from the machine's configuration and environment."""
 
+import dataclasses
 import os
 import time
 
@@ -58,6 +59,18 @@ class Provider:
         return self.poll
 
 
+# Values no other field has: the controller's access codes and passwords in the web tests.
+SECRET_VALUES = {106: 428_571_301, 107: 428_571_302,
+                 **{index: 428_571_300 + index for index in range(755, 761)}}  # fmt: skip
+
+
+def with_secrets(poll):
+    parameters = list(poll.parameters)
+    for index, value in SECRET_VALUES.items():
+        parameters[index] = value
+    return dataclasses.replace(poll, parameters=tuple(parameters))
+
+
 @pytest.fixture
 def web(tmp_path, monkeypatch):
     """A server over a state directory holding two simulated hours with a 20-minute gap;
@@ -66,20 +79,21 @@ def web(tmp_path, monkeypatch):
     monkeypatch.setenv("LUXLOGD_WEB_LISTEN", "127.0.0.1:0")
     from tests.test_storage import simulated_polls
 
-    polls = simulated_polls(240, start=time.time() - 7200)
+    polls = [with_secrets(p) for p in simulated_polls(240, start=time.time() - 7200)]
     del polls[100:140]  # 20 minutes without polls: a gap the page must show as one
     with Storage(tmp_path / "state", fdatasync=lambda fd: None) as storage:
         for poll in polls:
             storage.append(poll)
     servers = []
 
-    def start(token="", storage_ok=True, last_success=None):
+    def start(token="", storage_ok=True, last_success=None, reachable=True):
         if token:
             monkeypatch.setenv("LUXLOGD_WEB_TOKEN", token)
         config = load_config(None)
         provider = Provider(
             polls[-1], time.time() if last_success is None else last_success, storage_ok
         )
+        provider.state["reachable"] = reachable
         server = WebServer(config, provider, time.time)
         host, port = server.start()
         servers.append(server)

@@ -126,6 +126,9 @@ def test_deb_installs_boots_and_behaves_under_systemd(debs, tmp_path):
     fields = subprocess.run(["dpkg-deb", "-f", str(first), "Suggests", "Description"],
                             capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "Suggests: python3-pandas" in fields and "need python3-pandas" in fields
+    contents = subprocess.run(["dpkg-deb", "-c", str(first)], capture_output=True, text=True,
+                              check=True).stdout  # fmt: skip
+    assert "./usr/share/luxlogd/grafana/luxlogd-dashboard.json" in contents
     root = system.unpack_rootfs(tmp_path / "root")
     for deb in debs:
         shutil.copy(deb, root / "root" / deb.name)
@@ -243,6 +246,7 @@ def test_rpm_contents_scriptlets_and_config(tmp_path):
         "/usr/lib/sysusers.d/luxlogd.conf",
         "/usr/lib/tmpfiles.d/luxlogd.conf",
         "/usr/share/man/man8/luxlogd.8",
+        "/usr/share/luxlogd/grafana/luxlogd-dashboard.json",
         "/etc/luxlogd/luxlogd.toml",
         "/var/lib/luxlogd",
     ):

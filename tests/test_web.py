@@ -41,20 +41,50 @@ def test_healthz_is_200_when_polls_are_recent_and_503_otherwise(web):
     assert get(broken + "/healthz")[0] == 503
 
 
-def test_metrics_parse_strictly_and_carry_every_numeric_sensor(web):
+def test_metrics_are_curated_families_that_parse_strictly(web, monkeypatch):
     base, polls = web()
     status, headers, body = get(base + "/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}
     polls_total = {s.labels["result"]: s.value for s in families["luxlogd_polls"].samples}
     assert polls_total == {"ok": 5.0, "failed": 1.0}
-    values = {s.labels["name"]: s for s in families["luxtronik_value"].samples}
-    assert values["ID_WEB_Temperatur_TVL"].value == polls[-1].calculations[10] / 10
-    assert values["ID_WEB_Temperatur_TVL"].labels["unit"] == "celsius"
-    assert "ID_WEB_SoftStand" not in values  # not a number
+    assert families["luxlogd_polls"].type == "counter"
+    newest = polls[-1]
+    temperatures = {s.labels["sensor"]: s.value
+                    for s in families["luxtronik_temperature_celsius"].samples}  # fmt: skip
+    assert temperatures["flow"] == newest.calculations[10] / 10
+    assert temperatures["outdoor"] == newest.calculations[15] / 10
+    assert "heat_source_in" not in temperatures  # not connected (reads -50.0): not served
+    starts = families["luxtronik_compressor_starts"]
+    assert starts.type == "counter" and starts.samples[0].value == newest.calculations[57]
+    heat = {s.labels["circuit"]: s.value for s in families["luxtronik_heat_energy_kwh"].samples}
+    assert heat["total"] == newest.calculations[154] / 10
+    electric = {s.labels["circuit"]: s.value
+                for s in families["luxtronik_electric_energy_kwh"].samples}  # fmt: skip
+    assert electric["heating"] == newest.parameters[1136] / 100
+    modes = {s.labels["state"]: s.value for s in families["luxtronik_operating_mode"].samples}
+    assert sum(modes.values()) == 1.0 and len(modes) == 8
+    info = families["luxtronik_info"].samples[0].labels
+    assert info == {"firmware": "V3.88", "heatpump_type": "L1A"}
+    assert families["luxlogd_build_info"].samples[0].labels["version"]
+    assert families["luxlogd_poll_duration_seconds"].type == "histogram"
     assert families["luxlogd_database_bytes"].samples[0].value > 0
-    text = body.decode()
-    assert text.count("# TYPE luxtronik_value gauge") == 1
+    series = sum(len(f.samples) for f in families.values())
+    assert series < 200  # well under 200 series by default
+    assert "luxtronik_raw_value" not in families
+    # Unreachable: nothing served as if current, and why.
+    down, _ = web(reachable=False)
+    families = {f.name for f in text_string_to_metric_families(get(down + "/metrics")[2].decode())}
+    assert not any(name.startswith("luxtronik_") for name in families)
+    assert "luxlogd_heatpump_reachable" in families
+    # metrics.raw: every numeric field too, and still no secret.
+    monkeypatch.setenv("LUXLOGD_METRICS_RAW", "true")
+    raw, _ = web()
+    text = get(raw + "/metrics")[2].decode()
+    names = {s.labels["name"] for f in text_string_to_metric_families(text)
+             if f.name == "luxtronik_raw_value" for s in f.samples}  # fmt: skip
+    assert len(names) > 1500 and "ID_WEB_Temperatur_TVL" in names
+    assert not any("Passwort" in n or "Password" in n or "Zugangscode" in n for n in names)
 
 
 def test_label_values_are_escaped():
@@ -243,7 +273,7 @@ def test_the_daemon_serves_its_own_data(tmp_path):
         health = get(f"http://{host}:{port}/healthz")[0]
         service.request_stop()
         thread.join(5)
-    assert status == 200 and b'luxtronik_value{name="ID_WEB_Temperatur_TVL"' in body
+    assert status == 200 and b'luxtronik_temperature_celsius{sensor="flow"}' in body
     assert health == 200
 
 
@@ -429,3 +459,29 @@ def test_charts_and_status_include_the_poll_stored_a_moment_ago(tmp_path, capsys
     assert series["max"][-1] == newest.calculations[10] / 10
     assert f"polls stored:  4 ({4 - committed} only in the write-ahead log)" in out
     assert f"to {clock_text(newest.ts_ms / 1000)}" in out
+
+
+def test_no_secret_of_the_controller_is_ever_served(web, monkeypatch):
+    from tests.conftest import SECRET_VALUES
+
+    monkeypatch.setenv("LUXLOGD_METRICS_RAW", "true")
+    base, polls = web()
+    assert polls[-1].parameters[107] == SECRET_VALUES[107]  # the store holds them
+    day = time.strftime("%Y-%m-%d")
+    answers = []
+    for path in ["/", "/metrics", "/healthz", "/api/sensors", "/api/sensors?lang=de",
+                 "/api/latest?sensors=parameters", "/api/latest?sensors=*",
+                 f"/api/export?from={day}&to={day}&sensors=parameters",
+                 f"/api/export?from={day}&to={day}&sensors=*&format=json",
+                 "/api/glance", "/api/status", "/api/summary?days=2", "/api/logs",
+                 f"/api/stats?month={day[:7]}", f"/api/coverage?from={day}&to={day}"]:  # fmt: skip
+        status, _, body = get(base + path)
+        assert status == 200, path
+        answers.append(body.decode())
+    served = "\n".join(answers)
+    for value in SECRET_VALUES.values():
+        assert str(value) not in served
+    for name in ("ID_Einst_Zugangscode", "ID_Timer_Password", "ID_WebserverPasswort_1_akt"):
+        assert name not in served
+        status, _, body = get(f"{base}/api/latest?sensors={name}")
+        assert status == 400 and "secret" in json.loads(body)["error"]

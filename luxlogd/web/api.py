@@ -6,6 +6,7 @@ days of summaries (finished days are cached), 10,000 points.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -125,16 +126,30 @@ def healthz(handler: Handler, query: dict[str, str]) -> None:
 
 
 def metrics_text(handler: Handler, query: dict[str, str]) -> None:
-    state_dir = handler.server.config.state_dir
-    wal_dir = state_dir / "wal"
+    from luxlogd import reports
+    from luxlogd.reader import WAL_DIRECTORY, directory_bytes
+
+    config = handler.server.config
+    state_dir = config.state_dir
+    done, failed = reports.last_rollup(config), reports.last_rollup(config, failed=True)
+    try:
+        free = shutil.disk_usage(state_dir).free
+    except OSError:
+        free = None
     sizes = {
-        "wal_bytes": sum(p.stat().st_size for p in wal_dir.iterdir()) if wal_dir.is_dir() else 0,
+        "wal_bytes": directory_bytes(state_dir / WAL_DIRECTORY),
         "database_bytes": sum(
-            p.stat().st_size for p in state_dir.glob("luxlogd.sqlite*") if p.is_file()
+            p.stat().st_size
+            for p in state_dir.glob("luxlogd.sqlite*")
+            if p.is_file() and ".damaged" not in p.name
         ),  # fmt: skip
+        "disk_free_bytes": free,
+        "rollup_success": (done or {}).get("finished"),
+        "rollup_failure": (failed or {}).get("failed"),
     }
     provider = handler.server.provider
-    text = metrics.render_metrics(provider.status(), provider.latest_poll(), sizes)
+    text = metrics.render_metrics(provider.status(), provider.latest_poll(), sizes,
+                                  raw=config.metrics.raw)  # fmt: skip
     handler.send_text(text, "text/plain; version=0.0.4; charset=utf-8")
 
 
