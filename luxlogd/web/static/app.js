@@ -82,10 +82,15 @@ function clock(epoch) {
                : date.toLocaleString(state.language, {dateStyle: "short", timeStyle: "short"});
 }
 
-function number(value, digits = 1) {
+const TENTHS = new Set(["°C", "K", "bar", "kWh"]);  // measured in tenths: always one decimal
+
+function number(value, digits = 1, unit = "") {
   if (value === null || value === undefined) return "–";
   if (typeof value === "boolean") return value ? "1" : "0";
   if (typeof value !== "number") return String(value);
+  if (TENTHS.has(unit)) {
+    return value.toLocaleString(state.language, {minimumFractionDigits: 1, maximumFractionDigits: Math.max(1, digits)});
+  }
   return Number.isInteger(value) ? value.toLocaleString(state.language)
     : value.toLocaleString(state.language, {maximumFractionDigits: digits});
 }
@@ -110,7 +115,7 @@ function figure(list, label, text, missing) {
 }
 
 function withUnit(value, unit, digits) {
-  return value === null || value === undefined ? "–" : `${number(value, digits)}${unit ? " " + unit : ""}`;
+  return value === null || value === undefined ? "–" : `${number(value, digits, unit)}${unit ? " " + unit : ""}`;
 }
 
 async function loadGlance() {
@@ -471,7 +476,7 @@ async function loadLatest() {
     const row = body.insertRow();
     cell(row, sensor.label);
     row.title = name;
-    cell(row, number(value), "num");
+    cell(row, number(value, 1, sensor.display_unit || ""), "num");
     cell(row, sensor.display_unit || "");
   }
 }
