@@ -14,8 +14,9 @@ import resource
 import sys
 import time
 
+from luxlogd.client import HeatPumpClient
 from luxlogd.config import load_config
-from luxlogd.service import Service, make_client
+from luxlogd.service import Service
 
 START_S = 1_795_820_400.0  # 2026-11-26 23:00 UTC
 
@@ -72,7 +73,7 @@ def main():
         notifier=Notifier(),
         max_polls=polls,
     )
-    service.client = VirtualTimeClient(make_client(config), virtual)
+    service.client = VirtualTimeClient(HeatPumpClient.from_config(config.heatpump), virtual)
     before = time.process_time()
     started = time.perf_counter()
     service.run()

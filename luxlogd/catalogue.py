@@ -246,6 +246,25 @@ SENSORS: tuple[Sensor, ...] = (
 ERROR_LOG = tuple((95 + slot, 100 + slot) for slot in range(5))
 SWITCH_OFF_LOG = tuple((111 + slot, 106 + slot) for slot in range(5))
 
+# Visibility flags that say which circuits an installation has: index -> (English, German).
+CIRCUITS = {
+    2: ("heating", "Heizung"),
+    3: ("hot water", "Warmwasser"),
+    4: ("pool", "Schwimmbad"),
+    5: ("cooling", "Kühlung"),
+    6: ("ventilation", "Lüftung"),
+    7: ("mixing circuit 1", "Mischkreis 1"),
+    8: ("mixing circuit 2", "Mischkreis 2"),
+    250: ("solar", "Solar"),
+}
+# Sensors a working installation always has connected: without them no poll is trustworthy.
+CRITICAL = ("flow", "return", "outdoor")
+# Temperatures that change over a day on any working installation: unchanged for days,
+# they are stuck.
+CHANGING = ("outdoor", "flow", "return", "hot_water")
+# How long a CHANGING temperature may stay exactly the same before it counts as stuck.
+STUCK_AFTER_S = 2 * 86_400
+
 # Fields that are never served, exported or published (access codes, passwords).
 SECRETS = frozenset(
     [(P, 106), (P, 107)]  # ID_Timer_Password, ID_Einst_Zugangscode

@@ -36,8 +36,9 @@ PHASES = {
 }
 
 
-class _AttemptError(Exception):
-    """One failed attempt: which phase, what happened; `final` when retrying cannot help."""
+class AttemptError(Exception):
+    """One failed attempt: which phase (connect, or the array being read), what happened;
+    `final` when retrying cannot help."""
 
     def __init__(self, phase: str, reason: str, final: bool = False) -> None:
         super().__init__(f"{phase}: {reason}")
@@ -46,7 +47,7 @@ class _AttemptError(Exception):
         self.final = final
 
 
-__all__ = ["HeatPumpClient", "HeatPumpError", "Poll", "Snapshot"]
+__all__ = ["AttemptError", "HeatPumpClient", "HeatPumpError", "Poll", "Snapshot"]
 
 Snapshot = Poll  # the name of the client's result in the library API of earlier versions
 
@@ -74,6 +75,7 @@ class HeatPumpClient:
         self.clock = clock
         self.sleep = sleep
         self.progress = progress  # told what a read is waiting for (dump at a terminal)
+        self.timings: dict[str, float] = {}  # seconds per phase of the last attempt (doctor)
 
     def read(self, budget_s: float | None = None) -> Poll:
         """Read all three arrays; retry with exponential back-off.
@@ -94,7 +96,7 @@ class HeatPumpClient:
                               f"up to {self.timeout_s:g} s)")  # fmt: skip
             try:
                 snapshot = self._read_once(give_up_at)
-            except _AttemptError as error:
+            except AttemptError as error:
                 elapsed = self.clock() - attempt_started
                 attempts.append(f"attempt {attempt}: {error} after {elapsed:.2f} s")
                 logger.debug(
@@ -126,29 +128,43 @@ class HeatPumpClient:
             final=final,
         )
 
+    @classmethod
+    def from_config(cls, heatpump: Any) -> HeatPumpClient:
+        """The client a [heatpump] configuration section describes."""
+        h = heatpump
+        return cls(h.host, h.port, h.timeout_s, h.retries, h.backoff_s)
+
+    def read_once(self, budget_s: float | None = None) -> Poll:
+        """One attempt, no retry: raise AttemptError saying where and how it failed."""
+        return self._read_once(None if budget_s is None else self.clock() + budget_s)
+
     def _read_once(self, give_up_at: float | None) -> Poll:
+        self.timings = {}
+
         def deadline() -> float:
             own = self.clock() + self.timeout_s
             return own if give_up_at is None else min(own, give_up_at)
 
         connect_by = deadline()
+        began = self.clock()
         try:
             sock = socket.create_connection(
                 (self.host, self.port), timeout=max(0.001, connect_by - self.clock())
             )
         except TimeoutError:
-            raise _AttemptError("connect", "timed out (no answer)") from None
+            raise AttemptError("connect", "timed out (no answer)") from None
         except socket.gaierror as error:
-            raise _AttemptError(
+            raise AttemptError(
                 "connect", f"cannot resolve {self.host!r}: {error.strerror}", final=True
             ) from None
         except ConnectionRefusedError:
-            raise _AttemptError(
+            raise AttemptError(
                 "connect", "Connection refused (nothing listens on that port; Luxtronik 2.x "
                 "listens on 8889, very old firmware on 8888)", final=True,
             ) from None  # fmt: skip
         except OSError as error:
-            raise _AttemptError("connect", error.strerror or str(error)) from None
+            raise AttemptError("connect", error.strerror or str(error)) from None
+        self.timings["connect"] = self.clock() - began
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             parameters, _ = self._read_array(sock, READ_PARAMETERS, deadline())
@@ -162,6 +178,7 @@ class HeatPumpClient:
         self, sock: socket.socket, command: int, deadline: float
     ) -> tuple[tuple[int, ...], int]:
         phase = PHASES[command]
+        began = self.clock()
         try:
             sock.sendall(encode_request(command))
             header = self._receive(sock, header_size(command), deadline, phase)
@@ -170,14 +187,15 @@ class HeatPumpClient:
             else:
                 (echo, count), status = struct.unpack(">ii", header), 0
             if echo != command:
-                raise _AttemptError(phase, f"wrong echo {echo} (expected {command})")
+                raise AttemptError(phase, f"wrong echo {echo} (expected {command})")
             if not 0 <= count <= MAX_VALUES:
-                raise _AttemptError(phase, f"implausible length {count} (expected 0-{MAX_VALUES})")
+                raise AttemptError(phase, f"implausible length {count} (expected 0-{MAX_VALUES})")
             size = value_size(command)
             payload = self._receive(sock, count * size, deadline, phase)
         except OSError as error:
-            raise _AttemptError(phase, error.strerror or str(error)) from None
+            raise AttemptError(phase, error.strerror or str(error)) from None
         code = "b" if size == 1 else "i"
+        self.timings[phase.split()[0]] = self.clock() - began
         return struct.unpack(f">{count}{code}", payload), status
 
     def _receive(self, sock: socket.socket, size: int, deadline: float, phase: str) -> bytes:
@@ -188,13 +206,13 @@ class HeatPumpClient:
         while received < size:
             remaining = deadline - self.clock()
             if remaining <= 0:
-                raise _AttemptError(phase, f"timed out with {received} of {size} bytes")
+                raise AttemptError(phase, f"timed out with {received} of {size} bytes")
             sock.settimeout(remaining)
             try:
                 got = sock.recv_into(view[received:])
             except TimeoutError:
-                raise _AttemptError(phase, f"timed out with {received} of {size} bytes") from None
+                raise AttemptError(phase, f"timed out with {received} of {size} bytes") from None
             if got == 0:
-                raise _AttemptError(phase, f"connection closed after {received} of {size} bytes")
+                raise AttemptError(phase, f"connection closed after {received} of {size} bytes")
             received += got
         return bytes(buffer)

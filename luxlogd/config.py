@@ -517,6 +517,20 @@ def require_host(config: Config) -> None:
         ])  # fmt: skip
 
 
+def reload_config(path: str | None, running: Config) -> Config:
+    """The configuration re-read for `systemctl reload` (raises ConfigError; the running one
+    stays). storage.state_dir changes only on restart: it is kept, with a warning."""
+    import logging
+
+    new = load_config(path)
+    require_host(new)
+    if new.storage.state_dir != running.storage.state_dir:
+        logging.getLogger("luxlogd.service").warning(
+            "storage.state_dir changes only on restart; keeping %s", running.storage.state_dir
+        )
+    return dataclasses.replace(new, storage=running.storage)
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -12,10 +12,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from luxlogd import events
 from luxlogd.files import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,12 @@ class Counters:
     last_error: str | None = None
     durations: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
     duration_sum_s: float = 0.0
+    storing_failed: bool = False
+    events: Any = field(default=None, repr=False)  # events.Events: the diary doctor reads
+
+    def _record(self, event: str, error: Exception | None = None) -> None:
+        if self.events is not None:
+            self.events.record(event, **({"error": str(error)[:300]} if error else {}))
 
     @property
     def reachable(self) -> bool:
@@ -101,6 +108,10 @@ class Counters:
                 host, self.failed_in_row, clock_text(self.down_since),
             )  # fmt: skip
             self.down_since = None
+            self._record(events.REACHABLE)
+        if self.storing_failed:
+            self.storing_failed = False
+            self._record(events.STORED)
         self.failed_in_row = 0
 
     def failed(self, error: Exception, now: float) -> None:
@@ -112,8 +123,24 @@ class Counters:
         if self.down_since is None:
             self.down_since = now
             logger.warning("heat pump unreachable, polling goes on: %s", error)
+            self._record(events.UNREACHABLE, error)
         else:
             logger.debug("heat pump still unreachable: %s", error)
+
+    def not_stored(self, error: Exception) -> None:
+        """A poll was read but could not be made durable (a full disk): nothing acknowledged."""
+        self.polls_failed += 1
+        self.last_error = str(error)
+        logger.warning("poll not stored: %s", error)
+        if not self.storing_failed:
+            self.storing_failed = True
+            self._record(events.NOT_STORED, error)
+
+    def late(self, seconds: float, interval_s: float) -> None:
+        """A poll starts `seconds` after its slot (more than a second or 10 %: late)."""
+        if seconds > max(1.0, 0.1 * interval_s):
+            self.polls_late += 1
+            logger.warning("poll late by %.1f s", seconds)
 
     def timed(self, read_s: float, interval_s: float, now: float) -> None:
         """Note how long a successful read took (longer than the interval: slow)."""
@@ -154,7 +181,8 @@ class Counters:
         return f"last poll {last}, {stored} polls stored, heat pump reachable{slow}"
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {one.name: getattr(self, one.name) for one in fields(self) if one.name != "events"}
+        data["durations"] = list(self.durations)
         data["reachable"] = self.reachable
         return data
 
@@ -217,23 +245,24 @@ class StatusFiles:
             logger.debug("cannot touch the heartbeat file: %s", error)
 
 
-def daemon_status(counters: Counters, storage: Any, config: Any, now: float, text: str,
-                  stopping: bool) -> dict[str, Any]:  # fmt: skip
+def daemon_status(daemon: Any, now: float) -> dict[str, Any]:
     """What the daemon says about itself (status.json, `status`, /healthz, /api/status)."""
     from luxlogd import logs
 
     ring = logs.ring_buffer()
     return {
-        **counters.as_dict(),
+        **daemon.counters.as_dict(),
         "pid": os.getpid(),
         "updated": now,
-        "interval_s": config.poll.interval_s,
-        "status": text,
+        "interval_s": daemon.config.poll.interval_s,
+        "status": daemon.status_text(),
         "recent_warnings": ring.snapshot(logging.WARNING)[-20:] if ring else [],
-        "stopping": stopping,
-        "storage_ok": storage.ok,
-        "storage_problem": storage.problem,
-        "database_rebuilt": storage.rebuilt,
+        "stopping": daemon.stopping,
+        "storage_ok": daemon.storage.ok,
+        "storage_problem": daemon.storage.problem,
+        "database_rebuilt": daemon.storage.rebuilt,
+        "quality": dict(daemon.quality.counts),
+        "quality_notes": daemon.quality.notes(),
     }
 
 
@@ -296,6 +325,16 @@ class Liveness:
         self.interval_s = watchdog_s or HEARTBEAT_EVERY_S
         self._last_ping = float("-inf")
         self._progressed = True
+
+    @classmethod
+    def from_environ(cls, notifier: Any, environ: Mapping[str, str], state_dir: Path,
+                     monitor: StallMonitor | None,
+                     clock: Callable[[], float]) -> Liveness:  # fmt: skip
+        """Status files on $RUNTIME_DIRECTORY (a tmpfs) when systemd gives one, else in the
+        state directory; the watchdog when it is meant for this process."""
+        runtime = environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+        files = StatusFiles(Path(runtime) if runtime else state_dir, bool(runtime), clock)
+        return cls(notifier, watchdog_interval_s(environ), files, monitor, clock)
 
     def read_budget_cap_s(self) -> float | None:
         """The longest read the watchdog tolerates: a ping precedes every read by at most

@@ -8,7 +8,6 @@ in health.py, disk pressure and the internal schedule in housekeeping.py.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import os
@@ -17,17 +16,19 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from luxlogd import health
 from luxlogd.client import HeatPumpClient
-from luxlogd.config import Config, load_config, require_host
+from luxlogd.config import Config, reload_config
 from luxlogd.errors import ConfigError, HeatPumpError
-from luxlogd.health import Counters, Liveness, Notifier, StallMonitor, StatusFiles
+from luxlogd.events import STARTED, STOPPED, Events
+from luxlogd.grid import FixedRate
+from luxlogd.health import Counters, Liveness, Notifier, StallMonitor
 from luxlogd.housekeeping import DiskGuard, InternalSchedule, internal_schedule_enabled
 from luxlogd.poll import Poll
+from luxlogd.quality import Validator
 from luxlogd.storage import Storage
 from luxlogd.wal import WalError
 
@@ -36,11 +37,6 @@ logger = logging.getLogger(__name__)
 
 class _StopPoll(Exception):
     """Raised from the SIGTERM handler to abandon a heat pump read in flight."""
-
-
-def make_client(config: Config) -> HeatPumpClient:
-    h = config.heatpump
-    return HeatPumpClient(h.host, h.port, h.timeout_s, h.retries, h.backoff_s)
 
 
 class Service:
@@ -72,24 +68,22 @@ class Service:
         self.max_polls = max_polls
         self.storage = storage or Storage(config.state_dir, clock=self.wallclock,
                                           retention_days=config.storage.retention_days)  # fmt: skip
-        self.client = make_client(config)
-        self.counters = Counters()
+        self.client = HeatPumpClient.from_config(config.heatpump)
+        self.counters = Counters(events=Events(config.state_dir, self.wallclock))
+        self.quality = Validator()
         self.last_poll: Poll | None = None  # the newest stored poll
         self.web: Any = None
         self.stall_monitor = stall_monitor
-        runtime = environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
-        status_dir = Path(runtime) if runtime else config.state_dir
-        self.files = StatusFiles(status_dir, bool(runtime), timefunc)
-        self.liveness = Liveness(self.notifier, health.watchdog_interval_s(environ), self.files,
-                                 stall_monitor, timefunc)  # fmt: skip
+        self.liveness = Liveness.from_environ(self.notifier, environ, config.state_dir,
+                                              stall_monitor, timefunc)  # fmt: skip
+        self.files = self.liveness.files
         self.disk = DiskGuard(config)
         self.schedule = InternalSchedule(config) if internal_schedule_enabled(config, environ) \
             else None  # fmt: skip
-        self._stop_requested = False
+        self.stopping = False
         self._reload_requested = False
         self._in_read = False
-        self._slot = 0
-        self._start = 0.0
+        self.grid = FixedRate(config.poll.interval_s)
 
     def _interruptible_sleep(self, seconds: float) -> None:
         """sched's delay: returns at once when a signal asks for attention."""
@@ -98,7 +92,7 @@ class Service:
         self._wake.clear()
 
     def request_stop(self, *_: object) -> None:
-        self._stop_requested = True
+        self.stopping = True
         self._wake.set()
 
     def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -125,27 +119,28 @@ class Service:
             self.config.heatpump.host, self.config.heatpump.port, self.config.poll.interval_s,
             self.config.state_dir, stored,
         )  # fmt: skip
+        self.counters.events.record(STARTED, interval_s=self.config.poll.interval_s)
         self.notifier.notify("READY=1")
         self.notifier.notify(f"STATUS=ready, {stored} polls stored, first poll now")
         if self.config.web.enabled and self.web is None:
             from luxlogd.web import start_web
 
             self.web = start_web(self.config, self, self.wallclock)
-        self._start = self.timefunc()
-        self._slot = 0
-        self.scheduler.enterabs(self._start, 1, self._poll_job)
-        self.scheduler.enterabs(self._start, 0, self._heartbeat_job)
+        start = self.timefunc()
+        self.grid.begin(start)
+        self.scheduler.enterabs(start, 1, self._poll_job)
+        self.scheduler.enterabs(start, 0, self._heartbeat_job)
         if self.stall_monitor is not None:
             self.stall_monitor.start()
         if self.schedule is not None:
             logger.info("roll-up at %s and daily cleanup run inside the daemon",
                         self.config.reports.time)  # fmt: skip
-            self.scheduler.enterabs(self._start + 1.0, 2, self._schedule_job)
+            self.scheduler.enterabs(start + 1.0, 2, self._schedule_job)
         exit_code = 0
         try:
-            while not self._stop_requested:
+            while not self.stopping:
                 self.scheduler.run(blocking=False)
-                if self._stop_requested:
+                if self.stopping:
                     break
                 if self._reload_requested:
                     self._reload()
@@ -173,38 +168,19 @@ class Service:
         if self.schedule is not None:
             self.schedule.join(10)
         self.files.write_status(self.status(), force=True)
+        self.counters.events.record(STOPPED)
         logger.info("stopped polls_ok=%d polls_failed=%d", self.counters.polls_ok,
                     self.counters.polls_failed)  # fmt: skip
 
-    def _read_budget_s(self, started: float) -> float:
-        """A read may take until the next slot, or heatpump.timeout_s if that is longer (a
-        slow controller is not a dead one), but never so long that the watchdog fires."""
-        interval = self.config.poll.interval_s
-        to_next_slot = self._start + (self._slot + 1) * interval - started - 0.05
-        budget = max(to_next_slot, self.config.heatpump.timeout_s)
-        cap = self.liveness.read_budget_cap_s()
-        return max(0.05, budget if cap is None else min(budget, cap))
-
     def _next_slot(self) -> None:
-        """Schedule the next poll on the fixed grid start + k * interval; never skip silently."""
-        interval = self.config.poll.interval_s
-        now = self.timefunc()
-        self._slot += 1
-        due = self._start + self._slot * interval
-        if due < now:
-            missed = int((now - due) // interval) + 1
-            self._slot += missed
-            self.counters.skipped(missed, interval)
-            due = self._start + self._slot * interval
+        due, missed = self.grid.advance(self.timefunc())
+        if missed:
+            self.counters.skipped(missed, self.grid.interval_s)
         self.scheduler.enterabs(due, 1, self._poll_job)
 
     def _poll_job(self) -> None:
         started = self.timefunc()
-        interval = self.config.poll.interval_s
-        due = self._start + self._slot * interval
-        if started - due > max(1.0, 0.1 * interval):
-            self.counters.polls_late += 1
-            logger.warning("poll late by %.1f s", started - due)
+        self.counters.late(started - self.grid.due, self.grid.interval_s)
         self.liveness.before_read()
         try:
             self._poll_once(started)
@@ -222,15 +198,16 @@ class Service:
         if self.max_polls is not None and done >= self.max_polls:
             self.request_stop()
             return
-        if not self._stop_requested:
+        if not self.stopping:
             self._next_slot()
 
     def _poll_once(self, started: float) -> None:
         self._in_read = True
         try:
-            poll = self.client.read(budget_s=self._read_budget_s(started))
+            budget = self.grid.read_budget(started, self.config.heatpump.timeout_s,
+                                           self.liveness.read_budget_cap_s())  # fmt: skip
+            poll = self.client.read(budget_s=budget)
         except HeatPumpError as error:
-            self._in_read = False
             self.counters.failed(error, self.wallclock())
             self._publish()
             return
@@ -243,14 +220,12 @@ class Service:
         except WalError as error:
             if error.fatal:
                 raise
-            # Nothing was acknowledged and the log is intact: the next poll tries again.
-            self.counters.polls_failed += 1
-            self.counters.last_error = str(error)
-            logger.warning("poll not stored: %s", error)
+            self.counters.not_stored(error)  # the log is intact: the next poll tries again
             self._publish()
             return
         self.counters.succeeded(self.wallclock(), self.config.heatpump.host)
         self.last_poll = poll
+        self.quality.observe(poll)  # after storing: flags, never alters or drops
         logger.debug("poll stored seq=%d duration_s=%.3f", seq, self.timefunc() - started)
         self.disk.check(dt.datetime.fromtimestamp(self.wallclock(), dt.UTC).astimezone().date())
         self._publish()
@@ -264,8 +239,7 @@ class Service:
 
     def status(self) -> dict[str, Any]:
         """The daemon's state for status.json, `luxlogd status`, /healthz and /api/status."""
-        return health.daemon_status(self.counters, self.storage, self.config, self.wallclock(),
-                                    self.status_text(), self._stop_requested)  # fmt: skip
+        return health.daemon_status(self, self.wallclock())
 
     def latest_poll(self) -> Poll | None:
         """The newest stored poll (for the web's metrics), or None."""
@@ -274,32 +248,28 @@ class Service:
     def _heartbeat_job(self) -> None:
         """Runs in the main loop: a poll that hangs stops the pings and the heartbeat."""
         self.liveness.beat(self.counters.last_poll_duration_s)
-        if not self._stop_requested:
+        if not self.stopping:
             self.scheduler.enter(self.liveness.interval_s, 0, self._heartbeat_job)
 
     def _schedule_job(self) -> None:
         assert self.schedule is not None
         self.schedule.tick(dt.datetime.fromtimestamp(self.wallclock(), dt.UTC).astimezone())
-        if not self._stop_requested:
+        if not self.stopping:
             self.scheduler.enter(60.0, 2, self._schedule_job)
 
     def _reload(self) -> None:
         self._reload_requested = False
         self.notifier.notify("RELOADING=1")
         try:
-            new = load_config(self.config_path)
-            require_host(new)
+            new = reload_config(self.config_path, self.config)
         except ConfigError as error:
             for problem in error.problems:
                 logger.error("reload failed, keeping the running configuration: %s", problem)
             self.notifier.notify("READY=1")
             return
-        if new.storage.state_dir != self.config.storage.state_dir:
-            logger.warning("storage.state_dir changes only on restart; keeping %s",
-                           self.config.storage.state_dir)  # fmt: skip
         old_interval = self.config.poll.interval_s
-        self.config = dataclasses.replace(new, storage=self.config.storage)
-        self.client = make_client(self.config)
+        self.config = new
+        self.client = HeatPumpClient.from_config(self.config.heatpump)
         self.disk = DiskGuard(self.config)
         if self.schedule is not None:
             self.schedule.config = self.config
@@ -308,7 +278,7 @@ class Service:
             for event in list(self.scheduler.queue):
                 if event.action == self._poll_job:
                     self.scheduler.cancel(event)
-            self._start, self._slot = self.timefunc(), -1
-            self._next_slot()
+            self.grid.begin(self.timefunc(), self.config.poll.interval_s)
+            self.scheduler.enterabs(self.grid.due, 1, self._poll_job)
         logger.info("configuration reloaded from %s", new.source)
         self.notifier.notify("READY=1")

@@ -31,14 +31,22 @@ NEAR_ZERO = 0.02  # a drop to below 2 % of the value is a reset
 OPENING_LOOKBACK_MS = 6 * 3_600_000
 
 
+def plausible_growth(kind: str, start: float, since: tuple[int, int | None], value: float,
+                     at: tuple[int, int | None]) -> bool:  # fmt: skip
+    """Whether a counter of `kind` can have grown from `start` (read at `since`) to `value`
+    (read at `at`); times are (our ms, the controller's clock in s or None). The time between
+    is ours, or the controller's when that says more (a simulator faster than real time)."""
+    rate, slack = MAX_RATE[kind]
+    elapsed_s = max(0.0, (at[0] - since[0]) / 1000)
+    if at[1] is not None and since[1] is not None:
+        elapsed_s = max(elapsed_s, at[1] - since[1])
+    return 0 <= value - start <= rate * elapsed_s + slack
+
+
 @dataclass
 class CounterTrack:
-    """The growth of one counter over consecutive readings, glitch-proof.
-
-    How much a counter may grow between two readings depends on the time between them: by
-    our clock, or by the controller's own (calculation 134) when that says more (a
-    simulator running faster than real time).
-    """
+    """The growth of one counter over consecutive readings, glitch-proof (see
+    plausible_growth for how much it may grow between two readings)."""
 
     kind: str
     total: float = 0.0
@@ -50,11 +58,7 @@ class CounterTrack:
 
     def _plausible(self, start: float, since: tuple[int, int | None], value: float,
                    at: tuple[int, int | None]) -> bool:  # fmt: skip
-        rate, slack = MAX_RATE[self.kind]
-        elapsed_s = max(0.0, (at[0] - since[0]) / 1000)
-        if at[1] is not None and since[1] is not None:
-            elapsed_s = max(elapsed_s, at[1] - since[1])
-        return 0 <= value - start <= rate * elapsed_s + slack
+        return plausible_growth(self.kind, start, since, value, at)
 
     def add(self, at_ms: int, value: float | None, clock_s: int | None = None) -> None:
         if value is None:

@@ -8,6 +8,23 @@ from pathlib import Path
 REAL_DUMPS = Path(__file__).resolve().parent / "data" / "real-dumps" / "V1.80_L1A"
 
 
+def read_capture(ts_ms=0):
+    """The real controller's answers (tests/data/real-dumps) as a Poll taken at ts_ms."""
+    from luxlogd.poll import Poll
+
+    def values(command):
+        data = (REAL_DUMPS / f"{command}.bin").read_bytes()
+        if command == 3004:
+            _, status, count = struct.unpack(">iii", data[:12])
+            return struct.unpack(f">{count}i", data[12:]), status
+        _, count = struct.unpack(">ii", data[:8])
+        code = "b" if command == 3005 else "i"
+        return struct.unpack(f">{count}{code}", data[8:]), 0
+
+    (parameters, _), (calculations, status), (visibilities, _) = map(values, (3003, 3004, 3005))
+    return Poll(ts_ms, status, parameters, calculations, visibilities)
+
+
 class FrozenClock:
     """A wall clock that moves only when told to."""
 

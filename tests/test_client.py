@@ -1,5 +1,4 @@
 import json
-import struct
 import time
 
 import luxtronik
@@ -12,9 +11,8 @@ from luxlogd import sensors
 from luxlogd.cli import main
 from luxlogd.client import HeatPumpClient, HeatPumpError
 from luxlogd.errors import SensorPatternError
-from luxlogd.poll import Poll
 from luxlogd.simulator import Simulator
-from tests.helpers import REAL_DUMPS
+from tests.helpers import REAL_DUMPS, read_capture
 
 
 @pytest.fixture
@@ -28,20 +26,6 @@ def client_for(sim, **overrides):
     settings = {"timeout_s": 0.5, "retries": 1, "backoff_s": 0.05}
     settings.update(overrides)
     return HeatPumpClient("127.0.0.1", sim.port, **settings)
-
-
-def read_capture():
-    def values(command):
-        data = (REAL_DUMPS / f"{command}.bin").read_bytes()
-        if command == 3004:
-            _, status, count = struct.unpack(">iii", data[:12])
-            return struct.unpack(f">{count}i", data[12:]), status
-        _, count = struct.unpack(">ii", data[:8])
-        code = "b" if command == 3005 else "i"
-        return struct.unpack(f">{count}{code}", data[8:]), 0
-
-    (parameters, _), (calculations, status), (visibilities, _) = map(values, (3003, 3004, 3005))
-    return Poll(0, status, parameters, calculations, visibilities)
 
 
 def library_decode(snapshot):

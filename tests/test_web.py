@@ -409,8 +409,8 @@ def test_the_page_in_headless_chromium(web, tmp_path):
 def test_charts_and_status_include_the_poll_stored_a_moment_ago(tmp_path, capsys):
     """Polls still in the write buffer (SQLite has not got them yet) are in every read."""
     from luxlogd.cli import main
+    from luxlogd.client import HeatPumpClient
     from luxlogd.health import clock_text
-    from luxlogd.service import make_client
 
     hold = threading.Event()
 
@@ -436,7 +436,7 @@ def test_charts_and_status_include_the_poll_stored_a_moment_ago(tmp_path, capsys
         )
         config = load_config(path, environ={})
         service = Service(config)
-        service.client = FourPolls(make_client(config))
+        service.client = FourPolls(HeatPumpClient.from_config(config.heatpump))
         thread = threading.Thread(target=service.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 5

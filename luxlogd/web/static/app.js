@@ -157,7 +157,7 @@ async function loadGlance() {
     events.appendChild(p);
   }
   const quality = $("quality"); quality.replaceChildren();
-  (d.notes || []).slice(0, 5).forEach((note) => {
+  [...(state.qualityNotes || []), ...(d.notes || [])].slice(0, 8).forEach((note) => {
     const li = document.createElement("li");
     li.textContent = `${t("quality")}: ${note}`;
     quality.appendChild(li);
@@ -484,6 +484,7 @@ async function loadLatest() {
 async function loadStatus() {
   const status = await getJSON("/api/status");
   state.interval = status.interval_s || state.interval;
+  state.qualityNotes = status.quality_notes || [];
   const line = $("status");
   line.textContent = status.status;
   line.className = status.reachable ? "ok" : "bad";
