@@ -246,16 +246,21 @@ SENSORS: tuple[Sensor, ...] = (
 ERROR_LOG = tuple((95 + slot, 100 + slot) for slot in range(5))
 SWITCH_OFF_LOG = tuple((111 + slot, 106 + slot) for slot in range(5))
 
-# Visibility flags that say which circuits an installation has: index -> (English, German).
+# The circuits an installation may have, and the sensors whose readings show that it has
+# one (a counter above zero, a temperature connected and not 0.0). The visibility flags are
+# no guide: their layout differs between firmware versions.
 CIRCUITS = {
-    2: ("heating", "Heizung"),
-    3: ("hot water", "Warmwasser"),
-    4: ("pool", "Schwimmbad"),
-    5: ("cooling", "Kühlung"),
-    6: ("ventilation", "Lüftung"),
-    7: ("mixing circuit 1", "Mischkreis 1"),
-    8: ("mixing circuit 2", "Mischkreis 2"),
-    250: ("solar", "Solar"),
+    "heating": (("Heating", "Heizung"), ("heating_time", "heat_heating")),
+    "hot_water": (("Hot water", "Warmwasser"), ("hot_water_time", "heat_hot_water")),
+    "cooling": (("Cooling", "Kühlung"), ("cooling_time", "electric_cooling")),
+    "pool": (("Pool", "Schwimmbad"), ("heat_pool",)),
+    "mixing_circuit_1": (("Mixing circuit 1", "Mischkreis 1"), ("mixing_circuit_1_flow",)),
+    "mixing_circuit_2": (("Mixing circuit 2", "Mischkreis 2"), ("mixing_circuit_2_flow",)),
+    "solar": (("Solar", "Solar"), ("solar_collector",)),
+    "second_heater": (
+        ("Second heat generator", "Zweiter Wärmeerzeuger"),
+        ("second_heater_1_time",),
+    ),
 }
 # Sensors a working installation always has connected: without them no poll is trustworthy.
 CRITICAL = ("flow", "return", "outdoor")

@@ -15,6 +15,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
+from typing import Any
 
 from luxlogd import codec
 
@@ -197,6 +198,45 @@ def constant_hourly(value: int, slot_counts: Sequence[int]) -> array:
     return aggregates
 
 
+def verify(row: Sequence[Any], blocks: Sequence[tuple[int, bytes, bytes]]) -> list[str]:
+    """What is inconsistent in one sealed chunk: its times, its hour counts, and each
+    series' hourly aggregates against its own values (computed here independently). `row` is
+    (start_ms, count, lengths, base, times, slot_counts) of the chunks table."""
+    start_ms, count, lengths_text, base_blob, times_blob, slot_counts_blob = row
+    problems = []
+    times = times_of(times_blob)
+    if len(times) != count or not times or times[0] != start_ms:
+        return [f"{len(times)} poll times for {count} polls"]
+    day_start = start_ms - start_ms % DAY_MS
+    slots = [min(SLOTS - 1, max(0, (t - day_start) // HOUR_MS)) for t in times]
+    counts = [slots.count(slot) for slot in range(SLOTS)]
+    if list(unpack(slot_counts_blob, "I")) != counts:
+        problems.append("the polls per hour differ from the poll times")
+    if slots != sorted(slots):
+        return problems + ["poll times go back within the day (hourly figures not checked)"]
+    edges = [bisect.bisect_left(slots, slot) for slot in range(SLOTS + 1)]
+    lengths = parse_lengths(lengths_text)
+    base = unpack(base_blob, "i")
+    differ = []
+    for series, points, hourly in blocks:
+        flat = flat_of_series(lengths, series)
+        try:
+            assert flat is not None, "a series outside the arrays"
+            values = expand(base[flat], points, count)
+        except (AssertionError, zlib.error, struct.error, ValueError, IndexError) as error:
+            problems.append(f"series {series} cannot be read ({error})")
+            continue
+        expected: list[int] = []
+        for slot in range(SLOTS):
+            part = values[edges[slot] : edges[slot + 1]]
+            expected += (min(part), max(part), sum(part), len(part)) if part else (0, 0, 0, 0)
+        if list(unpack(hourly, "q")) != expected:
+            differ.append(series)
+    if differ:
+        problems.append(f"the hourly figures of {len(differ)} series differ from their values")
+    return problems
+
+
 @dataclass(frozen=True)
 class Bucket:
     start_ms: int
@@ -227,6 +267,15 @@ class Buckets:
 
     def add_hourly(self, day_start_ms: int, aggregates: Sequence[int]) -> None:
         """A sealed day's hourly aggregates (a bucket takes whole hours, by the hour's start)."""
+        day_end = day_start_ms + DAY_MS
+        if (self.start_ms <= day_start_ms and day_end <= self.end_ms
+                and (day_start_ms - self.start_ms) // self.width
+                == (day_end - 1 - self.start_ms) // self.width):  # fmt: skip
+            counts = aggregates[3::4]
+            if 0 not in counts:  # the whole day in one bucket, every hour polled: one add
+                self.add(day_start_ms, min(aggregates[0::4]), max(aggregates[1::4]),
+                         sum(aggregates[2::4]), sum(counts))  # fmt: skip
+                return
         for slot in range(SLOTS):
             at = slot * 4
             count = aggregates[at + 3]

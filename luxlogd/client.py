@@ -212,6 +212,9 @@ class HeatPumpClient:
                 got = sock.recv_into(view[received:])
             except TimeoutError:
                 raise AttemptError(phase, f"timed out with {received} of {size} bytes") from None
+            except OSError as error:
+                reason = error.strerror or str(error)
+                raise AttemptError(phase, f"{reason} after {received} of {size} bytes") from None
             if got == 0:
                 raise AttemptError(phase, f"connection closed after {received} of {size} bytes")
             received += got

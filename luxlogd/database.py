@@ -355,6 +355,26 @@ class Database:
             ((series,) if self.has_lost_table else ()) + (series, start_ms, end_ms),
         ).fetchall()
 
+    def chunk_ids(self) -> list[int]:
+        return [row[0] for row in self.db.execute("SELECT id FROM chunks ORDER BY start_ms, id")]
+
+    def chunk_for_check(self, chunk: int) -> tuple[tuple, list[tuple[int, bytes, bytes]]]:
+        """((start_ms, count, lengths, base, times, slot_counts), [(series, points, hourly)])
+        of one sealed chunk, for chunks.verify."""
+        row = self.db.execute(
+            "SELECT start_ms, count, lengths, base, times, slot_counts FROM chunks WHERE id = ?",
+            (chunk,),
+        ).fetchone()
+        blocks = self.db.execute(
+            "SELECT series, points, hourly FROM series WHERE chunk = ?", (chunk,)
+        ).fetchall()
+        return row, blocks
+
+    def lost_count(self) -> int:
+        if not self.has_lost_table:
+            return 0
+        return int(self.db.execute("SELECT count(*) FROM lost").fetchone()[0])
+
     def summary(self) -> tuple[int, int | None, int | None]:
         """(polls, first ms, last ms) of what this connection sees."""
         chunk_polls, first_chunk, last_chunk = self.db.execute(

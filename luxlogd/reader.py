@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,49 +202,91 @@ class Reader:
         takes whole hours, by the hour's start); everything else (shorter buckets, the hot
         day, WAL-only polls) comes from the polls themselves.
         """
-        result = chunks.Buckets(start_ms, end_ms, points)
-        recent_from = start_ms
+        return self.buckets_of([series], start_ms, end_ms, points)[series]
+
+    def buckets_of(self, series: Sequence[int], start_ms: int, end_ms: int,
+                   points: int | Mapping[int, int]) -> dict[int, list[Bucket]]:  # fmt: skip
+        """buckets() of several series (`points` for all, or per series), the polls after the
+        sealed days read once for all."""
+        count = points if isinstance(points, Mapping) else dict.fromkeys(series, points)
+        results = {one: chunks.Buckets(start_ms, end_ms, count[one]) for one in series}
+        recent_from = {one: start_ms for one in series}
         with self._snapshot():
-            if self.database is not None and result.width < chunks.HOUR_MS:
-                for (
-                    chunk_end,
-                    count,
-                    lengths_text,
-                    base_blob,
-                    times_blob,
-                    block,
-                    lost,
-                ) in self.database.points_rows(series, start_ms, end_ms):
-                    recent_from = max(recent_from, chunk_end + 1)
-                    flat = flat_of_series(chunks.parse_lengths(lengths_text), series)
-                    if flat is None or lost:
-                        continue
-                    value = chunks.unpack(base_blob, "i")[flat]
-                    result.add_column(chunks.times_of(times_blob),
-                                      chunks.expand(value, block, count))  # fmt: skip
-            elif self.database is not None:
-                for (
-                    chunk_start,
-                    chunk_end,
-                    lengths_text,
-                    base_blob,
-                    counts_blob,
-                    hourly,
-                ) in self.database.hourly_rows(series, start_ms, end_ms):
-                    if hourly is not None:
-                        aggregates = chunks.unpack(hourly, "q")
-                    else:
-                        flat = flat_of_series(chunks.parse_lengths(lengths_text), series)
-                        if flat is None:
-                            continue
-                        value = chunks.unpack(base_blob, "i")[flat]
-                        aggregates = chunks.constant_hourly(value, chunks.unpack(counts_blob, "I"))
-                    result.add_hourly(chunk_start - chunk_start % chunks.DAY_MS, aggregates)
-                    recent_from = max(recent_from, chunk_end + 1)
-            rows = [(t, values[0]) for t, _, values in self.polls(recent_from, end_ms, [series])]
-        if rows:
-            result.add_column([t for t, _ in rows], [v for _, v in rows])
-        return result.result()
+            for one in series if self.database is not None else ():
+                result = results[one]
+                if result.width < chunks.HOUR_MS:
+                    recent_from[one] = self._sealed_points(one, result, start_ms, end_ms)
+                else:
+                    recent_from[one] = self._sealed_hours(one, result, start_ms, end_ms)
+            earliest = min(recent_from.values(), default=end_ms)
+            times, columns = self.columns(earliest, end_ms, list(series))
+        for one, column in zip(series, columns, strict=True):
+            low = bisect.bisect_left(times, recent_from[one])
+            if low < len(times):
+                results[one].add_column(times[low:], column[low:])
+        return {one: result.result() for one, result in results.items()}
+
+    def _sealed_points(self, series: int, result: chunks.Buckets, start_ms: int,
+                       end_ms: int) -> int:  # fmt: skip
+        """Add sealed days poll by poll; return where the polls after them start."""
+        assert self.database is not None
+        recent_from = start_ms
+        for chunk_end, count, lengths_text, base_blob, times_blob, block, lost in \
+                self.database.points_rows(series, start_ms, end_ms):  # fmt: skip
+            recent_from = max(recent_from, chunk_end + 1)
+            flat = flat_of_series(chunks.parse_lengths(lengths_text), series)
+            if flat is None or lost:
+                continue
+            value = chunks.unpack(base_blob, "i")[flat]
+            result.add_column(chunks.times_of(times_blob), chunks.expand(value, block, count))
+        return recent_from
+
+    def _sealed_hours(self, series: int, result: chunks.Buckets, start_ms: int,
+                      end_ms: int) -> int:  # fmt: skip
+        """Add sealed days from their hourly aggregates; return where later polls start."""
+        assert self.database is not None
+        recent_from = start_ms
+        for chunk_start, chunk_end, lengths_text, base_blob, counts_blob, hourly in \
+                self.database.hourly_rows(series, start_ms, end_ms):  # fmt: skip
+            if hourly is not None:
+                aggregates = chunks.unpack(hourly, "q")
+            else:
+                flat = flat_of_series(chunks.parse_lengths(lengths_text), series)
+                if flat is None:
+                    continue
+                value = chunks.unpack(base_blob, "i")[flat]
+                aggregates = chunks.constant_hourly(value, chunks.unpack(counts_blob, "I"))
+            result.add_hourly(chunk_start - chunk_start % chunks.DAY_MS, aggregates)
+            recent_from = max(recent_from, chunk_end + 1)
+        return recent_from
+
+    def verify_sealed(self, sample: int | None = 8) -> tuple[int, int, list[str]]:
+        """Check sealed days against themselves: times, hour counts and every series' hourly
+        aggregates must equal what its stored values give. `sample` days evenly spread (the
+        newest included), or all with None. Return (days checked, days sealed, problems)."""
+        if self.database is None:
+            return 0, 0, []
+        with self._snapshot():
+            ids = self.database.chunk_ids()
+            if sample is not None and len(ids) > sample:
+                step = len(ids) / sample
+                ids = sorted({ids[min(len(ids) - 1, int(k * step))] for k in range(sample)}
+                             | {ids[-1]})  # fmt: skip
+            problems = []
+            for chunk in ids:
+                row, blocks = self.database.chunk_for_check(chunk)
+                for problem in chunks.verify(row, blocks):
+                    day = _day_text(row[0])
+                    problems.append(f"sealed day {day}: {problem}")
+            return len(ids), len(self.database.chunk_ids()), problems
+
+    def database_check(self, full: bool = False) -> str | None:
+        """SQLite's own check ("ok" or what is wrong); None without a database."""
+        return self.database.quick_check(full) if self.database is not None else None
+
+    def lost_blocks(self) -> int:
+        """Series-days a rebuild could not rescue (their values are unknown)."""
+        return self.database.lost_count() if self.database is not None else 0
 
     def latest(self) -> Poll | None:
         """The newest stored poll (WAL-only ones included), or None."""
@@ -319,6 +361,12 @@ def _pick(
             positions_by_shape[shape] = positions
         values = poll.flat()
         yield ts_ms, poll.calc_status, [values[p] if p is not None else None for p in positions]
+
+
+def _day_text(ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).date().isoformat()
 
 
 def _every_series(lengths: Sequence[int]) -> list[int]:

@@ -128,6 +128,11 @@ for _group, _table in _TABLES.items():
         _KNOWN[_group][_index] = _field(_group, _index, _datatype)
 
 
+def library_length(group: str) -> int:
+    """How many values of `group` luxtronik 0.3.14's tables cover (later ones are Unknown)."""
+    return len(_KNOWN[group])
+
+
 def field_at(group: str, index: int) -> Field | None:
     """The field at `index` of `group`, or None where luxtronik decodes nothing."""
     known = _KNOWN[group]

@@ -237,6 +237,7 @@ def test_rpm_contents_scriptlets_and_config(tmp_path):
     for path in (
         "/usr/bin/luxlogd",
         "/usr/lib/luxlogd/luxlogd/cli/__init__.py",
+        "/usr/lib/luxlogd/luxlogd/doctor/records.py",
         "/usr/lib/luxlogd/luxlogd/catalogue.py",
         "/usr/lib/luxlogd/luxtronik/calculations.py",
         "/usr/lib/luxlogd/sdnotify/__init__.py",
@@ -357,3 +358,15 @@ def test_the_man_page_formats_without_warnings():
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_the_wheel_lists_every_subpackage():
+    """A package directory missing from pyproject's list would be missing from pip installs
+    (the .deb and .rpm copy the tree and would hide it)."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])  # fmt: skip
+    found = {".".join(p.parent.relative_to(REPO).parts)
+             for p in (REPO / "luxlogd").rglob("__init__.py")}  # fmt: skip
+    assert found == listed

@@ -37,13 +37,48 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     parser.set_defaults(handler=cmd_dump)
 
+    parser = commands.add_parser(
+        "doctor",
+        help="check the connection, the heat pump and the recorded data; say what to do",
+        description="Check the connection to the heat pump (one read; a second after a "
+        "failure), what the heat pump has, the recorded data (polls per day, gaps and why, "
+        "clock jumps, growth, reports), its integrity (write-ahead log, SQLite, sealed days) "
+        "and the plausibility of the readings. Read-only, safe beside the running daemon. "
+        "Exit 0 when nothing is a problem, 1 when something is, 69 when the heat pump cannot "
+        "be read.",
+    )
+    _connection_arguments(parser, retries=False)
+    parser.add_argument("--days", type=days_back, default=14, metavar="N",
+                        help="days of polls per day to list (default 14)")  # fmt: skip
+    parser.add_argument(
+        "--full", action="store_true",
+        help="SQLite integrity_check and every sealed day re-checked (slower)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-heat-pump", dest="heat_pump", action="store_false",
+        help="check only the recorded data (no connection)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="text",
+        help="text: sections with verdicts; json: the same for scripts",
+    )  # fmt: skip
+    parser.set_defaults(handler=cmd_doctor)
 
-def _connection_arguments(parser: argparse.ArgumentParser) -> None:
+
+def days_back(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 366:
+        raise argparse.ArgumentTypeError(f"expected a number of days 1-366, got {text!r}")
+    return int(text)
+
+
+def _connection_arguments(parser: argparse.ArgumentParser, retries: bool = True) -> None:
     parser.add_argument("--host", help="controller address (default: heatpump.host)")
     parser.add_argument("--port", type=port, help="controller port (default: heatpump.port)")
     parser.add_argument("--timeout", type=positive_float, metavar="S",
                         help="deadline for connecting and each answer (default: "
                         "heatpump.timeout_s)")  # fmt: skip
+    if not retries:
+        return
     parser.add_argument(
         "--retries", type=count, metavar="N",
         help="retries after a failed attempt (default: heatpump.retries)",
@@ -95,3 +130,16 @@ def cmd_dump(args: argparse.Namespace) -> int:
     lines.append(f"calc_status {poll.calc_status}")
     sys.stdout.write("\n".join(lines) + "\n")
     return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from luxlogd import doctor
+
+    config = load_args_config(args)
+    terminal_progress("checking" + (" the heat pump and" if args.heat_pump else "")
+                      + f" the data in {config.state_dir} ...")  # fmt: skip
+    report = doctor.run(config, host=args.host, port=args.port, timeout_s=args.timeout,
+                        heat_pump=args.heat_pump, days=args.days, full=args.full)  # fmt: skip
+    text = doctor.format_json(report) if args.format == "json" else doctor.format_text(report)
+    sys.stdout.write(text)
+    return report.exit_code

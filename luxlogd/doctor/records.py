@@ -1,0 +1,460 @@
+"""Doctor's data sections: what was recorded (and what is missing, and why), whether the
+stored data is intact, and whether the readings are plausible.
+
+Made for a year of data in a few seconds: poll times come from the sealed days' time
+blobs, ranges and counters from the hourly aggregates, and only a sample of sealed days is
+re-checked value by value (all of them with --full).
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from luxlogd import catalogue, events, health, quality, reports, sensors, wal
+from luxlogd.chunks import DAY_MS, Bucket, series_id
+from luxlogd.config import Config
+from luxlogd.doctor import Section, bytes_text, clock_text, count, duration_text
+from luxlogd.errors import StorageError
+from luxlogd.housekeeping import report_date
+from luxlogd.reader import WAL_DIRECTORY, Reader, decode_records
+
+GAPS_SHOWN = 10
+COMPLETE = 0.99  # a day with fewer of its expected polls is incomplete
+CLOCK_JUMP_S = 300  # our clock against the controller's moved by more: a clock jump
+WAL_BACKLOG = 1000  # polls only in the write-ahead log while the daemon runs: SQLite is behind
+
+
+def sections(config: Config, *, days: int, full: bool, now: float) -> list[Section]:
+    state_dir = config.state_dir
+    try:
+        reader = Reader(state_dir)
+    except StorageError as error:
+        section = Section("recorded data")
+        section.add("warning", f"no data yet: {error}", "start the daemon: systemctl enable "
+                    "--now luxlogd (or luxlogd run)")  # fmt: skip
+        return [section]
+    with reader:
+        return [
+            _guarded("recorded data", lambda: recorded(reader, config, days, now)),
+            _guarded("integrity", lambda: integrity(reader, state_dir, full, now)),
+            _guarded("plausibility", lambda: plausibility(reader)),
+        ]
+
+
+DAMAGED = ("restart the daemon (systemctl restart luxlogd): at start it moves a damaged "
+           "database aside (luxlogd.sqlite.damaged-*) and rebuilds it from what is readable "
+           "and the write-ahead log")  # fmt: skip
+
+
+def _guarded(name: str, check: Callable[[], Section]) -> Section:
+    """A section, or a problem when the data cannot be read for it (a damaged database)."""
+    try:
+        return check()
+    except (sqlite3.Error, StorageError) as error:
+        section = Section(name)
+        section.add("problem", f"the stored data cannot be read: {error}", DAMAGED)
+        return section
+
+
+def _daemon_running(state_dir: Path) -> bool:
+    status = health.read_status(state_dir)
+    return status is not None and health.process_alive(status.get("pid"))
+
+
+def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
+    section = Section("recorded data")
+    stats = reader.stats()
+    interval = config.poll.interval_s
+    if stats.polls == 0 or stats.first_ms is None or stats.last_ms is None:
+        section.add("warning", f"no polls stored yet in {reader.state_dir}",
+                    "start the daemon: systemctl enable --now luxlogd")  # fmt: skip
+        return section
+    first, last = stats.first_ms / 1000, stats.last_ms / 1000
+    section.facts.update(polls=stats.polls, first=first, last=last)
+    section.add("ok", f"{stats.polls:,} polls from {clock_text(first)} to {clock_text(last)} "
+                f"({duration_text(last - first)})")  # fmt: skip
+    age = now - last
+    if age > health.stale_after_s(interval):
+        running = _daemon_running(reader.state_dir)
+        section.add("problem", f"the newest poll is {duration_text(age)} old",
+                    "the daemon runs but stores nothing: see luxlogd status and journalctl -u "
+                    "luxlogd" if running else "the daemon is not running: systemctl status "
+                    "luxlogd; journalctl -u luxlogd")  # fmt: skip
+    clock = series_id("calculations", catalogue.by_key()["controller_clock"].index)
+    times, (clocks,) = reader.columns(stats.first_ms, stats.last_ms + 1, [clock])
+    diary = events.read_events(reader.state_dir)
+    _per_day(section, times, interval, days, now)
+    _gaps(section, times, interval, diary)
+    _clock_jumps(section, times, clocks)
+    _growth(section, reader, stats, first, last)
+    if stats.wal_only > WAL_BACKLOG and _daemon_running(reader.state_dir):
+        section.add("warning", f"{stats.wal_only:,} polls are only in the write-ahead log: "
+                    "SQLite is falling behind", "see storage_problem in luxlogd status; "
+                    "nothing is lost, the log holds them")  # fmt: skip
+    else:
+        section.add("ok", f"{stats.wal_only} polls only in the write-ahead log (moved into "
+                    "SQLite in batches)")  # fmt: skip
+    _rollups(section, config, first, now, days)
+    return section
+
+
+def _local_day_start(day: dt.date) -> float:
+    return dt.datetime.combine(day, dt.time()).astimezone().timestamp()
+
+
+def _per_day(section: Section, times: Sequence[int], interval: float, days: int,
+             now: float) -> None:  # fmt: skip
+    """Polls per local day of the last `days` days, against what the interval promises."""
+    today = dt.datetime.fromtimestamp(now, dt.UTC).astimezone().date()
+    first_s = times[0] / 1000
+    until = min(now, times[-1] / 1000 + interval)  # after the newest poll: the staleness check
+    rows: list[dict[str, Any]] = []
+    short: list[str] = []
+    for back in range(days - 1, -1, -1):
+        day = today - dt.timedelta(days=back)
+        start, end = _local_day_start(day), _local_day_start(day + dt.timedelta(days=1))
+        span = max(0.0, min(end, until) - max(start, first_s))
+        if span <= 0:
+            continue
+        got = bisect.bisect_left(times, end * 1000) - bisect.bisect_left(times, start * 1000)
+        expected = max(1, int(span // interval))
+        share = min(1.0, got / expected)
+        rows.append({"date": day.isoformat(), "polls": got, "expected": expected,
+                     "share": round(share, 4)})  # fmt: skip
+        if share < COMPLETE and span >= 3600:
+            short.append(f"{day:%m-%d} ({share:.0%})")
+    section.facts["days"] = rows
+    section.details.append("polls per day: " + ", ".join(
+        f"{r['date'][5:]} {min(1.0, r['share']):.0%}" for r in rows))  # fmt: skip
+    if short:
+        verb = "has" if len(short) == 1 else "have"
+        their = "its" if len(short) == 1 else "their"
+        section.add("warning", f"{len(short)} of the last {len(rows)} days {verb} less than "
+                    f"{COMPLETE:.0%} of {their} polls: " + ", ".join(short),
+                    "the gaps below say why")  # fmt: skip
+    elif rows:
+        section.add("ok", f"each of the last {len(rows)} days has its polls")
+
+
+def _gaps(section: Section, times: Sequence[int], interval: float,
+          diary: list[dict[str, Any]]) -> None:  # fmt: skip
+    """Periods without polls (longer than 2.5 intervals), with the diary's reason."""
+    limit_ms = 2.5 * interval * 1000
+    found = [(a, b) for a, b in zip(times, times[1:], strict=False) if b - a > limit_ms]
+    missing_s = sum(b - a for a, b in found) / 1000
+    section.facts["gaps"] = [{"from": a / 1000, "to": b / 1000,
+                              "why": events.explain_gap(diary, a / 1000, b / 1000)}
+                             for a, b in found[-100:]]  # fmt: skip
+    if not found:
+        section.add("ok", "no gaps: every poll slot has its poll")
+        return
+    span_s = max(1.0, (times[-1] - times[0]) / 1000)
+    section.add("warning" if missing_s / span_s > 0.01 else "info",
+                f"{count(len(found), 'gap')}, {duration_text(missing_s)} without polls in all "
+                f"({missing_s / span_s:.1%} of the time)",
+                "see why below; luxlogd status and journalctl -u luxlogd tell more")  # fmt: skip
+    for a, b in found[-GAPS_SHOWN:]:
+        why = events.explain_gap(diary, a / 1000, b / 1000)
+        section.details.append(f"gap {clock_text(a / 1000)} to {clock_text(b / 1000)} "
+                               f"({duration_text((b - a) / 1000)}): {why}")  # fmt: skip
+
+
+def _clock_jumps(section: Section, times: Sequence[int], clocks: Sequence[int | None]) -> None:
+    """Our clock against the controller's: a step of more than five minutes between two
+    polls is a clock that jumped (a Raspberry Pi without a real-time clock before NTP synced,
+    or the controller's clock set). Daylight-saving steps of a controller on local time are
+    not jumps. Times going backwards are always one."""
+    backwards = sum(1 for a, b in zip(times, times[1:], strict=False) if b < a)
+    steps = []  # (index, previous index) of steps of more than CLOCK_JUMP_S: a tight loop
+    last, last_index = None, 0
+    for index, (ts, clock) in enumerate(zip(times, clocks, strict=True)):
+        if clock:
+            offset = ts * 0.001 - clock
+            if last is not None and (offset - last > CLOCK_JUMP_S or last - offset > CLOCK_JUMP_S):
+                steps.append((index, last_index))
+            last, last_index = offset, index
+    jumps = []
+    for index, before in steps:
+        by = (times[index] * 0.001 - clocks[index]) - (times[before] * 0.001 - clocks[before])  # type: ignore[operator]
+        change = _utc_offset(times[index]) - _utc_offset(times[before])
+        if change == 0 or abs(abs(by) - abs(change)) > 120:  # not a daylight-saving step
+            jumps.append((times[index], by))
+    section.facts["clock_jumps"] = [{"at": ts / 1000, "by_s": by} for ts, by in jumps[:100]]
+    section.facts["times_backwards"] = backwards
+    if not jumps and not backwards:
+        section.add("ok", "no clock jumps (this computer's and the controller's clocks agree "
+                    "from poll to poll)")  # fmt: skip
+        return
+    listed = ", ".join(f"{clock_text(ts / 1000)} ({'+' if by > 0 else '-'}{duration_text(by)})"
+                       for ts, by in jumps[:3])  # fmt: skip
+    text = count(len(jumps), "clock jump") + (f" (first: {listed})" if listed else "")
+    if backwards:
+        text += f"; poll times went backwards {backwards} times"
+    section.add("warning", text, "keep this computer's clock synchronised (timedatectl; a "
+                "Raspberry Pi without a real-time clock starts with an old time until NTP has "
+                "synced): polls stamped while it was wrong sit at the wrong time")  # fmt: skip
+
+
+def _utc_offset(ms: int) -> float:
+    offset = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone().utcoffset()
+    return offset.total_seconds() if offset else 0.0
+
+
+def _growth(section: Section, reader: Reader, stats: Any, first: float, last: float) -> None:
+    size = stats.database_bytes + stats.wal_bytes
+    span_days = max(1.0, (last - first) / 86400)
+    per_day = size / span_days
+    free = shutil.disk_usage(reader.state_dir).free
+    section.facts.update(database_bytes=stats.database_bytes, wal_bytes=stats.wal_bytes,
+                         bytes_per_day=round(per_day), free_bytes=free)  # fmt: skip
+    text = (f"database {bytes_text(stats.database_bytes)} and write-ahead log "
+            f"{bytes_text(stats.wal_bytes)}: about {bytes_text(per_day)} a day, "
+            f"{bytes_text(per_day * 365)} a year; {bytes_text(free)} free")  # fmt: skip
+    if free < per_day * 365:
+        section.add("warning", text, "less than a year of room: free space, or lower "
+                    "storage.retention_days")  # fmt: skip
+    else:
+        section.add("ok", text)
+
+
+def _rollups(section: Section, config: Config, first: float, now: float, days: int) -> None:
+    failed = reports.last_rollup(config, failed=True)
+    done = reports.last_rollup(config)
+    if failed and (not done or failed.get("name", "") >= done.get("name", "")):
+        name = failed.get("name")
+        section.add("problem", f"the roll-up of {name} failed: {failed.get('error')}",
+                    f"run it by hand to see why: luxlogd rollup --date {name}")  # fmt: skip
+    latest = reports.latest_rollup_date(config, dt.datetime.fromtimestamp(now, dt.UTC))
+    first_whole_day = dt.datetime.fromtimestamp(first, dt.UTC).astimezone().date()
+    kept = min(days, config.reports.retention_days)
+    earliest = max(first_whole_day + dt.timedelta(days=1), latest - dt.timedelta(days=kept - 1))
+    wanted = []
+    day = earliest
+    while day <= latest:
+        wanted.append(day)
+        day += dt.timedelta(days=1)
+    have = set()
+    for directory in config.report_dirs[:1]:
+        try:
+            names = [p.name for p in directory.iterdir()]
+        except OSError:
+            names = []
+        have = {report_date(n) for n in names if "_daily." in n and "_now_" not in n}
+    missing = [d for d in wanted if d not in have]
+    section.facts["reports_missing"] = [d.isoformat() for d in missing]
+    if not wanted:
+        return
+    if missing:
+        shown = ", ".join(d.isoformat() for d in missing[:5]) + (", ..." if len(missing) > 5
+                                                                  else "")  # fmt: skip
+        section.add("warning", f"{len(missing)} of the last {len(wanted)} daily reports are "
+                    f"missing: {shown}", f"luxlogd rollup --date {missing[-1]} writes one; is "
+                    "the roll-up timer on? systemctl list-timers luxlogd-rollup.timer")  # fmt: skip
+    else:
+        section.add("ok", f"the last {len(wanted)} daily reports are there")
+
+
+def integrity(reader: Reader, state_dir: Path, full: bool, now: float) -> Section:
+    section = Section("integrity")
+    _wal_frames(section, state_dir / WAL_DIRECTORY, _daemon_running(state_dir))
+    if reader.problem is not None:
+        section.add("problem", f"the database cannot be read: {reader.problem}", DAMAGED)
+    else:
+        check = "integrity_check" if full else "quick_check"
+        result = reader.database_check(full)
+        if result == "ok":
+            section.add("ok", f"SQLite {check}: ok")
+        elif result is not None:
+            section.add("problem", f"SQLite {check} finds damage: {result[:300]}", DAMAGED)
+    try:
+        checked, sealed, problems = reader.verify_sealed(None if full else 8)
+    except Exception as error:  # a damaged page can surface as any sqlite3 error here
+        checked, sealed, problems = 0, 0, [f"cannot be read: {error}"]
+    section.facts.update(sealed_days=sealed, sealed_days_checked=checked)
+    if problems:
+        section.add("problem", "; ".join(problems[:5]), "the raw values of other days are "
+                    "intact; restart the daemon to rebuild, and report this as a bug")  # fmt: skip
+    elif sealed:
+        which = "all" if checked == sealed else f"{checked} of {sealed}"
+        section.add("ok", f"{which} sealed days agree with their hourly figures")
+    lost = reader.lost_blocks()
+    if lost:
+        section.add("warning", f"{lost} series-days could not be rescued when the database was "
+                    "rebuilt: their values are unknown (gaps in charts)",
+                    "nothing to do; the rest is intact")  # fmt: skip
+    return section
+
+
+def _wal_frames(section: Section, directory: Path, daemon_running: bool) -> None:
+    """Every frame's checksum and sequence, every record decodable."""
+    paths = wal.segment_paths(directory)
+    frames, damaged, records = 0, [], []
+    expected: int | None = None
+    for position, path in enumerate(paths):
+        data = _read_settled(path, daemon_running and position == len(paths) - 1)
+        if data is None:
+            continue
+        found = wal.scan(data, expected if expected is not None else int(path.stem))
+        if not found.records and expected is not None and int(path.stem) != expected:
+            damaged.append(f"{path.name}: the numbering jumps from {expected - 1}")
+        frames += len(found.records)
+        records += [(seq, payload, index == 0) for index, (seq, payload)
+                    in enumerate(found.records)]  # fmt: skip
+        if found.records:
+            expected = found.records[-1][0] + 1
+        if found.damaged:
+            torn = found.data_end - found.end
+            damaged.append(f"{path.name}: {len(found.records)} good frames, then {torn} bytes "
+                           "that are not a whole frame")  # fmt: skip
+    aside = sorted(p.name for p in directory.glob("*.damaged"))
+    section.facts.update(wal_frames=frames, wal_segments=len(paths), wal_damaged=damaged,
+                         wal_moved_aside=aside)  # fmt: skip
+    decoded = sum(1 for _ in decode_records(records))
+    if damaged:
+        section.add("problem", "write-ahead log: " + "; ".join(damaged),
+                    "a torn write (a crash or power cut while writing): no acknowledged poll is "
+                    "in it. Restart the daemon; it moves the damaged bytes aside")  # fmt: skip
+    elif decoded != frames:
+        section.add("problem", f"write-ahead log: {frames - decoded} of {frames} records cannot "
+                    "be decoded", "report this as a bug, with the wal directory")  # fmt: skip
+    else:
+        where = f"{count(frames, 'frame')} in {count(len(paths), 'segment')}"
+        section.add("ok", f"write-ahead log: {where} verified (checksums, numbering, every "
+                    "record readable)")  # fmt: skip
+    if aside:
+        section.add("info", f"earlier damage was moved aside: {', '.join(aside[:3])}"
+                    + (" ..." if len(aside) > 3 else "") + " (no acknowledged poll is in them;"
+                    " they may be deleted)")  # fmt: skip
+
+
+def _read_settled(path: Path, live: bool) -> bytes | None:
+    """A segment's bytes; the one being written is read again after a moment when its tail
+    looks torn (the daemon may be in the middle of an append)."""
+    try:
+        data = path.read_bytes()
+        if live and wal.scan(data, int(path.stem)).damaged:
+            time.sleep(0.2)
+            data = path.read_bytes()
+        return data
+    except FileNotFoundError:  # the daemon removed it meanwhile: its records are in SQLite
+        return None
+
+
+def plausibility(reader: Reader) -> Section:
+    """Every sensor with a range, day by day; stuck sensors; counters hour by hour."""
+    section = Section("plausibility")
+    stats = reader.stats()
+    latest = reader.latest()
+    if stats.first_ms is None or stats.last_ms is None or latest is None:
+        return section
+    start = stats.first_ms - stats.first_ms % DAY_MS
+    whole_days = -(-(stats.last_ms + 1 - start) // DAY_MS)
+    end = start + whole_days * DAY_MS  # whole days and hours: buckets fall on hourly figures
+    ranged = [s for s in catalogue.SENSORS if s.low is not None and s.high is not None
+              and not s.counter and _connected(s, latest)]  # fmt: skip
+    counters = [s for s in catalogue.SENSORS if s.counter and _connected(s, latest)]
+    ids = {s.key: series_id(s.group, s.index) for s in ranged + counters}
+    points = {ids[s.key]: whole_days for s in ranged} | {ids[s.key]: whole_days * 24
+                                                         for s in counters}  # fmt: skip
+    buckets = reader.buckets_of(list(ids.values()), start, end, points)
+    out, rails, stuck = [], [], []
+    for sensor in ranged:
+        found = sensors.sensor_field(sensor.key)
+        days = buckets[ids[sensor.key]]
+        low = [(b, _decode(found, b.minimum)) for b in days]
+        high = [(b, _decode(found, b.maximum)) for b in days]
+        bad = [(b, v) for b, v in low + high if v is not None and
+               not sensor.low <= v <= sensor.high]  # type: ignore[operator]  # fmt: skip
+        railed = [b for b, v in bad if sensor.kind == "temperature" and v in catalogue.RAILS]
+        bad = [(b, v) for b, v in bad if b not in railed]
+        if railed:
+            rails.append(f"{sensor.en} on {count(len({b.start_ms for b in railed}), 'day')}")
+        if bad:
+            worst = max(bad, key=lambda item: abs(item[1]))
+            out.append(f"{sensor.en} on {count(len({b.start_ms for b, _ in bad}), 'day')} (e.g. "
+                       f"{worst[1]:g} on {_day(worst[0].start_ms)})")  # fmt: skip
+        if sensor.key in catalogue.CHANGING:
+            run = _longest_constant(days)
+            if run is not None and run[1] - run[0] >= catalogue.STUCK_AFTER_S * 1000:
+                stuck.append(f"{sensor.en} from {_day(run[0])} to {_day(run[1] - 1)}")
+    section.facts.update(out_of_range=out, rail_values=rails, stuck=stuck)
+    _report(section, out, "values outside their plausible range: ", "ok",
+            "all readings within their plausible ranges", "a sensor or its wiring may be "
+            "failing; the values are stored as read, check them in the charts")  # fmt: skip
+    _report(section, rails, "connected sensors that read the not-connected value: ", None, "",
+            "a loose contact or a broken sensor (a service call if it recurs)")  # fmt: skip
+    _report(section, stuck, "sensors that did not change for days: ", "ok",
+            "no sensor stuck", "a stuck sensor or a hung controller: restart the controller; "
+            "if it stays, have the sensor checked")  # fmt: skip
+    _counters(section, counters, {s.key: buckets[ids[s.key]] for s in counters})
+    return section
+
+
+def _report(section: Section, found: list[str], prefix: str, clean: str | None,
+            clean_text: str, advice: str) -> None:  # fmt: skip
+    if found:
+        section.add("warning", prefix + "; ".join(found[:6]), advice)
+    elif clean is not None:
+        section.add(clean, clean_text)
+
+
+def _connected(sensor: catalogue.Sensor, poll: Any) -> bool:
+    value = sensors.decode_value(sensors.sensor_field(sensor.key), poll.array(sensor.group))
+    return value is not None and not quality.not_connected(sensor, value)
+
+
+def _decode(found: sensors.Field, raw: float) -> float | None:
+    value = found.decode([int(raw)])
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _day(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).date().isoformat()
+
+
+def _longest_constant(buckets: Sequence[Bucket]) -> tuple[int, int] | None:
+    """The longest run of consecutive days whose readings were all one and the same value."""
+    best, run = None, None
+    for bucket in buckets:
+        constant = bucket.count and bucket.minimum == bucket.maximum
+        if constant and run is not None and run[2] == bucket.minimum \
+                and bucket.start_ms == run[1]:  # fmt: skip
+            run = (run[0], bucket.start_ms + DAY_MS, run[2])
+        elif constant:
+            run = (bucket.start_ms, bucket.start_ms + DAY_MS, bucket.minimum)
+        else:
+            run = None
+        if run is not None and (best is None or run[1] - run[0] > best[1] - best[0]):
+            best = (run[0], run[1])
+    return best
+
+
+def _counters(section: Section, counters: Sequence[catalogue.Sensor],
+              hours: dict[str, list[Bucket]]) -> None:  # fmt: skip
+    """Counters hour by hour: an hour whose lowest reading is below the hour before's highest
+    went backwards somewhere in between."""
+    found = []
+    for sensor in counters:
+        previous = None
+        drops = []
+        for bucket in hours[sensor.key]:
+            if previous is not None and bucket.minimum < previous.maximum:
+                drops.append((previous, bucket))
+            previous = bucket
+        if drops:
+            field = sensors.sensor_field(sensor.key)
+            before, after = drops[0]
+            found.append(f"{sensor.en} {count(len(drops), 'time')} (first on "
+                         f"{_day(after.start_ms)}: {_decode(field, before.maximum):g} to "
+                         f"{_decode(field, after.minimum):g})")  # fmt: skip
+    section.facts["counters_backwards"] = found
+    _report(section, found, "counters that went backwards: ", "ok", "every counter only grew",
+            "readings of a disturbed controller, or the controller was replaced or reset: "
+            "statistics skip such steps (luxlogd stats notes them)")  # fmt: skip
