@@ -86,7 +86,7 @@ def web(tmp_path, monkeypatch):
             storage.append(poll)
     servers = []
 
-    def start(token="", storage_ok=True, last_success=None, reachable=True):
+    def start(token="", storage_ok=True, last_success=None, reachable=True, quality_notes=()):
         if token:
             monkeypatch.setenv("LUXLOGD_WEB_TOKEN", token)
         config = load_config(None)
@@ -94,6 +94,7 @@ def web(tmp_path, monkeypatch):
             polls[-1], time.time() if last_success is None else last_success, storage_ok
         )
         provider.state["reachable"] = reachable
+        provider.state["quality_notes"] = list(quality_notes)
         server = WebServer(config, provider, time.time)
         host, port = server.start()
         servers.append(server)

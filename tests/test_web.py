@@ -289,7 +289,8 @@ def test_the_page_in_headless_chromium(web, tmp_path):
     from luxlogd import catalogue, stats
     from luxlogd.reader import Reader
 
-    base, polls = web()
+    note = "Outdoor: 99 °C, outside -40 to 50 °C"  # the daemon's data-quality note
+    base, polls = web(quality_notes=[note])
     newest = polls[-1]
     with Reader(Path(os.environ["LUXLOGD_STORAGE_STATE_DIR"])) as reader:
         today = stats.period_figures(
@@ -341,6 +342,11 @@ def test_the_page_in_headless_chromium(web, tmp_path):
             ".map(s => Number(s.dataset.percent))"
         )
         assert coverage and 0 < coverage[-1] < 100  # today: polls missing (the gap, the rest)
+        notes = browser.wait_for(
+            "const items = [...document.querySelectorAll('#quality li')];"
+            "return items.length ? items.map(li => li.textContent) : null"
+        )
+        assert f"data quality: {note}" in notes
         latest = browser.wait_for(
             "const rows = document.querySelectorAll('#latest tbody tr');"
             "return rows.length ? [...rows].map(r => r.innerText) : null"
