@@ -33,6 +33,7 @@ REPORT_FORMATS = ("csv", "json", "dta")
 HEADER_STYLES = ("raw", "readable")
 LANGUAGES = ("en", "de")
 MAX_RETENTION_DAYS = 36_500  # a hundred years; 0 means forever
+SECRET_KEYS = {("web", "token"), ("mqtt", "password")}  # masked wherever configuration is shown
 
 # The first design's flat keys, still accepted at the top level of the file.
 LEGACY_KEYS = {
@@ -115,6 +116,37 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    enabled: bool = False
+    host: str = ""
+    port: int = 1883
+    client_id: str = ""  # default: luxlogd-<name>
+    username: str = ""
+    password: str = ""
+    password_file: str = ""  # read at start: the password in a file only root and luxlogd read
+    tls: bool = False
+    ca_file: str = ""  # default with tls: the system's CA certificates
+    cert_file: str = ""
+    key_file: str = ""
+    tls_insecure: bool = False
+    name: str = "heatpump"
+    topic_prefix: str = ""  # default: luxlogd/<name>
+    qos: int = 0
+    retain: bool = True
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    sensors: tuple[str, ...] = ("well-known",)
+
+    @property
+    def prefix(self) -> str:
+        return self.topic_prefix or f"luxlogd/{self.name}"
+
+    @property
+    def client(self) -> str:
+        return self.client_id or f"luxlogd-{self.name}"
+
+
+@dataclass(frozen=True)
 class Config:
     heatpump: HeatpumpConfig = HeatpumpConfig()
     poll: PollConfig = PollConfig()
@@ -127,6 +159,7 @@ class Config:
     ui: UiConfig = UiConfig()
     stats: StatsConfig = StatsConfig()
     metrics: MetricsConfig = MetricsConfig()
+    mqtt: MqttConfig = MqttConfig()
     source: str = "built-in defaults"
     warnings: tuple[str, ...] = ()
 
@@ -151,6 +184,7 @@ SECTIONS: dict[str, type] = {
     "ui": UiConfig,
     "stats": StatsConfig,
     "metrics": MetricsConfig,
+    "mqtt": MqttConfig,
 }
 
 
@@ -367,6 +401,29 @@ PARSERS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "ui": {"language": _choice(LANGUAGES)},
     "stats": {"season_start": _month_day},
     "metrics": {"raw": _boolean},
+    "mqtt": {
+        "enabled": _boolean,
+        "host": _host,
+        "port": _integer(1, 65535),
+        "client_id": _text(r"[A-Za-z0-9._-]{0,64}", "1-64 letters, digits, '.', '_' or '-'"),
+        "username": _text(),
+        "password": _text(),
+        "password_file": _text(),
+        "tls": _boolean,
+        "ca_file": _text(),
+        "cert_file": _text(),
+        "key_file": _text(),
+        "tls_insecure": _boolean,
+        "name": _text(r"[a-z0-9_-]{1,32}", "1-32 lower-case letters, digits, '_' or '-'"),
+        "topic_prefix": _text(
+            r"([^#+\s]+(?<!/))?", "a topic without '#', '+', spaces or a trailing '/'"
+        ),
+        "qos": _integer(0, 1),
+        "retain": _boolean,
+        "discovery": _boolean,
+        "discovery_prefix": _text(r"[^#+\s/]+", "a topic level without '#', '+', '/' or spaces"),
+        "sensors": _string_list(),
+    },
 }
 
 
@@ -488,6 +545,7 @@ def load_config(
         problems += [f"{where}: reports.sensors: {problem}"
                      for problem in check_patterns(sections["reports"]["sensors"])]  # fmt: skip
 
+    problems += _mqtt_problems(sections["mqtt"], values)
     if problems:
         raise ConfigError(problems)
 
@@ -504,6 +562,45 @@ def load_config(
         )
     built = {name: SECTIONS[name](**sections[name]) for name in PARSERS}
     return Config(**built, source=source, warnings=tuple(warnings))
+
+
+def _mqtt_problems(mqtt: dict[str, Any], values: Mapping[tuple[str, str], tuple[Any, str]]
+                   ) -> list[str]:  # fmt: skip
+    """What the [mqtt] keys cannot mean together; reads the password file (never logged)."""
+
+    def where(key: str) -> str:
+        return values[("mqtt", key)][1] if ("mqtt", key) in values else "mqtt"
+
+    problems = []
+    if mqtt.get("enabled") and not mqtt.get("host"):
+        problems.append(f"{where('enabled')}: mqtt.host: expected the broker's host name or "
+                        "IP address (mqtt.enabled is true), got nothing")  # fmt: skip
+    if mqtt.get("password") and mqtt.get("password_file"):
+        problems.append(f"{where('password_file')}: mqtt.password_file: give mqtt.password or "
+                        "mqtt.password_file, not both")  # fmt: skip
+    elif mqtt.get("password_file"):
+        path = Path(mqtt["password_file"])
+        try:
+            mqtt["password"] = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not UTF-8 text"
+            problems.append(f"{where('password_file')}: mqtt.password_file: cannot read "
+                            f"{path}: {reason}")  # fmt: skip
+    if bool(mqtt.get("cert_file")) != bool(mqtt.get("key_file")):
+        given = "cert_file" if mqtt.get("cert_file") else "key_file"
+        problems.append(f"{where(given)}: mqtt.cert_file and mqtt.key_file: a client "
+                        "certificate needs both")  # fmt: skip
+    for key in ("ca_file", "cert_file", "key_file"):
+        if mqtt.get(key) and not mqtt.get("tls"):
+            problems.append(f"{where(key)}: mqtt.{key}: set mqtt.tls = true to use it")
+        elif mqtt.get(key) and not Path(mqtt[key]).is_file():
+            problems.append(f"{where(key)}: mqtt.{key}: no such file: {mqtt[key]}")
+    if "sensors" in mqtt:
+        from luxlogd.sensors import check_patterns
+
+        problems += [f"{where('sensors')}: mqtt.sensors: {problem}"
+                     for problem in check_patterns(mqtt["sensors"])]  # fmt: skip
+    return problems
 
 
 def require_host(config: Config) -> None:
@@ -548,7 +645,7 @@ def format_config(config: Config) -> str:
         lines.append(f"\n[{name}]")
         for field in dataclasses.fields(getattr(config, name)):
             value = getattr(getattr(config, name), field.name)
-            if name == "web" and field.name == "token" and value:
+            if (name, field.name) in SECRET_KEYS and value:
                 value = "********"
             lines.append(f"{field.name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

@@ -263,6 +263,7 @@ def daemon_status(daemon: Any, now: float) -> dict[str, Any]:
         "database_rebuilt": daemon.storage.rebuilt,
         "quality": dict(daemon.quality.counts),
         "quality_notes": daemon.quality.notes(),
+        "mqtt": daemon.outputs.status(),
     }
 
 

@@ -27,6 +27,7 @@ from luxlogd.events import STARTED, STOPPED, Events
 from luxlogd.grid import FixedRate
 from luxlogd.health import Counters, Liveness, Notifier, StallMonitor
 from luxlogd.housekeeping import DiskGuard, InternalSchedule, internal_schedule_enabled
+from luxlogd.outputs import Outputs
 from luxlogd.poll import Poll
 from luxlogd.quality import Validator
 from luxlogd.storage import Storage
@@ -72,7 +73,7 @@ class Service:
         self.counters = Counters(events=Events(config.state_dir, self.wallclock))
         self.quality = Validator()
         self.last_poll: Poll | None = None  # the newest stored poll
-        self.web: Any = None
+        self.outputs = Outputs(config, self, self.wallclock)  # the web server, MQTT
         self.stall_monitor = stall_monitor
         self.liveness = Liveness.from_environ(self.notifier, environ, config.state_dir,
                                               stall_monitor, timefunc)  # fmt: skip
@@ -122,10 +123,7 @@ class Service:
         self.counters.events.record(STARTED, interval_s=self.config.poll.interval_s)
         self.notifier.notify("READY=1")
         self.notifier.notify(f"STATUS=ready, {stored} polls stored, first poll now")
-        if self.config.web.enabled and self.web is None:
-            from luxlogd.web import start_web
-
-            self.web = start_web(self.config, self, self.wallclock)
+        self.outputs.start()
         start = self.timefunc()
         self.grid.begin(start)
         self.scheduler.enterabs(start, 1, self._poll_job)
@@ -162,8 +160,7 @@ class Service:
         self.notifier.notify("STOPPING=1")
         for event in list(self.scheduler.queue):
             self.scheduler.cancel(event)
-        if self.web is not None:
-            self.web.stop()
+        self.outputs.stop()
         self.storage.close()
         if self.schedule is not None:
             self.schedule.join(10)
@@ -231,6 +228,7 @@ class Service:
         self._publish()
 
     def _publish(self) -> None:
+        self.outputs.update(self.last_poll, self.counters.reachable)
         self.notifier.notify("STATUS=" + self.status_text())
         self.files.write_status(self.status())
 
@@ -273,6 +271,7 @@ class Service:
         self.disk = DiskGuard(self.config)
         if self.schedule is not None:
             self.schedule.config = self.config
+        self.outputs.reload(self.config)
         logging.getLogger().setLevel(self.config.log.level.upper())
         if self.config.poll.interval_s != old_interval:
             for event in list(self.scheduler.queue):

@@ -46,6 +46,12 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
         )
         if not daemon.get("storage_ok", True):
             lines.append(f"storage:       FAILING: {daemon.get('storage_problem')}")
+        mqtt = daemon.get("mqtt")
+        if mqtt:
+            link = "connected" if mqtt.get("connected") else \
+                f"NOT connected ({mqtt.get('error') or 'connecting'})"  # fmt: skip
+            lines.append(f"mqtt:          {link} to {mqtt.get('broker')}, "
+                         f"{mqtt.get('states', 0)} polls published since start")  # fmt: skip
     problems = health.problems(daemon, now=now, interval_s=config.poll.interval_s,
                                running=running)  # fmt: skip
     lines += _stored(config.state_dir)

@@ -182,6 +182,28 @@ def _():
     return result
 
 
+@step("mqtt")
+def _():
+    """Publishing to the container's own mosquitto with Debian's python3-paho-mqtt."""
+    sh("systemctl start mosquitto")
+    head, _, tail = CONFIG.read_text().partition("\n[mqtt]")
+    tail = tail.replace("enabled = false", "enabled = true", 1)
+    tail = tail.replace('host = ""', 'host = "127.0.0.1"', 1)
+    CONFIG.write_text(head + "\n[mqtt]" + tail)
+    reload = sh("systemctl reload luxlogd")
+    state = sh("mosquitto_sub -h 127.0.0.1 -t luxlogd/heatpump/state -C 1 -W 30", timeout=40)
+    discovery = sh("mosquitto_sub -h 127.0.0.1 -t 'homeassistant/#' -v -W 3 "
+                   "| grep -c '/config '", timeout=10)  # fmt: skip
+    time.sleep(2)  # status.json on /run is rewritten after every poll
+    return {
+        "reload": reload,
+        "state": state["out"],
+        "configs": int(discovery["out"].strip() or 0),
+        "paho": sh("python3 -c 'import paho.mqtt; print(paho.mqtt.__version__)'")["out"].strip(),
+        "status_command": sh("luxlogd status")["out"],
+    }
+
+
 @step("watchdog")
 def _():
     DROPIN.parent.mkdir(parents=True, exist_ok=True)

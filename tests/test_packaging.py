@@ -123,9 +123,10 @@ def debs(tmp_path_factory):
 def test_deb_installs_boots_and_behaves_under_systemd(debs, tmp_path):
     first, second = debs
     assert first.name == f"luxlogd_{_load_build_module().project_version()}_all.deb"
-    fields = subprocess.run(["dpkg-deb", "-f", str(first), "Suggests", "Description"],
-                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    command = ["dpkg-deb", "-f", str(first), "Recommends", "Suggests", "Description"]
+    fields = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     assert "Suggests: python3-pandas" in fields and "need python3-pandas" in fields
+    assert re.search(r"Recommends: systemd, python3-paho-mqtt\b", fields)
     contents = subprocess.run(["dpkg-deb", "-c", str(first)], capture_output=True, text=True,
                               check=True).stdout  # fmt: skip
     assert "./usr/share/luxlogd/grafana/luxlogd-dashboard.json" in contents
@@ -186,6 +187,12 @@ def test_deb_installs_boots_and_behaves_under_systemd(debs, tmp_path):
     reload = facts["reload"]
     assert reload["rc"] == 0 and reload["unit"]["MainPID"] == reload["pid_before"]
     assert reload["journal"], "SIGHUP did not reload"
+
+    mqtt = facts["mqtt"]
+    assert mqtt["paho"].startswith("1.6"), mqtt  # Debian's python3-paho-mqtt
+    assert json.loads(mqtt["state"])["flow"] is not None, mqtt
+    assert mqtt["configs"] > 30, mqtt  # Home Assistant discovery, retained
+    assert "mqtt:          connected to 127.0.0.1:1883" in mqtt["status_command"], mqtt
 
     watchdog = facts["watchdog"]
     assert watchdog["second"], watchdog  # a new main process after SIGSTOP
@@ -267,6 +274,7 @@ def test_rpm_contents_scriptlets_and_config(tmp_path):
     requires = query("--requires")
     assert "python3 >= 3.11" in requires and "systemd" in requires
     assert "python3-pandas" in query("--suggests")
+    assert "python3-paho-mqtt" in query("--recommends")
 
 
 @pytest.mark.system
@@ -300,12 +308,19 @@ def test_docker_image_runs_healthy_against_the_simulator_and_stops_cleanly(tmp_p
 
     name = f"luxlogd-test-{os.getpid()}"
     web = system.free_port()
+    from tests.test_mqtt import Broker, Subscriber, states
+
+    (tmp_path / "mqtt").mkdir()
+    broker = Broker(tmp_path / "mqtt")
+    listener = Subscriber(broker.port, topics=("luxlogd/#",))
     with Simulator(port=0) as sim:
         podman("rm", "-f", name, check=False)
         podman(
             "run", "--detach", "--name", name, "--network", "host",
             "-e", "LUXLOGD_HEATPUMP_HOST=127.0.0.1", "-e", f"LUXLOGD_HEATPUMP_PORT={sim.port}",
             "-e", "LUXLOGD_POLL_INTERVAL_S=1", "-e", f"LUXLOGD_WEB_LISTEN=127.0.0.1:{web}",
+            "-e", "LUXLOGD_MQTT_ENABLED=true", "-e", "LUXLOGD_MQTT_HOST=127.0.0.1",
+            "-e", f"LUXLOGD_MQTT_PORT={broker.port}",
             "luxlogd:system-test",
         )  # fmt: skip
         try:
@@ -322,6 +337,8 @@ def test_docker_image_runs_healthy_against_the_simulator_and_stops_cleanly(tmp_p
                 urllib.request.urlopen(f"http://127.0.0.1:{web}/healthz", timeout=5).read()
             )
             assert health["status"] == "ok"
+            # The image's own paho-mqtt (1.6.1, as Debian ships it) publishes the polls.
+            listener.wait_for(lambda messages: states(messages), timeout=20)
             started = time.monotonic()
             podman("stop", "--time", "30", name)
             stop_seconds = time.monotonic() - started
@@ -329,7 +346,10 @@ def test_docker_image_runs_healthy_against_the_simulator_and_stops_cleanly(tmp_p
             logs = podman("logs", name).stderr
         finally:
             podman("rm", "-f", name, check=False)
+            listener.close()
+            broker.stop()
     assert state["ExitCode"] == 0 and stop_seconds < 10, (state, stop_seconds)
+    assert ("luxlogd/heatpump/availability", "offline") in [m[:2] for m in listener.messages]
     assert "run inside the daemon" in logs  # the internal schedule is on
     assert "stopped polls_ok=" in logs
 

@@ -268,7 +268,7 @@ def test_the_daemon_serves_its_own_data(tmp_path):
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not service.counters.polls_ok:
             time.sleep(0.05)
-        host, port = service.web.httpd.server_address
+        host, port = service.outputs.web.httpd.server_address
         status, _, body = get(f"http://{host}:{port}/metrics")
         health = get(f"http://{host}:{port}/healthz")[0]
         service.request_stop()
@@ -448,7 +448,7 @@ def test_charts_and_status_include_the_poll_stored_a_moment_ago(tmp_path, capsys
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and service.counters.polls_ok < 4:
             time.sleep(0.02)
-        host, port = service.web.httpd.server_address
+        host, port = service.outputs.web.httpd.server_address
         newest = service.last_poll
         committed = service.storage.database.last_seq_committed()
         start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 60))

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from luxlogd.cli import EXIT_FAILURE, EXIT_OK, load_args_config, port, positive_float
+from luxlogd.cli import EXIT_FAILURE, EXIT_OK, load_args_config, logger, port, positive_float
 from luxlogd.config import format_config, require_host
 from luxlogd.errors import UsageError
 
@@ -85,6 +85,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_args_config(args, path=args.path or args.config)
     require_host(config)
+    if config.mqtt.enabled:
+        from luxlogd.mqtt import paho
+
+        paho()  # a ConfigError (exit 78) saying how to install it when it is missing
+        if config.mqtt.tls and config.mqtt.tls_insecure:
+            logger.warning("mqtt.tls_insecure is on: the broker's certificate is not checked")
     sys.stdout.write(format_config(config))
     return EXIT_OK
 
