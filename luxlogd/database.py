@@ -4,7 +4,8 @@
 - `chunks` and `series`: sealed days (see chunks.py for what the blobs hold).
 The write-ahead log is the durable copy of recent polls, so SQLite runs with
 synchronous=NORMAL and inserts are idempotent by sequence number. Schema versions use
-PRAGMA user_version. Readers go through reader.Reader, never through this module.
+PRAGMA user_version. Readers go through reader.Reader, never through this module. Every
+SQL statement luxlogd runs is here, hence a little over 400 lines.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Health: the daemon's counters and status text, the one health rule, the status and heartbeat
-files, and the stall monitor. Used by the daemon, `luxlogd status` and `/healthz`.
+files, and the stall monitor. Used by the daemon, `luxlogd status` and `/healthz`. Small
+parts that must agree on one rule of health, hence together and a little over 400 lines.
 """
 
 from __future__ import annotations

@@ -119,16 +119,18 @@ class Reader:
     def _sealed_polls(
         self, start_ms: int, end_ms: int, series: Sequence[int]
     ) -> Iterator[tuple[int, int, list[int | None]]]:
+        for times, statuses, columns in self._sealed_slices(start_ms, end_ms, series):
+            for position, ts in enumerate(times):
+                yield ts, statuses[position], [c[position] for c in columns]
+
+    def _sealed_slices(
+        self, start_ms: int, end_ms: int, series: Sequence[int]
+    ) -> Iterator[tuple[list[int], list[int], list[list[int | None]]]]:
+        """Per sealed day overlapping [start_ms, end_ms): its poll times, status words and
+        one column per series, sliced to the range (a lost or absent series reads None)."""
         assert self.database is not None
-        for (
-            chunk,
-            _,
-            count,
-            lengths_text,
-            base_blob,
-            times_blob,
-            statuses_blob,
-        ) in self.database.chunk_rows(start_ms, end_ms):
+        for chunk, _, count, lengths_text, base_blob, times_blob, statuses_blob in \
+                self.database.chunk_rows(start_ms, end_ms):  # fmt: skip
             times = chunks.times_of(times_blob)
             low = bisect.bisect_left(times, start_ms)
             high = bisect.bisect_left(times, end_ms)
@@ -142,12 +144,12 @@ class Reader:
             for one in series:
                 flat = flat_of_series(lengths, one)
                 if flat is None or one in lost:
-                    columns.append([None] * count)
+                    columns.append([None] * (high - low))
                 else:
-                    columns.append(list(chunks.expand(base[flat], blocks.get(one), count)))
-            statuses = chunks.unpack(statuses_blob, "i")
-            for position in range(low, high):
-                yield times[position], statuses[position], [c[position] for c in columns]
+                    columns.append(list(chunks.expand(base[flat], blocks.get(one),
+                                                      count)[low:high]))  # fmt: skip
+            statuses = list(chunks.unpack(statuses_blob, "i")[low:high])
+            yield times[low:high], statuses, columns
 
     def columns(
         self, start_ms: int, end_ms: int, series: Sequence[int]
@@ -158,31 +160,11 @@ class Reader:
         columns: list[list[int | None]] = [[] for _ in series]
         with self._snapshot() as after_seq:
             if self.database is not None:
-                for (
-                    chunk,
-                    _,
-                    count,
-                    lengths_text,
-                    base_blob,
-                    times_blob,
-                    _,
-                ) in self.database.chunk_rows(start_ms, end_ms):
-                    chunk_times = chunks.times_of(times_blob)
-                    low = bisect.bisect_left(chunk_times, start_ms)
-                    high = bisect.bisect_left(chunk_times, end_ms)
-                    if low >= high:
-                        continue
-                    lengths = chunks.parse_lengths(lengths_text)
-                    base = chunks.unpack(base_blob, "i")
-                    blocks = self.database.blocks(chunk, list(series))
-                    lost = self.database.lost(chunk)
-                    times += chunk_times[low:high]
-                    for column, one in zip(columns, series, strict=True):
-                        flat = flat_of_series(lengths, one)
-                        if flat is None or one in lost:
-                            column += [None] * (high - low)
-                        else:
-                            column += chunks.expand(base[flat], blocks.get(one), count)[low:high]
+                for chunk_times, _, chunk_columns in self._sealed_slices(start_ms, end_ms,
+                                                                         series):  # fmt: skip
+                    times += chunk_times
+                    for column, part in zip(columns, chunk_columns, strict=True):
+                        column += part
                 hot = ((p.ts_ms, p) for _, p in self.database.hot_polls(start_ms, end_ms))
                 rows = list(_pick(hot, end_ms, series))
             else:

@@ -18,8 +18,10 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("LUXLOGD_TEST_CACHE", "/var/cache/luxlogd-tests"))
 # python3 for the package, procps for `kill`, man-db so `man luxlogd` and the units'
 # Documentation= lines can be checked.
-ROOTFS_PACKAGES = ("systemd,systemd-sysv,dbus,python3,procps,man-db,"
-                   "mosquitto,mosquitto-clients,python3-paho-mqtt")  # the MQTT step
+ROOTFS_PACKAGES = (
+    "systemd,systemd-sysv,dbus,python3,procps,man-db,"
+    "mosquitto,mosquitto-clients,python3-paho-mqtt"
+)  # the MQTT step
 
 
 def require_root(what: str) -> None:

@@ -3,6 +3,7 @@ Home Assistant discovery, states equal to the stored polls, retained messages, t
 after kill -9, a broker restart, credentials, TLS with a throwaway CA, and paho-mqtt 1.6
 (Debian's) beside 2.x (PyPI's)."""
 
+import contextlib
 import json
 import logging
 import os
@@ -160,6 +161,18 @@ def start_daemon(tmp_path, sim, mqtt, interval_s=0.2):
     return service, thread
 
 
+@contextlib.contextmanager
+def running(tmp_path, mqtt, **simulator):
+    """A simulated heat pump and the daemon publishing to the broker `mqtt` names."""
+    with Simulator(**simulator) as sim:
+        service, thread = start_daemon(tmp_path, sim, mqtt)
+        try:
+            yield service
+        finally:
+            service.request_stop()
+            thread.join(5)
+
+
 def states(messages, prefix="luxlogd/heatpump"):
     return [json.loads(p) for t, p, _ in messages if t == f"{prefix}/state"]
 
@@ -251,14 +264,8 @@ def _epoch(text):
 def test_secrets_are_never_published_even_when_every_parameter_is(tmp_path, broker):
     mosquitto = broker()
     live = Subscriber(mosquitto.port)
-    with Simulator() as sim:
-        service, thread = start_daemon(tmp_path, sim, {"port": mosquitto.port,
-                                                       "sensors": '["parameters"]'})  # fmt: skip
-        try:
-            live.wait_for(lambda m: states(m))
-        finally:
-            service.request_stop()
-            thread.join(5)
+    with running(tmp_path, {"port": mosquitto.port, "sensors": '["parameters"]'}):
+        live.wait_for(lambda m: states(m))
     live.close()
     state = states(live.messages)[0]
     assert len(state) > 1000  # every parameter ...
@@ -341,18 +348,12 @@ def test_a_broker_restart_loses_and_delays_no_poll(tmp_path, broker, caplog):
 
 def test_wrong_credentials_are_one_clear_error_and_polling_goes_on(tmp_path, broker, caplog):
     mosquitto = broker(users={"heatpump": "right horse battery"})
-    with Simulator() as sim:
-        service, thread = start_daemon(tmp_path, sim, {"port": mosquitto.port,
-                                                       "username": '"heatpump"',
-                                                       "password": '"wrong"'})  # fmt: skip
-        try:
-            deadline = time.monotonic() + 5
-            while service.counters.polls_ok < 10 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            status = service.status()["mqtt"]
-        finally:
-            service.request_stop()
-            thread.join(5)
+    options = {"port": mosquitto.port, "username": '"heatpump"', "password": '"wrong"'}
+    with running(tmp_path, options) as service:
+        deadline = time.monotonic() + 5
+        while service.counters.polls_ok < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = service.status()["mqtt"]
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert errors[0].startswith("mqtt: the broker 127.0.0.1:")
@@ -366,15 +367,10 @@ def test_wrong_credentials_are_one_clear_error_and_polling_goes_on(tmp_path, bro
     secret = tmp_path / "mqtt-password"
     secret.write_text("right horse battery\n")
     live = Subscriber(mosquitto.port, username="heatpump", password="right horse battery")
-    with Simulator() as sim:
-        service, thread = start_daemon(tmp_path, sim, {"port": mosquitto.port,
-                                                       "username": '"heatpump"',
-                                                       "password_file": f'"{secret}"'})  # fmt: skip
-        try:
-            live.wait_for(lambda m: states(m))
-        finally:
-            service.request_stop()
-            thread.join(5)
+    options = {"port": mosquitto.port, "username": '"heatpump"',
+               "password_file": f'"{secret}"'}  # fmt: skip
+    with running(tmp_path, options):
+        live.wait_for(lambda m: states(m))
     live.close()
 
 
@@ -403,26 +399,15 @@ def test_tls_with_a_throwaway_ca(tmp_path, broker, caplog):
     tls = make_ca(pki)
     mosquitto = broker(tls=tls)
     live = Subscriber(mosquitto.port, topics=("luxlogd/#",), ca=tls["ca"])
-    with Simulator() as sim:
-        service, thread = start_daemon(tmp_path, sim, {"port": mosquitto.port, "tls": "true",
-                                                       "ca_file": f'"{tls["ca"]}"'})  # fmt: skip
-        try:
-            live.wait_for(lambda m: states(m))
-        finally:
-            service.request_stop()
-            thread.join(5)
+    with running(tmp_path, {"port": mosquitto.port, "tls": "true",
+                            "ca_file": f'"{tls["ca"]}"'}):  # fmt: skip
+        live.wait_for(lambda m: states(m))
     live.close()
     # Without the CA the broker's certificate is not trusted: no connection, said once.
     (tmp_path / "untrusted").mkdir()
-    with Simulator() as sim:
-        service, thread = start_daemon(tmp_path / "untrusted", sim,
-                                       {"port": mosquitto.port, "tls": "true"})  # fmt: skip
-        try:
-            time.sleep(1.5)
-            status = service.status()["mqtt"]
-        finally:
-            service.request_stop()
-            thread.join(5)
+    with running(tmp_path / "untrusted", {"port": mosquitto.port, "tls": "true"}) as service:
+        time.sleep(1.5)
+        status = service.status()["mqtt"]
     assert status["connected"] is False
     warnings = [r.getMessage() for r in caplog.records if r.name == "luxlogd.mqtt"
                 and r.levelno == logging.WARNING]  # fmt: skip

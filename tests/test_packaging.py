@@ -212,7 +212,8 @@ def test_deb_installs_boots_and_behaves_under_systemd(debs, tmp_path):
     upgrade = facts["upgrade"]
     assert upgrade["rc"] == 0, upgrade["err"]
     assert upgrade["version"].endswith("+upgrade1")
-    assert upgrade["config_host"] == ['host = "127.0.0.1"']  # the edited conffile is kept
+    # The edited conffile is kept: the heat pump's and the MQTT broker's host.
+    assert upgrade["config_host"] == ['host = "127.0.0.1"', 'host = "127.0.0.1"']
     assert ".dpkg-" not in upgrade["etc"]
     assert upgrade["stat"] == "root:luxlogd 640"
     assert upgrade["after"]["ActiveState"] == "active"

@@ -103,8 +103,37 @@ def _ready(port):
         return False
 
 
+def render_dashboard(port, tmp_path, seconds):
+    """Every panel of the dashboard drawn with data; SAVE_DASHBOARD=path keeps the picture."""
+    from tests import dashboard_render, webdriver
+
+    found = dashboard_render.panels(port, DASHBOARD, seconds)
+    assert all(panel["series"] for panel in found), [p["title"] for p in found if not p["series"]]
+    page = tmp_path / "dashboard.html"
+    page.write_text(dashboard_render.page(found))
+    if not webdriver.available():
+        if os.environ.get("CI"):
+            raise AssertionError("chromium is missing (tests/install-debian-packages)")
+        return
+    browser = webdriver.Browser(free_port(), tmp_path / "chromium")
+    try:
+        browser.get(page.as_uri())
+        browser.wait_for("return document.body.dataset.done === '1'")
+        drawn = browser.run(
+            "return [...document.querySelectorAll('.panel')].map(p => [p.firstChild"
+            ".textContent, Number(p.dataset.points), p.querySelectorAll('canvas, .stat')"
+            ".length])"
+        )
+        assert len(drawn) == len(found)
+        assert all(points > 0 and shapes > 0 for _, points, shapes in drawn), drawn
+        if os.environ.get("SAVE_DASHBOARD"):
+            Path(os.environ["SAVE_DASHBOARD"]).write_bytes(browser.screenshot())
+    finally:
+        browser.close()
+
+
 @pytest.mark.system
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 def test_prometheus_scrapes_two_daemons_and_every_dashboard_query_answers(tmp_path):
     if not shutil.which("prometheus") or not shutil.which("promtool"):
         if os.environ.get("CI"):
@@ -154,7 +183,8 @@ def test_prometheus_scrapes_two_daemons_and_every_dashboard_query_answers(tmp_pa
         processes.append(federation)
         wait_for(lambda: len([r for r in query(port, "up") if r["value"][1] == "1"]) == 2)
         wait_for(lambda: len(query(port, "luxtronik_info")) == 2)
-        time.sleep(8)  # a few scrapes, a few polls
+        observed = float(os.environ.get("DASHBOARD_SECONDS", "8"))
+        time.sleep(observed)  # a few scrapes, a few polls (longer for a picture)
 
         # Each daemon's outdoor temperature in Prometheus is one of its newest polls.
         for address, state in daemons:
@@ -170,6 +200,8 @@ def test_prometheus_scrapes_two_daemons_and_every_dashboard_query_answers(tmp_pa
         for n, expr in enumerate(dashboard_queries()):
             assert wait_for(lambda e=expr: query(port, e), timeout=20), expr
             assert query(port, f"dashboard:query_{n}"), expr
+        # The dashboard's panels, drawn from these answers in headless Chromium.
+        render_dashboard(port, tmp_path, observed + 10)
         # The way past one machine: a second Prometheus has everything by federation.
         wait_for(lambda: len(query(federated_port, "luxtronik_info")) == 2)
         series = query(port, 'count by (instance) ({job="luxlogd"})')

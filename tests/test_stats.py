@@ -103,6 +103,7 @@ def test_the_stats_command_prints_a_table_csv_and_json(tmp_path, timezone, capsy
     table = capsys.readouterr().out
     assert table.startswith("luxlogd stats 2023-11-01 to 2023-11-30, per day")
     assert "2023-11-28" in table and "2023-11-30" in table and "\ntotal " in table
+    assert "so far" not in table  # November is over
     assert main(["--config", str(path), "stats", "--season", "2023", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [r["date"] for r in data["rows"]] == ["2023-11", "2023-12"]

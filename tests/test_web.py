@@ -370,6 +370,7 @@ def test_the_page_in_headless_chromium(web, tmp_path):
         assert x_max - x_min == 6 * 3600
         assert abs(x_max - time.time()) < 120
 
+        browser.run("window.scrollTo(0, 0)")  # the glance panel and the first chart
         png = browser.screenshot()
         rect = browser.run(
             "const r = document.querySelector('.chart[data-unit=\"°C\"] canvas')"

@@ -222,8 +222,10 @@ def _table(records: list[dict[str, object]], first: object, end: object, by: str
             lines.append("  ".join("-" * w for w in widths))
     notes = [str(records[-1]["notes"])] if records[-1].get("notes") else []
     lines.append("")
-    lines.append("* so far (the period has not ended). COP: heat produced / electric energy used"
-                 " (a season's: the seasonal performance factor).")  # fmt: skip
+    partial = "* so far (the period has not ended). " if any(r["partial"] for r in records) \
+        else ""  # fmt: skip
+    lines.append(f"{partial}COP: heat produced / electric energy used (a season's: the "
+                 "seasonal performance factor).")  # fmt: skip
     lines += [f"data quality: {note}" for note in notes]
     return "\n".join(lines) + "\n"
 

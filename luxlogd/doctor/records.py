@@ -1,9 +1,8 @@
 """Doctor's data sections: what was recorded (and what is missing, and why), whether the
-stored data is intact, and whether the readings are plausible.
+stored data is intact; the plausibility of the readings is in plausibility.py.
 
 Made for a year of data in a few seconds: poll times come from the sealed days' time
-blobs, ranges and counters from the hourly aggregates, and only a sample of sealed days is
-re-checked value by value (all of them with --full).
+blobs, and only a sample of sealed days is re-checked value by value (all with --full).
 """
 
 from __future__ import annotations
@@ -17,10 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from luxlogd import catalogue, events, health, quality, reports, sensors, wal
-from luxlogd.chunks import DAY_MS, Bucket, series_id
+from luxlogd import catalogue, events, health, reports, wal
+from luxlogd.chunks import series_id
 from luxlogd.config import Config
-from luxlogd.doctor import Section, bytes_text, clock_text, count, duration_text
+from luxlogd.doctor import Section, bytes_text, clock_text, count, duration_text, plausibility
 from luxlogd.errors import StorageError
 from luxlogd.housekeeping import report_date
 from luxlogd.reader import WAL_DIRECTORY, Reader, decode_records
@@ -44,7 +43,7 @@ def sections(config: Config, *, days: int, full: bool, now: float) -> list[Secti
         return [
             _guarded("recorded data", lambda: recorded(reader, config, days, now)),
             _guarded("integrity", lambda: integrity(reader, state_dir, full, now)),
-            _guarded("plausibility", lambda: plausibility(reader)),
+            _guarded("plausibility", lambda: plausibility.plausibility(reader)),
         ]
 
 
@@ -345,116 +344,3 @@ def _read_settled(path: Path, live: bool) -> bytes | None:
         return data
     except FileNotFoundError:  # the daemon removed it meanwhile: its records are in SQLite
         return None
-
-
-def plausibility(reader: Reader) -> Section:
-    """Every sensor with a range, day by day; stuck sensors; counters hour by hour."""
-    section = Section("plausibility")
-    stats = reader.stats()
-    latest = reader.latest()
-    if stats.first_ms is None or stats.last_ms is None or latest is None:
-        return section
-    start = stats.first_ms - stats.first_ms % DAY_MS
-    whole_days = -(-(stats.last_ms + 1 - start) // DAY_MS)
-    end = start + whole_days * DAY_MS  # whole days and hours: buckets fall on hourly figures
-    ranged = [s for s in catalogue.SENSORS if s.low is not None and s.high is not None
-              and not s.counter and _connected(s, latest)]  # fmt: skip
-    counters = [s for s in catalogue.SENSORS if s.counter and _connected(s, latest)]
-    ids = {s.key: series_id(s.group, s.index) for s in ranged + counters}
-    points = {ids[s.key]: whole_days for s in ranged} | {ids[s.key]: whole_days * 24
-                                                         for s in counters}  # fmt: skip
-    buckets = reader.buckets_of(list(ids.values()), start, end, points)
-    out, rails, stuck = [], [], []
-    for sensor in ranged:
-        found = sensors.sensor_field(sensor.key)
-        days = buckets[ids[sensor.key]]
-        low = [(b, _decode(found, b.minimum)) for b in days]
-        high = [(b, _decode(found, b.maximum)) for b in days]
-        bad = [(b, v) for b, v in low + high if v is not None and
-               not sensor.low <= v <= sensor.high]  # type: ignore[operator]  # fmt: skip
-        railed = [b for b, v in bad if sensor.kind == "temperature" and v in catalogue.RAILS]
-        bad = [(b, v) for b, v in bad if b not in railed]
-        if railed:
-            rails.append(f"{sensor.en} on {count(len({b.start_ms for b in railed}), 'day')}")
-        if bad:
-            worst = max(bad, key=lambda item: abs(item[1]))
-            out.append(f"{sensor.en} on {count(len({b.start_ms for b, _ in bad}), 'day')} (e.g. "
-                       f"{worst[1]:g} on {_day(worst[0].start_ms)})")  # fmt: skip
-        if sensor.key in catalogue.CHANGING:
-            run = _longest_constant(days)
-            if run is not None and run[1] - run[0] >= catalogue.STUCK_AFTER_S * 1000:
-                stuck.append(f"{sensor.en} from {_day(run[0])} to {_day(run[1] - 1)}")
-    section.facts.update(out_of_range=out, rail_values=rails, stuck=stuck)
-    _report(section, out, "values outside their plausible range: ", "ok",
-            "all readings within their plausible ranges", "a sensor or its wiring may be "
-            "failing; the values are stored as read, check them in the charts")  # fmt: skip
-    _report(section, rails, "connected sensors that read the not-connected value: ", None, "",
-            "a loose contact or a broken sensor (a service call if it recurs)")  # fmt: skip
-    _report(section, stuck, "sensors that did not change for days: ", "ok",
-            "no sensor stuck", "a stuck sensor or a hung controller: restart the controller; "
-            "if it stays, have the sensor checked")  # fmt: skip
-    _counters(section, counters, {s.key: buckets[ids[s.key]] for s in counters})
-    return section
-
-
-def _report(section: Section, found: list[str], prefix: str, clean: str | None,
-            clean_text: str, advice: str) -> None:  # fmt: skip
-    if found:
-        section.add("warning", prefix + "; ".join(found[:6]), advice)
-    elif clean is not None:
-        section.add(clean, clean_text)
-
-
-def _connected(sensor: catalogue.Sensor, poll: Any) -> bool:
-    value = sensors.decode_value(sensors.sensor_field(sensor.key), poll.array(sensor.group))
-    return value is not None and not quality.not_connected(sensor, value)
-
-
-def _decode(found: sensors.Field, raw: float) -> float | None:
-    value = found.decode([int(raw)])
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _day(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).date().isoformat()
-
-
-def _longest_constant(buckets: Sequence[Bucket]) -> tuple[int, int] | None:
-    """The longest run of consecutive days whose readings were all one and the same value."""
-    best, run = None, None
-    for bucket in buckets:
-        constant = bucket.count and bucket.minimum == bucket.maximum
-        if constant and run is not None and run[2] == bucket.minimum \
-                and bucket.start_ms == run[1]:  # fmt: skip
-            run = (run[0], bucket.start_ms + DAY_MS, run[2])
-        elif constant:
-            run = (bucket.start_ms, bucket.start_ms + DAY_MS, bucket.minimum)
-        else:
-            run = None
-        if run is not None and (best is None or run[1] - run[0] > best[1] - best[0]):
-            best = (run[0], run[1])
-    return best
-
-
-def _counters(section: Section, counters: Sequence[catalogue.Sensor],
-              hours: dict[str, list[Bucket]]) -> None:  # fmt: skip
-    """Counters hour by hour: an hour whose lowest reading is below the hour before's highest
-    went backwards somewhere in between."""
-    found = []
-    for sensor in counters:
-        previous = None
-        drops = []
-        for bucket in hours[sensor.key]:
-            if previous is not None and bucket.minimum < previous.maximum:
-                drops.append((previous, bucket))
-            previous = bucket
-        if drops:
-            field = sensors.sensor_field(sensor.key)
-            before, after = drops[0]
-            found.append(f"{sensor.en} {count(len(drops), 'time')} (first on "
-                         f"{_day(after.start_ms)}: {_decode(field, before.maximum):g} to "
-                         f"{_decode(field, after.minimum):g})")  # fmt: skip
-    section.facts["counters_backwards"] = found
-    _report(section, found, "counters that went backwards: ", "ok", "every counter only grew",
-            "readings of a disturbed controller, or the controller was replaced or reset: "
-            "statistics skip such steps (luxlogd stats notes them)")  # fmt: skip

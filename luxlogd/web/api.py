@@ -1,6 +1,7 @@
 """The endpoints: health, metrics, the JSON API and the page. Each request takes a slot of its
 kind first (server.SLOTS) and bounded work: at most MAX_PATTERNS sensor patterns, MAX_DAYS
-days of summaries (finished days are cached), 10,000 points.
+days of summaries (finished days are cached), 10,000 points. One short function per
+endpoint, hence a little over 400 lines.
 """
 
 from __future__ import annotations
