@@ -65,19 +65,21 @@ def decoded_rows(
 ) -> Iterator[tuple[int, list[Any]]]:
     """(ts_ms, decoded values) of every stored poll in [start_ms, end_ms)."""
     ids: list[int] = []
-    spans: list[tuple[int, int]] = []
+    # Per field: where its values start, its decoder, and the field itself when it reads
+    # more than one value (the firmware string); looked up once, not per poll.
+    plan: list[tuple[int, Any, sensors.Field | None]] = []
     for found in chosen:
-        spans.append((len(ids), len(ids) + found.width))
+        plan.append((len(ids), found.decoder, found if found.width > 1 else None))
         ids.extend(series_id(found.group, found.index + k) for k in range(found.width))
-    if all(found.width == 1 for found in chosen):  # the common case, without slicing
-        decoders = [found.decoder for found in chosen]
-        for ts_ms, _, values in reader.polls(start_ms, end_ms, ids):
-            yield ts_ms, [raw if decode is None or raw is None else decode(raw)
-                          for decode, raw in zip(decoders, values, strict=True)]  # fmt: skip
-        return
     for ts_ms, _, values in reader.polls(start_ms, end_ms, ids):
-        yield ts_ms, [found.decode(values[a:b]) for found, (a, b) in zip(chosen, spans,
-                                                                         strict=True)]  # fmt: skip
+        row = []
+        for at, decode, wide in plan:
+            if wide is not None:
+                row.append(wide.decode(values[at : at + wide.width]))
+            else:
+                raw = values[at]
+                row.append(raw if decode is None or raw is None else decode(raw))
+        yield ts_ms, row
 
 
 def _csv_cell(value: Any) -> Any:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import bisect
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from luxlogd import chunks, codec, wal
 from luxlogd.chunks import Bucket, flat_of_series
@@ -119,15 +120,17 @@ class Reader:
     def _sealed_polls(
         self, start_ms: int, end_ms: int, series: Sequence[int]
     ) -> Iterator[tuple[int, int, list[int | None]]]:
-        for times, statuses, columns in self._sealed_slices(start_ms, end_ms, series):
+        for times, statuses, column in self._sealed_slices(start_ms, end_ms, series):
+            columns = [column(position) for position in range(len(series))]
             for position, ts in enumerate(times):
                 yield ts, statuses[position], [c[position] for c in columns]
 
     def _sealed_slices(
         self, start_ms: int, end_ms: int, series: Sequence[int]
-    ) -> Iterator[tuple[list[int], list[int], list[list[int | None]]]]:
-        """Per sealed day overlapping [start_ms, end_ms): its poll times, status words and
-        one column per series, sliced to the range (a lost or absent series reads None)."""
+    ) -> Iterator[tuple[list[int], list[int], Callable[[int], list[int | None]]]]:
+        """Per sealed day overlapping [start_ms, end_ms): its poll times and status words,
+        sliced to the range, and a function giving the column of the k-th series (a lost
+        or absent series reads None). Columns are made one at a time, when asked for."""
         assert self.database is not None
         for chunk, _, count, lengths_text, base_blob, times_blob, statuses_blob in \
                 self.database.chunk_rows(start_ms, end_ms):  # fmt: skip
@@ -140,16 +143,19 @@ class Reader:
             base = chunks.unpack(base_blob, "i")
             blocks = self.database.blocks(chunk, list(series))
             lost = self.database.lost(chunk)
-            columns: list[list[int | None]] = []
-            for one in series:
-                flat = flat_of_series(lengths, one)
-                if flat is None or one in lost:
-                    columns.append([None] * (high - low))
-                else:
-                    columns.append(list(chunks.expand(base[flat], blocks.get(one),
-                                                      count)[low:high]))  # fmt: skip
-            statuses = list(chunks.unpack(statuses_blob, "i")[low:high])
-            yield times[low:high], statuses, columns
+
+            def column(k: int, low: int = low, high: int = high, base: Any = base,
+                       blocks: dict[int, bytes] = blocks, lost: set[int] = lost,
+                       lengths: tuple[int, int, int] = lengths,
+                       count: int = count) -> list[int | None]:  # fmt: skip
+                flat = flat_of_series(lengths, series[k])
+                if flat is None or series[k] in lost:
+                    return [None] * (high - low)
+                values = chunks.expand(base[flat], blocks.get(series[k]), count)[low:high]
+                return cast(list[int | None], values)  # ints; no copy
+
+            statuses = chunks.unpack(statuses_blob, "i")[low:high].tolist()
+            yield times[low:high], statuses, column
 
     def columns(
         self, start_ms: int, end_ms: int, series: Sequence[int]
@@ -160,11 +166,10 @@ class Reader:
         columns: list[list[int | None]] = [[] for _ in series]
         with self._snapshot() as after_seq:
             if self.database is not None:
-                for chunk_times, _, chunk_columns in self._sealed_slices(start_ms, end_ms,
-                                                                         series):  # fmt: skip
+                for chunk_times, _, column_of in self._sealed_slices(start_ms, end_ms, series):
                     times += chunk_times
-                    for column, part in zip(columns, chunk_columns, strict=True):
-                        column += part
+                    for position, column in enumerate(columns):
+                        column += column_of(position)
                 hot = ((p.ts_ms, p) for _, p in self.database.hot_polls(start_ms, end_ms))
                 rows = list(_pick(hot, end_ms, series))
             else:

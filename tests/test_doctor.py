@@ -81,6 +81,7 @@ FAULTS = [
     ("refuse", "problem", "refused the connection: nothing listens on that port"),
     ("stall", "problem", "accepted the connection but sent nothing within 1 s"),
     ("stall-mid", "problem", "the answer broke off (parameters (3003): timed out with"),
+    ("drip", "problem", "the answer broke off (parameters (3003): timed out with"),
     ("reset-mid", "problem", "the answer broke off (parameters (3003): Connection reset by peer"),
     ("short", "problem", "the answer broke off (parameters (3003): connection closed after"),
     ("garbage", "problem", "answers, but not as a Luxtronik 2.x controller"),
@@ -97,6 +98,8 @@ FAULTS = [
 ]
 
 
+# "flapping" is refused and answered in turns (both cases are here); "slow" and "single"
+# have tests of their own below.
 @pytest.mark.parametrize(("fault", "verdict", "message"), FAULTS, ids=[f[0] for f in FAULTS])
 def test_each_fault_of_the_simulator_gets_its_verdict_and_message(tmp_path, capsys, fault,
                                                                    verdict, message):  # fmt: skip
