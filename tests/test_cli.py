@@ -54,3 +54,33 @@ def test_broken_toml_through_the_installed_entry_point(tmp_path):
     assert result.returncode == 78
     assert result.stderr.startswith(f"luxlogd: error: {bad}: not valid TOML")
     assert "Traceback" not in result.stderr
+
+
+ARENAS = """
+import ctypes, sys, threading
+from luxlogd.cli.daemon import fewer_malloc_arenas
+mode = sys.argv[1]
+if mode != "glibc":  # "glibc": what glibc does on its own, for comparison
+    print(fewer_malloc_arenas({"MALLOC_ARENA_MAX": "8"} if mode == "env" else {}))
+barrier = threading.Barrier(8)
+def work():  # each thread's first malloc picks (or makes) an arena
+    keep = [bytearray(60_000) for _ in range(20)]
+    barrier.wait()
+threads = [threading.Thread(target=work) for _ in range(8)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def arenas(mode: str) -> tuple[str, int]:
+    """What fewer_malloc_arenas said, and how many arenas glibc's malloc_stats lists."""
+    done = subprocess.run([sys.executable, "-c", ARENAS, mode], capture_output=True, text=True,
+                          timeout=8, check=True)  # fmt: skip
+    return done.stdout.strip(), done.stderr.count("Arena ")
+
+
+def test_the_daemon_keeps_to_two_malloc_arenas_however_many_threads_allocate():
+    assert arenas("limit") == ("True", 2)
+    assert arenas("glibc")[1] > 2  # without the limit eight threads make more: it can tell
+    assert arenas("env")[0] == "False"  # MALLOC_ARENA_MAX set (the unit does): left alone
