@@ -6,6 +6,7 @@ value of what survived. Polls are 15 minutes apart, so days are sealed inside th
 and segments are small, so they rotate and are removed there too.
 """
 
+import functools
 import random
 import sys
 
@@ -17,11 +18,20 @@ STEP_MS = 15 * 60 * 1000
 LENGTHS = (1143, 267, 366)
 
 
+@functools.lru_cache(maxsize=64)
+def base_state(block):
+    """The "base state" shared by 50 polls in a row (made once: the tests check every value
+    of hundreds of polls, and drawing 1,776 random numbers a poll was most of their time)."""
+    rnd = random.Random(block)
+    parameters = tuple(rnd.randrange(-5, 300) for _ in range(LENGTHS[0]))
+    calculations = tuple(rnd.randrange(-500, 900) for _ in range(LENGTHS[1]))
+    visibilities = tuple(rnd.randrange(0, 2) for _ in range(LENGTHS[2]))
+    return parameters, calculations, visibilities
+
+
 def poll_for(seq):
-    rnd = random.Random(seq // 50)  # the same "base state" for 50 polls, then a new one
-    parameters = [rnd.randrange(-5, 300) for _ in range(LENGTHS[0])]
-    calculations = [rnd.randrange(-500, 900) for _ in range(LENGTHS[1])]
-    visibilities = [rnd.randrange(0, 2) for _ in range(LENGTHS[2])]
+    base = base_state(seq // 50)  # the same base for 50 polls, then a new one
+    parameters, calculations, visibilities = list(base[0]), list(base[1]), base[2]
     parameters[0] = seq  # every poll says which one it is
     calculations[10] = 300 + seq % 97
     calculations[134] = (BASE_MS + seq * STEP_MS) // 1000

@@ -12,6 +12,7 @@ import pytest
 
 from luxlogd import doctor, events
 from luxlogd.cli import main
+from luxlogd.client import AttemptError
 from luxlogd.config import load_config
 from luxlogd.doctor import heatpump as doctor_heatpump
 from luxlogd.poll import Poll
@@ -186,6 +187,17 @@ def test_another_client_holding_the_controller_is_named(tmp_path, capsys):
     assert code == 0, found
     first = [f for f in found["findings"] if f["text"].startswith("the first attempt failed")]
     assert first and "serve one client at a time" in first[0]["advice"]
+
+
+@pytest.mark.parametrize("phase", ["connect", "parameters (3003)"])
+def test_a_reset_is_another_client_even_when_it_comes_during_connect(phase):
+    """On a busy machine the reset of an accepted connection can reach connect() before it
+    returns (ECONNRESET from a non-blocking connect): still the controller being busy."""
+    section = doctor.Section("connection")
+    error = AttemptError(phase, "Connection reset by peer")
+    doctor_heatpump._explain_failure(section, error, "127.0.0.1", 8889, 5.0)
+    assert section.findings[-1].text.startswith("the controller reset the connection before")
+    assert "serve one client at a time" in section.findings[-1].advice
 
 
 def test_names_resolve_or_say_why_not(tmp_path, monkeypatch):

@@ -294,7 +294,7 @@ def corrupt_a_page(database, page=3, size=4096):
 
 def test_a_damaged_database_is_moved_aside_and_rebuilt_at_start(tmp_path, caplog):
     state = tmp_path / "state"
-    write_polls(state, 1, 6 * 96)  # six days of 15-minute polls: sealed days and a hot one
+    write_polls(state, 1, 4 * 96)  # four days of 15-minute polls: sealed days and a hot one
     with Storage(state) as storage:
         storage.database.checkpoint()
     pages = (state / "luxlogd.sqlite").stat().st_size // 4096
@@ -303,13 +303,13 @@ def test_a_damaged_database_is_moved_aside_and_rebuilt_at_start(tmp_path, caplog
     with caplog.at_level(logging.ERROR, logger="luxlogd"):
         storage = Storage(state).open()  # never refuses to start
     assert storage.ok
-    seq = storage.append(poll_for(6 * 96 + 1))
+    seq = storage.append(poll_for(4 * 96 + 1))
     storage.close()
-    assert seq == 6 * 96 + 1
+    assert seq == 4 * 96 + 1
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any("the database was damaged" in m and "moved aside" in m for m in errors)
     note = json.loads((state / REBUILT_FILE).read_text())
-    assert Path(note["moved_to"]).exists() and note["days_rescued"] == 6
+    assert Path(note["moved_to"]).exists() and note["days_rescued"] == 4
     every = [series_id(group, index)
              for group, length in zip(("parameters", "calculations", "visibilities"),
                                       poll_for(1).lengths, strict=True)
@@ -317,7 +317,7 @@ def test_a_damaged_database_is_moved_aside_and_rebuilt_at_start(tmp_path, caplog
     with Reader(state) as reader:
         rows = list(reader.polls(0, 2**62, every))
     # Every poll is there; a value is either what was stored or missing, never wrong.
-    assert len(rows) == 6 * 96 + 1
+    assert len(rows) == 4 * 96 + 1
     missing = 0
     for seq, (ts_ms, _, values) in enumerate(rows, start=1):
         expected = poll_for(seq)

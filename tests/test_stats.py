@@ -75,16 +75,16 @@ def assert_matches(figures, expected):
 
 def test_months_and_seasons_equal_an_independent_computation(tmp_path, timezone):
     timezone("Europe/Berlin")
-    start = dt.datetime(2023, 11, 20, 12, 0).astimezone()
-    polls = fill(tmp_path, start, 20)
+    start = dt.datetime(2023, 11, 24, 12, 0).astimezone()
+    polls = fill(tmp_path, start, 10, step_s=1200)  # to 4 December: a month and a season
     now_ms = polls[-1].ts_ms + 1
     with Reader(tmp_path) as reader:
         days, month = stats.calendar_figures(reader, dt.date(2023, 11, 1), dt.date(2023, 12, 1),
                                              "day", now_ms)  # fmt: skip
         first, end = stats.season_range(2023, "11-25")
         months, season = stats.calendar_figures(reader, first, end, "month", now_ms)
-    assert [d.label for d in days] == [f"2023-11-{n}" for n in range(20, 31)]
-    assert_matches(days[3], truth(polls, dt.date(2023, 11, 23), dt.date(2023, 11, 24)))
+    assert [d.label for d in days] == [f"2023-11-{n}" for n in range(24, 31)]
+    assert_matches(days[3], truth(polls, dt.date(2023, 11, 27), dt.date(2023, 11, 28)))
     assert_matches(month, truth(polls, dt.date(2023, 11, 1), dt.date(2023, 12, 1)))
     assert month.counters["compressor_starts"] == sum(d.counters["compressor_starts"]
                                                       for d in days)  # fmt: skip

@@ -112,6 +112,9 @@ def _explain_failure(section: Section, error: AttemptError, host: str, port: int
             "the packets: check the address in the controller's network settings and that "
             f"this computer reaches it (ping {host})",
         )  # fmt: skip
+    elif _reset_before_answer(reason):  # also in connect: accepted, then reset
+        section.add("problem", f"the controller reset the connection before answering "
+                    f"({error.phase}: {reason})", ANOTHER_CLIENT)  # fmt: skip
     elif error.phase == "connect":
         section.add("problem", f"cannot connect to {where}: {reason}",
                     "check the network between this computer and the heat pump (cable, "
@@ -121,9 +124,6 @@ def _explain_failure(section: Section, error: AttemptError, host: str, port: int
                     f"({error.phase}: {reason})", "is this the heat pump's address and port? "
                     "Another device may have the address; Luxtronik 2.x answers on 8889 (its "
                     "web page is not what luxlogd reads)")  # fmt: skip
-    elif _reset_before_answer(reason):
-        section.add("problem", f"the controller reset the connection before answering "
-                    f"({error.phase}: {reason})", ANOTHER_CLIENT)  # fmt: skip
     elif "timed out with 0 of" in reason:
         section.add(
             "problem",
