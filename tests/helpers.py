@@ -88,3 +88,23 @@ def receive(sock, max_bytes=1 << 20, expected=None, deadline_s=5.0):
     except ConnectionResetError:
         return data, "reset"
     return data, "limit"
+
+
+def fill_from_model(state_dir, start, days, step_s, seed):
+    """Store polls of the simulator's model every step_s from `start` (an aware datetime)
+    for `days` days, without fsync; return them."""
+    from luxlogd.poll import Poll
+    from luxlogd.simulator import Simulator
+    from luxlogd.storage import Storage
+
+    clock = FrozenClock(start.timestamp())
+    sim = Simulator(clock=clock, seed=seed, start_s=start.timestamp())
+    polls = []
+    with Storage(state_dir, fdatasync=lambda fd: None) as storage:
+        for _ in range(int(days * 86400 / step_s)):
+            p, c, v = sim.arrays()
+            poll = Poll(int(clock.now * 1000), 0, tuple(p), tuple(c), tuple(v))
+            storage.append(poll)
+            polls.append(poll)
+            clock.now += step_s
+    return polls

@@ -9,10 +9,7 @@ from luxlogd import reports, stats
 from luxlogd.cli import main
 from luxlogd.config import load_config
 from luxlogd.housekeeping import cleanup
-from luxlogd.poll import Poll
-from luxlogd.simulator import Simulator
-from luxlogd.storage import Storage
-from tests.helpers import FrozenClock
+from tests.helpers import fill_from_model
 
 BERLIN = dt.timezone(dt.timedelta(hours=1))
 
@@ -29,17 +26,7 @@ def make_config(tmp_path, **reports_keys):
 
 def fill(config, start_local, days, step_s=300, seed=3):
     """Polls from the simulator's model every step_s from `start_local` for `days` days."""
-    clock = FrozenClock(start_local.timestamp())
-    sim = Simulator(clock=clock, seed=seed, start_s=start_local.timestamp())
-    polls = []
-    with Storage(config.state_dir, fdatasync=lambda fd: None) as storage:
-        for _ in range(int(days * 86400 / step_s)):
-            p, c, v = sim.arrays()
-            poll = Poll(int(clock.now * 1000), 0, tuple(p), tuple(c), tuple(v))
-            storage.append(poll)
-            polls.append(poll)
-            clock.now += step_s
-    return polls
+    return fill_from_model(config.state_dir, start_local, days, step_s, seed)
 
 
 def read_csv(path):

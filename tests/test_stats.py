@@ -11,29 +11,17 @@ import pytest
 from luxlogd import stats
 from luxlogd.cli import main
 from luxlogd.config import load_config
-from luxlogd.poll import Poll
 from luxlogd.reader import Reader
 from luxlogd.service import Service
 from luxlogd.simulator import Simulator
-from luxlogd.storage import Storage
-from tests.helpers import FrozenClock
+from tests.helpers import fill_from_model
 from tests.test_service import config_for
 
 HOT_WATER, DEFROST = 1, 4
 
 
 def fill(state_dir, start, days, step_s=600, seed=4):
-    clock = FrozenClock(start.timestamp())
-    sim = Simulator(clock=clock, seed=seed, start_s=start.timestamp())
-    polls = []
-    with Storage(state_dir, fdatasync=lambda fd: None) as storage:
-        for _ in range(int(days * 86400 / step_s)):
-            p, c, v = sim.arrays()
-            poll = Poll(int(clock.now * 1000), 0, tuple(p), tuple(c), tuple(v))
-            storage.append(poll)
-            polls.append(poll)
-            clock.now += step_s
-    return polls
+    return fill_from_model(state_dir, start, days, step_s, seed)
 
 
 def truth(polls, first_day, end_day):
