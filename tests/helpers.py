@@ -1,9 +1,12 @@
 """Test helpers: a raw socket client for the wire protocol, and where the real capture lives."""
 
+import os
 import socket
 import struct
 import time
 from pathlib import Path
+
+import pytest
 
 REAL_DUMPS = Path(__file__).resolve().parent / "data" / "real-dumps" / "V1.80_L1A"
 
@@ -108,3 +111,15 @@ def fill_from_model(state_dir, start, days, step_s, seed):
             polls.append(poll)
             clock.now += step_s
     return polls
+
+
+def require(found, what, how="run tests/install-debian-packages (as root) to install it"):
+    """A test of a real outside component (Debian's mosquitto, prometheus, paho): skipped,
+    with what to install, when it is missing on a developer's machine; a failure in CI (CI is
+    set), where tests/install-debian-packages installs it and a skip would hide its loss."""
+    if found:
+        return
+    message = f"needs {what}: {how}"
+    if os.environ.get("CI"):
+        raise AssertionError(f"CI: {message}")
+    pytest.skip(message)

@@ -25,9 +25,13 @@ from luxlogd.config import load_config
 from luxlogd.reader import Reader
 from luxlogd.service import Service
 from luxlogd.simulator import Simulator
+from tests.helpers import require
 from tests.test_service import config_for
 
-paho = pytest.importorskip("paho.mqtt.client")
+try:
+    import paho.mqtt.client as paho
+except ImportError:  # the test extra brings it; without it every test here says so
+    paho = None
 REPO = Path(__file__).resolve().parent.parent
 DEBIAN_PAHO = Path("/usr/lib/python3/dist-packages/paho")
 SECRET_NAMES = {"ID_Einst_Zugangscode", "ID_Timer_Password", "ID_WebserverPasswort_1_akt"}
@@ -36,10 +40,7 @@ SECRET_NAMES = {"ID_Einst_Zugangscode", "ID_Timer_Password", "ID_WebserverPasswo
 def need(program):
     path = shutil.which(program) or (f"/usr/sbin/{program}" if Path(f"/usr/sbin/{program}")
                                      .exists() else None)  # fmt: skip
-    if path is None:
-        if os.environ.get("CI"):
-            raise AssertionError(f"{program} is missing (tests/install-debian-packages)")
-        pytest.skip(f"needs {program} (tests/install-debian-packages installs it)")
+    require(path is not None, f"{program} (Debian's mosquitto and mosquitto-clients)")
     return path
 
 
@@ -96,6 +97,7 @@ class Broker:
 
 @pytest.fixture
 def broker(tmp_path):
+    require(paho is not None, "paho-mqtt for the subscriber", "pip install -e '.[test]'")
     started = []
 
     def start(**options):
@@ -276,10 +278,7 @@ def test_secrets_are_never_published_even_when_every_parameter_is(tmp_path, brok
 def test_kill_9_leaves_the_last_will_and_debian_paho_works(tmp_path, broker):
     """The daemon as its own process, with Debian's paho-mqtt 1.6 (python3-paho-mqtt)
     first on its path: online while it runs, offline from the broker after kill -9."""
-    if not DEBIAN_PAHO.exists():
-        if os.environ.get("CI"):
-            raise AssertionError("python3-paho-mqtt is missing (tests/install-debian-packages)")
-        pytest.skip("needs python3-paho-mqtt (tests/install-debian-packages installs it)")
+    require(DEBIAN_PAHO.exists(), "Debian's python3-paho-mqtt 1.6")
     mosquitto = broker()
     live = Subscriber(mosquitto.port, topics=("luxlogd/#",))
     only_paho = tmp_path / "debian-paho"

@@ -18,6 +18,7 @@ import pytest
 
 from luxlogd.reader import Reader
 from luxlogd.simulator import Simulator
+from tests.helpers import require
 from tests.system import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,10 +55,7 @@ def test_the_dashboard_uses_only_metrics_luxlogd_serves():
 
 @pytest.mark.parametrize("raw", [False, True])
 def test_promtool_has_nothing_to_say_about_the_exposition(raw):
-    if not shutil.which("promtool"):
-        if os.environ.get("CI"):
-            raise AssertionError("promtool is missing (tests/install-debian-packages)")
-        pytest.skip("needs Debian's prometheus package for promtool")
+    require(shutil.which("promtool"), "promtool (Debian's prometheus package)")
     checked = subprocess.run(["promtool", "check", "metrics"], input=sample_exposition(raw),
                              capture_output=True, text=True)  # fmt: skip
     assert checked.returncode == 0 and checked.stdout + checked.stderr == "", checked
@@ -135,10 +133,8 @@ def render_dashboard(port, tmp_path, seconds):
 @pytest.mark.system
 @pytest.mark.timeout(300)
 def test_prometheus_scrapes_two_daemons_and_every_dashboard_query_answers(tmp_path):
-    if not shutil.which("prometheus") or not shutil.which("promtool"):
-        if os.environ.get("CI"):
-            raise AssertionError("prometheus is missing (tests/install-debian-packages)")
-        pytest.skip("needs Debian's prometheus (tests/install-debian-packages installs it)")
+    require(shutil.which("prometheus") and shutil.which("promtool"),
+            "prometheus and promtool (Debian's prometheus package)")  # fmt: skip
     processes = []
     simulators = [Simulator(seed=seed, speed=60).start() for seed in (1, 2)]
     try:
