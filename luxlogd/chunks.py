@@ -15,6 +15,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
+from operator import gt
 from typing import Any
 
 from luxlogd import codec
@@ -67,11 +68,24 @@ def parse_lengths(text: str) -> tuple[int, int, int]:
     return first, second, third
 
 
+def is_sorted(values: Sequence[int]) -> bool:
+    """True when `values` never decrease (poll times, unless a clock stepped back)."""
+    return not any(map(gt, values, values[1:]))
+
+
+def expand_changes(base: int, at: Sequence[int], values: Sequence[int], count: int) -> list[int]:
+    """A column of `count` values: `base`, then values[k + 1] from position at[k] on."""
+    column = [base] * count
+    for k, position in enumerate(at):
+        end = at[k + 1] if k + 1 < len(at) else count
+        column[position:end] = [values[k + 1]] * (end - position)
+    return column
+
+
 def expand(base: int, points: bytes | None, count: int) -> list[int]:
     """One series' value at every poll of a chunk."""
-    column = [base] * count
     if points is None:
-        return column
+        return [base] * count
     raw = zlib.decompress(points)
     (changes,) = struct.unpack_from("<I", raw)
     positions = array("I")
@@ -79,11 +93,7 @@ def expand(base: int, points: bytes | None, count: int) -> list[int]:
     differences = array("q")
     differences.frombytes(raw[4 + 4 * changes :])
     at = list(accumulate(positions))
-    values = list(accumulate(differences, initial=base))
-    for k, position in enumerate(at):
-        end = at[k + 1] if k + 1 < changes else count
-        column[position:end] = [values[k + 1]] * (end - position)
-    return column
+    return expand_changes(base, at, list(accumulate(differences, initial=base)), count)
 
 
 @dataclass
@@ -101,17 +111,37 @@ class SealedChunk:
     statuses: bytes
     slot_counts: bytes
     blocks: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # series, points, hourly
+    min_ms: int | None = None  # the earliest and latest poll time (a clock that stepped back
+    max_ms: int | None = None  # leaves them unlike the first and the last); None: start/end
+    clock_suspect: bool = False  # every poll of it was stamped by a clock luxlogd distrusted
+
+    @property
+    def earliest_ms(self) -> int:
+        return self.start_ms if self.min_ms is None else self.min_ms
+
+    @property
+    def latest_ms(self) -> int:
+        return self.end_ms if self.max_ms is None else self.max_ms
 
 
 def split_by_shape(rows: Sequence[tuple[int, bytes]]) -> list[list[tuple[int, bytes]]]:
-    """Cut hot rows (seq, record) into runs of equal array lengths (a firmware update)."""
+    """Cut hot rows (seq, record) into runs of equal array lengths (a firmware update) and of
+    equal trust in their time stamps (polls stamped by a distrusted clock are sealed apart).
+
+    A run that does not begin with a keyframe gets one (its first record re-encoded), so
+    every run can be sealed on its own."""
     runs: list[list[tuple[int, bytes]]] = []
-    lengths = None
+    key = None
+    previous = None
     for seq, data in rows:
-        shape = codec.decode(data, None).lengths if codec.is_keyframe(data) else lengths
-        if not runs or shape != lengths:
+        poll = codec.decode(data, previous)
+        previous = poll
+        shape = (poll.lengths, poll.clock_suspect)
+        if not runs or shape != key:
             runs.append([])
-        lengths = shape
+            if not codec.is_keyframe(data):
+                data = codec.encode(poll, None)
+        key = shape
         runs[-1].append((seq, data))
     return runs
 
@@ -150,7 +180,8 @@ def seal(rows: Sequence[tuple[int, bytes]]) -> SealedChunk:
     chunk = SealedChunk(
         rows[0][0], rows[-1][0], times[0], times[-1], len(rows), lengths, pack(base, "i"),
         pack([times[0]] + [b - a for a, b in zip(times, times[1:], strict=False)], "q"),
-        pack(statuses, "i"), pack(slot_counts, "I"),
+        pack(statuses, "i"), pack(slot_counts, "I"), min_ms=min(times), max_ms=max(times),
+        clock_suspect=first.clock_suspect,
     )  # fmt: skip
     for index, (positions, differences) in changes.items():
         points = zlib.compress(
@@ -170,6 +201,18 @@ def hourly_aggregates(base: int, positions: list[int], differences: list[int],
     result = [0] * (SLOTS * 4)
     starts = list(accumulate(positions))
     values = list(accumulate(differences, initial=base))
+    if not is_sorted(slots):  # the clock stepped back within the day: poll by poll
+        column = expand_changes(base, starts, values, count)
+        for slot, value in zip(slots, column, strict=True):
+            at = slot * 4
+            if result[at + 3] == 0:
+                result[at] = result[at + 1] = value
+            else:
+                result[at] = min(result[at], value)
+                result[at + 1] = max(result[at + 1], value)
+            result[at + 2] += value
+            result[at + 3] += 1
+        return result
     boundaries = [0, *starts, count]
     for k in range(len(boundaries) - 1):
         begin, end, value = boundaries[k], boundaries[k + 1], values[k]
@@ -212,8 +255,8 @@ def verify(row: Sequence[Any], blocks: Sequence[tuple[int, bytes, bytes]]) -> li
     counts = [slots.count(slot) for slot in range(SLOTS)]
     if list(unpack(slot_counts_blob, "I")) != counts:
         problems.append("the polls per hour differ from the poll times")
-    if slots != sorted(slots):
-        return problems + ["poll times go back within the day (hourly figures not checked)"]
+    order = sorted(range(count), key=slots.__getitem__)  # stable: by hour, then as stored
+    slots = [slots[position] for position in order]
     edges = [bisect.bisect_left(slots, slot) for slot in range(SLOTS + 1)]
     lengths = parse_lengths(lengths_text)
     base = unpack(base_blob, "i")
@@ -222,7 +265,8 @@ def verify(row: Sequence[Any], blocks: Sequence[tuple[int, bytes, bytes]]) -> li
         flat = flat_of_series(lengths, series)
         try:
             assert flat is not None, "a series outside the arrays"
-            values = expand(base[flat], points, count)
+            stored = expand(base[flat], points, count)
+            values = [stored[position] for position in order]
         except (AssertionError, zlib.error, struct.error, ValueError, IndexError) as error:
             problems.append(f"series {series} cannot be read ({error})")
             continue
@@ -285,6 +329,10 @@ class Buckets:
 
     def add_column(self, times: Sequence[int], column: Sequence[int | None]) -> None:
         """One series' values at `times`, sliced at bucket edges (min/max/sum run in C)."""
+        if not is_sorted(times):  # a clock that stepped back: put the polls in time order
+            order = sorted(range(len(times)), key=times.__getitem__)
+            times = [times[position] for position in order]
+            column = [column[position] for position in order]
         low = bisect.bisect_left(times, self.start_ms)
         high = bisect.bisect_left(times, self.end_ms)
         while low < high:

@@ -1,8 +1,10 @@
-"""Poll records as bytes: a keyframe of every value, or only what changed since the last poll.
+"""Poll records as bytes: a keyframe of every value, or only what differs from a reference.
 
 About 1.6 % of ~1,700 values change per poll, so a delta record is ~30 changes of
 (index gap, value difference) in zigzag varints: about 100 bytes instead of 6,000.
-The same encoding is used by the write-ahead log and by SQLite's hot table.
+SQLite's hot table chains deltas (each against the poll before it, format 1); the
+write-ahead log writes each against its segment's first record (format 2), so a damaged
+record costs only itself. A flag marks polls stamped by a clock luxlogd does not trust.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from operator import ne
 
 from luxlogd.poll import Poll
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # keyframes, and deltas against the poll before
+BASE_FORMAT = 2  # deltas against a base record (the first of a write-ahead log segment)
 FLAG_KEYFRAME = 1
+FLAG_CLOCK_SUSPECT = 2  # stamped while the system clock disagreed with every other clock
 
 
 class CodecError(ValueError):
@@ -84,16 +88,21 @@ class _Reader:
         return out
 
 
-def encode(poll: Poll, previous: Poll | None) -> bytes:
-    """Encode `poll`; as a delta against `previous` when given and of the same shape."""
-    out = bytearray((FORMAT_VERSION, 0))
+def encode(poll: Poll, previous: Poll | None, *, against_base: bool = False) -> bytes:
+    """Encode `poll`; as a delta against `previous` when given and of the same shape.
+
+    `against_base`: `previous` is a base record every later one refers to (format 2).
+    """
+    flags = FLAG_CLOCK_SUSPECT if poll.clock_suspect else 0
+    out = bytearray((BASE_FORMAT if against_base else FORMAT_VERSION, flags))
     _put_varint(out, _zigzag(poll.calc_status))
     _put_varint(out, poll.ts_ms)
     for length in poll.lengths:
         _put_varint(out, length)
     values = poll.flat()
     if previous is None or previous.lengths != poll.lengths:
-        out[1] = FLAG_KEYFRAME
+        out[0] = FORMAT_VERSION
+        out[1] |= FLAG_KEYFRAME
         for value in values:
             _put_varint(out, _zigzag(value))
         return bytes(out)
@@ -114,9 +123,15 @@ def is_keyframe(data: bytes) -> bool:
     return len(data) > 1 and data[1] & FLAG_KEYFRAME == FLAG_KEYFRAME
 
 
+def is_base_delta(data: bytes) -> bool:
+    """A delta against a base record rather than against the poll before it."""
+    return len(data) > 1 and data[0] == BASE_FORMAT
+
+
 def decode(data: bytes, previous: Poll | None) -> Poll:
-    """Decode a record; a delta needs the poll before it. Raise CodecError when malformed."""
-    if len(data) < 2 or data[0] != FORMAT_VERSION:
+    """Decode a record; a delta needs its reference (the poll before it, or for format 2 its
+    base). Raise CodecError when malformed."""
+    if len(data) < 2 or data[0] not in (FORMAT_VERSION, BASE_FORMAT):
         raise CodecError("unknown record format")
     reader = _Reader(data)
     reader.offset = 2
@@ -146,7 +161,12 @@ def decode(data: bytes, previous: Poll | None) -> Poll:
         raise CodecError("trailing bytes in record")
     first, second = lengths[0], lengths[0] + lengths[1]
     return Poll(
-        ts_ms, status, tuple(values[:first]), tuple(values[first:second]), tuple(values[second:])
+        ts_ms,
+        status,
+        tuple(values[:first]),
+        tuple(values[first:second]),
+        tuple(values[second:]),
+        clock_suspect=bool(data[1] & FLAG_CLOCK_SUSPECT),
     )
 
 

@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 
 from luxlogd import chunks, codec
@@ -22,11 +23,11 @@ from luxlogd.poll import Poll
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # sqlite3 primary result codes (Python 3.11 exposes them as error.sqlite_errorcode).
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 
-MIGRATIONS = {
+MIGRATIONS: dict[int, list[str | Callable[[sqlite3.Connection], None]]] = {
     1: [
         """CREATE TABLE hot (
             seq INTEGER PRIMARY KEY,
@@ -64,13 +65,43 @@ MIGRATIONS = {
             PRIMARY KEY (chunk, series)
         ) WITHOUT ROWID""",
     ],
+    # A clock that stepped back leaves a day's first and last poll unlike its earliest and
+    # latest: reads select sealed days by these. Days stamped by a distrusted clock are kept
+    # apart (clock_suspect = 1).
+    3: [
+        "ALTER TABLE chunks ADD COLUMN min_ms INTEGER",
+        "ALTER TABLE chunks ADD COLUMN max_ms INTEGER",
+        "ALTER TABLE chunks ADD COLUMN clock_suspect INTEGER NOT NULL DEFAULT 0",
+        lambda db: _fill_time_bounds(db),
+        "CREATE INDEX chunks_by_latest ON chunks (max_ms)",
+    ],
 }
 CHUNK_COLUMNS = ("first_seq, last_seq, start_ms, end_ms, count, lengths, base, times, statuses,"
                  " slot_counts")  # fmt: skip
 
 
+def _fill_time_bounds(db: sqlite3.Connection) -> None:
+    """Migration 3: the earliest and latest poll time of every sealed day, from its times."""
+    rows = db.execute("SELECT id, times FROM chunks").fetchall()
+    for chunk, times_blob in rows:
+        times = chunks.times_of(times_blob)
+        db.execute("UPDATE chunks SET min_ms = ?, max_ms = ? WHERE id = ?",
+                   (min(times), max(times), chunk))  # fmt: skip
+
+
 class DatabaseDamagedError(StorageError):
     """SQLite says the file is damaged (a torn page after a power cut, say)."""
+
+
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Inclusive integer ranges merged where they overlap or touch, in order."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
 
 
 def is_damage(error: sqlite3.Error) -> bool:
@@ -122,7 +153,13 @@ class Database:
                     f"{self.path}: database schema {self.user_version()}, this luxlogd reads "
                     f"1 to {SCHEMA_VERSION}; upgrade luxlogd"
                 )
-            self.has_lost_table = self.user_version() >= 2
+            version = self.user_version()
+            self.has_lost_table = version >= 2
+            # Before schema 3 (a reader of an older daemon's file): first and last poll time.
+            self.earliest, self.latest, self.trusted = (
+                ("min_ms", "max_ms", "clock_suspect = 0") if version >= 3
+                else ("start_ms", "end_ms", "1")
+            )  # fmt: skip
             self.refresh()
         except sqlite3.Error as error:
             self.db.close()
@@ -152,7 +189,10 @@ class Database:
         for target in range(version + 1, SCHEMA_VERSION + 1):
             db.execute("BEGIN IMMEDIATE")
             for statement in MIGRATIONS[target]:
-                db.execute(statement)
+                if callable(statement):
+                    statement(db)
+                else:
+                    db.execute(statement)
             db.execute(f"PRAGMA user_version = {target}")
             db.execute("COMMIT")
             logger.info("database: migrated schema to version %d path=%s", target, self.path)
@@ -278,10 +318,11 @@ class Database:
     def add_chunk(self, chunk: chunks.SealedChunk, lost: Iterable[int] = ()) -> None:
         """Insert a sealed chunk and its blocks (inside the caller's transaction)."""
         cursor = self.db.execute(
-            f"INSERT INTO chunks ({CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - a constant
+            f"INSERT INTO chunks ({CHUNK_COLUMNS}, min_ms, max_ms, clock_suspect)"  # noqa: S608 - a constant
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (chunk.first_seq, chunk.last_seq, chunk.start_ms, chunk.end_ms, chunk.count,
              ",".join(map(str, chunk.lengths)), chunk.base, chunk.times, chunk.statuses,
-             chunk.slot_counts),
+             chunk.slot_counts, chunk.earliest_ms, chunk.latest_ms, int(chunk.clock_suspect)),
         )  # fmt: skip
         self.db.executemany(
             "INSERT INTO series (series, chunk, points, hourly) VALUES (?, ?, ?, ?)",
@@ -292,8 +333,9 @@ class Database:
 
     def hot_polls(self, start_ms: int | None = None, end_ms: int | None = None
                   ) -> Iterator[tuple[int, Poll]]:  # fmt: skip
-        """(seq, poll) of the hot table in order, in [start_ms, end_ms). Each row is a delta
-        of the one before, so all are decoded up to the end, none beyond it."""
+        """(seq, poll) of the hot table in the order stored, those stamped in [start_ms,
+        end_ms). Each row is a delta of the one before, so all are decoded (times need not
+        grow: a clock may have stepped back)."""
         if start_ms is not None or end_ms is not None:
             first, last = self.db.execute("SELECT min(ts_ms), max(ts_ms) FROM hot").fetchone()
             if first is None or (start_ms is not None and last < start_ms):
@@ -303,16 +345,20 @@ class Database:
         previous: Poll | None = None
         for seq, data in self.db.execute("SELECT seq, data FROM hot ORDER BY seq"):
             previous = codec.decode(data, previous)
-            if end_ms is not None and previous.ts_ms >= end_ms:
-                return
-            if start_ms is None or previous.ts_ms >= start_ms:
+            if (start_ms is None or previous.ts_ms >= start_ms) and (
+                end_ms is None or previous.ts_ms < end_ms
+            ):
                 yield seq, previous
 
-    def chunk_rows(self, start_ms: int, end_ms: int) -> list[tuple]:
-        """(id, end_ms, count, lengths, base, times, statuses) of chunks overlapping a range."""
+    def chunk_rows(self, start_ms: int, end_ms: int, *, suspect: bool = False) -> list[tuple]:
+        """(id, earliest ms, latest ms, count, lengths, base, times, statuses) of the sealed
+        days with polls in [start_ms, end_ms), by their earliest poll; those stamped by a
+        distrusted clock only with `suspect` (and then only those)."""
+        trusted = self.trusted if not suspect else f"NOT ({self.trusted})"
         return self.db.execute(
-            "SELECT id, end_ms, count, lengths, base, times, statuses FROM chunks"
-            " WHERE end_ms >= ? AND start_ms < ? ORDER BY start_ms, id",
+            f"SELECT id, {self.earliest}, {self.latest}, count, lengths, base, times, statuses"  # noqa: S608 - constants
+            f" FROM chunks WHERE {self.latest} >= ? AND {self.earliest} < ? AND {trusted}"
+            f" ORDER BY {self.earliest}, id",
             (start_ms, end_ms),
         ).fetchall()
 
@@ -336,9 +382,9 @@ class Database:
         """(start_ms, end_ms, lengths, base, slot_counts, hourly or None) per chunk, except
         chunks where that series was lost."""
         query = (
-            "SELECT c.start_ms, c.end_ms, c.lengths, c.base, c.slot_counts, s.hourly"
+            "SELECT c.start_ms, c.end_ms, c.lengths, c.base, c.slot_counts, s.hourly"  # noqa: S608
             " FROM chunks c LEFT JOIN series s ON s.chunk = c.id AND s.series = ?"
-            " WHERE c.end_ms >= ? AND c.start_ms < ?"
+            f" WHERE c.{self.latest} >= ? AND c.{self.earliest} < ? AND c.{self.trusted}"
         )
         parameters: tuple[int, ...] = (series, start_ms, end_ms)
         if self.has_lost_table:
@@ -347,12 +393,13 @@ class Database:
         return self.db.execute(query + " ORDER BY c.start_ms", parameters).fetchall()
 
     def points_rows(self, series: int, start_ms: int, end_ms: int) -> list[tuple]:
-        """(end_ms, count, lengths, base, times, points or None, lost) per chunk."""
+        """(latest ms, count, lengths, base, times, points or None, lost) per chunk."""
         lost = "c.id IN (SELECT chunk FROM lost WHERE series = ?)" if self.has_lost_table else "0"
         return self.db.execute(
-            f"SELECT c.end_ms, c.count, c.lengths, c.base, c.times, s.points, {lost}"  # noqa: S608
+            f"SELECT c.{self.latest}, c.count, c.lengths, c.base, c.times, s.points, {lost}"  # noqa: S608
             " FROM chunks c LEFT JOIN series s ON s.chunk = c.id AND s.series = ?"
-            " WHERE c.end_ms >= ? AND c.start_ms < ? ORDER BY c.start_ms",
+            f" WHERE c.{self.latest} >= ? AND c.{self.earliest} < ? AND c.{self.trusted}"
+            f" ORDER BY c.{self.earliest}",
             ((series,) if self.has_lost_table else ()) + (series, start_ms, end_ms),
         ).fetchall()
 
@@ -376,18 +423,22 @@ class Database:
             return 0
         return int(self.db.execute("SELECT count(*) FROM lost").fetchone()[0])
 
-    def summary(self) -> tuple[int, int | None, int | None]:
-        """(polls, first ms, last ms) of what this connection sees."""
-        chunk_polls, first_chunk, last_chunk = self.db.execute(
-            "SELECT coalesce(sum(count), 0), min(start_ms), max(end_ms) FROM chunks"
+    def sealed_summary(self) -> tuple[int, int | None, int | None, int]:
+        """(polls, earliest ms, latest ms, polls stamped by a distrusted clock) of the sealed
+        days this connection sees (the times of trusted days only)."""
+        polls, first, last, suspect = self.db.execute(
+            f"SELECT coalesce(sum(count), 0), min(CASE WHEN {self.trusted} THEN {self.earliest}"  # noqa: S608
+            f" END), max(CASE WHEN {self.trusted} THEN {self.latest} END),"
+            f" coalesce(sum(CASE WHEN {self.trusted} THEN 0 ELSE count END), 0) FROM chunks"
         ).fetchone()
-        hot_polls, first_hot, last_hot = self.db.execute(
-            "SELECT count(*), min(ts_ms), max(ts_ms) FROM hot"
+        return int(polls), first, last, int(suspect)
+
+    def newest_chunk(self) -> tuple[int, bool] | None:
+        """(time of its last poll, stamped by a distrusted clock) of the sealed day stored last."""
+        row = self.db.execute(
+            f"SELECT end_ms, NOT ({self.trusted}) FROM chunks ORDER BY last_seq DESC LIMIT 1"  # noqa: S608
         ).fetchone()
-        firsts = [t for t in (first_chunk, first_hot) if t is not None]
-        lasts = [t for t in (last_chunk, last_hot) if t is not None]
-        return (int(chunk_polls) + int(hot_polls), min(firsts, default=None),
-                max(lasts, default=None))  # fmt: skip
+        return (int(row[0]), bool(row[1])) if row is not None else None
 
     def newest_lengths(self) -> tuple[int, int, int] | None:
         """Array lengths of the newest stored poll's firmware."""
@@ -399,15 +450,51 @@ class Database:
         ).fetchone()
         return chunks.parse_lengths(row[0]) if row is not None else None
 
-    def delete_before(self, cutoff_ms: int) -> int:
-        """Delete sealed days that ended before `cutoff_ms`; return the polls removed."""
+    def sealed_through(self) -> int:
+        """The highest sequence number of a sealed day (0 when none is)."""
+        row = self.db.execute("SELECT coalesce(max(last_seq), 0) FROM chunks").fetchone()
+        return int(row[0])
+
+    def seq_ranges(self) -> list[tuple[int, int]]:
+        """The sequence numbers stored, as merged inclusive ranges (a sealed day counts as its
+        whole range: numbers it never had are older losses, told when they happened)."""
+        ranges = self.db.execute("SELECT first_seq, last_seq FROM chunks").fetchall()
+        ranges += [(seq, seq) for (seq,) in self.db.execute("SELECT seq FROM hot")]
+        ranges += [(seq, seq) for seq, _, _ in self._pending]
+        return merge_ranges(ranges)
+
+    def oldest_days(self, cutoff_ms: int, limit: int) -> list[tuple[int, int, int]]:
+        """(id, earliest ms, latest ms) of at most `limit` trusted sealed days whose latest poll
+        is before `cutoff_ms`, oldest first."""
+        return self.db.execute(
+            f"SELECT id, {self.earliest}, {self.latest} FROM chunks"  # noqa: S608 - constants
+            f" WHERE {self.latest} < ? AND {self.trusted} ORDER BY {self.latest} LIMIT ?",
+            (cutoff_ms, limit),
+        ).fetchall()
+
+    def suspect_summary(self) -> tuple[int, int | None, int | None]:
+        """(polls, earliest ms, latest ms) of sealed days stamped by a distrusted clock."""
+        if self.trusted == "1":
+            return 0, None, None
+        count, first, last = self.db.execute(
+            "SELECT coalesce(sum(count), 0), min(min_ms), max(max_ms) FROM chunks"
+            " WHERE clock_suspect != 0"
+        ).fetchone()
+        return int(count), first, last
+
+    def delete_before(self, cutoff_ms: int, max_days: int | None = None) -> int:
+        """Delete trusted sealed days whose latest poll is before `cutoff_ms`, at most
+        `max_days` of them (oldest first); return the polls removed. Days stamped by a
+        distrusted clock are never deleted by age."""
         self.commit()
         removed: list[int] = []
+        limit = -1 if max_days is None else max_days
 
         def delete() -> None:
             rows = self.db.execute(
-                "SELECT id, count FROM chunks WHERE end_ms < ?", (cutoff_ms,)
-            ).fetchall()
+                f"SELECT id, count FROM chunks WHERE {self.latest} < ? AND {self.trusted}"  # noqa: S608
+                f" ORDER BY {self.latest} LIMIT ?", (cutoff_ms, limit),
+            ).fetchall()  # fmt: skip
             for chunk, count in rows:
                 self.db.execute("DELETE FROM series WHERE chunk = ?", (chunk,))
                 self.db.execute("DELETE FROM lost WHERE chunk = ?", (chunk,))
@@ -420,6 +507,21 @@ class Database:
         except sqlite3.Error as error:
             logger.warning("database: could not give freed pages back: %s", error)
         return sum(removed)
+
+    def insert_sealed(self, polls: list[tuple[int, Poll]]) -> int:
+        """Seal polls of days already sealed (found again in the write-ahead log after a
+        rebuild) as days of their own; return how many."""
+        by_day: dict[int, list[tuple[int, bytes]]] = {}
+        previous: dict[int, Poll] = {}
+        for seq, poll in sorted(polls, key=lambda item: item[0]):
+            day = poll.ts_ms // chunks.DAY_MS
+            by_day.setdefault(day, []).append((seq, codec.encode(poll, previous.get(day))))
+            previous[day] = poll
+        for rows in by_day.values():
+            for run in chunks.split_by_shape(rows):
+                self._write(partial(self.add_chunk, chunks.seal(run)))
+        self.refresh()
+        return sum(len(rows) for rows in by_day.values())
 
     def size_bytes(self) -> int:
         """Bytes of the database file and its SQLite log."""

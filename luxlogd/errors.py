@@ -47,7 +47,25 @@ class StorageError(LuxlogdError):
 
 
 class StateDirError(StorageError):
-    """The state directory cannot be used at all (missing rights, not a directory)."""
+    """The state directory cannot be used by configuration (missing rights, not a directory):
+    a person must change something, so systemd must not restart into it."""
+
+
+class StorageFaultError(StorageError):
+    """The state directory's storage is failing (a read-only or full file system, EIO): it
+    may recover by itself, so the daemon keeps polling and retries."""
+
+
+# errno values that mean "configured wrongly"; any other OSError on the state directory is a
+# fault of the storage (EROFS, EIO, ENOSPC, EDQUOT ...) that may pass.
+CONFIG_ERRNOS = frozenset((1, 2, 13, 20, 21, 36, 40))  # EPERM ENOENT EACCES ENOTDIR EISDIR
+# ENAMETOOLONG ELOOP
+
+
+def state_dir_error(message: str, error: OSError) -> StorageError:
+    """StateDirError for a configuration problem, StorageFaultError for a failing disk."""
+    kind = StateDirError if error.errno in CONFIG_ERRNOS else StorageFaultError
+    return kind(message)
 
 
 class LockedError(LuxlogdError):

@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from luxlogd.errors import LockedError, StateDirError
+from luxlogd.errors import LockedError, state_dir_error
 
 STORE_LOCK = "luxlogd.lock"
 REPORTS_LOCK = "reports.lock"
@@ -33,10 +33,13 @@ class FileLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         except OSError as error:
-            raise StateDirError(
-                f"{self.path.parent}: cannot create {self.path.name} ({error.strerror}); the "
-                "directory must be writable by the user luxlogd runs as"
-            ) from None
+            if error.errno != errno.EROFS or not self.path.exists():
+                raise state_dir_error(
+                    f"{self.path.parent}: cannot create {self.path.name} ({error.strerror}); "
+                    "the directory must be writable by the user luxlogd runs as", error,
+                ) from None  # fmt: skip
+            # A file system that turned read-only: the lock still excludes other writers.
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         give_up = time.monotonic() + wait_s
         while True:
             try:
@@ -54,8 +57,11 @@ class FileLock:
                         f"{self.what}; only one may at a time"
                     ) from None
                 time.sleep(poll_s)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass  # the holder's pid is only for messages
         self._fd = fd
         return self
 

@@ -14,13 +14,19 @@ GROUPS = ("parameters", "calculations", "visibilities")
 
 @dataclass(frozen=True)
 class Poll:
-    """ts_ms: milliseconds since the epoch (UTC) when the read finished."""
+    """ts_ms: milliseconds since the epoch (UTC) when the read finished, by the system clock.
+
+    clock_suspect: that clock then disagreed by more than a day with every other clock luxlogd
+    has (the heat pump's, the newest poll stored before, the time since it started): the poll
+    is kept exactly as read, but left out of time-range reads (luxlogd doctor lists them).
+    """
 
     ts_ms: int
     calc_status: int
     parameters: tuple[int, ...]
     calculations: tuple[int, ...]
     visibilities: tuple[int, ...]
+    clock_suspect: bool = False
 
     @property
     def read_at(self) -> float:

@@ -41,15 +41,18 @@ def rescue(damaged: Path, into: Database) -> tuple[int, int]:
                     (chunk_id,),
                 ).fetchone()
                 chunks.unpack(row[6], "i")  # the base values must decompress
+                times = chunks.times_of(row[7])
+                suspect = _clock_suspect(source, chunk_id)
                 keys = _series_keys(source, chunk_id)
             except (sqlite3.Error, ValueError, TypeError) as error:  # zlib.error is a ValueError
                 logger.warning("database: sealed day %d of %s lost: %s", chunk_id, damaged, error)
                 continue
             blocks, lost = _read_blocks(source, chunk_id, keys)
-            first_seq, last_seq, start, end, count, lengths, base, times, statuses, slots = row
+            first_seq, last_seq, start, end, count, lengths, base, times_blob, statuses, slots = row
             sealed = chunks.SealedChunk(first_seq, last_seq, start, end, count,
-                                        chunks.parse_lengths(lengths), base, times, statuses,
-                                        slots, blocks)  # fmt: skip
+                                        chunks.parse_lengths(lengths), base, times_blob,
+                                        statuses, slots, blocks, min(times), max(times),
+                                        suspect)  # fmt: skip
             into.insert_chunk(sealed, lost)
             days += 1
             polls += count
@@ -91,6 +94,17 @@ def _readable_ids(source: sqlite3.Connection, damaged: Path) -> list[int]:
             ids.append(probe)
         probe += 1
     return ids
+
+
+def _clock_suspect(source: sqlite3.Connection, chunk_id: int) -> bool:
+    """Whether a sealed day was stamped by a distrusted clock (no such column before
+    schema 3: it was not)."""
+    try:
+        row = source.execute("SELECT clock_suspect FROM chunks WHERE id = ?", (chunk_id,))
+        found = row.fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return bool(found and found[0])
 
 
 def _series_keys(source: sqlite3.Connection, chunk_id: int) -> list[int]:

@@ -146,8 +146,16 @@ def _stored(state_dir: Path) -> list[str]:
     except StorageError:
         return ["polls stored:  none (no data in the state directory)"]
     with reader:
-        stats = reader.stats()
         problem = reader.problem
+        try:
+            verdict = reader.database_check()
+            if verdict not in (None, "ok"):
+                problem = f"damaged ({verdict})"
+            stats = reader.stats()
+        except StorageError as error:
+            problem = f"damaged ({error})"
+            reader.close()  # what the write-ahead log still holds, without the database
+            stats = Reader.wal_only(state_dir).stats()
     lines = []
     text = f"polls stored:  {stats.polls}"
     if stats.wal_only:
@@ -155,10 +163,16 @@ def _stored(state_dir: Path) -> list[str]:
     if stats.first_ms is not None and stats.last_ms is not None:
         text += f", {clock_text(stats.first_ms / 1000)} to {clock_text(stats.last_ms / 1000)}"
     lines.append(text)
+    if stats.clock_suspect:
+        lines.append(f"clock:         {stats.clock_suspect} polls stamped by a wrong system "
+                     "clock are kept apart (luxlogd doctor says more)")  # fmt: skip
     lines.append(
         f"storage:       database {human_bytes(stats.database_bytes)}, write-ahead log "
         f"{human_bytes(stats.wal_bytes)}"
     )
-    if problem:
+    if problem and problem.startswith("damaged"):
+        lines.append(f"database:      {problem}; restart the daemon (systemctl restart luxlogd):"
+                     " it moves the file aside and rebuilds it")  # fmt: skip
+    elif problem:
         lines.append(f"database:      unreadable, reading the write-ahead log only: {problem}")
     return lines

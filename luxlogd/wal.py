@@ -2,9 +2,14 @@
 
 A record is acknowledged only after fdatasync() returned. Segments are filled with zeros when
 created, so an append rewrites data blocks in place and fdatasync() needs no metadata commit
-(about 4 KiB written per poll instead of ~10). Recovery scans forward, stops at the first
-damaged record, moves the damaged bytes aside and zeroes them; it never refuses to start
-because of a torn tail. Knows nothing about SQLite.
+(about 4 KiB written per poll instead of ~10). The first record of a segment is its base;
+a copy of it is kept beside the segment (`<first seq>.base`), so damage to one copy never
+makes the rest of the segment unreadable. Knows nothing about SQLite or what a payload means.
+
+Recovery scans every frame: damage (a flipped bit, a zeroed page, a torn write) costs only the
+records it hits. The scan resynchronises on the next frame whose checksum verifies, reports
+which sequence numbers are missing, copies damaged bytes aside (`*.damaged`) and zeroes them.
+It never refuses to start because of damage.
 
 Frame: u32 length | u32 crc32(seq || payload) | u64 seq | payload   (little-endian)
 """
@@ -16,7 +21,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from luxlogd.files import fsync_directory
@@ -26,7 +31,11 @@ logger = logging.getLogger(__name__)
 HEADER = struct.Struct("<IIQ")
 SEGMENT_BYTES = 256 * 1024
 MAX_RECORD_BYTES = 1 << 20
+MAX_SEQ_GAP = 1 << 20  # a frame further ahead than this is taken for garbage
 SUFFIX = ".wal"
+BASE_SUFFIX = ".base"
+DAMAGED_SUFFIX = ".damaged"
+ZERO_HEADER = bytes(HEADER.size)
 
 
 class WalError(OSError):
@@ -36,7 +45,7 @@ class WalError(OSError):
 
 
 class WalSyncError(WalError):
-    """fdatasync failed: the kernel may have dropped the pages; only a restart recovers."""
+    """fdatasync failed: the kernel may have dropped the pages; only reopening recovers."""
 
     fatal = True
 
@@ -48,40 +57,98 @@ class WalGoneError(WalError):
 
 @dataclass(frozen=True)
 class Scan:
-    """What a scan of one segment found."""
+    """What a scan of one segment's bytes found."""
 
-    records: list[tuple[int, bytes]]  # (seq, payload)
+    records: list[tuple[int, bytes]]  # (seq, payload), seq strictly increasing
+    damaged: list[tuple[int, int]]  # [start, end) byte ranges that are not good records
     end: int  # offset after the last good record
-    damaged: bool  # non-zero bytes after `end` that are not a good record
     data_end: int  # offset after the last non-zero byte
 
+    @property
+    def torn_tail(self) -> bool:
+        """Damage after the last good record: a torn final write, or damage at the end."""
+        return bool(self.damaged) and self.damaged[-1][0] >= self.end
 
-def scan(data: bytes, expected_seq: int | None = None) -> Scan:
-    """Parse records from `data` until zeros, damage or a gap in the sequence."""
+
+@dataclass(frozen=True)
+class Record:
+    """A record read back: its number, its bytes, and its segment's base (the first record's
+    payload, from the segment or its copy; None when both are damaged)."""
+
+    seq: int
+    payload: bytes
+    base: bytes | None
+
+
+@dataclass
+class Recovery:
+    """What opening the log found."""
+
+    records: list[Record] = field(default_factory=list)
+    missing: list[tuple[int, int]] = field(default_factory=list)  # seq ranges, inclusive
+    damage: list[str] = field(default_factory=list)  # damaged bytes found and set aside now
+    zeroed: list[str] = field(default_factory=list)  # zeros where records were
+    # Numbers the damaged end of the newest segment claims (headers that still read right):
+    # the last may be the poll in flight at a crash, never acknowledged; the others are lost.
+    tail: tuple[int, int] | None = None
+
+
+def _frame_at(data: bytes, offset: int, after_seq: int) -> tuple[int, bytes, int] | None:
+    """(seq, payload, next offset) of a good frame at `offset` numbered after `after_seq`."""
+    if offset + HEADER.size > len(data):
+        return None
+    length, crc, seq = HEADER.unpack_from(data, offset)
+    start = offset + HEADER.size
+    if not 0 < length <= MAX_RECORD_BYTES or start + length > len(data):
+        return None
+    if not after_seq < seq <= after_seq + MAX_SEQ_GAP:
+        return None
+    payload = data[start : start + length]
+    if zlib.crc32(payload, zlib.crc32(seq.to_bytes(8, "little"))) != crc:
+        return None
+    return seq, payload, start + length
+
+
+def _resync(data: bytes, start: int, stop: int, after_seq: int) -> int | None:
+    """The offset of the next good frame in [start, stop), or None."""
+    unpack = HEADER.unpack_from
+    last = min(stop, len(data)) - HEADER.size
+    limit = after_seq + MAX_SEQ_GAP
+    for offset in range(start, last + 1):
+        seq = unpack(data, offset)[2]
+        # The sequence number filters almost every offset before any checksum is computed.
+        if after_seq < seq <= limit and _frame_at(data, offset, after_seq) is not None:
+            return offset
+    return None
+
+
+def scan(data: bytes, first_seq: int = 1) -> Scan:
+    """Every good frame in `data` numbered from `first_seq` on, resynchronising after damage.
+
+    Zeros up to the end are the unused rest of a segment; zeros followed by records are
+    damage (a page that lost its contents).
+    """
     records: list[tuple[int, bytes]] = []
-    offset = 0
-    size = len(data)
-    while offset + HEADER.size <= size:
-        length, crc, seq = HEADER.unpack_from(data, offset)
-        if length == 0 and crc == 0 and seq == 0:
-            break
-        start = offset + HEADER.size
-        if length == 0 or length > MAX_RECORD_BYTES or start + length > size:
-            break
-        payload = data[start : start + length]
-        if zlib.crc32(payload, zlib.crc32(struct.pack("<Q", seq))) != crc:
-            break
-        if expected_seq is not None and seq != expected_seq:
-            break
-        records.append((seq, payload))
-        expected_seq = seq + 1
-        offset = start + length
+    damaged: list[tuple[int, int]] = []
     data_end = len(data.rstrip(b"\0"))
-    return Scan(records, offset, data_end > offset, max(data_end, offset))
+    offset, end, last_seq = 0, 0, first_seq - 1
+    while offset < data_end:
+        found = _frame_at(data, offset, last_seq)
+        if found is not None:
+            last_seq, payload, offset = found
+            records.append((last_seq, payload))
+            end = offset
+            continue
+        resumed = _resync(data, offset + 1, data_end, last_seq)
+        damaged.append((offset, data_end if resumed is None else resumed))
+        if resumed is None:
+            break
+        offset = resumed
+    return Scan(records, damaged, end, max(data_end, end))
 
 
 def frame(seq: int, payload: bytes) -> bytes:
-    crc = zlib.crc32(payload, zlib.crc32(struct.pack("<Q", seq)))
+    crc = zlib.crc32(payload, zlib.crc32(seq.to_bytes(8, "little")))
     return HEADER.pack(len(payload), crc, seq) + payload
 
 
@@ -89,18 +156,69 @@ def segment_paths(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit())
 
 
-def read_records(directory: Path, after_seq: int = 0) -> Iterator[tuple[int, bytes, bool]]:
-    """Read-only scan for readers: (seq, payload, first_in_segment) with seq > after_seq."""
-    for path in segment_paths(directory):
+def base_path(segment: Path) -> Path:
+    return segment.with_suffix(BASE_SUFFIX)
+
+
+def read_base(segment: Path, found: Scan) -> bytes | None:
+    """The payload of the segment's first record: from the segment, else from its copy."""
+    first_seq = int(segment.stem)
+    if found.records and found.records[0][0] == first_seq:
+        return found.records[0][1]
+    try:
+        copy = scan(base_path(segment).read_bytes(), first_seq)
+    except OSError:
+        return None
+    if copy.records and copy.records[0][0] == first_seq:
+        return copy.records[0][1]
+    return None
+
+
+def read_records(directory: Path, after_seq: int = 0) -> Iterator[Record]:
+    """Read-only scan for readers: every good record with seq > after_seq, in order."""
+    paths = segment_paths(directory)
+    for position, path in enumerate(paths):
+        following = paths[position + 1] if position + 1 < len(paths) else None
+        if following is not None and int(following.stem) - 1 <= after_seq:
+            continue  # every record of this segment is older (numbers grow across segments)
         try:
             data = path.read_bytes()
         except FileNotFoundError:  # removed by the writer meanwhile: already in SQLite
             continue
-        found = scan(data, int(path.stem)).records
-        if found and found[-1][0] <= after_seq:
-            continue
-        for position, (seq, payload) in enumerate(found):
-            yield seq, payload, position == 0
+        found = scan(data, int(path.stem))
+        base = read_base(path, found)
+        for seq, payload in found.records:
+            if seq > after_seq:
+                yield Record(seq, payload, base)
+
+
+def _claimed(data: bytes, start: int, end: int, after_seq: int) -> list[int]:
+    """Sequence numbers that frame headers in damaged bytes claim, as long as they chain."""
+    claimed: list[int] = []
+    offset = start
+    while offset + HEADER.size <= end:
+        length, _, seq = HEADER.unpack_from(data, offset)
+        if not 0 < length <= MAX_RECORD_BYTES or seq != (claimed[-1] if claimed else after_seq) + 1:
+            break
+        claimed.append(seq)
+        offset += HEADER.size + length
+    return claimed
+
+
+def _frame_end(data: bytes, offset: int) -> int:
+    """Where the frame whose header is at `offset` claims to end."""
+    return offset + HEADER.size + HEADER.unpack_from(data, offset)[0]
+
+
+def _missing_between(seqs: list[int], first: int) -> list[tuple[int, int]]:
+    """Ranges of numbers from `first` on that `seqs` (increasing) skips."""
+    missing = []
+    expected = first
+    for seq in seqs:
+        if seq > expected:
+            missing.append((expected, seq - 1))
+        expected = seq + 1
+    return missing
 
 
 class WriteAheadLog:
@@ -116,7 +234,7 @@ class WriteAheadLog:
         self.segment_bytes = segment_bytes
         self.fdatasync = fdatasync
         self.last_seq = 0
-        self.recovered: list[tuple[int, bytes, bool]] = []
+        self.base: bytes | None = None  # the current segment's first payload
         self._fd: int | None = None
         self._path: Path | None = None
         self._offset = 0
@@ -128,78 +246,118 @@ class WriteAheadLog:
         """True when a record of this size would start a segment (it must then stand alone)."""
         return self._fd is None or self._segment_records == 0 or self._needs_rotation(payload_bytes)
 
-    def open(self) -> list[tuple[int, bytes, bool]]:
-        """Recover the log; return its records as (seq, payload, first_in_segment)."""
+    def open(self) -> Recovery:
+        """Recover the log: every good record, the numbers that are missing, and where the
+        damage was (its bytes are copied aside and zeroed, so appends follow cleanly)."""
+        self.close()
+        self._poisoned = None
         self.directory.mkdir(parents=True, exist_ok=True)
-        records: list[tuple[int, bytes, bool]] = []
+        recovery = Recovery()
         paths = segment_paths(self.directory)
-        expected: int | None = None
-        for position, path in enumerate(paths):
+        expected: int | None = None  # the number the next good record should have
+        current: tuple[Path, Scan, bytes] | None = None
+        for path in paths:
             data = path.read_bytes()
-            result = scan(data, expected if expected is not None else int(path.stem))
-            if not result.records and position > 0 and not result.damaged:
-                # A segment created just before a crash, before its first record.
-                self._reuse(path, data, result)
+            found = scan(data, int(path.stem))
+            if not found.records and not found.damaged:
+                self._drop_empty(path)  # created just before a crash, before its first record
                 continue
-            for index, (seq, payload) in enumerate(result.records):
-                records.append((seq, payload, index == 0))
-            if result.records:
-                expected = result.records[-1][0] + 1
-                self.last_seq = result.records[-1][0]
-            if result.damaged or (not result.records and position > 0):
-                self._quarantine(path, data, result)
-                for later in paths[position + 1 :]:
-                    logger.error("wal: segment after damage moved aside file=%s", later.name)
-                    later.rename(later.with_suffix(".damaged"))
-                fsync_directory(self.directory)
-                self._reuse(path, data[: result.end], result)
-                break
-            self._reuse(path, data, result)
-        self.recovered = records
-        if records:
-            logger.info("wal: recovered records=%d last_seq=%d", len(records), self.last_seq)
-        return records
+            base = read_base(path, found)
+            recovery.records += [Record(seq, payload, base) for seq, payload in found.records]
+            # Numbers skipped within a segment, or between segments (a damaged end of one
+            # shows as the numbers before the next one's first record).
+            seqs = [seq for seq, _ in found.records]
+            recovery.missing += _missing_between(seqs, int(path.stem) if expected is None
+                                                 else expected)  # fmt: skip
+            if seqs:
+                expected = seqs[-1] + 1
+            elif expected is None:
+                expected = int(path.stem)
+            current = (path, found, data)
+            newest = path == paths[-1]
+            for start, end in found.damaged:
+                if newest and found.torn_tail and (start, end) == found.damaged[-1]:
+                    continue  # told below: perhaps only the record in flight
+                self._tell_damage(recovery, path, data, start, end)
+        self.last_seq = recovery.records[-1].seq if recovery.records else 0
+        if current is not None:
+            path, found, data = current
+            if found.torn_tail and path == paths[-1]:
+                start, end = found.damaged[-1]
+                claimed = _claimed(data, start, end, max(self.last_seq, int(path.stem) - 1))
+                if claimed:
+                    recovery.tail = (claimed[0], claimed[-1])
+                    self.last_seq = claimed[-1]  # numbers are never given twice
+                if len(claimed) == 1 and _frame_end(data, start) >= end:
+                    self._set_aside(path, data, start, end, quiet=True)  # the one in flight
+                else:
+                    self._tell_damage(recovery, path, data, start, end)
+            self._reuse(path, found)
+        if recovery.records:
+            logger.info("wal: recovered records=%d last_seq=%d", len(recovery.records),
+                        self.last_seq)  # fmt: skip
+        return recovery
 
-    def _reuse(self, path: Path, data: bytes, result: Scan) -> None:
-        """Make `path` the segment appends go to (the last one read wins)."""
-        if self._fd is not None:
-            os.close(self._fd)
+    def _drop_empty(self, path: Path) -> None:
+        try:
+            path.unlink()
+            base_path(path).unlink(missing_ok=True)
+        except OSError as error:
+            logger.debug("wal: could not remove the empty segment %s: %s", path.name, error)
+
+    def _reuse(self, path: Path, found: Scan) -> None:
+        """Make `path` the segment appends go to, after its last good record."""
         self._fd = os.open(path, os.O_RDWR)
         self._path = path
-        self._offset = result.end
+        self._offset = found.end
         self._segment_first_seq = int(path.stem)
-        self._segment_records = len(result.records)
-        if len(data) < self.segment_bytes and os.fstat(self._fd).st_size < self.segment_bytes:
+        self._segment_records = len(found.records)
+        self.base = read_base(path, found)
+        if self.base is None:  # its base is lost: records after it could not be read
+            self.close()
+        elif os.fstat(self._fd).st_size < self.segment_bytes:
             os.ftruncate(self._fd, self.segment_bytes)
 
-    def _quarantine(self, path: Path, data: bytes, result: Scan) -> None:
-        damaged = data[result.end : result.data_end]
-        aside = path.with_name(f"{path.stem}.{result.end}.damaged")
-        aside.write_bytes(damaged)
-        fd = os.open(path, os.O_RDWR)
+    def _tell_damage(self, recovery: Recovery, path: Path, data: bytes, start: int,
+                     end: int) -> None:  # fmt: skip
+        if data[start:end].strip(b"\0"):
+            recovery.damage.append(self._set_aside(path, data, start, end))
+        else:
+            recovery.zeroed.append(f"{path.name} bytes {start}-{end}: zeros where records were")
+
+    def _set_aside(self, path: Path, data: bytes, start: int, end: int, *,
+                   quiet: bool = False) -> str:  # fmt: skip
+        """Copy damaged bytes aside and zero them in place; return what was found."""
+        damaged = data[start:end]
+        where = f"{path.name} bytes {start}-{end}"
+        aside = path.with_name(f"{path.stem}.{start}{DAMAGED_SUFFIX}")
         try:
-            os.pwrite(fd, bytes(len(damaged)), result.end)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        logger.warning(
-            "wal: damaged tail moved aside file=%s offset=%d bytes=%d kept_records=%d",
-            path.name, result.end, len(damaged), len(result.records),
-        )  # fmt: skip
+            aside.write_bytes(damaged)
+            fd = os.open(path, os.O_RDWR)
+            try:
+                os.pwrite(fd, bytes(len(damaged)), start)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_directory(self.directory)
+        except OSError as error:
+            logger.warning("wal: could not set damaged bytes aside in %s: %s", where, error)
+            return f"{where}: damaged"
+        logger.log(logging.DEBUG if quiet else logging.WARNING,
+                   "wal: damaged bytes moved aside file=%s offset=%d bytes=%d to=%s",
+                   path.name, start, len(damaged), aside.name)  # fmt: skip
+        return f"{where}: damaged (copied to {aside.name})"
 
     def skip_to(self, seq: int) -> None:
         """Continue numbering after `seq` (records the log lost but SQLite still holds).
 
-        Records within a segment are consecutive, so the next record starts a new one.
+        Records within a segment must follow each other, so the next one starts a segment.
         """
         if seq <= self.last_seq:
             return
         logger.warning("wal: numbering continues after seq=%d (log had %d)", seq, self.last_seq)
         self.last_seq = seq
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-            self._path = None
+        self.close()
 
     def _needs_rotation(self, payload_bytes: int) -> bool:
         return self._offset + HEADER.size + payload_bytes > self.segment_bytes
@@ -216,22 +374,34 @@ class WriteAheadLog:
             for offset in range(0, self.segment_bytes, len(zeros)):
                 os.pwrite(fd, zeros[: self.segment_bytes - offset], offset)
             os.fsync(fd)
+            os.rename(temporary, path)
         except OSError:
             os.close(fd)
             temporary.unlink(missing_ok=True)
             raise
-        os.rename(temporary, path)
-        fsync_directory(self.directory)
-        if self._fd is not None:
-            os.close(self._fd)
+        self.close()
         self._fd, self._path, self._offset = fd, path, 0
         self._segment_first_seq, self._segment_records = first_seq, 0
+        self.base = None
 
-    def append(self, payload: bytes) -> int:
+    def _write_base_copy(self, data: bytes) -> None:
+        """The copy of a segment's first record, durable before it is acknowledged."""
+        assert self._path is not None
+        copy = base_path(self._path)
+        fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_directory(self.directory)  # also makes the segment's new name durable
+
+    def append(self, payload: bytes, *, new_segment: bool = False) -> int:
         """Write one record and fdatasync; return its sequence number once it is durable.
 
-        Raise WalError when it cannot be made durable; after a failed fsync the log refuses
-        every later append (the kernel may have dropped the dirty pages) until reopened.
+        `new_segment`: start a segment with it (a record that must stand alone). Raise
+        WalError when it cannot be made durable; after a failed fsync the log refuses every
+        later append (the kernel may have dropped the dirty pages) until reopened.
         """
         if self._poisoned:
             raise WalSyncError(
@@ -239,7 +409,8 @@ class WriteAheadLog:
             )
         seq = self.last_seq + 1
         self._check_segment_present()
-        if self._fd is None or (self._segment_records and self._needs_rotation(len(payload))):
+        starting = new_segment or self.starts_segment(len(payload))
+        if starting and (self._fd is None or self._segment_records):
             try:
                 self._new_segment(seq)
             except OSError as error:
@@ -259,11 +430,15 @@ class WriteAheadLog:
             raise WalError(f"cannot write to the log: {error.strerror or error}") from None
         try:
             self.fdatasync(self._fd)
+            if self._segment_records == 0:
+                self._write_base_copy(data)
         except OSError as error:
             self._poisoned = f"fdatasync failed: {error.strerror or error}"
             raise WalSyncError(f"cannot make the log durable: {error.strerror or error}") from None
         self._check_segment_present()  # deleted while we wrote: not durable, not acknowledged
         self._offset += len(data)
+        if self._segment_records == 0:
+            self.base = payload
         self._segment_records += 1
         self.last_seq = seq
         return seq
@@ -273,8 +448,7 @@ class WriteAheadLog:
         if self._fd is None or os.fstat(self._fd).st_nlink > 0:
             return
         gone = self._path
-        os.close(self._fd)
-        self._fd, self._path, self._segment_records = None, None, 0
+        self.close()
         raise WalGoneError(f"the log segment {gone} was deleted while in use")
 
     def remove_through(self, seq: int) -> int:
@@ -282,11 +456,11 @@ class WriteAheadLog:
         paths = segment_paths(self.directory)
         removed = 0
         for path, following in zip(paths, paths[1:], strict=False):
-            if path == self._path:
+            if path == self._path or int(following.stem) - 1 > seq:
                 break
-            if int(following.stem) - 1 <= seq:
-                path.unlink()
-                removed += 1
+            path.unlink()
+            base_path(path).unlink(missing_ok=True)
+            removed += 1
         if removed:
             fsync_directory(self.directory)
         return removed
@@ -294,4 +468,4 @@ class WriteAheadLog:
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
-            self._fd = None
+        self._fd, self._path, self._segment_records = None, None, 0

@@ -1,5 +1,6 @@
 """Crash safety on real files: kill -9 loops, power cuts on a loop-mounted ext4, recovery fuzz."""
 
+import dataclasses
 import fcntl
 import os
 import random
@@ -14,9 +15,16 @@ import pytest
 
 from luxlogd import codec, wal
 from luxlogd.chunks import series_id
+from luxlogd.losses import read_losses
 from luxlogd.reader import Reader
 from luxlogd.storage import Storage
 from tests.crash_writer import poll_for
+
+EVERY = [
+    series_id(group, index)
+    for group, length in (("parameters", 1143), ("calculations", 267), ("visibilities", 366))
+    for index in range(length)
+]
 
 REPO = Path(__file__).resolve().parent.parent
 EXT4_IOC_SHUTDOWN = 0x8004587D
@@ -160,112 +168,138 @@ def test_power_cut_loop_loses_no_acknowledged_poll(tmp_path):
 
 
 def build_segment(count=40):
+    """A segment as the writer makes it: a keyframe, then records against it."""
     records = []
-    previous = None
     data = b""
+    base = poll_for(1)
     for seq in range(1, count + 1):
         poll = poll_for(seq)
-        payload = codec.encode(poll, previous if seq > 1 else None)
-        previous = poll
+        payload = codec.encode(poll, base if seq > 1 else None, against_base=seq > 1)
         records.append((seq, payload))
         data += wal.frame(seq, payload)
     return data, records
 
 
-def check_recovered_prefix(found, records):
-    """Recovery keeps exactly a prefix of the records, byte for byte."""
-    assert found == records[: len(found)]
+def spans(records):
+    """(start, end) byte range of each record's frame in a segment built of them."""
+    found, offset = [], 0
+    for _, payload in records:
+        end = offset + wal.HEADER.size + len(payload)
+        found.append((offset, end))
+        offset = end
+    return found
 
 
-def intact(buffer, data, ends):
-    """How many leading records are byte-identical in `buffer` (what recovery must keep)."""
-    count = 0
-    for end in ends:
-        if buffer[:end] != data[:end]:
-            break
-        count += 1
-    return count
+def intact_records(buffer, data, records, shift_at=None, shift=0):
+    """The records whose bytes are unchanged in `buffer` (garbage of `shift` bytes inserted
+    at `shift_at` moves the records after it)."""
+    kept = []
+    for (start, end), record in zip(spans(records), records, strict=True):
+        if shift_at is not None and start >= shift_at:
+            start, end = start + shift, end + shift
+        if buffer[start:end] == wal.frame(*record):
+            kept.append(record)
+    return kept
 
 
 @pytest.mark.system
 @pytest.mark.timeout(300)
-def test_recovery_fuzz_keeps_a_valid_prefix_for_every_damage(tmp_path):
+def test_recovery_fuzz_finds_every_intact_record_after_any_damage(tmp_path):
+    """Truncations, bit flips and garbage anywhere: the scan returns exactly the records whose
+    bytes are intact, byte for byte, and every one of them decodes against its base."""
     data, records = build_segment(12)
-    boundaries = {0}
-    offset = 0
-    for _, payload in records:
-        offset += wal.HEADER.size + len(payload)
-        boundaries.add(offset)
     rnd = random.Random(3)
     cases = 0
     # Every truncation offset, followed by zeros (a pre-filled segment) or by nothing.
-    ends = sorted(boundaries)[1:]
     for cut in range(len(data) + 1):
         for tail in (b"", bytes(4096)):
             buffer = data[:cut] + tail
-            found = wal.scan(buffer, 1)
-            check_recovered_prefix(found.records, records)
-            assert len(found.records) == intact(buffer, data, ends)
+            assert wal.scan(buffer, 1).records == intact_records(buffer, data, records)
             cases += 1
-    # Single bit flips anywhere: the record holding the bit and all after it are dropped.
-    for _ in range(30_000):
-        position = rnd.randrange(len(data))
+    # Bit flips and zeroed runs anywhere: the records they touch are lost, no other.
+    for _ in range(20_000):
         damaged = bytearray(data)
-        damaged[position] ^= 1 << rnd.randrange(8)
-        found = wal.scan(bytes(damaged), 1)
-        check_recovered_prefix(found.records, records)
-        assert len(found.records) == intact(bytes(damaged), data, ends)
+        position = rnd.randrange(len(data))
+        if rnd.random() < 0.7:
+            damaged[position] ^= 1 << rnd.randrange(8)
+        else:
+            run = len(damaged[position : position + rnd.randrange(1, 600)])
+            damaged[position : position + run] = bytes(run)
+        buffer = bytes(damaged)
+        assert wal.scan(buffer, 1).records == intact_records(buffer, data, records)
         cases += 1
-    # Garbage tails after a valid prefix, and garbage in place of a record.
-    for _ in range(15_000):
-        cut = rnd.choice(sorted(boundaries))
+    # Garbage in place of a record or between records.
+    for _ in range(10_000):
+        cut = rnd.choice([start for start, _ in spans(records)])
         garbage = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 64)))
         buffer = data[:cut] + garbage + data[cut:]
-        found = wal.scan(buffer, 1)
-        check_recovered_prefix(found.records, records)
-        assert len(found.records) == intact(buffer, data, ends)
+        found = wal.scan(buffer, 1).records
+        assert found == intact_records(buffer, data, records, cut, len(garbage)) == records
         cases += 1
-    assert cases >= 50_000
+    assert cases >= 39_000
+    base = codec.decode(records[0][1], None)
+    assert all(codec.decode(p, base) == poll_for(seq) for seq, p in records[1:])
+
+
+def same_day(seq):
+    """poll_for(seq), 30 s apart within one UTC day: nothing is sealed, the log holds all."""
+    return dataclasses.replace(poll_for(seq), ts_ms=1_700_006_400_000 + seq * 30_000)
+
+
+def damage_at(path, position, kind, rnd):
+    content = bytearray(path.read_bytes())
+    if kind == "flip":
+        for _ in range(3):  # three flipped bits close together
+            content[position + rnd.randrange(16)] ^= 1 << rnd.randrange(8)
+    else:  # a 4 KiB page that lost its contents
+        page = position - position % 4096
+        content[page : page + 4096] = bytes(4096)
+    path.write_bytes(bytes(content))
 
 
 @pytest.mark.system
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("database", ["kept", "lost"])
-def test_recovery_of_damaged_files_on_disk(tmp_path, database):
-    """Torn tails and flipped bits in a real segment: opening never fails, nothing is reused.
-
-    With the database kept, SQLite still has every poll; with it lost, the WAL's intact
-    prefix is what survives. Either way the next poll continues the numbering.
-    """
+def test_damage_in_the_log_costs_only_the_damaged_records_and_is_counted(tmp_path, database):
+    """Flipped bits and zeroed pages in the middle of real segments, then a restart: with the
+    database kept nothing is lost (SQLite has every poll); with it lost (polls only in the
+    log) exactly the damaged records are gone, the ledger of losses counts exactly them,
+    and numbering goes on after the highest number ever given."""
     rnd = random.Random(4)
-    segment_bytes = 16 * 1024 if database == "kept" else 1024 * 1024
-    for case in range(100):
+    for case in range(24):
         directory = tmp_path / f"case{case}"
-        with Storage(directory, segment_bytes=segment_bytes) as storage:
-            for _ in range(30):
-                storage.append(poll_for(storage.wal.last_seq + 1))
-        target = wal.segment_paths(directory / "wal")[-1]
-        content = bytearray(target.read_bytes())
-        used = len(bytes(content).rstrip(b"\0"))
-        position = rnd.randrange(used)
-        if case % 2:
-            content[position] ^= 0xFF
-        else:
-            content[position:] = bytes(len(content) - position)
-        target.write_bytes(bytes(content))
+        with Storage(directory, segment_bytes=64 * 1024, fdatasync=lambda fd: None) as storage:
+            for _ in range(400):
+                storage.append(same_day(storage.wal.last_seq + 1))
+        segments = wal.segment_paths(directory / "wal")
+        target = rnd.choice(segments)
+        found = wal.scan(target.read_bytes(), int(target.stem))
+        # Never the newest record: after a crash it may be the one in flight.
+        last_start = found.end - len(wal.frame(*found.records[-1]))
+        limit = last_start - 32 if target == segments[-1] else found.end
+        position = rnd.randrange(0, max(1, limit))
+        damage_at(target, position, "flip" if case % 2 else "page", rnd)
         if database == "lost":
-            (directory / "luxlogd.sqlite").unlink()
-            for extra in directory.glob("luxlogd.sqlite-*"):
+            for extra in directory.glob("luxlogd.sqlite*"):
                 extra.unlink()
-        with Storage(directory, segment_bytes=segment_bytes) as storage:
-            kept = storage.database.last_seq
-            new = storage.append(poll_for(kept + 1))
-        assert new == kept + 1
+        with Storage(directory, segment_bytes=64 * 1024, fdatasync=lambda fd: None) as storage:
+            new = storage.append(same_day(401))
+        assert new == 401
+        with Reader(directory) as reader:
+            seqs = [v[0] for _, _, v in reader.polls(0, 2**62, [series_id("parameters", 0)])]
+        told = read_losses(directory)
+        lost = set(range(1, 401)) - set(seqs)
         if database == "kept":
-            assert kept == 30
-        reader = Reader(directory)
-        seqs = [v[0] for _, _, v in reader.polls(0, 2**62, [series_id("parameters", 0)])]
-        reader.close()
-        assert seqs == list(range(1, kept + 2))
-        if case % 2:  # a flipped bit always breaks a record: its bytes are moved aside
-            assert any(directory.glob("wal/*.damaged"))
+            assert seqs == list(range(1, 402))
+            assert all(loss.polls_lost == 0 for loss in told)
+        else:
+            assert seqs[-1] == 401 and len(lost) < 40, (case, sorted(lost))
+            assert sum(loss.polls_lost for loss in told) == len(lost), (case, told)
+            for seq in seqs[:-1]:
+                assert seq in range(1, 401)
+        # Every value of what survived is exact.
+        for seq in (seqs[0], seqs[len(seqs) // 2], seqs[-2]):
+            expected = same_day(seq)
+            with Reader(directory) as reader:
+                (row,) = list(reader.polls(expected.ts_ms, expected.ts_ms + 1, EVERY))
+            assert row == (expected.ts_ms, expected.calc_status, expected.flat())

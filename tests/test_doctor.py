@@ -339,7 +339,7 @@ def test_a_torn_write_ahead_log_is_a_problem(tmp_path):
     assert found["verdict"] == "problem"
     problem = texts(found, "problem")[0]
     assert problem.startswith(f"write-ahead log: {segment.name}: ")
-    assert "bytes that are not a whole frame" in problem
+    assert "that are not whole frames" in problem
     assert report.exit_code == 1
 
 

@@ -294,25 +294,31 @@ def integrity(reader: Reader, state_dir: Path, full: bool, now: float) -> Sectio
 def _wal_frames(section: Section, directory: Path, daemon_running: bool) -> None:
     """Every frame's checksum and sequence, every record decodable."""
     paths = wal.segment_paths(directory)
-    frames, damaged, records = 0, [], []
+    frames, damaged = 0, []
+    records: list[wal.Record] = []
     expected: int | None = None
     for position, path in enumerate(paths):
         data = _read_settled(path, daemon_running and position == len(paths) - 1)
         if data is None:
             continue
-        found = wal.scan(data, expected if expected is not None else int(path.stem))
-        if not found.records and expected is not None and int(path.stem) != expected:
-            damaged.append(f"{path.name}: the numbering jumps from {expected - 1}")
+        found = wal.scan(data, int(path.stem))
+        seqs = [seq for seq, _ in found.records]
+        first = expected if expected is not None else int(path.stem)
+        missing = sum(b - a + 1 for a, b in wal._missing_between(seqs, first))
+        if missing:
+            damaged.append(f"{path.name}: {count(missing, 'record')} missing")
         frames += len(found.records)
-        records += [(seq, payload, index == 0) for index, (seq, payload)
-                    in enumerate(found.records)]  # fmt: skip
-        if found.records:
-            expected = found.records[-1][0] + 1
-        if found.damaged:
-            torn = found.data_end - found.end
-            damaged.append(f"{path.name}: {len(found.records)} good frames, then {torn} bytes "
-                           "that are not a whole frame")  # fmt: skip
-    aside = sorted(p.name for p in directory.glob("*.damaged"))
+        base = wal.read_base(path, found)
+        records += [wal.Record(seq, payload, base) for seq, payload in found.records]
+        if seqs:
+            expected = seqs[-1] + 1
+        live_tail = daemon_running and position == len(paths) - 1 and found.torn_tail
+        for start, end in found.damaged:
+            if live_tail and (start, end) == found.damaged[-1]:
+                continue  # the record being written right now
+            damaged.append(f"{path.name}: {end - start} bytes at {start} that are not whole "
+                           "frames")  # fmt: skip
+    aside = sorted(p.name for p in directory.glob("*.damaged*"))
     section.facts.update(wal_frames=frames, wal_segments=len(paths), wal_damaged=damaged,
                          wal_moved_aside=aside)  # fmt: skip
     decoded = sum(1 for _ in decode_records(records))
