@@ -66,6 +66,7 @@ class HeatPumpClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Any] = time.sleep,
         progress: Callable[[str], Any] | None = None,
+        wallclock: Callable[[], float] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -75,6 +76,8 @@ class HeatPumpClient:
         self.clock = clock
         self.sleep = sleep
         self.progress = progress  # told what a read is waiting for (dump at a terminal)
+        # What stamps a poll (looked up at each call, so a patched time.time reaches it).
+        self.wallclock = wallclock if wallclock is not None else lambda: time.time()
         self.timings: dict[str, float] = {}  # seconds per phase of the last attempt (doctor)
 
     def read(self, budget_s: float | None = None) -> Poll:
@@ -129,10 +132,11 @@ class HeatPumpClient:
         )
 
     @classmethod
-    def from_config(cls, heatpump: Any) -> HeatPumpClient:
+    def from_config(cls, heatpump: Any, wallclock: Callable[[], float] | None = None
+                    ) -> HeatPumpClient:  # fmt: skip
         """The client a [heatpump] configuration section describes."""
         h = heatpump
-        return cls(h.host, h.port, h.timeout_s, h.retries, h.backoff_s)
+        return cls(h.host, h.port, h.timeout_s, h.retries, h.backoff_s, wallclock=wallclock)
 
     def read_once(self, budget_s: float | None = None) -> Poll:
         """One attempt, no retry: raise AttemptError saying where and how it failed."""
@@ -172,7 +176,7 @@ class HeatPumpClient:
             visibilities, _ = self._read_array(sock, READ_VISIBILITIES, deadline())
         finally:
             sock.close()
-        return Poll(int(time.time() * 1000), status, parameters, calculations, visibilities)
+        return Poll(int(self.wallclock() * 1000), status, parameters, calculations, visibilities)
 
     def _read_array(
         self, sock: socket.socket, command: int, deadline: float

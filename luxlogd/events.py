@@ -26,6 +26,8 @@ MAX_BYTES = 256 * 1024
 STARTED, STOPPED = "started", "stopped"
 UNREACHABLE, REACHABLE = "unreachable", "reachable"
 NOT_STORED, STORED = "not_stored", "stored"
+CLOCK_STEP, CLOCK_JUMP = "clock_step", "clock_jump"  # the system clock moved (> 1 min, > 1 day)
+CLOCK_WRONG, CLOCK_RIGHT = "clock_wrong", "clock_right"  # polls kept apart, and no longer
 
 
 class Events:

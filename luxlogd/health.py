@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import faulthandler
+import hashlib
 import json
 import logging
 import os
@@ -24,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
 HEARTBEAT_FILE = "heartbeat"
+# A tmpfs on every Linux: the status goes there while the state directory fails. Written by
+# rename (a planted symlink is replaced, not followed); read only when owned by the state
+# directory's owner or root.
+SHARED_MEMORY = Path("/dev/shm")  # noqa: S108
 STATUS_EVERY_S = 60.0  # on persistent storage; every poll when it lives on a tmpfs (/run)
 HEARTBEAT_EVERY_S = 30.0  # without a systemd watchdog (Docker): the HEALTHCHECK reads it
 STALL_LIMIT_MIN_S = 120.0
@@ -52,11 +57,21 @@ def problems(status: Mapping[str, Any] | None, *, now: float, interval_s: float,
     found = []
     if not running:
         found.append("the daemon is not running")
+    elif now - (status.get("updated") or now) > stale_after_s(interval_s):
+        found.append(f"the daemon has not updated its status since "
+                     f"{clock_text(status.get('updated'))} (stuck, or nowhere to write "
+                     "it)")  # fmt: skip
     last = status.get("last_success")
     if last is None or now - last > stale_after_s(interval_s):
         found.append(f"no poll stored since {clock_text(last)}")
     if not status.get("storage_ok", True):
         found.append(f"storage failing: {status.get('storage_problem') or 'unknown'}")
+    if status.get("clock_suspect"):
+        found.append(f"{status['clock_suspect']}: polls are kept apart")
+    for loss in status.get("losses_recent") or []:
+        found.append(f"stored data was damaged in the last day: {loss}")
+    for problem in status.get("outputs") or []:
+        found.append(problem)
     return found
 
 
@@ -100,9 +115,13 @@ class Counters:
         self.durations[-1] += 1
 
     def succeeded(self, now: float, host: str) -> None:
-        """A poll was stored; say so once when the heat pump was down."""
-        self.polls_ok += 1
-        self.last_poll = self.last_success = now
+        """A poll was read and stored."""
+        self.reached(now, host)
+        self.stored(now)
+
+    def reached(self, now: float, host: str) -> None:
+        """A poll was read; say so once when the heat pump was down."""
+        self.last_poll = now
         if self.down_since is not None:
             logger.info(
                 "heat pump reachable again host=%s after %d failed polls (down since %s)",
@@ -110,10 +129,15 @@ class Counters:
             )  # fmt: skip
             self.down_since = None
             self._record(events.REACHABLE)
+        self.failed_in_row = 0
+
+    def stored(self, now: float) -> None:
+        """A poll was made durable (acknowledged)."""
+        self.polls_ok += 1
+        self.last_success = now
         if self.storing_failed:
             self.storing_failed = False
             self._record(events.STORED)
-        self.failed_in_row = 0
 
     def failed(self, error: Exception, now: float) -> None:
         """A poll failed: the first failure of a run is a warning, repeats are debug."""
@@ -128,14 +152,13 @@ class Counters:
         else:
             logger.debug("heat pump still unreachable: %s", error)
 
-    def not_stored(self, error: Exception) -> None:
-        """A poll was read but could not be made durable (a full disk): nothing acknowledged."""
-        self.polls_failed += 1
-        self.last_error = str(error)
-        logger.warning("poll not stored: %s", error)
+    def not_stored(self, problem: str) -> None:
+        """A poll was read but cannot be made durable now (it waits in memory; the ERROR was
+        logged where storage failed)."""
+        self.last_error = problem
         if not self.storing_failed:
             self.storing_failed = True
-            self._record(events.NOT_STORED, error)
+            self._record(events.NOT_STORED, Exception(problem))
 
     def late(self, seconds: float, interval_s: float) -> None:
         """A poll starts `seconds` after its slot (more than a second or 10 %: late)."""
@@ -215,6 +238,7 @@ class StatusFiles:
         self._last_status = float("-inf")
         self._last_heartbeat = float("-inf")
         self._directory_made = False
+        self._fallback_used = False
 
     def _make_directory(self) -> None:
         if not self._directory_made:
@@ -226,13 +250,28 @@ class StatusFiles:
         if not force and now - self._last_status < self.every_s:
             return
         self._last_status = now
+        text = json.dumps(status, default=str)
         try:
             self._make_directory()
             # Not fsynced: it is rewritten all the time, and a power cut may keep an old one.
-            write_atomically(self.directory / STATUS_FILE, json.dumps(status, default=str),
-                             durable=False)  # fmt: skip
+            write_atomically(self.directory / STATUS_FILE, text, durable=False)
+            self._fallback_used = False
+            return
         except OSError as error:
-            logger.debug("cannot write the status file: %s", error)
+            problem = error
+        # The state directory fails (read-only, no space or inodes): `luxlogd status` must
+        # still learn what the daemon knows, so it goes to shared memory meanwhile.
+        fallback = fallback_status_path(status.get("state_dir") or str(self.directory))
+        try:
+            write_atomically(fallback, text, durable=False)
+        except OSError as error:
+            logger.debug("cannot write the status file anywhere: %s; %s", problem, error)
+            return
+        if not self._fallback_used:
+            logger.warning("cannot write %s (%s); the status goes to %s meanwhile",
+                           self.directory / STATUS_FILE, problem.strerror or problem,
+                           fallback)  # fmt: skip
+            self._fallback_used = True
 
     def touch_heartbeat(self) -> None:
         now = self.clock()
@@ -248,35 +287,73 @@ class StatusFiles:
 
 def daemon_status(daemon: Any, now: float) -> dict[str, Any]:
     """What the daemon says about itself (status.json, `status`, /healthz, /api/status)."""
-    from luxlogd import logs
+    from luxlogd import logs, losses
 
     ring = logs.ring_buffer()
+    pending = daemon.pending
+    guard = daemon.clock_guard
+    state_dir = daemon.config.state_dir
     return {
         **daemon.counters.as_dict(),
         "pid": os.getpid(),
+        "state_dir": str(state_dir),
         "updated": now,
         "interval_s": daemon.config.poll.interval_s,
         "status": daemon.status_text(),
         "recent_warnings": ring.snapshot(logging.WARNING)[-20:] if ring else [],
         "stopping": daemon.stopping,
-        "storage_ok": daemon.storage.ok,
-        "storage_problem": daemon.storage.problem,
+        "storage_ok": not pending.failing and (daemon.storage.ok or daemon.stopping),
+        "storage_problem": pending.problem or daemon.storage.problem,
+        "polls_pending": len(pending.polls),
+        "last_seq": daemon.storage.wal.last_seq,
         "database_rebuilt": daemon.storage.rebuilt,
+        "clock_suspect": guard.suspect if guard is not None else None,
+        "clock_jumps": guard.jumps if guard is not None else 0,
+        "losses_recent": [loss.text() for loss in losses.recent_losses(state_dir, now)],
+        "polls_lost_total": losses.polls_lost_total(state_dir),
         "quality": dict(daemon.quality.counts),
         "quality_notes": daemon.quality.notes(),
         "mqtt": daemon.outputs.status(),
+        "outputs": daemon.outputs.problems(),
     }
 
 
+def fallback_status_path(state_dir: str | Path) -> Path:
+    """Where the status of the daemon of `state_dir` goes while that directory fails."""
+    key = hashlib.sha256(str(Path(state_dir).resolve()).encode()).hexdigest()[:16]
+    return SHARED_MEMORY / f"luxlogd-status-{os.getuid()}-{key}.json"
+
+
 def read_status(state_dir: Path) -> dict[str, Any] | None:
-    """The newest status file the daemon wrote (/run/luxlogd or the state directory)."""
+    """The newest status the daemon of `state_dir` wrote (/run/luxlogd, the state directory,
+    or shared memory while the state directory failed)."""
     found = []
-    for path in (RUNTIME_STATUS_DIR / STATUS_FILE, Path(state_dir) / STATUS_FILE):
+    mine = str(Path(state_dir).resolve())
+    paths = [RUNTIME_STATUS_DIR / STATUS_FILE, Path(state_dir) / STATUS_FILE]
+    paths += [SHARED_MEMORY / p.name for p in _fallbacks(state_dir)]
+    for path in paths:
         try:
-            found.append(json.loads(path.read_text()))
+            status = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        written_for = status.get("state_dir") if isinstance(status, dict) else None
+        if isinstance(status, dict) and (
+            written_for is None or str(Path(written_for).resolve()) == mine
+        ):
+            found.append(status)  # fmt: skip
     return max(found, key=lambda s: s.get("updated") or 0) if found else None
+
+
+def _fallbacks(state_dir: Path) -> list[Path]:
+    """The shared-memory status files of `state_dir`'s daemon (owned by root or by the
+    state directory's owner: nobody else can speak for it)."""
+    key = fallback_status_path(state_dir).name.rsplit("-", 1)[1]
+    try:
+        owners = {0, Path(state_dir).stat().st_uid}
+        return sorted(p for p in SHARED_MEMORY.glob(f"luxlogd-status-*-{key}")
+                      if p.stat().st_uid in owners)  # fmt: skip
+    except OSError:
+        return []
 
 
 def process_alive(pid: Any) -> bool:
@@ -377,16 +454,23 @@ def _exit_stalled() -> None:  # pragma: no cover - ends the process; tests pass 
 
 
 class StallMonitor:
-    """Without a systemd watchdog: exit 1 when the main loop stops making progress."""
+    """Without a systemd watchdog: exit 1 when the main loop stops making progress.
 
-    def __init__(self, limit_s: float, on_stall: Callable[[], None] = _exit_stalled) -> None:
+    A pause of the whole process (SIGSTOP, `docker pause`, a VM snapshot, a frozen cgroup) is
+    not a stall: the monitor sees its own sleep overshoot and gives the loop a fresh deadline.
+    """
+
+    def __init__(self, limit_s: float, on_stall: Callable[[], None] = _exit_stalled,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.limit_s = limit_s
         self.on_stall = on_stall
-        self._progress = time.monotonic()  # real time, whatever clock drives the loop
+        self.clock = clock  # real time, whatever clock drives the loop
+        self._progress = clock()
         self._stopped = threading.Event()
+        self.pauses = 0
 
     def progress(self) -> None:
-        self._progress = time.monotonic()
+        self._progress = self.clock()
 
     def start(self) -> None:
         threading.Thread(target=self._watch, name="stall-monitor", daemon=True).start()
@@ -394,18 +478,37 @@ class StallMonitor:
     def stop(self) -> None:
         self._stopped.set()
 
+    def check_s(self) -> float:
+        return min(5.0, self.limit_s / 4)
+
     def _watch(self) -> None:
-        check = min(5.0, self.limit_s / 4)
-        while not self._stopped.wait(check):
-            idle = time.monotonic() - self._progress
-            if idle > self.limit_s:
-                logger.critical(
-                    "no progress for %.0f s (limit %.0f s); exiting so the service is "
-                    "restarted. Where each thread was:", idle, self.limit_s,
-                )  # fmt: skip
-                try:
-                    faulthandler.dump_traceback(2, all_threads=True)
-                except (OSError, ValueError):
-                    pass
-                self.on_stall()
-                return
+        check = self.check_s()
+        before: float | None = self.clock()
+        while before is not None and not self._stopped.wait(check):
+            before = self.look(before, check)
+
+    def look(self, before: float, check: float) -> float | None:
+        """One look after sleeping `check` s since `before`; None once it gave up on the loop."""
+        now = self.clock()
+        if now - before > check + max(5.0, check):  # our own sleep overshot: we were paused
+            self.pauses += 1
+            logger.info("resumed after a pause of %.0f s (stopped or frozen); the loop gets a "
+                        "fresh deadline", now - before - check)  # fmt: skip
+            self._progress = now
+            return now
+        idle = now - self._progress
+        if idle <= self.limit_s:
+            return now
+        logger.critical(
+            "no progress for %.0f s (limit %.0f s); exiting so the service is restarted. "
+            "Where each thread was:", idle, self.limit_s,
+        )  # fmt: skip
+        from luxlogd import logs
+
+        logs.flush()  # the reason first, before the dump
+        try:
+            faulthandler.dump_traceback(2, all_threads=True)
+        except (OSError, ValueError):
+            pass
+        self.on_stall()
+        return None

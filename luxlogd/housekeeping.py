@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from luxlogd.chunks import DAY_MS
 from luxlogd.config import Config
 from luxlogd.errors import LockedError, StorageError
 from luxlogd.files import atomic_file
@@ -135,6 +136,7 @@ def _device(path: Path) -> int | None:
 @dataclass
 class CleanupResult:
     files: int = 0
+    skipped: int = 0  # reports that could not be deleted
     bytes_freed: int = 0
     polls_removed: int = 0
     raw_retention: str = "applied"  # or why not
@@ -142,11 +144,14 @@ class CleanupResult:
 
 def cleanup(config: Config, now: dt.datetime | None = None) -> CleanupResult:
     """`luxlogd cleanup`: delete reports older than reports.retention_days (by the date in
-    their name), and sealed days older than storage.retention_days.
+    their name) that the ledger says luxlogd wrote, unchanged since, and sealed days older than
+    storage.retention_days (never later than the newest poll stored: one clock reading alone
+    deletes nothing).
 
-    Raw-data retention needs the store's lock: while the daemon runs it applies retention
-    itself (whenever it seals a day), and cleanup leaves that to it. Raise LockedError when
-    another roll-up or cleanup is writing reports.
+    A report that cannot be deleted is skipped with a warning; the rest goes on. Raw-data
+    retention needs the store's lock: while the daemon runs it applies retention itself
+    (whenever it seals a day), and cleanup leaves that to it. Raise LockedError when another
+    roll-up or cleanup is writing reports.
     """
     now = (now or dt.datetime.now(dt.UTC)).astimezone()
     result = CleanupResult()
@@ -154,12 +159,18 @@ def cleanup(config: Config, now: dt.datetime | None = None) -> CleanupResult:
     with reports_lock(config):
         if keep_days > 0:
             oldest = now.date() - dt.timedelta(days=keep_days)
-            for directory in config.report_dirs:
-                for path in _report_files(directory):
-                    day = report_date(path.name)
-                    if day is not None and day < oldest:
-                        result.bytes_freed += _delete(path)
-                        result.files += 1
+            directories = {d.resolve() for d in config.report_dirs}
+            for path in sorted(Ledger(config.state_dir).ours()):
+                day = report_date(path.name)
+                if day is None or day >= oldest or path.parent.resolve() not in directories:
+                    continue
+                try:
+                    result.bytes_freed += _delete(path)
+                    result.files += 1
+                except OSError as error:
+                    result.skipped += 1
+                    logger.warning("cleanup: cannot delete %s (%s); skipped", path,
+                                   error.strerror or error)  # fmt: skip
         try:
             Ledger(config.state_dir).prune()
         except OSError as error:
@@ -189,7 +200,18 @@ def _raw_retention(config: Config, now: dt.datetime, result: CleanupResult) -> N
         return
     try:
         before = storage.database.size_bytes() if storage.database else 0
-        result.polls_removed = storage.apply_retention(int(now.timestamp() * 1000))
+        now_ms = int(now.timestamp() * 1000)
+        newest = storage.newest_trusted_ms()
+        if newest is not None and newest < now_ms:
+            if now_ms - newest > DAY_MS:
+                when = dt.datetime.fromtimestamp(newest / 1000, dt.UTC).astimezone()
+                logger.info(
+                    "cleanup: retention counts from the newest poll stored, %s, not "
+                    "from the system clock",
+                    when.isoformat(timespec="seconds"),
+                )
+            now_ms = newest
+        result.polls_removed = storage.apply_retention(now_ms)
         after = storage.database.size_bytes() if storage.database else 0
         result.bytes_freed += max(0, before - after)
     except StorageError as error:
@@ -197,13 +219,6 @@ def _raw_retention(config: Config, now: dt.datetime, result: CleanupResult) -> N
         logger.warning("cleanup: raw-data retention failed: %s", error)
     finally:
         storage.close()
-
-
-def _report_files(directory: Path) -> list[Path]:
-    try:
-        return sorted(p for p in directory.iterdir() if report_date(p.name) and p.is_file())
-    except OSError:
-        return []
 
 
 def _delete(path: Path) -> int:

@@ -7,6 +7,7 @@ full pipe) never blocks the poll loop; when the queue is full a record is droppe
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -213,6 +214,21 @@ class LogSetup:
 
 
 _current: LogSetup | None = None
+
+
+def flush(timeout_s: float = 2.0) -> None:
+    """Wait (a little) until the records queued so far are written: before the process ends
+    by os._exit, which no logging shutdown follows."""
+    setup = _current
+    if setup is None:
+        return
+    deadline = time.monotonic() + timeout_s
+    while not setup.listener.queue.empty() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.01)
+    time.sleep(0.05)  # the record taken last is being written
+    for handler in setup.listener.handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
 
 
 def ring_buffer() -> RingBufferHandler | None:

@@ -199,8 +199,18 @@ def _daemon(out: Exposition, status: dict[str, Any], sizes: dict[str, Any]) -> N
     out.add("luxlogd_heatpump_reachable", "gauge", "1 when the last poll succeeded.",
             1.0 if status.get("reachable") else 0.0)  # fmt: skip
     out.add("luxlogd_storage_ok", "gauge",
-            "1 when the database holds every stored poll (else they wait in the WAL).",
+            "1 when storage works (else polls wait in the WAL, or in memory).",
             1.0 if status.get("storage_ok") else 0.0)  # fmt: skip
+    out.add("luxlogd_polls_pending", "gauge",
+            "Polls read but kept in memory while storage fails (not yet acknowledged).",
+            float(status.get("polls_pending") or 0))  # fmt: skip
+    out.add("luxlogd_polls_lost_total", "counter",
+            "Polls that damage to stored data or a long storage failure took, ever "
+            "(luxlogd doctor lists each loss).",
+            float(status.get("polls_lost_total") or 0))  # fmt: skip
+    out.add("luxlogd_clock_suspect", "gauge",
+            "1 while the system clock disagrees with the heat pump's and the store's history "
+            "(polls are kept apart).", 1.0 if status.get("clock_suspect") else 0.0)  # fmt: skip
     for key, help_text in (
         ("wal_bytes", "Bytes of the write-ahead log."),
         ("database_bytes", "Bytes of the SQLite database and its log."),

@@ -78,8 +78,13 @@ def check_poll(poll: Poll, previous: Poll | None) -> list[Problem]:
     return found
 
 
+def controller_clock_index() -> int:
+    """Where calculations hold the controller's clock (epoch seconds of its wall clock)."""
+    return catalogue.by_key()["controller_clock"].index
+
+
 def controller_clock(poll: Poll) -> int | None:
-    index = catalogue.by_key()["controller_clock"].index
+    index = controller_clock_index()
     return poll.calculations[index] if index < len(poll.calculations) else None
 
 

@@ -20,18 +20,21 @@ from types import FrameType
 from typing import Any
 
 from luxlogd import health
+from luxlogd.chunks import series_id
 from luxlogd.client import HeatPumpClient
+from luxlogd.clock import ClockGuard
 from luxlogd.config import Config, reload_config
-from luxlogd.errors import ConfigError, HeatPumpError
+from luxlogd.errors import ConfigError, HeatPumpError, StorageError, StorageFaultError
 from luxlogd.events import STARTED, STOPPED, Events
 from luxlogd.grid import FixedRate
 from luxlogd.health import Counters, Liveness, Notifier, StallMonitor
 from luxlogd.housekeeping import DiskGuard, InternalSchedule, internal_schedule_enabled
 from luxlogd.outputs import Outputs
+from luxlogd.pending import PendingPolls
 from luxlogd.poll import Poll
-from luxlogd.quality import Validator
+from luxlogd.quality import Validator, controller_clock_index
+from luxlogd.reader import Reader
 from luxlogd.storage import Storage
-from luxlogd.wal import WalError
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +71,15 @@ class Service:
         self.scheduler = sched.scheduler(timefunc, self.delayfunc)
         self.max_polls = max_polls
         self.storage = storage or Storage(config.state_dir, clock=self.wallclock,
-                                          retention_days=config.storage.retention_days)  # fmt: skip
-        self.client = HeatPumpClient.from_config(config.heatpump)
+                                          retention_days=config.storage.retention_days,
+                                          trusted_now=self._trusted_now)  # fmt: skip
+        self.pending = PendingPolls(self.storage, config.poll.interval_s, timefunc)
+        self.clock_guard: ClockGuard | None = None
+        self.client = HeatPumpClient.from_config(config.heatpump, self.wallclock)
         self.counters = Counters(events=Events(config.state_dir, self.wallclock))
         self.quality = Validator()
         self.last_poll: Poll | None = None  # the newest stored poll
-        self.outputs = Outputs(config, self, self.wallclock)  # the web server, MQTT
+        self.outputs = Outputs(config, self, self.wallclock, timefunc)  # web server, MQTT
         self.stall_monitor = stall_monitor
         self.liveness = Liveness.from_environ(self.notifier, environ, config.state_dir,
                                               stall_monitor, timefunc)  # fmt: skip
@@ -82,6 +88,7 @@ class Service:
         self.schedule = InternalSchedule(config) if internal_schedule_enabled(config, environ) \
             else None  # fmt: skip
         self.stopping = False
+        self._health: tuple[Any, ...] | None = None
         self._reload_requested = False
         self._in_read = False
         self.grid = FixedRate(config.poll.interval_s)
@@ -111,9 +118,35 @@ class Service:
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_reload_signal)
 
+    def _trusted_now(self) -> float | None:
+        return self.clock_guard.trusted_now() if self.clock_guard is not None else None
+
+    def _open_storage(self) -> None:
+        """Open storage; a failing one (read-only, EIO, full) is retried while polling goes on.
+        Raise StateDirError (a configuration problem) or LockedError."""
+        try:
+            self.storage.open()
+        except StorageFaultError as error:
+            self.pending.start_failed(error)
+        newest_ms, newest_clock = None, None
+        if not self.pending.failing:
+            try:
+                with Reader(self.config.state_dir) as reader:
+                    newest_ms = reader.stats().last_ms
+                    if newest_ms is not None:
+                        clock = series_id("calculations", controller_clock_index())
+                        column = reader.columns(newest_ms, newest_ms + 1, [clock])[1][0]
+                        newest_clock = column[-1] if column else None
+            except StorageError as error:
+                logger.warning("cannot read the newest poll stored: %s", error)
+        self.clock_guard = ClockGuard(
+            newest_ms, newest_clock, wallclock=self.wallclock, monotonic=self.timefunc,
+            diary=self.counters.events,
+        )  # fmt: skip
+
     def run(self) -> int:
         """Open storage, signal READY, poll until stopped. Return the exit code."""
-        self.storage.open()
+        self._open_storage()
         stored = self.storage.wal.last_seq
         logger.info(
             "started host=%s port=%d interval_s=%g state_dir=%s last_seq=%d",
@@ -134,7 +167,6 @@ class Service:
             logger.info("roll-up at %s and daily cleanup run inside the daemon",
                         self.config.reports.time)  # fmt: skip
             self.scheduler.enterabs(start + 1.0, 2, self._schedule_job)
-        exit_code = 0
         try:
             while not self.stopping:
                 self.scheduler.run(blocking=False)
@@ -147,12 +179,9 @@ class Service:
                 if not upcoming:
                     break
                 self.delayfunc(max(0.0, upcoming[0].time - self.timefunc()))
-        except WalError as error:
-            logger.error("cannot store polls durably, exiting for a restart: %s", error)
-            exit_code = 1
         finally:
             self._shut_down()
-        return exit_code
+        return 0
 
     def _shut_down(self) -> None:
         if self.stall_monitor is not None:
@@ -161,10 +190,15 @@ class Service:
         for event in list(self.scheduler.queue):
             self.scheduler.cancel(event)
         self.outputs.stop()
-        self.storage.close()
+        if self.pending.polls:
+            self._acknowledge(self.pending.drain())
+            if self.pending.polls:
+                logger.error("stopping with %d polls that storage never took (%s): they are "
+                             "lost", len(self.pending.polls), self.pending.problem)  # fmt: skip
         if self.schedule is not None:
             self.schedule.join(10)
         self.files.write_status(self.status(), force=True)
+        self.storage.close()
         self.counters.events.record(STOPPED)
         logger.info("stopped polls_ok=%d polls_failed=%d", self.counters.polls_ok,
                     self.counters.polls_failed)  # fmt: skip
@@ -181,8 +215,6 @@ class Service:
         self.liveness.before_read()
         try:
             self._poll_once(started)
-        except WalError:
-            raise
         except _StopPoll:
             logger.info("poll in flight abandoned for shutdown")
             return
@@ -212,28 +244,40 @@ class Service:
             self._in_read = False
         self.counters.timed(self.timefunc() - started, self.config.poll.interval_s,
                             self.wallclock())  # fmt: skip
-        try:
-            seq = self.storage.append(poll)
-        except WalError as error:
-            if error.fatal:
-                raise
-            self.counters.not_stored(error)  # the log is intact: the next poll tries again
-            self._publish()
-            return
-        self.counters.succeeded(self.wallclock(), self.config.heatpump.host)
-        self.last_poll = poll
-        self.quality.observe(poll)  # after storing: flags, never alters or drops
-        logger.debug("poll stored seq=%d duration_s=%.3f", seq, self.timefunc() - started)
+        self.counters.reached(self.wallclock(), self.config.heatpump.host)
+        if self.clock_guard is not None:
+            poll = self.clock_guard.observe(poll)  # flags a poll a wrong clock stamped
+        self._acknowledge(self.pending.add(poll))
+        if self.pending.failing:
+            self.counters.not_stored(self.pending.problem or "storage failing")
         self.disk.check(dt.datetime.fromtimestamp(self.wallclock(), dt.UTC).astimezone().date())
         self._publish()
+
+    def _acknowledge(self, stored: list[tuple[int, Poll]]) -> None:
+        for seq, poll in stored:
+            self.counters.stored(self.wallclock())
+            self.last_poll = poll
+            self.quality.observe(poll)  # after storing: flags, never alters or drops
+            logger.debug("poll stored seq=%d", seq)
 
     def _publish(self) -> None:
         self.outputs.update(self.last_poll, self.counters.reachable)
         self.notifier.notify("STATUS=" + self.status_text())
-        self.files.write_status(self.status())
+        status = self.status()
+        # A change of health is written at once (else at most once a minute on an SD card).
+        health_now = (status["storage_ok"], status["reachable"], bool(status["clock_suspect"]),
+                      tuple(status["outputs"]), len(status["losses_recent"]))  # fmt: skip
+        changed = health_now != self._health
+        self._health = health_now
+        self.files.write_status(status, force=changed)
 
     def status_text(self) -> str:
-        return self.counters.status_text(self.storage.wal.last_seq)
+        text = self.counters.status_text(self.storage.wal.last_seq)
+        if self.pending.failing:
+            text += f"; STORAGE FAILING, {len(self.pending.polls)} polls kept in memory"
+        if self.clock_guard is not None and self.clock_guard.suspect:
+            text += "; the system clock is wrong, polls kept apart"
+        return text
 
     def status(self) -> dict[str, Any]:
         """The daemon's state for status.json, `luxlogd status`, /healthz and /api/status."""
@@ -267,7 +311,7 @@ class Service:
             return
         old_interval = self.config.poll.interval_s
         self.config = new
-        self.client = HeatPumpClient.from_config(self.config.heatpump)
+        self.client = HeatPumpClient.from_config(self.config.heatpump, self.wallclock)
         self.disk = DiskGuard(self.config)
         if self.schedule is not None:
             self.schedule.config = self.config

@@ -85,7 +85,7 @@ class Storage:
         commit_every: int = 10,
         retention_days: int = 0,
         clock: Callable[[], float] = time.time,
-        trusted_now: Callable[[], float] | None = None,
+        trusted_now: Callable[[], float | None] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.wal = wal.WriteAheadLog(self.state_dir / WAL_DIRECTORY, segment_bytes, fdatasync)
@@ -388,8 +388,9 @@ class Storage:
         """A day was sealed: apply retention, by trusted time, a few days at most."""
         if self.retention_days <= 0:
             return
-        if self.trusted_now is not None:
-            now_ms = int(self.trusted_now() * 1000)
+        trusted = self.trusted_now() if self.trusted_now is not None else None
+        if trusted is not None:
+            now_ms = int(trusted * 1000)
         else:
             newest = self.newest_trusted_ms()
             now_ms = int(self.clock() * 1000) if newest is None else \

@@ -199,17 +199,44 @@ def test_cleanup_survives_impossible_dates_and_huge_retention_is_a_config_error(
     path = config_for(tmp_path, 1, reports={"output_dirs": f'["{report_dir}"]',
                                             "retention_days": 30})  # fmt: skip
     report_dir.mkdir()
-    for name in ("1999-13-45_daily.csv", "2000-02-30_weekly.csv", "2020-01-01_daily.csv"):
+    names = ["1999-13-45_daily.csv", "2000-02-30_weekly.csv", "2020-01-01_daily.csv"]
+    for name in names:
         (report_dir / name).write_text("x")
     assert main(["--config", str(path), "cleanup"]) == 0
-    assert sorted(p.name for p in report_dir.iterdir()) == [
-        "1999-13-45_daily.csv",
-        "2000-02-30_weekly.csv",
-    ]
+    # Named like reports, but not written by luxlogd (not in its ledger): left alone.
+    assert sorted(p.name for p in report_dir.iterdir()) == names
     path.write_text(path.read_text().replace("retention_days = 30", "retention_days = 1000000"))
     assert main(["--config", str(path), "check-config"]) == 78
     err = capsys.readouterr().err
     assert "reports.retention_days: expected an integer 0-36500, got 1000000" in err
+
+
+def test_cleanup_skips_a_report_it_cannot_delete_and_goes_on(tmp_path, timezone, capsys):
+    """An immutable report (chattr +i) is one warning; the other old reports go, and so do
+    the old polls."""
+    require_root()
+    timezone("UTC")
+    report_dir = tmp_path / "reports"
+    path = config_for(tmp_path, 1, reports={"output_dirs": f'["{report_dir}"]',
+                                            "sensors": '["ID_WEB_Temperatur_TA"]',
+                                            "retention_days": 1},
+                      storage={"retention_days": 1})  # fmt: skip
+    config = load_config(path)
+    write_polls(config.state_dir, 1, 3 * 96 + 10)  # 15-minute polls from 2023-11-14
+    roll_up_days(config, [dt.date(2023, 11, 15), dt.date(2023, 11, 16)])
+    stuck = report_dir / "2023-11-15_daily.csv"
+    subprocess.run(["chattr", "+i", str(stuck)], check=True)
+    try:
+        code = main(["--config", str(path), "cleanup"])
+        left = sorted(p.name for p in report_dir.iterdir())
+    finally:
+        subprocess.run(["chattr", "-i", str(stuck)], check=True)
+    captured = capsys.readouterr()
+    assert code == 0
+    assert left == ["2023-11-15_daily.csv"]
+    assert f"cleanup: cannot delete {stuck} (Operation not permitted); skipped" in captured.err
+    assert "deleted 5 report files, skipped 1 that could not be deleted and 199 old polls" \
+        in captured.out  # fmt: skip
 
 
 # One writer per store.

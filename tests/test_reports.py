@@ -8,7 +8,7 @@ import pytest
 from luxlogd import reports, stats
 from luxlogd.cli import main
 from luxlogd.config import load_config
-from luxlogd.housekeeping import cleanup
+from luxlogd.housekeeping import Ledger, cleanup
 from tests.helpers import fill_from_model
 
 BERLIN = dt.timezone(dt.timedelta(hours=1))
@@ -255,9 +255,12 @@ def test_cleanup_deletes_only_old_reports_named_like_ours(tmp_path, timezone, ca
         "2025-12-01_notes.csv",
         "holiday.csv",
         "2026-01-01_daily.csv.bak",
+        "2026-01-02_daily.csv",  # named like ours, but not in the ledger: the user's
     ]
     for name in names:
         (directory / name).write_text("x" * 10)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    Ledger(config.state_dir).record([directory / name for name in names[:3]])
     result = cleanup(config, now=local(2026, 3, 1, 8))
     assert (result.files, result.bytes_freed) == (2, 20)
     assert sorted(p.name for p in directory.iterdir()) == sorted(names[2:])

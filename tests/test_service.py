@@ -76,10 +76,9 @@ def notify(tmp_path, monkeypatch):
 
 
 def config_for(tmp_path, port, **sections):
-    text = (
-        f'[heatpump]\nhost = "127.0.0.1"\nport = {port}\ntimeout_s = 1\nretries = 0\n'
-        f'[storage]\nstate_dir = "{tmp_path / "state"}"\n[web]\nenabled = false\n'
-    )
+    text = f'[heatpump]\nhost = "127.0.0.1"\nport = {port}\ntimeout_s = 1\nretries = 0\n'
+    sections["storage"] = {"state_dir": f'"{tmp_path / "state"}"', **sections.get("storage", {})}
+    sections.setdefault("web", {"enabled": "false"})
     sections.setdefault("schedule", {"internal": "false"})  # its own tests switch it on
     for section, values in sections.items():
         text += f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())

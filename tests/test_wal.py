@@ -156,7 +156,7 @@ def test_polls_an_earlier_recovery_moved_aside_are_stored_again(tmp_path, caplog
     moved = segments[-1]
     moved_seqs = [seq for seq, _, _ in frames(moved)]
     moved.rename(moved.with_suffix(".damaged"))
-    with caplog.at_level(logging.WARNING, logger="luxlogd"), Storage(tmp_path) as storage:
+    with caplog.at_level(logging.WARNING, logger="luxlogd"), Storage(tmp_path):
         pass
     assert sorted(stored(tmp_path)) == list(range(1, 61))
     assert any(f"{len(moved_seqs)} polls that an earlier recovery moved aside" in m

@@ -134,9 +134,10 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     from luxlogd.housekeeping import cleanup
 
     result = cleanup(load_args_config(args))
+    skipped = f", skipped {result.skipped} that could not be deleted" if result.skipped else ""
     print(
-        f"deleted {result.files} report files and {result.polls_removed} old polls, freed "
-        f"{result.bytes_freed} bytes (raw-data retention: {result.raw_retention})"
+        f"deleted {result.files} report files{skipped} and {result.polls_removed} old polls, "
+        f"freed {result.bytes_freed} bytes (raw-data retention: {result.raw_retention})"
     )
     return EXIT_OK
 

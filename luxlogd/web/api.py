@@ -122,6 +122,10 @@ def healthz(handler: Handler, query: dict[str, str]) -> None:
         "storage_ok": bool(status.get("storage_ok")),
         "reachable": status.get("reachable"),
         "database_rebuilt": status.get("database_rebuilt"),
+        "polls_pending": status.get("polls_pending", 0),
+        "polls_lost_total": status.get("polls_lost_total", 0),
+        "losses_recent": status.get("losses_recent") or [],
+        "clock_suspect": status.get("clock_suspect"),
     }
     handler.send_json(HTTPStatus.SERVICE_UNAVAILABLE if found else HTTPStatus.OK, body)
 

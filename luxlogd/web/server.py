@@ -289,17 +289,18 @@ class LuxlogdHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], config: Config, provider: Any,
                  clock: Callable[[], float]) -> None:  # fmt: skip
-        super().__init__(address, Handler)
+        # Before binding: socketserver calls server_close() itself when bind fails.
+        self.janitor = Janitor()
         self.config = config
         self.provider = provider
         self.clock = clock
         self.cap = connection_cap()
         self.slots = {kind: threading.BoundedSemaphore(n) for kind, n in SLOTS.items()}
-        self.janitor = Janitor()
         self.throttle = auth.Throttle()
         self.host_check = auth.HostCheck(config.web.allowed_hosts)
         self.cache: dict[Any, Any] = {}  # api.py's summaries of finished days
         self.cache_lock = threading.Lock()
+        super().__init__(address, Handler)
         threading.Thread(target=self.janitor.run, name="web-janitor", daemon=True).start()
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -361,7 +362,15 @@ class WebServer:
             )  # fmt: skip
         return (str(bound[0]), int(bound[1]))
 
+    def reconfigure(self, config: Config) -> None:
+        """A reload: the token, allowed hosts and the rest apply to the next request."""
+        self.config = config
+        if self.httpd is not None:
+            self.httpd.config = config
+            self.httpd.host_check = auth.HostCheck(config.web.allowed_hosts)
+
     def stop(self) -> None:
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()
+            self.httpd = None

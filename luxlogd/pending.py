@@ -1,0 +1,111 @@
+"""Polls read but not yet durable. While storage fails (a file system that turned read-only,
+EIO, no space or no inodes left) the daemon keeps polling into memory, up to an hour of polls,
+and retries storage with back-off; the polls kept are written first, in order, when it works
+again. A poll counts as acknowledged only once the write-ahead log has it durably. Polls that
+did not fit are counted, and told in the ledger of losses when storage is back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+
+from luxlogd import losses
+from luxlogd.errors import LockedError, StateDirError, StorageError
+from luxlogd.poll import Poll
+from luxlogd.storage import Storage
+from luxlogd.wal import WalError
+
+logger = logging.getLogger(__name__)
+
+KEEP_S = 3600.0  # polls kept in memory while storage fails: an hour of them
+MAX_KEPT = 1000  # ... but never more than this many (about 15 MB)
+RETRY_FIRST_S = 5.0  # reopening storage: after 5 s, doubling up to 5 min
+RETRY_MAX_S = 300.0
+
+
+class PendingPolls:
+    """The way from a poll read to a poll acknowledged, through a storage that may fail."""
+
+    def __init__(self, storage: Storage, interval_s: float,
+                 monotonic: Callable[[], float]) -> None:  # fmt: skip
+        self.storage = storage
+        self.monotonic = monotonic
+        self.polls: deque[Poll] = deque()
+        self.capacity = max(1, min(MAX_KEPT, int(KEEP_S / max(interval_s, 0.001))))
+        self.problem: str | None = None  # why storage fails now
+        self.needs_reopen = False  # the log must be opened again (a failed fsync, a failed start)
+        self.dropped = 0  # polls that did not fit while storage failed
+        self.dropped_from_ms: int | None = None
+        self.dropped_to_ms: int | None = None
+        self._retry_at = 0.0
+        self._retry_s = RETRY_FIRST_S
+
+    @property
+    def failing(self) -> bool:
+        return self.problem is not None
+
+    def start_failed(self, error: StorageError) -> None:
+        """Storage could not even be opened: poll into memory and keep trying."""
+        self._failed(str(error), reopen=True)
+
+    def add(self, poll: Poll) -> list[tuple[int, Poll]]:
+        """Take a poll just read; return the (seq, poll) acknowledged now, oldest first."""
+        if len(self.polls) >= self.capacity:
+            gone = self.polls.popleft()
+            self.dropped += 1
+            self.dropped_from_ms = self.dropped_from_ms or gone.ts_ms
+            self.dropped_to_ms = gone.ts_ms
+        self.polls.append(poll)
+        return self.drain()
+
+    def drain(self) -> list[tuple[int, Poll]]:
+        """Write what is kept, if storage works (or it is time to try it again)."""
+        if self.needs_reopen:
+            if self.monotonic() < self._retry_at or not self._reopen():
+                return []
+        done: list[tuple[int, Poll]] = []
+        while self.polls:
+            try:
+                seq = self.storage.append(self.polls[0])
+            except WalError as error:
+                self._failed(str(error), reopen=error.fatal)
+                return done
+            done.append((seq, self.polls.popleft()))
+        if self.problem is not None:
+            self._recovered(len(done))
+        return done
+
+    def _reopen(self) -> bool:
+        try:
+            self.storage.reopen()
+        except (StateDirError, LockedError, StorageError, OSError) as error:
+            self._failed(str(error), reopen=True)
+            return False
+        self.needs_reopen = False
+        return True
+
+    def _failed(self, problem: str, *, reopen: bool) -> None:
+        if self.problem is None:
+            logger.error("storage failing: %s; polling goes on, up to %d polls are kept in "
+                         "memory and written when storage works again", problem,
+                         self.capacity)  # fmt: skip
+            self._retry_s = RETRY_FIRST_S
+        else:
+            logger.debug("storage still failing: %s", problem)
+            self._retry_s = min(RETRY_MAX_S, self._retry_s * 2)
+        self.problem = problem
+        self.needs_reopen = self.needs_reopen or reopen
+        self._retry_at = self.monotonic() + self._retry_s
+
+    def _recovered(self, written: int) -> None:
+        logger.info("storage works again; %d polls kept in memory are stored", written)
+        if self.dropped:
+            self.storage.losses.record(
+                losses.NOT_STORED, self.dropped,
+                f"storage failed for longer than {self.capacity} polls could be kept in memory "
+                f"({self.problem})", from_ms=self.dropped_from_ms, to_ms=self.dropped_to_ms,
+            )  # fmt: skip
+        self.problem = None
+        self.dropped, self.dropped_from_ms, self.dropped_to_ms = 0, None, None
