@@ -124,7 +124,7 @@ class ClockGuard:
         if first and floor is not None and not follows:
             self._at_start(wall, floor, agrees)
         verdict = None
-        if controller is not None and not agrees and not follows:
+        if controller is not None and not agrees and not follows and floor is not None:
             expected = self._controller_expects(wall, controller)
             where = "ahead of" if wall > expected else "behind"
             verdict = (f"the system clock is {days_text(wall - expected)} {where} the heat "

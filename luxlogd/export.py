@@ -1,6 +1,7 @@
 """Exports: stored polls in a time range, chosen sensors, decoded, as CSV or JSON.
 
-Timestamps are ISO 8601 in local time with their UTC offset. Values are decoded exactly as
+Timestamps are ISO 8601 in local time with their UTC offset; rows are in time order (equal
+stamps, after a clock stepped back, in the order stored). Values are decoded exactly as
 luxtronik 0.3.14 decodes them; in CSV booleans are written 1/0 and missing values empty.
 """
 
@@ -61,9 +62,15 @@ def format_timestamp(ts_ms: int) -> str:
 
 
 def decoded_rows(
-    reader: Reader, chosen: Sequence[sensors.Field], start_ms: int, end_ms: int
+    reader: Reader,
+    chosen: Sequence[sensors.Field],
+    start_ms: int,
+    end_ms: int,
+    *,
+    suspect: bool = False,
 ) -> Iterator[tuple[int, list[Any]]]:
-    """(ts_ms, decoded values) of every stored poll in [start_ms, end_ms)."""
+    """(ts_ms, decoded values) of every stored poll stamped in [start_ms, end_ms), in time
+    order; with `suspect` the polls a wrong clock stamped instead (kept apart)."""
     ids: list[int] = []
     # Per field: where its values start, its decoder, and the field itself when it reads
     # more than one value (the firmware string); looked up once, not per poll.
@@ -71,7 +78,7 @@ def decoded_rows(
     for found in chosen:
         plan.append((len(ids), found.decoder, found if found.width > 1 else None))
         ids.extend(series_id(found.group, found.index + k) for k in range(found.width))
-    for ts_ms, _, values in reader.polls(start_ms, end_ms, ids):
+    for ts_ms, _, values in reader.polls(start_ms, end_ms, ids, suspect=suspect):
         row = []
         for at, decode, wide in plan:
             if wide is not None:

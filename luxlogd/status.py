@@ -164,8 +164,10 @@ def _stored(state_dir: Path) -> list[str]:
         text += f", {clock_text(stats.first_ms / 1000)} to {clock_text(stats.last_ms / 1000)}"
     lines.append(text)
     if stats.clock_suspect:
-        lines.append(f"clock:         {stats.clock_suspect} polls stamped by a wrong system "
-                     "clock are kept apart (luxlogd doctor says more)")  # fmt: skip
+        polls = "1 poll" if stats.clock_suspect == 1 else f"{stats.clock_suspect} polls"
+        verb = "is" if stats.clock_suspect == 1 else "are"
+        lines.append(f"clock:         {polls} stamped by a wrong system clock {verb} kept apart "
+                     "(luxlogd doctor says more)")  # fmt: skip
     lines.append(
         f"storage:       database {human_bytes(stats.database_bytes)}, write-ahead log "
         f"{human_bytes(stats.wal_bytes)}"

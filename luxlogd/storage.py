@@ -130,8 +130,8 @@ class Storage:
         """Open again after a storage fault (keeping the lock): recover the WAL from disk and
         reopen SQLite. Raise StorageError while the storage still fails."""
         self._close_files()
-        if not self.lock.held:
-            self.lock.acquire()
+        self.lock.release()  # taken again on the file system as it is now (remounted?)
+        self.lock.acquire()
         self._recover()
 
     def _recover(self) -> None:

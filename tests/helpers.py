@@ -3,11 +3,14 @@
 import os
 import socket
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parent.parent
 REAL_DUMPS = Path(__file__).resolve().parent / "data" / "real-dumps" / "V1.80_L1A"
 
 
@@ -123,3 +126,25 @@ def require(found, what, how="run tests/install-debian-packages (as root) to ins
     if os.environ.get("CI"):
         raise AssertionError(f"CI: {message}")
     pytest.skip(message)
+
+
+def start_daemon(config_path, env=None, unprivileged=False):
+    """`luxlogd run`; `unprivileged`: as root, without the rights that ignore file modes
+    (a daemon user sees read-only files and directories as read-only)."""
+    command = [sys.executable, "-m", "luxlogd", "--config", str(config_path), "run"]
+    if unprivileged and os.geteuid() == 0:
+        drop = "-dac_override,-dac_read_search,-fowner"
+        command = ["setpriv", f"--bounding-set={drop}", "--", *command]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        env=dict(os.environ, **(env or {})),
+    )  # fmt: skip
+
+
+def wait_for(predicate, timeout=8.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False

@@ -11,7 +11,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from luxlogd.service import Service
 from luxlogd.simulator import Simulator
 from luxlogd.storage import REBUILT_FILE, Storage
 from tests.crash_writer import poll_for
+from tests.helpers import start_daemon, wait_for
 from tests.test_service import config_for, run_in_thread
 
 REPO = Path(__file__).resolve().parent.parent
@@ -240,28 +240,6 @@ def test_cleanup_skips_a_report_it_cannot_delete_and_goes_on(tmp_path, timezone,
 
 
 # One writer per store.
-
-
-def start_daemon(config_path, env=None, unprivileged=False):
-    """`luxlogd run`; `unprivileged`: as root, without the rights that ignore file modes
-    (a daemon user sees read-only files and directories as read-only)."""
-    command = [sys.executable, "-m", "luxlogd", "--config", str(config_path), "run"]
-    if unprivileged and os.geteuid() == 0:
-        drop = "-dac_override,-dac_read_search,-fowner"
-        command = ["setpriv", f"--bounding-set={drop}", "--", *command]
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-        env=dict(os.environ, **(env or {})),
-    )  # fmt: skip
-
-
-def wait_for(predicate, timeout=8.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_second_daemon_on_one_store_refuses_and_the_first_loses_nothing(tmp_path):

@@ -18,9 +18,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "export",
         help="export stored polls of a time range as CSV, JSON or DTA",
-        description="Export the stored polls of [--from, --to) with decoded values. T is an "
-        "ISO 8601 date or date-time, local time unless it has an offset; a date as --to means "
-        "the end of that day. Polls still only in the write-ahead log are included.",
+        description="Export the stored polls of [--from, --to) with decoded values, one row "
+        "per poll in time order (polls with the same time stamp, after a clock stepped back, "
+        "in the order stored). T is an ISO 8601 date or date-time, local time unless it has "
+        "an offset; a date as --to means the end of that day. Polls still only in the "
+        "write-ahead log are included.",
     )
     parser.add_argument("--from", dest="start", required=True, metavar="T", help="start")
     parser.add_argument("--to", dest="end", required=True, metavar="T", help="end (exclusive)")
@@ -36,6 +38,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--headers", choices=HEADER_STYLES,
                         help="column names (default: reports.headers)")  # fmt: skip
     parser.add_argument("--output", metavar="FILE", help="write here (default: stdout)")
+    parser.add_argument(
+        "--clock-suspect", action="store_true",
+        help="instead: the polls kept apart because a wrong system clock stamped them (their "
+        "stamps as read; luxlogd doctor tells when the clock was wrong)",
+    )  # fmt: skip
     parser.set_defaults(handler=cmd_export)
 
     parser = commands.add_parser(
@@ -104,7 +111,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         chosen = sensors.resolve_sensors(patterns, reader.latest_lengths())
         names = [f.header(style, config.ui.language) for f in chosen]
         progress = export.TerminalProgress(start, end)
-        rows = export.decoded_rows(reader, chosen, start, end)
+        rows = export.decoded_rows(reader, chosen, start, end, suspect=args.clock_suspect)
         if args.format == "dta":
             from luxlogd.dta import write_dta
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from luxlogd import catalogue, events, health, reports, wal
+from luxlogd import catalogue, events, health, losses, reports, wal
 from luxlogd.chunks import series_id
 from luxlogd.config import Config
 from luxlogd.doctor import Section, bytes_text, clock_text, count, duration_text, plausibility
@@ -28,6 +28,7 @@ GAPS_SHOWN = 10
 COMPLETE = 0.99  # a day with fewer of its expected polls is incomplete
 CLOCK_JUMP_S = 300  # our clock against the controller's moved by more: a clock jump
 WAL_BACKLOG = 1000  # polls only in the write-ahead log while the daemon runs: SQLite is behind
+RECENT_LOSS_S = 30 * 86400  # a loss this recent is a problem; older ones a warning
 
 
 def sections(config: Config, *, days: int, full: bool, now: float) -> list[Section]:
@@ -91,7 +92,8 @@ def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
     diary = events.read_events(reader.state_dir)
     _per_day(section, times, interval, days, now)
     _gaps(section, times, interval, diary)
-    _clock_jumps(section, times, clocks)
+    _clock_jumps(section, times, clocks, diary, now - days * 86400)
+    _kept_apart(section, stats)
     _growth(section, reader, stats, first, last)
     if stats.wal_only > WAL_BACKLOG and _daemon_running(reader.state_dir):
         section.add("warning", f"{stats.wal_only:,} polls are only in the write-ahead log: "
@@ -124,7 +126,7 @@ def _per_day(section: Section, times: Sequence[int], interval: float, days: int,
             continue
         got = bisect.bisect_left(times, end * 1000) - bisect.bisect_left(times, start * 1000)
         expected = max(1, int(span // interval))
-        share = min(1.0, got / expected)
+        share = min(1.0, got / expected)  # a clock step can stamp two polls in one slot
         rows.append({"date": day.isoformat(), "polls": got, "expected": expected,
                      "share": round(share, 4)})  # fmt: skip
         if share < COMPLETE and span >= 3600:
@@ -155,9 +157,10 @@ def _gaps(section: Section, times: Sequence[int], interval: float,
         section.add("ok", "no gaps: every poll slot has its poll")
         return
     span_s = max(1.0, (times[-1] - times[0]) / 1000)
-    section.add("warning" if missing_s / span_s > 0.01 else "info",
+    share = min(1.0, missing_s / span_s)
+    section.add("warning" if share > 0.01 else "info",
                 f"{count(len(found), 'gap')}, {duration_text(missing_s)} without polls in all "
-                f"({missing_s / span_s:.1%} of the time)",
+                f"({share:.1%} of the time)",
                 "see why below; luxlogd status and journalctl -u luxlogd tell more")  # fmt: skip
     for a, b in found[-GAPS_SHOWN:]:
         why = events.explain_gap(diary, a / 1000, b / 1000)
@@ -165,40 +168,65 @@ def _gaps(section: Section, times: Sequence[int], interval: float,
                                f"({duration_text((b - a) / 1000)}): {why}")  # fmt: skip
 
 
-def _clock_jumps(section: Section, times: Sequence[int], clocks: Sequence[int | None]) -> None:
-    """Our clock against the controller's: a step of more than five minutes between two
-    polls is a clock that jumped (a Raspberry Pi without a real-time clock before NTP synced,
-    or the controller's clock set). Daylight-saving steps of a controller on local time are
-    not jumps. Times going backwards are always one."""
-    backwards = sum(1 for a, b in zip(times, times[1:], strict=False) if b < a)
-    steps = []  # (index, previous index) of steps of more than CLOCK_JUMP_S: a tight loop
-    last, last_index = None, 0
-    for index, (ts, clock) in enumerate(zip(times, clocks, strict=True)):
-        if clock:
-            offset = ts * 0.001 - clock
-            if last is not None and (offset - last > CLOCK_JUMP_S or last - offset > CLOCK_JUMP_S):
-                steps.append((index, last_index))
-            last, last_index = offset, index
-    jumps = []
-    for index, before in steps:
-        by = (times[index] * 0.001 - clocks[index]) - (times[before] * 0.001 - clocks[before])  # type: ignore[operator]
-        change = _utc_offset(times[index]) - _utc_offset(times[before])
-        if change == 0 or abs(abs(by) - abs(change)) > 120:  # not a daylight-saving step
-            jumps.append((times[index], by))
-    section.facts["clock_jumps"] = [{"at": ts / 1000, "by_s": by} for ts, by in jumps[:100]]
-    section.facts["times_backwards"] = backwards
-    if not jumps and not backwards:
+def _clock_jumps(section: Section, times: Sequence[int], clocks: Sequence[int | None],
+                 diary: list[dict[str, Any]], since: float) -> None:  # fmt: skip
+    """Clock jumps: what the daemon told its diary (the system clock against its monotonic
+    clock), and in the data, our clock against the controller's, poll after poll in the
+    controller's order (a step of more than five minutes; daylight-saving steps of a
+    controller on local time are not jumps)."""
+    told = [e for e in diary if e.get("event") in (events.CLOCK_JUMP, events.CLOCK_STEP)
+            and e["ts"] >= since]  # fmt: skip
+    pairs = sorted(((c, t) for t, c in zip(times, clocks, strict=True) if c),
+                   key=lambda pair: pair[0])  # fmt: skip
+    steps = []
+    for (clock_a, ts_a), (clock_b, ts_b) in zip(pairs, pairs[1:], strict=False):
+        by = (ts_b * 0.001 - clock_b) - (ts_a * 0.001 - clock_a)
+        if abs(by) > CLOCK_JUMP_S:
+            change = _utc_offset(ts_b) - _utc_offset(ts_a)
+            if change == 0 or abs(abs(by) - abs(change)) > 120:  # not a daylight-saving step
+                steps.append((ts_b, by))
+    section.facts["clock_jumps"] = [{"at": ts / 1000, "by_s": by} for ts, by in steps[:100]]
+    section.facts["clock_events"] = told[-100:]
+    for entry in told[-5:]:
+        size = float(entry.get("seconds") or 0)
+        what = "jumped" if entry["event"] == events.CLOCK_JUMP else "stepped"
+        where = " (at a start: the time since the newest poll stored)" if entry.get(
+            "at_start") else ""  # fmt: skip
+        section.details.append(f"{clock_text(entry['ts'])}: the system clock {what} "
+                               f"{entry.get('direction', '')} by {duration_text(size)}"
+                               f"{where}")  # fmt: skip
+    jumps = [e for e in told if e["event"] == events.CLOCK_JUMP]
+    if jumps:
+        last = jumps[-1]
+        section.add("warning", f"{count(len(jumps), 'clock jump')} of more than a day; the last: "
+                    f"the system clock jumped {last.get('direction', '')} by "
+                    f"{duration_text(float(last.get('seconds') or 0))} at "
+                    f"{clock_text(last['ts'])}", CLOCK_ADVICE)  # fmt: skip
+    elif steps or told:
+        listed = ", ".join(f"{clock_text(ts / 1000)} ({'+' if by > 0 else '-'}"
+                           f"{duration_text(by)})" for ts, by in steps[:3])  # fmt: skip
+        found = max(len(steps), len(told))
+        section.add("info", count(found, "clock step") + (f" (first: {listed})" if listed
+                    else "") + "; every poll is read by its time stamp", CLOCK_ADVICE)  # fmt: skip
+    else:
         section.add("ok", "no clock jumps (this computer's and the controller's clocks agree "
                     "from poll to poll)")  # fmt: skip
+
+
+CLOCK_ADVICE = ("keep this computer's clock synchronised (timedatectl; a Raspberry Pi without "
+                "a real-time clock starts with an old time until NTP has synced)")  # fmt: skip
+
+
+def _kept_apart(section: Section, stats: Any) -> None:
+    if not stats.clock_suspect:
         return
-    listed = ", ".join(f"{clock_text(ts / 1000)} ({'+' if by > 0 else '-'}{duration_text(by)})"
-                       for ts, by in jumps[:3])  # fmt: skip
-    text = count(len(jumps), "clock jump") + (f" (first: {listed})" if listed else "")
-    if backwards:
-        text += f"; poll times went backwards {backwards} times"
-    section.add("warning", text, "keep this computer's clock synchronised (timedatectl; a "
-                "Raspberry Pi without a real-time clock starts with an old time until NTP has "
-                "synced): polls stamped while it was wrong sit at the wrong time")  # fmt: skip
+    section.facts["clock_suspect_polls"] = stats.clock_suspect
+    verb = "is" if stats.clock_suspect == 1 else "are"
+    section.add("warning", f"{count(stats.clock_suspect, 'poll')} stamped by a wrong system "
+                "clock (more than a day from the heat pump's clock and the store's history) "
+                f"{verb} kept apart: stored as read, left out of charts, reports and exports",
+                "set the clock right; luxlogd export --clock-suspect gives those "
+                "polls")  # fmt: skip
 
 
 def _utc_offset(ms: int) -> float:
@@ -283,12 +311,32 @@ def integrity(reader: Reader, state_dir: Path, full: bool, now: float) -> Sectio
     elif sealed:
         which = "all" if checked == sealed else f"{checked} of {sealed}"
         section.add("ok", f"{which} sealed days agree with their hourly figures")
+    _losses(section, state_dir, now)
     lost = reader.lost_blocks()
     if lost:
         section.add("warning", f"{lost} series-days could not be rescued when the database was "
                     "rebuilt: their values are unknown (gaps in charts)",
                     "nothing to do; the rest is intact")  # fmt: skip
     return section
+
+
+def _losses(section: Section, state_dir: Path, now: float) -> None:
+    """Every loss the daemon told (damage, rebuilds, polls dropped while storage failed)."""
+    told = losses.read_losses(state_dir)
+    section.facts["losses"] = [{"ts": x.ts, "kind": x.kind, "polls_lost": x.polls_lost,
+                                "seqs": x.seqs, "detail": x.detail} for x in told]  # fmt: skip
+    if not told:
+        section.add("ok", "no stored poll was ever lost or damaged (ledger of losses empty)")
+        return
+    total = sum(x.polls_lost for x in told)
+    recent = [x for x in told if now - x.ts < RECENT_LOSS_S]
+    level = "problem" if recent else "warning"
+    section.add(level, f"{count(len(told), 'damage event')}, {count(total, 'poll')} lost in "
+                f"all; the last: {told[-1].text()}", "check the disk (an SD card that loses "
+                "writes on power cuts? dmesg, smartctl); luxlogd kept everything it "
+                "could")  # fmt: skip
+    for loss in told[-GAPS_SHOWN:]:
+        section.details.append(loss.text())
 
 
 def _wal_frames(section: Section, directory: Path, daemon_running: bool) -> None:
