@@ -1,15 +1,18 @@
 """Polls read but not yet durable. While storage fails (a file system that turned read-only,
 EIO, no space or no inodes left) the daemon keeps polling into memory, up to an hour of polls,
 and retries storage with back-off; the polls kept are written first, in order, when it works
-again. A poll counts as acknowledged only once the write-ahead log has it durably. Polls that
-did not fit are counted, and told in the ledger of losses when storage is back.
+again (or at once when the file system changes: remounted, writable, space or inodes freed).
+A poll counts as acknowledged only once the write-ahead log has it durably. Polls that did
+not fit are counted, and told in the ledger of losses when storage is back.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 
 from luxlogd import losses
 from luxlogd.errors import LockedError, StateDirError, StorageError
@@ -21,8 +24,36 @@ logger = logging.getLogger(__name__)
 
 KEEP_S = 3600.0  # polls kept in memory while storage fails: an hour of them
 MAX_KEPT = 1000  # ... but never more than this many (about 15 MB)
-RETRY_FIRST_S = 5.0  # reopening storage: after 5 s, doubling up to 5 min
+RETRY_FIRST_S = 5.0  # storage tried again after 5 s, doubling up to 5 min
 RETRY_MAX_S = 300.0
+
+
+def _file_system(directory: Path) -> tuple[str, bool, bool, bool] | None:
+    """What can change when a failed disk is fixed, read without writing to it: the mount
+    (remounted), read-only or not, free blocks and free inodes at all; None while unknown."""
+    try:
+        found = os.statvfs(directory)
+    except OSError:
+        return None
+    return (_mount_of(directory), bool(found.f_flag & os.ST_RDONLY), found.f_bavail > 0,
+            found.f_favail > 0)  # fmt: skip
+
+
+def _mount_of(directory: Path) -> str:
+    """The mountinfo line of the file system `directory` is on: it changes when it is
+    remounted or its state changes (ext4 adds "shutdown" after a fatal error)."""
+    try:
+        path = os.path.realpath(directory)
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    best = ("", -1)
+    for line in lines:
+        fields = line.split()
+        point = fields[4] if len(fields) > 4 else ""
+        if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > best[1]:
+            best = (line, len(point))
+    return best[0]
 
 
 class PendingPolls:
@@ -41,6 +72,7 @@ class PendingPolls:
         self.dropped_to_ms: int | None = None
         self._retry_at = 0.0
         self._retry_s = RETRY_FIRST_S
+        self._seen: tuple[str, bool, bool, bool] | None = None
 
     @property
     def failing(self) -> bool:
@@ -62,9 +94,11 @@ class PendingPolls:
 
     def drain(self) -> list[tuple[int, Poll]]:
         """Write what is kept, if storage works (or it is time to try it again)."""
-        if self.needs_reopen:
-            if self.monotonic() < self._retry_at or not self._reopen():
-                return []
+        if self.problem is not None and self.monotonic() < self._retry_at \
+                and _file_system(self.storage.state_dir) == self._seen:  # fmt: skip
+            return []  # the next try comes with back-off, or when the file system changed
+        if self.needs_reopen and not self._reopen():
+            return []
         done: list[tuple[int, Poll]] = []
         while self.polls:
             try:
@@ -98,6 +132,7 @@ class PendingPolls:
         self.problem = problem
         self.needs_reopen = self.needs_reopen or reopen
         self._retry_at = self.monotonic() + self._retry_s
+        self._seen = _file_system(self.storage.state_dir)
 
     def _recovered(self, written: int) -> None:
         logger.info("storage works again; %d polls kept in memory are stored", written)

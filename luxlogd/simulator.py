@@ -62,6 +62,9 @@ REPLAY_FILES = {
 }
 
 
+STAMP_INDEX = 266  # the last calculation of V3.88; no catalogue sensor, no model value
+
+
 class Simulator:
     """A controller on (host, port); `start()` binds (port 0 picks a free one), `stop()` ends."""
 
@@ -78,6 +81,7 @@ class Simulator:
         start_s: float | None = None,
         clock: Callable[[], float] = time.time,
         delay_s: float = SLOW_READ_S,
+        stamp: bool = False,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
@@ -117,6 +121,10 @@ class Simulator:
         self._workers: list[threading.Thread] = []
         self.connections_accepted = 0
         self.requests_answered = 0
+        # Tests keep their own ledger of what was served: with `stamp`, every calculations
+        # answer carries the next serial number at STAMP_INDEX (a field no firmware uses).
+        self.stamp = stamp
+        self.served: list[int] = []
 
     @staticmethod
     def _load_replay(directory: Path) -> dict[int, bytes]:
@@ -200,6 +208,13 @@ class Simulator:
     def _true_answer(self, command: int, status: int = 0) -> bytes:
         if self._replay is not None:
             return self._replay[command]
+        if self.stamp and command == READ_CALCULATIONS:
+            calculations = self.arrays()[1]
+            with self._lock:
+                serial = len(self.served) + 1
+                self.served.append(serial)
+            calculations[STAMP_INDEX] = serial
+            return encode_answer(command, calculations, status)
         with self._lock:
             self.model.advance_to(self.sim_time())
             key = (command, status, self.model.now_s)

@@ -24,7 +24,7 @@ from typing import Any
 from luxlogd import codec, losses, wal
 from luxlogd.chunks import DAY_MS
 from luxlogd.database import Database, DatabaseDamagedError, merge_ranges
-from luxlogd.errors import StorageError, state_dir_error
+from luxlogd.errors import StorageError, StorageFaultError, state_dir_error
 from luxlogd.files import fsync_directory, write_atomically
 from luxlogd.lock import STORE_LOCK, FileLock
 from luxlogd.poll import Poll
@@ -127,12 +127,29 @@ class Storage:
         return self
 
     def reopen(self) -> None:
-        """Open again after a storage fault (keeping the lock): recover the WAL from disk and
-        reopen SQLite. Raise StorageError while the storage still fails."""
+        """Open again after a storage fault: recover the WAL from disk and reopen SQLite.
+        Raise StorageError while the storage still fails, and StorageFaultError when the
+        directory is gone or empty although polls were stored there (a disk not mounted
+        again yet): never start a new store in its place."""
+        stored = self.wal.last_seq
         self._close_files()
         self.lock.release()  # taken again on the file system as it is now (remounted?)
+        if not self.state_dir.is_dir() or (stored and not any(self.state_dir.iterdir())):
+            raise StorageFaultError(f"storage.state_dir {self.state_dir} is gone or empty (a "
+                                    "disk that is not mounted?); waiting for it")  # fmt: skip
+        prepare_state_dir(self.state_dir)
         self.lock.acquire()
         self._recover()
+        found = max(self.wal.last_seq, self.database.last_seq if self.database else 0)
+        if found < stored:  # acknowledged polls are not there: a different or damaged disk
+            self.wal.skip_to(stored)  # numbers are never given twice
+            gone = losses.uncovered([(found + 1, stored)], self._held())
+            self.losses.record(
+                losses.WAL_DAMAGE, sum(b - a + 1 for a, b in gone),
+                f"after storage failed, {self.state_dir} holds polls up to seq {found}, not "
+                f"{stored} (a different disk mounted there, or one that lost writes)",
+                seqs=(found + 1, stored), advice=CHECK_THE_DISK,
+            )  # fmt: skip
 
     def _recover(self) -> None:
         self.rebuilt = read_rebuilt_note(self.state_dir)

@@ -427,6 +427,8 @@ class WriteAheadLog:
                 os.pwrite(self._fd, bytes(len(data)), self._offset)
             except OSError:
                 self._poisoned = f"write failed and could not be undone: {error}"
+                raise WalSyncError(f"cannot write to the log: {error.strerror or error}") \
+                    from None  # fmt: skip
             raise WalError(f"cannot write to the log: {error.strerror or error}") from None
         try:
             self.fdatasync(self._fd)

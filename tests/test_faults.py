@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from luxlogd.errors import LockedError
 from luxlogd.files import atomic_file
 from luxlogd.housekeeping import DiskGuard, Ledger, cleanup, report_date, reports_lock
 from luxlogd.losses import read_losses
+from luxlogd.outputs import Outputs
 from luxlogd.reader import Reader
 from luxlogd.service import Service
 from luxlogd.simulator import Simulator
@@ -538,3 +540,66 @@ def test_the_ledger_ignores_a_torn_last_line(tmp_path):
     assert ledger.ours() == []
     ledger.prune()
     assert ledger.path.read_text() == ""
+
+
+# Outputs never stop polling.
+
+
+def taken_port():
+    """A TCP port on 127.0.0.1 that something else listens on."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    return holder, holder.getsockname()[1]
+
+
+@pytest.mark.timeout(30)
+def test_a_taken_web_port_is_one_error_and_polling_goes_on(tmp_path, capsys):
+    holder, port = taken_port()
+    with holder, Simulator() as sim:
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 0.2},
+                          web={"enabled": "true", "listen": f'"127.0.0.1:{port}"'})  # fmt: skip
+        process = start_daemon(path)
+        try:
+            assert wait_for(lambda: (tmp_path / "state" / "status.json").exists()
+                            and len(stored_seqs(tmp_path / "state")) >= 10)  # fmt: skip
+            assert process.poll() is None  # still running, storing
+            assert main(["--config", str(path), "status"]) == 1
+            out = capsys.readouterr().out
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=5) == 0
+        finally:
+            process.kill()
+    err = process.stderr.read()
+    problem = (f"web server not serving: cannot listen on 127.0.0.1:{port} (Address already "
+               f"in use; held by pid {os.getpid()} (")  # fmt: skip
+    assert err.count(problem) == 1, err
+    assert "Traceback" not in err and "janitor" not in err
+    assert f"UNHEALTHY: {problem}" in out
+
+
+def test_the_web_server_is_tried_again_and_follows_a_reload(tmp_path):
+    """Back-off on a virtual clock: the port is free again, the server listens; a reload with
+    a new web.listen moves it there."""
+    holder, port = taken_port()
+    clock = {"now": 0.0}
+    path = config_for(tmp_path, 1, web={"enabled": "true", "listen": f'"127.0.0.1:{port}"'})
+    config = load_config(path)
+    outputs = Outputs(config, None, time.time, lambda: clock["now"])
+    outputs.start()
+    assert outputs.web is None and "Address already in use" in outputs.problems()[0]
+    holder.close()
+    clock["now"] = 5.0
+    outputs.update(None, True)
+    assert outputs.web is None  # not yet: the first retry comes after 10 s
+    clock["now"] = 10.5
+    outputs.update(None, True)
+    assert outputs.web is not None and outputs.problems() == []
+    assert socket.create_connection(("127.0.0.1", port), timeout=2)
+    moved = tmp_path / "moved.toml"
+    moved.write_text(path.read_text().replace(f"127.0.0.1:{port}", "127.0.0.1:0"))
+    outputs.reload(load_config(moved))
+    assert outputs.web is not None and outputs.web.address == ("127.0.0.1", 0)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+    outputs.stop()
