@@ -350,15 +350,17 @@ class Database:
             ):
                 yield seq, previous
 
-    def chunk_rows(self, start_ms: int, end_ms: int, *, suspect: bool = False) -> list[tuple]:
+    def chunk_rows(self, start_ms: int, end_ms: int, *, suspect: bool = False,
+                   by_seq: bool = False) -> list[tuple]:  # fmt: skip
         """(id, earliest ms, latest ms, count, lengths, base, times, statuses) of the sealed
-        days with polls in [start_ms, end_ms), by their earliest poll; those stamped by a
-        distrusted clock only with `suspect` (and then only those)."""
+        days with polls in [start_ms, end_ms), by their earliest poll (or as stored, with
+        `by_seq`); those stamped by a distrusted clock only with `suspect` (then only those)."""
         trusted = self.trusted if not suspect else f"NOT ({self.trusted})"
+        order = "first_seq" if by_seq else f"{self.earliest}, id"
         return self.db.execute(
             f"SELECT id, {self.earliest}, {self.latest}, count, lengths, base, times, statuses"  # noqa: S608 - constants
             f" FROM chunks WHERE {self.latest} >= ? AND {self.earliest} < ? AND {trusted}"
-            f" ORDER BY {self.earliest}, id",
+            f" ORDER BY {order}",
             (start_ms, end_ms),
         ).fetchall()
 

@@ -191,7 +191,7 @@ class Reader:
         return list(decode_records(records, after_seq))
 
     def _unsealed(self, after_seq: int, start_ms: int, end_ms: int, *,
-                  suspect: bool = False) -> list[Poll]:  # fmt: skip
+                  suspect: bool = False, sort: bool = True) -> list[Poll]:  # fmt: skip
         """The hot day's polls and those only in the WAL, stamped in [start_ms, end_ms), in
         time order (trusted ones, or with `suspect` only the others)."""
         found: list[Poll] = []
@@ -199,7 +199,7 @@ class Reader:
             found += [p for _, p in self.database.hot_polls(start_ms, end_ms)]
         found += [p for _, p in self.wal_polls(after_seq) if start_ms <= p.ts_ms < end_ms]
         found = [p for p in found if p.clock_suspect == suspect]
-        if not is_sorted([p.ts_ms for p in found]):
+        if sort and not is_sorted([p.ts_ms for p in found]):
             found.sort(key=lambda poll: poll.ts_ms)  # stable: equal times as stored
         return found
 
@@ -234,7 +234,13 @@ class Reader:
             yield from _in_time_order(self._runs(after_seq, start_ms, end_ms, series, suspect))
 
     def _sealed_slices(
-        self, start_ms: int, end_ms: int, series: Sequence[int], *, suspect: bool = False
+        self,
+        start_ms: int,
+        end_ms: int,
+        series: Sequence[int],
+        *,
+        suspect: bool = False,
+        stored_order: bool = False,
     ) -> Iterator[tuple[list[int], list[int], Callable[[int], list[int | None]], int, int]]:
         """Per sealed day with polls in [start_ms, end_ms): its poll times and status words,
         in time order and cut to the range, a function giving the column of the k-th series
@@ -242,10 +248,14 @@ class Reader:
         day's earliest and latest poll time."""
         assert self.database is not None
         for chunk, earliest, latest, count, lengths_text, base_blob, times_blob, statuses_blob \
-                in self.database.chunk_rows(start_ms, end_ms, suspect=suspect):  # fmt: skip
+                in self.database.chunk_rows(start_ms, end_ms, suspect=suspect,
+                                            by_seq=stored_order):  # fmt: skip
             times = chunks.times_of(times_blob)
             order: list[int] | None = None
-            if is_sorted(times):
+            if stored_order and not is_sorted(times):
+                order = [p for p, t in enumerate(times) if start_ms <= t < end_ms]
+                low, high = 0, len(order)
+            elif is_sorted(times):
                 low = bisect.bisect_left(times, start_ms)
                 high = bisect.bisect_left(times, end_ms)
             else:  # the clock stepped back that day: the positions in range, by time
@@ -279,26 +289,29 @@ class Reader:
                        earliest, latest)  # fmt: skip
 
     def columns(
-        self, start_ms: int, end_ms: int, series: Sequence[int]
+        self, start_ms: int, end_ms: int, series: Sequence[int], *, stored_order: bool = False
     ) -> tuple[list[int], list[list[int | None]]]:
         """Poll times in [start_ms, end_ms) and one column of values per series (the same as
-        polls(), transposed; sealed days are sliced whole, not walked poll by poll)."""
+        polls(), transposed; sealed days are sliced whole, not walked poll by poll). With
+        `stored_order`, in the order the polls were stored instead of by time (doctor looks
+        for clock jumps there)."""
         times: list[int] = []
         columns: list[list[int | None]] = [[] for _ in series]
         with self._snapshot() as after_seq:
             if self.database is not None:
-                for slice_ in self._sealed_slices(start_ms, end_ms, series):
+                slices = self._sealed_slices(start_ms, end_ms, series, stored_order=stored_order)
+                for slice_ in slices:
                     chunk_times, _, column_of = slice_[:3]
                     times += chunk_times
                     for position, column in enumerate(columns):
                         column += column_of(position)
-            unsealed = self._unsealed(after_seq, start_ms, end_ms)
+            unsealed = self._unsealed(after_seq, start_ms, end_ms, sort=not stored_order)
             rows = list(_pick(((p.ts_ms, p) for p in unsealed), end_ms, series))
         for ts_ms, _, values in rows:
             times.append(ts_ms)
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
-        if not is_sorted(times):  # sealed days that overlap, or a step back across midnight
+        if not stored_order and not is_sorted(times):  # a step back across midnight, say
             order = sorted(range(len(times)), key=times.__getitem__)
             times = [times[position] for position in order]
             columns = [[column[position] for position in order] for column in columns]

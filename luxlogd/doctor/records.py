@@ -88,11 +88,13 @@ def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
                     "luxlogd" if running else "the daemon is not running: systemctl status "
                     "luxlogd; journalctl -u luxlogd")  # fmt: skip
     clock = series_id("calculations", catalogue.by_key()["controller_clock"].index)
-    times, (clocks,) = reader.columns(stats.first_ms, stats.last_ms + 1, [clock])
+    stored, (clocks,) = reader.columns(stats.first_ms, stats.last_ms + 1, [clock],
+                                       stored_order=True)  # fmt: skip
+    times = sorted(stored)
     diary = events.read_events(reader.state_dir)
     _per_day(section, times, interval, days, now)
     _gaps(section, times, interval, diary)
-    _clock_jumps(section, times, clocks, diary, now - days * 86400)
+    _clock_jumps(section, stored, clocks, diary, now - days * 86400)
     _kept_apart(section, stats)
     _growth(section, reader, stats, first, last)
     if stats.wal_only > WAL_BACKLOG and _daemon_running(reader.state_dir):
@@ -171,13 +173,12 @@ def _gaps(section: Section, times: Sequence[int], interval: float,
 def _clock_jumps(section: Section, times: Sequence[int], clocks: Sequence[int | None],
                  diary: list[dict[str, Any]], since: float) -> None:  # fmt: skip
     """Clock jumps: what the daemon told its diary (the system clock against its monotonic
-    clock), and in the data, our clock against the controller's, poll after poll in the
-    controller's order (a step of more than five minutes; daylight-saving steps of a
-    controller on local time are not jumps)."""
+    clock), and in the data, our clock against the controller's, poll after poll as they were
+    stored (a step of more than five minutes; daylight-saving steps of a controller on local
+    time are not jumps)."""
     told = [e for e in diary if e.get("event") in (events.CLOCK_JUMP, events.CLOCK_STEP)
             and e["ts"] >= since]  # fmt: skip
-    pairs = sorted(((c, t) for t, c in zip(times, clocks, strict=True) if c),
-                   key=lambda pair: pair[0])  # fmt: skip
+    pairs = [(c, t) for t, c in zip(times, clocks, strict=True) if c]
     steps = []
     for (clock_a, ts_a), (clock_b, ts_b) in zip(pairs, pairs[1:], strict=False):
         by = (ts_b * 0.001 - clock_b) - (ts_a * 0.001 - clock_a)
@@ -202,13 +203,16 @@ def _clock_jumps(section: Section, times: Sequence[int], clocks: Sequence[int | 
                     f"the system clock jumped {last.get('direction', '')} by "
                     f"{duration_text(float(last.get('seconds') or 0))} at "
                     f"{clock_text(last['ts'])}", CLOCK_ADVICE)  # fmt: skip
-    elif steps or told:
+    if steps:
         listed = ", ".join(f"{clock_text(ts / 1000)} ({'+' if by > 0 else '-'}"
                            f"{duration_text(by)})" for ts, by in steps[:3])  # fmt: skip
-        found = max(len(steps), len(told))
-        section.add("info", count(found, "clock step") + (f" (first: {listed})" if listed
-                    else "") + "; every poll is read by its time stamp", CLOCK_ADVICE)  # fmt: skip
-    else:
+        section.add("warning", f"{count(len(steps), 'clock jump')} against the controller's "
+                    f"clock (first: {listed}); every poll is read by its time stamp",
+                    CLOCK_ADVICE)  # fmt: skip
+    elif told and not jumps:
+        section.add("info", f"{count(len(told), 'clock step')} of the system clock (the "
+                    "diary); every poll is read by its time stamp", CLOCK_ADVICE)  # fmt: skip
+    if not told and not steps:
         section.add("ok", "no clock jumps (this computer's and the controller's clocks agree "
                     "from poll to poll)")  # fmt: skip
 
