@@ -247,7 +247,8 @@ class StatusFiles:
 
     def write_status(self, status: Mapping[str, Any], force: bool = False) -> None:
         now = self.clock()
-        if not force and now - self._last_status < self.every_s:
+        every_s = 0.0 if self._fallback_used else self.every_s  # shared memory: no wear
+        if not force and now - self._last_status < every_s:
             return
         self._last_status = now
         text = json.dumps(status, default=str)
@@ -302,8 +303,10 @@ def daemon_status(daemon: Any, now: float) -> dict[str, Any]:
         "status": daemon.status_text(),
         "recent_warnings": ring.snapshot(logging.WARNING)[-20:] if ring else [],
         "stopping": daemon.stopping,
-        "storage_ok": not pending.failing and (daemon.storage.ok or daemon.stopping),
-        "storage_problem": pending.problem or daemon.storage.problem,
+        "storage_ok": not pending.failing
+        and pending.outlook is None
+        and (daemon.storage.ok or daemon.stopping),
+        "storage_problem": pending.problem or pending.outlook or daemon.storage.problem,
         "polls_pending": len(pending.polls),
         "last_seq": daemon.storage.wal.last_seq,
         "database_rebuilt": daemon.storage.rebuilt,

@@ -56,6 +56,26 @@ def _mount_of(directory: Path) -> str:
     return best[0]
 
 
+def outlook(directory: Path) -> str | None:
+    """What will make storage fail soon, seen without writing (checked every poll): the
+    directory cannot be written, its file system is read-only, or has no space or no inodes
+    left (the next log segment cannot be made). None when all looks well."""
+    try:
+        found = os.statvfs(directory)
+        writable = os.access(directory, os.W_OK)
+    except OSError as error:
+        return f"{directory}: {error.strerror or error}"
+    if found.f_flag & os.ST_RDONLY:
+        return f"{directory} is on a read-only file system"
+    if not writable:
+        return f"{directory} cannot be written (its permissions changed?)"
+    if found.f_bavail == 0:
+        return f"no space left on the file system of {directory}"
+    if found.f_files and found.f_favail == 0:
+        return f"no inodes left on the file system of {directory}"
+    return None
+
+
 class PendingPolls:
     """The way from a poll read to a poll acknowledged, through a storage that may fail."""
 
@@ -73,6 +93,7 @@ class PendingPolls:
         self._retry_at = 0.0
         self._retry_s = RETRY_FIRST_S
         self._seen: tuple[str, bool, bool, bool] | None = None
+        self.outlook: str | None = None  # what will fail soon, while nothing has yet
 
     @property
     def failing(self) -> bool:
@@ -109,7 +130,17 @@ class PendingPolls:
             done.append((seq, self.polls.popleft()))
         if self.problem is not None:
             self._recovered(len(done))
+        self._look_ahead()
         return done
+
+    def _look_ahead(self) -> None:
+        seen = outlook(self.storage.state_dir)
+        if seen != self.outlook:
+            if seen is not None:
+                logger.error("storage will fail soon: %s; polls are stored for now", seen)
+            elif self.outlook is not None:
+                logger.info("storage outlook is fine again")
+            self.outlook = seen
 
     def _reopen(self) -> bool:
         try:

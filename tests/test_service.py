@@ -1,4 +1,5 @@
 import datetime as dt
+import io
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ from luxlogd.cli import main
 from luxlogd.client import HeatPumpError
 from luxlogd.config import load_config
 from luxlogd.health import StallMonitor, stall_limit_s, watchdog_interval_s
+from luxlogd.logs import configure_logging
 from luxlogd.poll import Poll
 from luxlogd.reader import Reader
 from luxlogd.service import Service
@@ -543,3 +545,44 @@ def test_internal_schedule_auto_means_not_under_systemd(tmp_path):
     assert internal_schedule_enabled(config, {"NOTIFY_SOCKET": "/run/x"}) is False
     off = load_config(None, environ={"LUXLOGD_SCHEDULE_INTERNAL": "off"})
     assert internal_schedule_enabled(off, {}) is False
+
+
+def test_a_pause_of_the_whole_process_is_not_a_stall(caplog):
+    """SIGSTOP for 180 s (docker pause, a VM snapshot): the monitor's own sleep overshoots, so
+    the loop gets a fresh deadline; a real stall afterwards still ends the process."""
+    clock = {"now": 0.0}
+    stalls = []
+    monitor = StallMonitor(120.0, on_stall=lambda: stalls.append(clock["now"]),
+                           clock=lambda: clock["now"])  # fmt: skip
+    check = monitor.check_s()
+    before = 0.0
+    with caplog.at_level(logging.INFO, logger="luxlogd"):
+        for _ in range(10):  # 50 s of looks while the loop makes progress
+            clock["now"] += check
+            monitor.progress()
+            before = monitor.look(before, check)
+        clock["now"] += 180 + check  # stopped for three minutes, loop and monitor alike
+        before = monitor.look(before, check)
+        assert before is not None and stalls == [] and monitor.pauses == 1
+        while before is not None and clock["now"] < 400:  # now the loop hangs for real
+            clock["now"] += check
+            before = monitor.look(before, check)
+    assert stalls and 120 < stalls[0] - 235 <= 120 + check
+    assert any("resumed after a pause of 180 s" in m for m in caplog.messages)
+
+
+def test_the_stall_reason_is_written_before_the_thread_dump(tmp_path):
+    stream = io.StringIO()
+    setup = configure_logging("info", stream=stream, environ={})
+    seen = []
+    try:
+        clock = {"now": 0.0}
+        monitor = StallMonitor(1.0, on_stall=lambda: seen.append(stream.getvalue()),
+                               clock=lambda: clock["now"])  # fmt: skip
+        clock["now"] = 0.25
+        monitor.look(0.0, 0.25)
+        clock["now"] = 1.5
+        assert monitor.look(0.25, 0.25) is None
+    finally:
+        setup.close()
+    assert "CRITICAL luxlogd.health: no progress for 2 s (limit 1 s)" in seen[0]

@@ -1,12 +1,15 @@
 """A web client cannot starve or bloat the daemon: bounded bodies, paths, connections, work;
 Host checks without a token; a throttled token; no tracebacks."""
 
+import gc
+import http.client
 import json
 import logging
 import os
 import resource
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -276,3 +279,54 @@ def test_abuse_of_a_running_daemon_keeps_polls_going_and_memory_bounded(tmp_path
     assert after_rss - before_rss < 40_000  # KB; it grew by 287 MB before the fix
     assert os.path.getsize(tmp_path / "run" / "status.json") < 100_000
     assert len(err) < 200_000  # logs are truncated: not 74 MB
+
+
+def test_guesses_from_many_addresses_meet_one_budget(web, caplog):
+    """250 loopback addresses, 4 guesses each (under the per-address limit): after the
+    budget of all addresses together, guesses are turned away, logged once; an address that
+    showed the right token before still gets in."""
+    base, _ = web(token="s3cret")
+    port = int(base.rsplit(":", 1)[1])
+    assert get_from("127.0.0.2", port, "s3cret") == 200  # the scraper, before the burst
+    answers = []
+    with caplog.at_level(logging.WARNING, logger="luxlogd"):
+        for host in range(10, 260):
+            for _ in range(4):
+                answers.append(get_from(f"127.0.1.{host - 5}" if host > 255 else
+                                        f"127.0.0.{host}", port, "guess"))  # fmt: skip
+    assert answers.count(401) == auth.GLOBAL_FAILURES
+    assert answers.count(429) == len(answers) - auth.GLOBAL_FAILURES
+    assert get_from("127.0.0.2", port, "s3cret") == 200
+    assert get_from("127.0.0.3", port, "s3cret") == 429  # not trusted yet: wait a minute
+    bursts = [m for m in caplog.messages if "wrong tokens within" in m]
+    assert len(bursts) == 1 and "turning away every address" in bursts[0]
+
+
+def get_from(source, port, token):
+    """GET /api/status from a given loopback source address with a Bearer token."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5,
+                                            source_address=(source, 0))  # fmt: skip
+    try:
+        connection.request("GET", "/api/status", headers={"Authorization": f"Bearer {token}"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_an_export_dropped_halfway_is_one_debug_line_not_a_traceback(web, caplog, monkeypatch):
+    base, polls = web()
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    query = b"/api/export?from=2000-01-01&to=2099-01-01&sensors=calculations&format=json"
+    with caplog.at_level(logging.DEBUG, logger="luxlogd"):
+        for _ in range(20):
+            sock = raw_request(base, b"GET " + query + b" HTTP/1.0\r\n\r\n", read=False)
+            sock.recv(1000)  # the answer has begun
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # a reset: the rest cannot be sent
+        assert get(base + "/api/status")[0] == 200  # the server is fine
+        time.sleep(0.3)
+        gc.collect()
+    assert unraisable == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert sum("went away" in m for m in caplog.messages) >= 1

@@ -62,17 +62,57 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_args_config(args)
     require_host(config)
-    # A watchdog SIGABRT (or SIGSEGV) prints where every thread was, into the journal.
-    try:
-        faulthandler.enable(2)  # fd 2: also under pytest capture
-    except (OSError, ValueError):  # fd 2 closed
-        pass
+    catch_fatal_signals(config.state_dir, os.environ)
     fewer_malloc_arenas(os.environ)
     limit = stall_limit_s(config.poll.interval_s, os.environ)
     monitor = StallMonitor(limit) if limit else None
     service = Service(config, config_path=args.config, stall_monitor=monitor)
     service.install_signal_handlers()
     return service.run()
+
+
+CRASH_FILE = "crash.txt"
+FATAL_SIGNALS = {
+    "Bus error": "SIGBUS: a file luxlogd had mapped (luxlogd.sqlite-shm) was truncated, or the "
+                 "disk failed",
+    "Aborted": "SIGABRT: the systemd watchdog found the main loop hung",
+    "Segmentation fault": "SIGSEGV: a crash in C code (SQLite, Python): please report it",
+}  # fmt: skip
+
+
+def catch_fatal_signals(state_dir: Path, environ: Mapping[str, str]) -> Path | None:
+    """Make a fatal signal (SIGBUS, SIGABRT from the watchdog, SIGSEGV) leave where every
+    thread was in a crash file (the runtime directory, else the state directory), and tell
+    at start, as one ERROR record, what the previous run's crash file says. A process that
+    dies of a signal cannot log; its successor can. Return the crash file, or None (then
+    faulthandler writes to stderr)."""
+    runtime = environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    path = Path(runtime or state_dir) / CRASH_FILE
+    try:
+        report = path.read_text(errors="replace").strip()
+    except OSError:
+        report = ""
+    if report:
+        first = report.splitlines()[0]
+        why = next((text for key, text in FATAL_SIGNALS.items() if key in first), "")
+        logger.error("the previous run died: %s%s; where each thread was:\n%s", first,
+                     f" ({why})" if why else "", report)  # fmt: skip
+        try:
+            path.replace(path.with_name(CRASH_FILE + ".1"))
+        except OSError:
+            pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "w")  # noqa: SIM115 - kept open for as long as the process lives
+        faulthandler.enable(handle, all_threads=True)
+        return path
+    except OSError:
+        pass
+    try:
+        faulthandler.enable(2)  # fd 2: also under pytest capture
+    except (OSError, ValueError):  # fd 2 closed
+        pass
+    return None
 
 
 M_ARENA_MAX = -8  # glibc's malloc.h

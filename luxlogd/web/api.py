@@ -10,11 +10,11 @@ import datetime as dt
 import shutil
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from functools import partial
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from luxlogd import catalogue, export, logs, metrics, sensors
 from luxlogd.chunks import series_id
@@ -273,8 +273,11 @@ def export_data(handler: Handler, query: dict[str, str]) -> None:
                             else "application/json")  # fmt: skip
         handler.send_header("Content-Disposition", f'attachment; filename="luxlogd.{fmt}"')
         handler.end_headers()
-        rows = export.decoded_rows(reader, chosen, start, end)
-        export.write_export(rows, [f.name for f in chosen], _Utf8Writer(handler.wfile), fmt)  # type: ignore[arg-type]
+        rows = cast(Generator[Any, None, None], export.decoded_rows(reader, chosen, start, end))
+        try:
+            export.write_export(rows, [f.name for f in chosen], _Utf8Writer(handler.wfile), fmt)  # type: ignore[arg-type]
+        finally:
+            rows.close()  # before the reader closes: a client that went away leaves no trace
 
 
 def summary(handler: Handler, query: dict[str, str]) -> None:

@@ -20,6 +20,8 @@ SESSION_MAX_AGE_S = 30 * 86_400
 FAILURES_ALLOWED = 5  # wrong tokens per client address and window
 FAILURE_WINDOW_S = 60.0
 BLOCK_S = 60.0
+GLOBAL_FAILURES = 20  # wrong tokens from all addresses together per window
+TRUSTED_S = 86_400.0  # an address that got the token right is trusted this long
 MAX_TRACKED = 1_000
 
 
@@ -34,22 +36,42 @@ def same(given: str, expected: str) -> bool:
 
 
 class Throttle:
-    """Wrong tokens from one address: after FAILURES_ALLOWED in a window, that address is
-    turned away for BLOCK_S; logged once per block, not once per guess."""
+    """Wrong tokens: after FAILURES_ALLOWED from one address in a window, that address is
+    turned away for BLOCK_S. All addresses together have a budget too (GLOBAL_FAILURES per
+    window): past it, token guesses from addresses that never got it right are turned away
+    for BLOCK_S, so rotating source addresses buys nothing; an address that presented the
+    right token within the last day (a Prometheus scraping) is not. Logged once per block
+    and per burst, not once per guess."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._failures: dict[str, list[float]] = {}
         self._blocked: dict[str, float] = {}
+        self._all: list[float] = []  # every failure in the window, whoever sent it
+        self._all_blocked_until = 0.0
+        self._trusted: dict[str, float] = {}  # address -> when it last got the token right
+        self.turned_away = 0
         self._lock = threading.Lock()
 
     def blocked(self, address: str) -> bool:
         with self._lock:
+            now = self.clock()
             until = self._blocked.get(address)
-            if until is not None and self.clock() >= until:
+            if until is not None and now >= until:
                 del self._blocked[address]
                 until = None
+            if until is None and now < self._all_blocked_until \
+                    and now - self._trusted.get(address, -TRUSTED_S) >= TRUSTED_S:  # fmt: skip
+                until = self._all_blocked_until
+            if until is not None:
+                self.turned_away += 1
             return until is not None
+
+    def succeeded(self, address: str) -> None:
+        with self._lock:
+            if len(self._trusted) > MAX_TRACKED:
+                self._trusted.clear()
+            self._trusted[address] = self.clock()
 
     def failed(self, address: str) -> None:
         now = self.clock()
@@ -66,6 +88,15 @@ class Throttle:
                     "web: %d wrong tokens from %s within %.0f s; turning it away for %.0f s",
                     len(recent), address, FAILURE_WINDOW_S, BLOCK_S,
                 )  # fmt: skip
+            self._all = [t for t in self._all if now - t < FAILURE_WINDOW_S] + [now]
+            if len(self._all) >= GLOBAL_FAILURES and now >= self._all_blocked_until:
+                self._all_blocked_until = now + BLOCK_S
+                logger.warning(
+                    "web: %d wrong tokens within %.0f s from %d addresses; turning away every "
+                    "address that has not shown the right token for %.0f s", len(self._all),
+                    FAILURE_WINDOW_S, len(self._failures) + len(self._blocked), BLOCK_S,
+                )  # fmt: skip
+                self._all.clear()
 
 
 def listen_is_loopback(host: str) -> bool:

@@ -100,18 +100,21 @@ class Handler(BaseHTTPRequestHandler):
 
         url = urllib.parse.urlsplit(self.path)
         try:
-            if not self._allowed(url.path):
-                return
-            api.route(self, url)
-        except BadRequest as error:
-            self.send_json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
-        except Busy as error:
-            self.send_json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error)},
-                           {"Retry-After": "5"})  # fmt: skip
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            pass  # the client went away
+            try:
+                if not self._allowed(url.path):
+                    return
+                api.route(self, url)
+            except BadRequest as error:
+                self.send_json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+            except Busy as error:
+                self.send_json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error)},
+                               {"Retry-After": "5"})  # fmt: skip
+        except (BrokenPipeError, ConnectionResetError, TimeoutError) as error:
+            logger.debug("web: the client of %s went away: %s", clip(self.path), error)
         except OSError as error:
-            if error.errno not in (errno.EBADF, errno.ENOTCONN, errno.EPIPE):
+            if error.errno in (errno.EBADF, errno.ENOTCONN, errno.EPIPE):
+                logger.debug("web: the client of %s went away: %s", clip(self.path), error)
+            else:
                 self._internal_error(error)
         except Exception as error:
             self._internal_error(error)
@@ -148,6 +151,7 @@ class Handler(BaseHTTPRequestHandler):
             self.server.throttle.failed(address)
             self.send_json(HTTPStatus.UNAUTHORIZED, {"error": "wrong token"})
             return
+        self.server.throttle.succeeded(address)
         secure = "; Secure" if self.headers.get("X-Forwarded-Proto", "") == "https" else ""
         self.send_response(HTTPStatus.SEE_OTHER)
         self.send_header("Location", "/")
@@ -169,6 +173,13 @@ class Handler(BaseHTTPRequestHandler):
                 "error": "this Host is not allowed; add it to web.allowed_hosts, or set "
                          "web.token"})  # fmt: skip
             return False
+        # A session cookie proves the token was given once (guessing one is guessing a
+        # SHA-256 HMAC): it passes even while guesses are turned away.
+        session = auth.session_value(config.web.token)
+        for part in self.headers.get("Cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == auth.SESSION_COOKIE and auth.same(value, session):
+                return True
         address = self.client_address[0]
         if self.server.throttle.blocked(address):
             self.send_json(HTTPStatus.TOO_MANY_REQUESTS, {"error": "too many wrong tokens"},
@@ -177,13 +188,9 @@ class Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             if auth.same(header[7:].strip(), config.web.token):
+                self.server.throttle.succeeded(address)
                 return True
             self.server.throttle.failed(address)
-        session = auth.session_value(config.web.token)
-        for part in self.headers.get("Cookie", "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == auth.SESSION_COOKIE and auth.same(value, session):
-                return True
         if path in ("/", "/index.html", "/login"):
             self.send_file(STATIC / "login.html")
         elif path.startswith("/static/") and path.endswith((".css", ".txt")):
