@@ -12,6 +12,7 @@ from luxlogd.config import Config
 from luxlogd.errors import StorageError
 from luxlogd.health import clock_text
 from luxlogd.housekeeping import usage_percent
+from luxlogd.losses import read_losses, recent_losses
 from luxlogd.reader import Reader
 from luxlogd.storage import read_rebuilt_note
 
@@ -62,6 +63,14 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
             f"disk:          {usage_percent(config.state_dir):.0f} % used, "
             f"{human_bytes(usage.free)} free (threshold {config.disk.usage_threshold_percent:g} %)"
         )
+    told = read_losses(config.state_dir)
+    if told:
+        total = sum(loss.polls_lost for loss in told)
+        lines.append(f"losses:        {total} polls lost to damage in all, "
+                     f"{len(told)} times told; the last: {told[-1].text()}")  # fmt: skip
+    if daemon is None or not running:  # the daemon is not there to say it
+        problems += [f"stored data was damaged in the last day: {loss.text()}"
+                     for loss in recent_losses(config.state_dir, now)]  # fmt: skip
     rebuilt = read_rebuilt_note(config.state_dir)
     if rebuilt is not None:
         lines.append(

@@ -13,6 +13,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -705,3 +707,47 @@ def test_status_stays_current_when_the_state_directory_cannot_be_written(tmp_pat
     err = process.stderr.read()
     assert err.count(f"cannot write {state / 'status.json'} (Permission denied); the status "
                      "goes to /dev/shm/luxlogd-status-") == 1  # fmt: skip
+
+
+@pytest.mark.timeout(30)
+def test_every_loss_is_told_by_status_doctor_healthz_and_metrics(tmp_path, capsys):
+    """A flipped bit in the log while SQLite had not got the polls: one poll is gone, and
+    every interface says so (doctor no longer says "Integrity: ok")."""
+    from tests.system import free_port
+    from tests.test_wal import flip, forget_database, frames, write
+
+    state = tmp_path / "state"
+    write(state, 30)
+    forget_database(state)
+    (segment,) = sorted((state / "wal").glob("*.wal"))
+    seq, start, end = frames(segment)[9]
+    flip(segment, (start + end) // 2)
+    port = free_port()
+    with Simulator() as sim:
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 0.2},
+                          web={"enabled": "true", "listen": f'"127.0.0.1:{port}"'})  # fmt: skip
+        process = start_daemon(path)
+        try:
+            assert wait_for(lambda: len(stored_seqs(state)) >= 32)
+            healthz = urllib.request.urlopen  # noqa: S310 - loopback
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                healthz(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            body = json.loads(answer.value.read())
+            metrics = healthz(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            assert main(["--config", str(path), "status"]) == 1
+            status = capsys.readouterr().out
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=5) == 0
+        finally:
+            process.kill()
+    assert answer.value.code == 503 and body["polls_lost_total"] == 1
+    assert body["problems"][0].startswith("stored data was damaged in the last day: ")
+    assert "damaged records in the write-ahead log, 1 poll lost between" in body["problems"][0]
+    assert "\nluxlogd_polls_lost_total 1.0\n" in metrics
+    assert "losses:        1 polls lost to damage in all" in status
+    assert "UNHEALTHY: stored data was damaged in the last day" in status
+    assert main(["--config", str(path), "doctor", "--no-heat-pump"]) == 1
+    doctor = capsys.readouterr().out
+    assert "Integrity: problem" in doctor
+    assert "1 damage event, 1 poll lost in all" in doctor
+    assert f"seqs {seq}: {segment.name} bytes" in doctor
