@@ -725,7 +725,8 @@ def test_every_loss_is_told_by_status_doctor_healthz_and_metrics(tmp_path, capsy
     port = free_port()
     with Simulator() as sim:
         path = config_for(tmp_path, sim.port, poll={"interval_s": 0.2},
-                          web={"enabled": "true", "listen": f'"127.0.0.1:{port}"'})  # fmt: skip
+                          web={"enabled": "true", "listen": f'"127.0.0.1:{port}"'},
+                          storage={"retention_days": 0})  # fmt: skip
         process = start_daemon(path)
         try:
             assert wait_for(lambda: len(stored_seqs(state)) >= 32)
