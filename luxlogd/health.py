@@ -308,7 +308,7 @@ def daemon_status(daemon: Any, now: float) -> dict[str, Any]:
         and (daemon.storage.ok or daemon.stopping),
         "storage_problem": pending.problem or pending.outlook or daemon.storage.problem,
         "polls_pending": len(pending.polls),
-        "last_seq": daemon.storage.wal.last_seq,
+        "last_seq": daemon.storage.last_acked,
         "database_rebuilt": daemon.storage.rebuilt,
         "clock_suspect": guard.suspect if guard is not None else None,
         "clock_jumps": guard.jumps if guard is not None else 0,

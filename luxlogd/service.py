@@ -128,6 +128,12 @@ class Service:
             self.storage.open()
         except StorageFaultError as error:
             self.pending.start_failed(error)
+        else:
+            # The last run's status names the last poll it acknowledged: a witness of the end
+            # of the log that damage to the log itself cannot take away.
+            last = health.read_status(self.config.state_dir) or {}
+            if isinstance(last.get("last_seq"), int):
+                self.storage.expect_through(last["last_seq"], f"{self.config.state_dir} holds")
         newest_ms, newest_clock = None, None
         if not self.pending.failing:
             try:

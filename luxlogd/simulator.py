@@ -314,8 +314,11 @@ class Simulator:
                 self._idle_workers += 1
 
     def _serve(self, connection: socket.socket, fault: str | None) -> None:
-        connection.settimeout(IDLE_TIMEOUT_S)
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            connection.settimeout(IDLE_TIMEOUT_S)
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # closed by stop() before this worker took it
+            return
         try:
             while not self._stop.is_set():
                 request = _recv_exactly(connection, 8)

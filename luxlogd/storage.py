@@ -103,6 +103,7 @@ class Storage:
         self.segment_base: Poll | None = None  # what the WAL's records are written against
         self.rebuilt: dict[str, Any] | None = None  # the note of the last rebuild, if any
         self.appended = 0
+        self.last_acked = 0  # the newest seq known durable (status.json tells it)
         self._next_retry = 0
 
     @property
@@ -131,7 +132,7 @@ class Storage:
         Raise StorageError while the storage still fails, and StorageFaultError when the
         directory is gone or empty although polls were stored there (a disk not mounted
         again yet): never start a new store in its place."""
-        stored = self.wal.last_seq
+        stored = self.last_acked
         self._close_files()
         self.lock.release()  # taken again on the file system as it is now (remounted?)
         if not self.state_dir.is_dir() or (stored and not any(self.state_dir.iterdir())):
@@ -140,14 +141,22 @@ class Storage:
         prepare_state_dir(self.state_dir)
         self.lock.acquire()
         self._recover()
-        found = max(self.wal.last_seq, self.database.last_seq if self.database else 0)
-        if found < stored:  # acknowledged polls are not there: a different or damaged disk
-            self.wal.skip_to(stored)  # numbers are never given twice
-            gone = losses.uncovered([(found + 1, stored)], self._held())
+        self.expect_through(stored, "after storage failed, it holds")
+
+    def expect_through(self, stored: int, where: str) -> None:
+        """Polls up to seq `stored` were acknowledged (a witness says so: this process, or
+        the status the last run left): those that are not here are counted as lost."""
+        found = self.last_acked  # the newest good record (a torn one in flight is not)
+        if found >= stored:
+            return
+        self.wal.skip_to(stored)  # numbers are never given twice
+        gone = losses.uncovered([(found + 1, stored)], self._held())
+        new = self.losses.new_ranges(gone)
+        if new:
             self.losses.record(
-                losses.WAL_DAMAGE, sum(b - a + 1 for a, b in gone),
-                f"after storage failed, {self.state_dir} holds polls up to seq {found}, not "
-                f"{stored} (a different disk mounted there, or one that lost writes)",
+                losses.WAL_DAMAGE, sum(b - a + 1 for a, b in new),
+                f"{where} polls up to seq {found}, but polls up to {stored} were acknowledged "
+                "(a different disk mounted there, or one that lost writes)",
                 seqs=(found + 1, stored), advice=CHECK_THE_DISK,
             )  # fmt: skip
 
@@ -172,6 +181,8 @@ class Storage:
             self._replay(decoded)
         self._tell_log_losses(recovery, decoded, undecodable)
         self.losses.flush()
+        self.last_acked = max(max((r.seq for r in recovery.records), default=0),
+                              self.database.last_seq if self.database else 0)  # fmt: skip
         self._salvage()
 
     def _open_database(self) -> None:
@@ -372,6 +383,7 @@ class Storage:
             self.segment_base = poll
         self.last_poll = poll
         self.appended += 1
+        self.last_acked = seq
         self._store(seq, poll)
         if starting:
             self._release_segments()

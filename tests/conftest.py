@@ -103,3 +103,15 @@ def web(tmp_path, monkeypatch):
     yield start
     for server in servers:
         server.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault matrix's table in the log of every run that ran it (CI's too)."""
+    import sys
+
+    matrix = sys.modules.get("tests.test_fault_matrix")
+    text = matrix.report() if matrix is not None else None
+    if text:
+        terminalreporter.section("fault matrix: served by the test controller, stored, lost, "
+                                 "in flight when killed, told by luxlogd")  # fmt: skip
+        terminalreporter.write_line(text)

@@ -82,12 +82,18 @@ FATAL_SIGNALS = {
 
 def catch_fatal_signals(state_dir: Path, environ: Mapping[str, str]) -> Path | None:
     """Make a fatal signal (SIGBUS, SIGABRT from the watchdog, SIGSEGV) leave where every
-    thread was in a crash file (the runtime directory, else the state directory), and tell
+    thread was in a crash file (the runtime directory, else shared memory), and tell
     at start, as one ERROR record, what the previous run's crash file says. A process that
     dies of a signal cannot log; its successor can. Return the crash file, or None (then
     faulthandler writes to stderr)."""
+    from luxlogd.health import fallback_status_path
+
     runtime = environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
-    path = Path(runtime or state_dir) / CRASH_FILE
+    # Not in the state directory: a file held open there would keep its disk from being
+    # unmounted (and a failing disk would swallow the report).
+    path = Path(runtime) / CRASH_FILE if runtime else \
+        fallback_status_path(state_dir).with_name(
+            fallback_status_path(state_dir).name.replace("-status-", "-crash-"))  # fmt: skip
     try:
         report = path.read_text(errors="replace").strip()
     except OSError:
