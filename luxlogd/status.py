@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from luxlogd import health
+from luxlogd.clock import days_text
 from luxlogd.config import Config
 from luxlogd.errors import StorageError
+from luxlogd.events import CLOCK_JUMP, read_events
 from luxlogd.health import clock_text
 from luxlogd.housekeeping import usage_percent
 from luxlogd.losses import read_losses, recent_losses
@@ -63,6 +65,11 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
             f"disk:          {usage_percent(config.state_dir):.0f} % used, "
             f"{human_bytes(usage.free)} free (threshold {config.disk.usage_threshold_percent:g} %)"
         )
+    for entry in read_events(config.state_dir):
+        if entry.get("event") == CLOCK_JUMP and now - entry["ts"] < 86_400:
+            lines.append(f"clock:         the system clock jumped {entry.get('direction', '')} "
+                         f"by {days_text(float(entry.get('seconds') or 0))} at "
+                         f"{clock_text(entry['ts'])} (see luxlogd doctor)")  # fmt: skip
     told = read_losses(config.state_dir)
     if told:
         total = sum(loss.polls_lost for loss in told)

@@ -135,6 +135,8 @@ def history(state, days=140):
     return days * 2
 
 
+@pytest.mark.system
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("ahead_days", [500, 60])
 def test_a_daemon_started_with_its_clock_days_ahead_deletes_nothing(tmp_path, ahead_days,
                                                                      capsys):  # fmt: skip
@@ -188,6 +190,7 @@ def test_status_and_doctor_tell_of_the_jump_and_the_polls_kept_apart(tmp_path, c
     main(["--config", str(path), "status"])
     out = capsys.readouterr().out
     assert "1 poll stamped by a wrong system clock is kept apart" in out
+    assert "clock:         the system clock jumped forward by 500 days at " in out
     main(["--config", str(path), "doctor", "--no-heat-pump"])
     out = capsys.readouterr().out
     assert "the system clock jumped forward by 500.0 days" in out

@@ -560,7 +560,8 @@ def taken_port():
     return holder, holder.getsockname()[1]
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.system
+@pytest.mark.timeout(60)
 def test_a_taken_web_port_is_one_error_and_polling_goes_on(tmp_path, capsys):
     holder, port = taken_port()
     with holder, Simulator() as sim:
@@ -612,7 +613,8 @@ def test_the_web_server_is_tried_again_and_follows_a_reload(tmp_path):
     outputs.stop()
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.system
+@pytest.mark.timeout(60)
 def test_a_truncated_shared_memory_file_is_told_at_the_next_start(tmp_path):
     """Truncating luxlogd.sqlite-shm under a running daemon: SQLite's mapping of it raises
     SIGBUS, which no process can log; the next start tells it, as one ERROR record, with
@@ -641,7 +643,8 @@ def test_a_truncated_shared_memory_file_is_told_at_the_next_start(tmp_path):
     assert len(set(served) - stamps) <= 1  # at most the poll in flight at the signal
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.system
+@pytest.mark.timeout(60)
 def test_after_a_clean_stop_storage_is_not_failing(tmp_path, capsys):
     with Simulator() as sim:
         path = config_for(tmp_path, sim.port, poll={"interval_s": 0.1})
@@ -657,7 +660,8 @@ def test_after_a_clean_stop_storage_is_not_failing(tmp_path, capsys):
     assert "UNHEALTHY: the daemon is not running" in out and "storage failing" not in out
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.system
+@pytest.mark.timeout(60)
 def test_status_tells_a_storage_failure_within_a_poll(tmp_path, capsys):
     """A database the daemon cannot write: the polls wait in the log, and `status` says
     so after the first failed commit (10 polls), not a minute later."""
@@ -681,7 +685,8 @@ def test_status_tells_a_storage_failure_within_a_poll(tmp_path, capsys):
             process.kill()
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.system
+@pytest.mark.timeout(60)
 def test_status_stays_current_when_the_state_directory_cannot_be_written(tmp_path, capsys):
     state = tmp_path / "state"
     with Simulator() as sim:
@@ -709,7 +714,8 @@ def test_status_stays_current_when_the_state_directory_cannot_be_written(tmp_pat
                      "goes to /dev/shm/luxlogd-status-") == 1  # fmt: skip
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.system
+@pytest.mark.timeout(60)
 def test_every_loss_is_told_by_status_doctor_healthz_and_metrics(tmp_path, capsys):
     """A flipped bit in the log while SQLite had not got the polls: one poll is gone, and
     every interface says so (doctor no longer says "Integrity: ok")."""
