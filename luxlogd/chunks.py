@@ -204,14 +204,7 @@ def hourly_aggregates(base: int, positions: list[int], differences: list[int],
     if not is_sorted(slots):  # the clock stepped back within the day: poll by poll
         column = expand_changes(base, starts, values, count)
         for slot, value in zip(slots, column, strict=True):
-            at = slot * 4
-            if result[at + 3] == 0:
-                result[at] = result[at + 1] = value
-            else:
-                result[at] = min(result[at], value)
-                result[at + 1] = max(result[at + 1], value)
-            result[at + 2] += value
-            result[at + 3] += 1
+            _fold(result, slot, value, 1)
         return result
     boundaries = [0, *starts, count]
     for k in range(len(boundaries) - 1):
@@ -220,17 +213,21 @@ def hourly_aggregates(base: int, positions: list[int], differences: list[int],
         while position < end:
             slot = slots[position]
             slot_end = bisect.bisect_right(slots, slot, position, end)
-            taken = slot_end - position
-            at = slot * 4
-            if result[at + 3] == 0:
-                result[at] = result[at + 1] = value
-            else:
-                result[at] = min(result[at], value)
-                result[at + 1] = max(result[at + 1], value)
-            result[at + 2] += value * taken
-            result[at + 3] += taken
+            _fold(result, slot, value, slot_end - position)
             position = slot_end
     return result
+
+
+def _fold(result: list[int], slot: int, value: int, taken: int) -> None:
+    """Add `taken` polls of `value` to the min/max/sum/count of an hour slot."""
+    at = slot * 4
+    if result[at + 3] == 0:
+        result[at] = result[at + 1] = value
+    else:
+        result[at] = min(result[at], value)
+        result[at + 1] = max(result[at + 1], value)
+    result[at + 2] += value * taken
+    result[at + 3] += taken
 
 
 def constant_hourly(value: int, slot_counts: Sequence[int]) -> array:

@@ -288,7 +288,7 @@ class StatusFiles:
 
 def daemon_status(daemon: Any, now: float) -> dict[str, Any]:
     """What the daemon says about itself (status.json, `status`, /healthz, /api/status)."""
-    from luxlogd import logs, losses
+    from luxlogd import logs
 
     ring = logs.ring_buffer()
     pending = daemon.pending
@@ -312,8 +312,8 @@ def daemon_status(daemon: Any, now: float) -> dict[str, Any]:
         "database_rebuilt": daemon.storage.rebuilt,
         "clock_suspect": guard.suspect if guard is not None else None,
         "clock_jumps": guard.jumps if guard is not None else 0,
-        "losses_recent": [loss.text() for loss in losses.recent_losses(state_dir, now)],
-        "polls_lost_total": losses.polls_lost_total(state_dir),
+        "losses_recent": [loss.text() for loss in daemon.storage.losses.recent(now)],
+        "polls_lost_total": daemon.storage.losses.total(),
         "quality": dict(daemon.quality.counts),
         "quality_notes": daemon.quality.notes(),
         "mqtt": daemon.outputs.status(),

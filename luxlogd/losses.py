@@ -114,9 +114,23 @@ class LossLedger:
         self.state_dir = Path(state_dir)
         self.clock = clock
         self._unwritten: list[str] = []
+        self._told: list[Loss] | None = None
+
+    def told(self) -> list[Loss]:
+        """Every loss told, read once and then kept up to date in memory (the daemon's status
+        asks every poll)."""
+        if self._told is None:
+            self._told = read_losses(self.state_dir)
+        return self._told
+
+    def total(self) -> int:
+        return sum(loss.polls_lost for loss in self.told())
+
+    def recent(self, now: float, within_s: float = RECENT_S) -> list[Loss]:
+        return [loss for loss in self.told() if now - loss.ts < within_s]
 
     def known_ranges(self) -> list[tuple[int, int]]:
-        return [loss.seqs for loss in read_losses(self.state_dir) if loss.seqs is not None]
+        return [loss.seqs for loss in self.told() if loss.seqs is not None]
 
     def new_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         """The parts of `ranges` not told before."""
@@ -132,6 +146,7 @@ class LossLedger:
                                  "seqs": list(seqs) if seqs else None, "from_ms": from_ms,
                                  "to_ms": to_ms, "detail": detail}  # fmt: skip
         self._unwritten.append(json.dumps(entry) + "\n")
+        self.told().append(loss)
         self.flush()
         logger.error("storage: %s, polls_lost=%d%s (%s). %sluxlogd doctor lists every loss",
                      KINDS.get(kind, kind), polls_lost,

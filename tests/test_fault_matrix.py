@@ -181,6 +181,17 @@ def shut_down(mountpoint):
         os.close(fd)
 
 
+def stamped(base, serial, ts_ms, controller_s=None):
+    """A poll of the simulator's arrays `base`, stamped with `serial` (a little change in
+    parameter 0, as in real polls; the controller's clock set when given)."""
+    parameters, calculations = list(base[0]), list(base[1])
+    parameters[0] = serial % 50
+    calculations[STAMP_INDEX] = serial
+    if controller_s is not None:
+        calculations[134] = int(controller_s)
+    return Poll(int(ts_ms), 0, tuple(parameters), tuple(calculations), tuple(base[2]))
+
+
 def prefill(state, sim, room=1500):
     """Polls of the simulator's firmware (stamped with their own serials from 10**6 on)
     until the open log segment has `room` bytes left: the daemon starts a new segment (a new
@@ -191,12 +202,7 @@ def prefill(state, sim, room=1500):
     with Storage(state, fdatasync=lambda fd: None) as storage:
         while storage.wal._offset < wal.SEGMENT_BYTES - room or not written:
             serial = 10**6 + len(written)
-            calculations = list(base[1])
-            calculations[STAMP_INDEX] = serial
-            parameters = list(base[0])
-            parameters[0] = len(written) % 50  # a little change, as in real polls
-            storage.append(Poll(int((start + len(written)) * 1000), 0, tuple(parameters),
-                                tuple(calculations), tuple(base[2])))  # fmt: skip
+            storage.append(stamped(base, serial, (start + len(written)) * 1000))
             written.append(serial)
     return written
 
@@ -402,10 +408,7 @@ def test_damaged_database_pages(tmp_path):
         start = (int(time.time() * 1000) // day - 3) * day
         with Storage(state, fdatasync=lambda fd: None) as storage:  # three sealed days
             for k in range(3 * 96):
-                calculations = list(base[1])
-                calculations[STAMP_INDEX] = 10**6 + k
-                storage.append(Poll(start + k * 900_000, 0, base[0], tuple(calculations),
-                                    base[2]))  # fmt: skip
+                storage.append(stamped(base, 10**6 + k, start + k * 900_000))
                 served_before.append(10**6 + k)
         daemon = Daemon(tmp_path, sim, state)
         daemon.start()
@@ -433,13 +436,7 @@ def log_only_store(directory, count):
         base = sim.arrays()
     with Storage(directory, fdatasync=lambda fd: None, segment_bytes=64 * 1024) as storage:
         for serial in range(1, count + 1):
-            calculations = list(base[1])
-            calculations[STAMP_INDEX] = serial
-            parameters = list(base[0])
-            parameters[0] = serial % 50
-            poll = Poll(1_700_006_400_000 + serial * 30_000, 0, tuple(parameters),
-                        tuple(calculations), base[2])  # fmt: skip
-            storage.append(poll)
+            storage.append(stamped(base, serial, 1_700_006_400_000 + serial * 30_000))
             polls.append(serial)
     for path in directory.glob("luxlogd.sqlite*"):
         path.unlink()
@@ -529,11 +526,8 @@ def test_a_clock_wrong_by_days_at_start(tmp_path, offset):
         before = []
         with Storage(state, fdatasync=lambda fd: None) as storage:  # 140 days, two a day
             for k in range(280):
-                calculations = list(base[1])
-                calculations[STAMP_INDEX] = 10**6 + k
-                at = now - 140 * 86400 + k * 43200
-                calculations[134] = int(at)  # the controller's clock, right
-                storage.append(Poll(int(at * 1000), 0, base[0], tuple(calculations), base[2]))
+                at = now - 140 * 86400 + k * 43200  # the controller's clock right
+                storage.append(stamped(base, 10**6 + k, at * 1000, controller_s=at))
                 before.append(10**6 + k)
         daemon = Daemon(tmp_path, sim, state, storage={"retention_days": 150})
         daemon.start(env={"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME": offset,
