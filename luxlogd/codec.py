@@ -119,6 +119,11 @@ def encode(poll: Poll, previous: Poll | None, *, against_base: bool = False) -> 
     return bytes(out)
 
 
+def changed_count(poll: Poll, reference: Poll) -> int:
+    """How many values differ between two polls of one shape (counted in C)."""
+    return sum(map(ne, reference.flat(), poll.flat()))
+
+
 def is_keyframe(data: bytes) -> bool:
     return len(data) > 1 and data[1] & FLAG_KEYFRAME == FLAG_KEYFRAME
 

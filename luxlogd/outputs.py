@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,13 +56,11 @@ def port_holder(port: int) -> str | None:
 
 class Outputs:
     def __init__(self, config: Config, daemon: Any, wallclock: Callable[[], float],
-                 monotonic: Callable[[], float] | None = None) -> None:  # fmt: skip
-        import time
-
+                 monotonic: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.config = config
         self.daemon = daemon
         self.wallclock = wallclock
-        self.monotonic = monotonic or time.monotonic
+        self.monotonic = monotonic
         self.web: Any = None
         self.mqtt: Any = None
         self.web_problem: str | None = None  # why the web server is not serving

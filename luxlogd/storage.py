@@ -40,7 +40,6 @@ MAX_RETENTION_DAYS = 36_500
 # agree on still cannot empty the store at once (lowering retention_days takes a few days).
 RETENTION_DAYS_PER_SEAL = 7
 SALVAGED_SUFFIX = ".salvaged"
-KEYFRAME_WORTH_BYTES = 1024  # deltas this long are compared with a keyframe of the poll
 CHECK_THE_DISK = "Check the disk (an SD card that loses writes on power cuts?)"
 
 
@@ -364,10 +363,11 @@ class Storage:
         """
         base = self.segment_base
         payload = None
-        if base is not None and base.lengths == poll.lengths:
+        # A third of the values or more moved since the base (a firmware update, a controller
+        # replaced): this poll starts a segment and becomes the base the next ones refer to.
+        if base is not None and base.lengths == poll.lengths \
+                and 3 * codec.changed_count(poll, base) <= sum(poll.lengths):  # fmt: skip
             payload = codec.encode(poll, base, against_base=True)
-            if len(payload) > KEYFRAME_WORTH_BYTES:  # most values moved: a keyframe is smaller
-                payload = min(payload, codec.encode(poll, None), key=len)
             if self.wal.starts_segment(len(payload)):
                 payload = None
         starting = payload is None

@@ -210,7 +210,7 @@ def _frame_end(data: bytes, offset: int) -> int:
     return offset + HEADER.size + HEADER.unpack_from(data, offset)[0]
 
 
-def _missing_between(seqs: list[int], first: int) -> list[tuple[int, int]]:
+def missing_between(seqs: list[int], first: int) -> list[tuple[int, int]]:
     """Ranges of numbers from `first` on that `seqs` (increasing) skips."""
     missing = []
     expected = first
@@ -267,7 +267,7 @@ class WriteAheadLog:
             # Numbers skipped within a segment, or between segments (a damaged end of one
             # shows as the numbers before the next one's first record).
             seqs = [seq for seq, _ in found.records]
-            recovery.missing += _missing_between(seqs, int(path.stem) if expected is None
+            recovery.missing += missing_between(seqs, int(path.stem) if expected is None
                                                  else expected)  # fmt: skip
             if seqs:
                 expected = seqs[-1] + 1

@@ -29,8 +29,10 @@ def base_state(block):
     return parameters, calculations, visibilities
 
 
-def poll_for(seq):
-    base = base_state(seq // 50)  # the same base for 50 polls, then a new one
+def poll_for(seq, block=None):
+    """Poll `seq`: its base state changes every 50 polls (every value anew), unless `block`
+    fixes it (then only the 27 values below change, as in real polls)."""
+    base = base_state(seq // 50 if block is None else block)
     parameters, calculations, visibilities = list(base[0]), list(base[1]), base[2]
     parameters[0] = seq  # every poll says which one it is
     calculations[10] = 300 + seq % 97

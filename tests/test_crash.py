@@ -1,6 +1,5 @@
 """Crash safety on real files: kill -9 loops, power cuts on a loop-mounted ext4, recovery fuzz."""
 
-import dataclasses
 import fcntl
 import os
 import random
@@ -15,16 +14,10 @@ import pytest
 
 from luxlogd import codec, wal
 from luxlogd.chunks import series_id
-from luxlogd.losses import read_losses
 from luxlogd.reader import Reader
 from luxlogd.storage import Storage
 from tests.crash_writer import poll_for
 
-EVERY = [
-    series_id(group, index)
-    for group, length in (("parameters", 1143), ("calculations", 267), ("visibilities", 366))
-    for index in range(length)
-]
 
 REPO = Path(__file__).resolve().parent.parent
 EXT4_IOC_SHUTDOWN = 0x8004587D
@@ -239,67 +232,3 @@ def test_recovery_fuzz_finds_every_intact_record_after_any_damage(tmp_path):
     assert cases >= 39_000
     base = codec.decode(records[0][1], None)
     assert all(codec.decode(p, base) == poll_for(seq) for seq, p in records[1:])
-
-
-def same_day(seq):
-    """poll_for(seq), 30 s apart within one UTC day: nothing is sealed, the log holds all."""
-    return dataclasses.replace(poll_for(seq), ts_ms=1_700_006_400_000 + seq * 30_000)
-
-
-def damage_at(path, position, kind, rnd):
-    content = bytearray(path.read_bytes())
-    if kind == "flip":
-        for _ in range(3):  # three flipped bits close together
-            content[position + rnd.randrange(16)] ^= 1 << rnd.randrange(8)
-    else:  # a 4 KiB page that lost its contents
-        page = position - position % 4096
-        content[page : page + 4096] = bytes(4096)
-    path.write_bytes(bytes(content))
-
-
-@pytest.mark.system
-@pytest.mark.timeout(120)
-@pytest.mark.parametrize("database", ["kept", "lost"])
-def test_damage_in_the_log_costs_only_the_damaged_records_and_is_counted(tmp_path, database):
-    """Flipped bits and zeroed pages in the middle of real segments, then a restart: with the
-    database kept nothing is lost (SQLite has every poll); with it lost (polls only in the
-    log) exactly the damaged records are gone, the ledger of losses counts exactly them,
-    and numbering goes on after the highest number ever given."""
-    rnd = random.Random(4)
-    for case in range(24):
-        directory = tmp_path / f"case{case}"
-        with Storage(directory, segment_bytes=64 * 1024, fdatasync=lambda fd: None) as storage:
-            for _ in range(400):
-                storage.append(same_day(storage.wal.last_seq + 1))
-        segments = wal.segment_paths(directory / "wal")
-        target = rnd.choice(segments)
-        found = wal.scan(target.read_bytes(), int(target.stem))
-        # Never the newest record: after a crash it may be the one in flight.
-        last_start = found.end - len(wal.frame(*found.records[-1]))
-        limit = last_start - 32 if target == segments[-1] else found.end
-        position = rnd.randrange(0, max(1, limit))
-        damage_at(target, position, "flip" if case % 2 else "page", rnd)
-        if database == "lost":
-            for extra in directory.glob("luxlogd.sqlite*"):
-                extra.unlink()
-        with Storage(directory, segment_bytes=64 * 1024, fdatasync=lambda fd: None) as storage:
-            new = storage.append(same_day(401))
-        assert new == 401
-        with Reader(directory) as reader:
-            seqs = [v[0] for _, _, v in reader.polls(0, 2**62, [series_id("parameters", 0)])]
-        told = read_losses(directory)
-        lost = set(range(1, 401)) - set(seqs)
-        if database == "kept":
-            assert seqs == list(range(1, 402))
-            assert all(loss.polls_lost == 0 for loss in told)
-        else:
-            assert seqs[-1] == 401 and len(lost) < 40, (case, sorted(lost))
-            assert sum(loss.polls_lost for loss in told) == len(lost), (case, told)
-            for seq in seqs[:-1]:
-                assert seq in range(1, 401)
-        # Every value of what survived is exact.
-        for seq in (seqs[0], seqs[len(seqs) // 2], seqs[-2]):
-            expected = same_day(seq)
-            with Reader(directory) as reader:
-                (row,) = list(reader.polls(expected.ts_ms, expected.ts_ms + 1, EVERY))
-            assert row == (expected.ts_ms, expected.calc_status, expected.flat())

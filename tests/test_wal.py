@@ -16,7 +16,8 @@ DAY_MS = 1_700_006_400_000  # a UTC midnight: everything below stays in one day
 
 
 def poll(seq):
-    return dataclasses.replace(poll_for(seq), ts_ms=DAY_MS + seq * 30_000)
+    """Poll `seq` of one base state (a real controller's few changes a poll), in one day."""
+    return dataclasses.replace(poll_for(seq, block=0), ts_ms=DAY_MS + seq * 30_000)
 
 
 def write(state, count, **options):
@@ -149,7 +150,7 @@ def test_a_torn_final_record_is_the_poll_in_flight_not_a_loss(tmp_path, caplog):
 def test_polls_an_earlier_recovery_moved_aside_are_stored_again(tmp_path, caplog):
     """luxlogd before 0.2 stopped at the first damaged record and moved every later segment
     aside (`<seq>.damaged`), then numbered new polls from there: those polls are put back."""
-    write(tmp_path, 60, segment_bytes=8 * 1024)
+    write(tmp_path, 150, segment_bytes=8 * 1024)
     forget_database(tmp_path)
     segments = wal.segment_paths(tmp_path / "wal")
     assert len(segments) >= 3
@@ -158,9 +159,9 @@ def test_polls_an_earlier_recovery_moved_aside_are_stored_again(tmp_path, caplog
     moved.rename(moved.with_suffix(".damaged"))
     with caplog.at_level(logging.WARNING, logger="luxlogd"), Storage(tmp_path):
         pass
-    assert sorted(stored(tmp_path)) == list(range(1, 61))
+    assert sorted(stored(tmp_path)) == list(range(1, 151))
     assert any(f"{len(moved_seqs)} polls that an earlier recovery moved aside" in m
                for m in caplog.messages)  # fmt: skip
     with Storage(tmp_path):  # done once
         pass
-    assert sorted(stored(tmp_path)) == list(range(1, 61))
+    assert sorted(stored(tmp_path)) == list(range(1, 151))

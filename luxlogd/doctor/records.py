@@ -356,7 +356,7 @@ def _wal_frames(section: Section, directory: Path, daemon_running: bool) -> None
         found = wal.scan(data, int(path.stem))
         seqs = [seq for seq, _ in found.records]
         first = expected if expected is not None else int(path.stem)
-        missing = sum(b - a + 1 for a, b in wal._missing_between(seqs, first))
+        missing = sum(b - a + 1 for a, b in wal.missing_between(seqs, first))
         if missing:
             damaged.append(f"{path.name}: {count(missing, 'record')} missing")
         frames += len(found.records)
