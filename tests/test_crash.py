@@ -18,7 +18,6 @@ from luxlogd.reader import Reader
 from luxlogd.storage import Storage
 from tests.crash_writer import poll_for
 
-
 REPO = Path(__file__).resolve().parent.parent
 EXT4_IOC_SHUTDOWN = 0x8004587D
 EXT4_GOING_FLAGS_NOLOGFLUSH = 2
