@@ -40,6 +40,7 @@ MAX_RETENTION_DAYS = 36_500
 # agree on still cannot empty the store at once (lowering retention_days takes a few days).
 RETENTION_DAYS_PER_SEAL = 7
 SALVAGED_SUFFIX = ".salvaged"
+REBASE_AFTER = 64  # records in a segment before a poll far from its base starts a new one
 CHECK_THE_DISK = "Check the disk (an SD card that loses writes on power cuts?)"
 
 
@@ -363,12 +364,14 @@ class Storage:
         """
         base = self.segment_base
         payload = None
-        # A third of the values or more moved since the base (a firmware update, a controller
-        # replaced): this poll starts a segment and becomes the base the next ones refer to.
-        if base is not None and base.lengths == poll.lengths \
-                and 3 * codec.changed_count(poll, base) <= sum(poll.lengths):  # fmt: skip
-            payload = codec.encode(poll, base, against_base=True)
-            if self.wal.starts_segment(len(payload)):
+        if base is not None and base.lengths == poll.lengths:
+            if 3 * codec.changed_count(poll, base) <= sum(poll.lengths):
+                payload = codec.encode(poll, base, against_base=True)
+            elif self.wal.segment_records < REBASE_AFTER:
+                payload = codec.encode(poll, None)  # stands alone, like every record
+            # else: a third of the values moved since the base (a firmware update, a replaced
+            # controller): this poll starts a segment and is the base of the next ones.
+            if payload is not None and self.wal.starts_segment(len(payload)):
                 payload = None
         starting = payload is None
         try:

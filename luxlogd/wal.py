@@ -242,6 +242,11 @@ class WriteAheadLog:
         self._segment_records = 0
         self._poisoned: str | None = None
 
+    @property
+    def segment_records(self) -> int:
+        """Records in the segment appends go to."""
+        return self._segment_records
+
     def starts_segment(self, payload_bytes: int) -> bool:
         """True when a record of this size would start a segment (it must then stand alone)."""
         return self._fd is None or self._segment_records == 0 or self._needs_rotation(payload_bytes)

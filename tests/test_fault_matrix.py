@@ -43,6 +43,7 @@ STAMP = series_id("calculations", STAMP_INDEX)
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 EXT4_IOC_SHUTDOWN = 0x8004587D
 ROWS: list["Row"] = []
+RUNNING: list[subprocess.Popen] = []  # daemons a failing test must not leave behind
 HEADER = ("fault", "cycles", "served", "stored", "lost", "in flight", "told")
 
 
@@ -115,6 +116,7 @@ class Daemon:
                 command, stdout=subprocess.DEVNULL, stderr=log, cwd=REPO,
                 env=dict(os.environ, **(env or {})),
             )  # fmt: skip
+        RUNNING.append(self.process)
         return self.process
 
     def stop(self):
@@ -133,6 +135,20 @@ class Daemon:
 
     def acknowledged(self):
         return self.log().count("poll stored seq=")
+
+
+def kill_daemons():
+    while RUNNING:
+        process = RUNNING.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_left_behind():
+    yield
+    kill_daemons()
 
 
 def grows(state, by, timeout=10.0):
@@ -159,6 +175,7 @@ def ext4(tmp_path, size="48M", inodes=None):
     try:
         yield image, mountpoint
     finally:
+        kill_daemons()  # a test that failed may have left one using the file system
         umount(mountpoint)
 
 
