@@ -336,11 +336,14 @@ class Database:
         """(seq, poll) of the hot table in the order stored, those stamped in [start_ms,
         end_ms). Each row is a delta of the one before, so all are decoded (times need not
         grow: a clock may have stepped back)."""
+        through = None  # the last row stamped in the range: none after it is decoded
         if start_ms is not None or end_ms is not None:
-            first, last = self.db.execute("SELECT min(ts_ms), max(ts_ms) FROM hot").fetchone()
-            if first is None or (start_ms is not None and last < start_ms):
-                return
-            if end_ms is not None and first >= end_ms:
+            (through,) = self.db.execute(
+                "SELECT max(seq) FROM hot WHERE ts_ms >= ? AND ts_ms < ?",
+                (start_ms if start_ms is not None else -(2**62),
+                 end_ms if end_ms is not None else 2**62),
+            ).fetchone()  # fmt: skip
+            if through is None:
                 return
         previous: Poll | None = None
         for seq, data in self.db.execute("SELECT seq, data FROM hot ORDER BY seq"):
@@ -349,6 +352,8 @@ class Database:
                 end_ms is None or previous.ts_ms < end_ms
             ):
                 yield seq, previous
+            if through is not None and seq >= through:
+                return
 
     def chunk_rows(self, start_ms: int, end_ms: int, *, suspect: bool = False,
                    by_seq: bool = False) -> list[tuple]:  # fmt: skip
