@@ -99,7 +99,6 @@ class Storage:
         self.losses = losses.LossLedger(self.state_dir, clock)
         self.database: Database | None = None
         self.problem: str | None = None  # why SQLite is not current; polls wait in the WAL
-        self.last_poll: Poll | None = None
         self.segment_base: Poll | None = None  # what the WAL's records are written against
         self.rebuilt: dict[str, Any] | None = None  # the note of the last rebuild, if any
         self.appended = 0
@@ -167,9 +166,6 @@ class Storage:
         except OSError as error:
             raise state_dir_error(f"{self.wal.directory}: cannot open the write-ahead log: "
                                   f"{error.strerror or error}", error) from None  # fmt: skip
-        undecodable: list[int] = []
-        decoded = list(decode_records(recovery.records, 0, undecodable))
-        self.last_poll = decoded[-1][1] if decoded else None
         self.segment_base = None
         if self.wal.base is not None:
             try:
@@ -177,9 +173,13 @@ class Storage:
             except codec.CodecError:
                 self.wal.close()  # its base cannot be read: the next record starts a segment
         self._open_database()
+        # Only what SQLite misses is decoded (every record stands alone, but older ones).
+        after = self.database.last_seq if self.database is not None else 0
+        undecodable: list[int] = []
+        decoded = list(decode_records(recovery.records, after, undecodable))
         if self.database is not None:
             self._replay(decoded)
-        self._tell_log_losses(recovery, decoded, undecodable)
+        self._tell_log_losses(recovery, undecodable)
         self.losses.flush()
         self.last_acked = max(max((r.seq for r in recovery.records), default=0),
                               self.database.last_seq if self.database else 0)  # fmt: skip
@@ -225,8 +225,7 @@ class Storage:
         except Exception:  # a damaged file: it holds nothing we can count on
             return []
 
-    def _tell_log_losses(self, recovery: wal.Recovery, decoded: list[tuple[int, Poll]],
-                         undecodable: list[int]) -> None:  # fmt: skip
+    def _tell_log_losses(self, recovery: wal.Recovery, undecodable: list[int]) -> None:
         """Record what the WAL's damage took, each damaged place once: how many polls are gone
         (those SQLite does not hold either) and between which times."""
         missing = list(recovery.missing) + [(seq, seq) for seq in undecodable]
@@ -240,7 +239,7 @@ class Storage:
         if not new and not recovery.damage:
             return
         held = self._held()
-        times = [(seq, poll.ts_ms) for seq, poll in decoded]
+        times = [(seq, poll.ts_ms) for seq, poll in decode_records(recovery.records)]
         where = "; ".join(recovery.damage + recovery.zeroed) or "records missing from the log"
         if not new:
             self.losses.record(losses.WAL_DAMAGE, 0, f"{where}; no poll was in them",

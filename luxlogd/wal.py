@@ -131,14 +131,21 @@ def scan(data: bytes, first_seq: int = 1) -> Scan:
     records: list[tuple[int, bytes]] = []
     damaged: list[tuple[int, int]] = []
     data_end = len(data.rstrip(b"\0"))
+    size = len(data)
     offset, end, last_seq = 0, 0, first_seq - 1
+    unpack, crc32 = HEADER.unpack_from, zlib.crc32
     while offset < data_end:
-        found = _frame_at(data, offset, last_seq)
-        if found is not None:
-            last_seq, payload, offset = found
-            records.append((last_seq, payload))
-            end = offset
-            continue
+        if offset + HEADER.size <= size:  # _frame_at(), inlined: it runs for every record
+            length, crc, seq = unpack(data, offset)
+            start = offset + HEADER.size
+            if 0 < length <= MAX_RECORD_BYTES and start + length <= size \
+                    and last_seq < seq <= last_seq + MAX_SEQ_GAP:  # fmt: skip
+                payload = data[start : start + length]
+                if crc32(payload, crc32(seq.to_bytes(8, "little"))) == crc:
+                    records.append((seq, payload))
+                    last_seq, offset = seq, start + length
+                    end = offset
+                    continue
         resumed = _resync(data, offset + 1, data_end, last_seq)
         damaged.append((offset, data_end if resumed is None else resumed))
         if resumed is None:

@@ -50,10 +50,12 @@ def stored_seqs(state_dir):
         return []
 
 
-def write_polls(state_dir, first, count, **options):
+def write_polls(state_dir, first, count, block=None, **options):
+    """poll_for() of these seqs (`block`: of one base state, a real controller's few changes
+    a poll), stored without fsync."""
     with Storage(state_dir, fdatasync=lambda fd: None, **options) as storage:
         for seq in range(first, first + count):
-            storage.append(poll_for(seq))
+            storage.append(poll_for(seq, block))
 
 
 @contextlib.contextmanager
@@ -311,7 +313,7 @@ def corrupt_a_page(database, page=3, size=4096):
 
 def test_a_damaged_database_is_moved_aside_and_rebuilt_at_start(tmp_path, caplog):
     state = tmp_path / "state"
-    write_polls(state, 1, 4 * 96)  # four days of 15-minute polls: sealed days and a hot one
+    write_polls(state, 1, 4 * 96, block=0)  # four days of 15-minute polls: sealed and hot
     with Storage(state) as storage:
         storage.database.checkpoint()
     pages = (state / "luxlogd.sqlite").stat().st_size // 4096
@@ -320,7 +322,7 @@ def test_a_damaged_database_is_moved_aside_and_rebuilt_at_start(tmp_path, caplog
     with caplog.at_level(logging.ERROR, logger="luxlogd"):
         storage = Storage(state).open()  # never refuses to start
     assert storage.ok
-    seq = storage.append(poll_for(4 * 96 + 1))
+    seq = storage.append(poll_for(4 * 96 + 1, block=0))
     storage.close()
     assert seq == 4 * 96 + 1
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
@@ -332,7 +334,7 @@ def test_a_damaged_database_is_moved_aside_and_rebuilt_at_start(tmp_path, caplog
     assert Path(note["moved_to"]).exists() and note["days_rescued"] == 4
     every = [series_id(group, index)
              for group, length in zip(("parameters", "calculations", "visibilities"),
-                                      poll_for(1).lengths, strict=True)
+                                      poll_for(1, 0).lengths, strict=True)
              for index in range(length)]  # fmt: skip
     with Reader(state) as reader:
         rows = list(reader.polls(0, 2**62, every))
@@ -340,7 +342,7 @@ def test_a_damaged_database_is_moved_aside_and_rebuilt_at_start(tmp_path, caplog
     assert len(rows) == 4 * 96 + 1
     missing = 0
     for seq, (ts_ms, _, values) in enumerate(rows, start=1):
-        expected = poll_for(seq)
+        expected = poll_for(seq, block=0)
         assert ts_ms == expected.ts_ms
         for value, truth in zip(values, expected.flat(), strict=True):
             if value is None:
@@ -359,9 +361,9 @@ def test_damaged_pages_never_lose_the_day_not_sealed_yet(tmp_path, capsys):
     is sealed); what the damage took is counted in the ledger of losses, to the poll."""
     state = tmp_path / "state"
     day = 1_700_006_400_000  # a UTC midnight
-    polls = [dataclasses.replace(poll_for(seq), ts_ms=day - 3 * DAY_MS + seq * 900_000)
+    polls = [dataclasses.replace(poll_for(seq, block=0), ts_ms=day - 3 * DAY_MS + seq * 900_000)
              for seq in range(1, 3 * 96 + 1)]  # fmt: skip
-    polls += [dataclasses.replace(poll_for(seq), ts_ms=day + (seq - 288) * 30_000)
+    polls += [dataclasses.replace(poll_for(seq, block=0), ts_ms=day + (seq - 288) * 30_000)
               for seq in range(3 * 96 + 1, 3 * 96 + 328)]  # fmt: skip
     with Storage(state, fdatasync=lambda fd: None) as storage:
         for poll in polls:
@@ -508,7 +510,9 @@ def test_a_controller_slower_than_the_interval_is_slow_not_unreachable(tmp_path,
     assert counters.polls_slow >= 3
     messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert not any("unreachable" in m for m in messages)
-    assert sum(m.startswith("heat pump slow: the read took 1.5 s") for m in messages) == 1
+    slow = [m for m in messages if m.startswith("heat pump slow: the read took ")]
+    assert len(slow) == 1  # once, then quietly (on a busy machine a read takes a little longer)
+    assert 1.5 <= float(slow[0].split("took ")[1].split(" s")[0]) < 3
     assert "heat pump slow" in service.status_text()
 
 
