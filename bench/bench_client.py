@@ -20,8 +20,10 @@ from luxlogd.client import HeatPumpClient
 def start_simulator() -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "luxlogd", "simulate", "--port", "0", "--profile", "V3.88"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert process.stdout is not None
     line = process.stdout.readline()
     return process, int(line.split()[4].rsplit(":", 1)[1])
@@ -52,6 +54,11 @@ def run(quick: bool) -> list[Figure]:
     return [
         Figure("client: read + decode, luxlogd", ours_ms, "ms", note="median"),
         Figure("client: read + parse, luxtronik 0.3.14", theirs_ms, "ms", note="median"),
-        Figure("client: speed-up over luxtronik", theirs_ms / ours_ms, "x", goal=4,
-               higher_is_better=True),
-    ]  # fmt: skip
+        Figure(
+            "client: speed-up over luxtronik",
+            theirs_ms / ours_ms,
+            "x",
+            goal=4,
+            higher_is_better=True,
+        ),
+    ]

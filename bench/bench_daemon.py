@@ -28,10 +28,18 @@ def run(quick: bool) -> list[Figure]:
     state = Path(tempfile.mkdtemp(prefix="luxlogd-bench-daemon-"))
     try:
         result = subprocess.run(
-            [sys.executable, str(HERE / "daemon_runner.py"), "127.0.0.1", str(port),
-             str(state), str(polls)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(HERE / "daemon_runner.py"),
+                "127.0.0.1",
+                str(port),
+                str(state),
+                str(polls),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         figures = json.loads(result.stdout.strip().splitlines()[-1])
     finally:
         simulator.terminate()
@@ -40,8 +48,16 @@ def run(quick: bool) -> list[Figure]:
     assert figures["polls_ok"] == polls, figures
     assert figures["days_sealed"] >= 1, figures
     return [
-        Figure(f"daemon: RSS after {polls} polls", figures["rss_kib"] / 1024, "MiB", goal=30,
-               note=f"peak {figures['maxrss_kib'] / 1024:.1f} MiB"),
-        Figure("daemon: CPU per poll (read, WAL + fsync, SQLite, a day sealed)",
-               figures["cpu_ms_per_poll"], "ms"),
-    ]  # fmt: skip
+        Figure(
+            f"daemon: RSS after {polls} polls",
+            figures["rss_kib"] / 1024,
+            "MiB",
+            goal=30,
+            note=f"peak {figures['maxrss_kib'] / 1024:.1f} MiB",
+        ),
+        Figure(
+            "daemon: CPU per poll (read, WAL + fsync, SQLite, a day sealed)",
+            figures["cpu_ms_per_poll"],
+            "ms",
+        ),
+    ]

@@ -37,8 +37,9 @@ def run(quick: bool) -> list[Figure]:
         state = work / "state"
         build(state, days)
         config_path = work / "luxlogd.toml"
-        config_path.write_text(f'[storage]\nstate_dir = "{state}"\n'
-                               f'[reports]\noutput_dirs = ["{work / "reports"}"]\n')  # fmt: skip
+        config_path.write_text(
+            f'[storage]\nstate_dir = "{state}"\n[reports]\noutput_dirs = ["{work / "reports"}"]\n'
+        )
         config = load_config(config_path)
         now = START_S + days * 2880 * STEP_S + 10
         figures = []
@@ -49,10 +50,14 @@ def run(quick: bool) -> list[Figure]:
             verdicts = {s.name: s.verdict for s in report.sections}
             assert verdicts["integrity"] == "ok", doctor.format_text(report)
             assert report.sections[0].facts["polls"] == days * 2880
-            figures.append(Figure(
-                f"doctor: data sections, {days} days of polls" + (", --full" if full else ""),
-                took, "s", goal=None if full else 5.0,
-            ))  # fmt: skip
+            figures.append(
+                Figure(
+                    f"doctor: data sections, {days} days of polls" + (", --full" if full else ""),
+                    took,
+                    "s",
+                    goal=None if full else 5.0,
+                )
+            )
         return figures
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -42,8 +42,11 @@ def run(quick: bool) -> list[Figure]:
     (work / "mosquitto.conf").write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n"
     )
-    broker = subprocess.Popen([mosquitto, "-c", str(work / "mosquitto.conf")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    broker = subprocess.Popen(
+        [mosquitto, "-c", str(work / "mosquitto.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
@@ -91,7 +94,7 @@ def run(quick: bool) -> list[Figure]:
             publish_cpu * 1000,
             "ms",
             note=f"{publish_cpu / store_cpu:.1f}x storing it",
-        ),  # fmt: skip
+        ),
         Figure("mqtt: CPU per poll stored (for comparison, no fsync)", store_cpu * 1000, "ms"),
         Figure("mqtt: messages per poll (one JSON state)", messages, "", goal=1.0),
         Figure("mqtt: bytes per state message (well-known set)", size, "B"),

@@ -45,19 +45,41 @@ def run(quick: bool) -> list[Figure]:
             f'[poll]\ninterval_s = 1\n[storage]\nstate_dir = "{work / "state"}"\n'
             f'[web]\nlisten = "127.0.0.1:{web_port}"\n[schedule]\ninternal = false\n'
         )
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "luxlogd", "--config", str(config), "--log-level", "warning",
-             "run"], env=dict(os.environ, RUNTIME_DIRECTORY=str(work / "run")),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "luxlogd",
+                    "--config",
+                    str(config),
+                    "--log-level",
+                    "warning",
+                    "run",
+                ],
+                env=dict(os.environ, RUNTIME_DIRECTORY=str(work / "run")),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         (work / "prometheus.yml").write_text(
             "global:\n  scrape_interval: 1s\nscrape_configs:\n- job_name: luxlogd\n"
             f"  static_configs:\n  - targets: ['127.0.0.1:{web_port}']\n"
         )
-        processes.append(subprocess.Popen(
-            ["prometheus", f"--config.file={work / 'prometheus.yml'}",
-             f"--storage.tsdb.path={work / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
-             "--storage.tsdb.min-block-duration=1m", "--storage.tsdb.max-block-duration=1m"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+        processes.append(
+            subprocess.Popen(
+                [
+                    "prometheus",
+                    f"--config.file={work / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={work / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--storage.tsdb.min-block-duration=1m",
+                    "--storage.tsdb.max-block-duration=1m",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         blocks: list[Path] = []
         deadline = time.monotonic() + (240 if quick else 480)
         while time.monotonic() < deadline and len(blocks) < 2:  # the first one is partial
@@ -67,9 +89,7 @@ def run(quick: bool) -> list[Figure]:
         samples = query(port, "scrape_samples_scraped")
         duration = query(port, "scrape_duration_seconds")
         figures = [
-            Figure(
-                "prometheus: series per heat pump", float(series[0]["value"][1]), "", goal=200
-            ),  # fmt: skip
+            Figure("prometheus: series per heat pump", float(series[0]["value"][1]), "", goal=200),
             Figure("prometheus: samples per scrape", float(samples[0]["value"][1]), ""),
             Figure("prometheus: scrape of /metrics", float(duration[0]["value"][1]) * 1000, "ms"),
         ]
@@ -79,12 +99,19 @@ def run(quick: bool) -> list[Figure]:
             chunks = sum(p.stat().st_size for p in (block / "chunks").iterdir())
             index = (block / "index").stat().st_size
             per_sample = chunks / meta["stats"]["numSamples"]
-            figures.append(Figure("prometheus: TSDB bytes per sample (chunks of a block)",
-                                  per_sample, "B", note=f"{meta['stats']['numSamples']:,} "
-                                  f"samples; index {index / 1000:.0f} KB per block"))  # fmt: skip
+            figures.append(
+                Figure(
+                    "prometheus: TSDB bytes per sample (chunks of a block)",
+                    per_sample,
+                    "B",
+                    note=f"{meta['stats']['numSamples']:,} "
+                    f"samples; index {index / 1000:.0f} KB per block",
+                )
+            )
             year = float(samples[0]["value"][1]) * 86400 * 365 / 30 * per_sample
-            figures.append(Figure("prometheus: a heat pump for a year, 30 s scrapes", year / 1e6,
-                                  "MB"))  # fmt: skip
+            figures.append(
+                Figure("prometheus: a heat pump for a year, 30 s scrapes", year / 1e6, "MB")
+            )
         return figures
     finally:
         for process in processes:

@@ -44,12 +44,19 @@ def run(quick: bool) -> list[Figure]:
                 continue
             start, end = reports.job_period(config, job, span)
             started = time.perf_counter()
-            written = reports.write_period_report(config, reader, chosen, start, end,
-                                                  f"bench_{kind}", scratch, ledger)  # fmt: skip
+            written = reports.write_period_report(
+                config, reader, chosen, start, end, f"bench_{kind}", scratch, ledger
+            )
             seconds = time.perf_counter() - started
             rows = sum(1 for _ in open(written[0])) - 1
-            figures.append(Figure(f"reports: {kind} roll-up, {rows:,} polls x {len(chosen)} "
-                                  "calculations", seconds, "s", goal=goal))  # fmt: skip
+            figures.append(
+                Figure(
+                    f"reports: {kind} roll-up, {rows:,} polls x {len(chosen)} calculations",
+                    seconds,
+                    "s",
+                    goal=goal,
+                )
+            )
         started = time.perf_counter()
         summary = reports.write_summary(config, reader, job, scratch, ledger)
         figures.append(Figure("reports: summary of 7 days", time.perf_counter() - started, "s"))
@@ -78,14 +85,28 @@ def _sizes(config, reader, job, scratch, ledger, summary_bytes):
     figures = []
     start, end = reports.job_period(config, job, 1)
     for name, chosen_sensors, headers, fmt, compress in SIZE_CHOICES:
-        choice = dataclasses.replace(config, reports=dataclasses.replace(
-            config.reports, sensors=chosen_sensors, headers=headers, formats=(fmt,),
-            compress=compress))  # fmt: skip
+        choice = dataclasses.replace(
+            config,
+            reports=dataclasses.replace(
+                config.reports,
+                sensors=chosen_sensors,
+                headers=headers,
+                formats=(fmt,),
+                compress=compress,
+            ),
+        )
         chosen = sensors.resolve_sensors(chosen_sensors, reader.latest_lengths())
-        written = reports.write_period_report(choice, reader, chosen, start, end,
-                                              f"size_{len(figures)}", scratch, ledger)  # fmt: skip
+        written = reports.write_period_report(
+            choice, reader, chosen, start, end, f"size_{len(figures)}", scratch, ledger
+        )
         daily = written[0].stat().st_size
         kept = 30 * (8 * daily + summary_bytes)
-        figures.append(Figure(f"reports: a daily report, {name}", daily / 1e6, "MB",
-                              note=f"30 days kept: {kept / 1e6:,.0f} MB"))  # fmt: skip
+        figures.append(
+            Figure(
+                f"reports: a daily report, {name}",
+                daily / 1e6,
+                "MB",
+                note=f"30 days kept: {kept / 1e6:,.0f} MB",
+            )
+        )
     return figures

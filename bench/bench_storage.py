@@ -37,8 +37,7 @@ def generate(count: int, seed: int = 2):
         model.advance_to(now)
         parameters, calculations, visibilities = (list(a) for a in base)
         model.fill(parameters, calculations, visibilities)
-        yield Poll(int(now * 1000), 0, tuple(parameters), tuple(calculations),
-                   tuple(visibilities))  # fmt: skip
+        yield Poll(int(now * 1000), 0, tuple(parameters), tuple(calculations), tuple(visibilities))
         now += STEP_S
 
 
@@ -54,14 +53,22 @@ def device_writes(polls: list[Poll]) -> tuple[float, float] | None:
     image, mountpoint = work / "disk.ext4", work / "mnt"
     mountpoint.mkdir()
     subprocess.run(["truncate", "-s", "256M", str(image)], check=True)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
-                    str(image)], check=True)  # fmt: skip
+    subprocess.run(
+        ["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", str(image)],
+        check=True,
+    )
     subprocess.run(["mount", "-o", "loop", str(image), str(mountpoint)], check=True)
     try:
-        device = Path(os.path.realpath(
-            subprocess.run(["findmnt", "-no", "SOURCE", str(mountpoint)], capture_output=True,
-                           text=True, check=True).stdout.strip()
-        )).name  # fmt: skip
+        device = Path(
+            os.path.realpath(
+                subprocess.run(
+                    ["findmnt", "-no", "SOURCE", str(mountpoint)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.strip()
+            )
+        ).name
         stat = Path(f"/sys/block/{device}/stat")
         syncs = [0]
 
@@ -100,29 +107,51 @@ def run(quick: bool) -> list[Figure]:
             for poll in week:
                 storage.append(poll)
         ingest_s = time.perf_counter() - started
-        figures.append(Figure("storage: bytes on disk per poll, a week (last day hot)",
-                              directory_bytes(state) / week_count, "B", goal=150))  # fmt: skip
-        figures.append(Figure("storage: ingest (encode, WAL append, SQLite), no fsync",
-                              week_count / ingest_s, "polls/s", goal=2000,
-                              higher_is_better=True))  # fmt: skip
+        figures.append(
+            Figure(
+                "storage: bytes on disk per poll, a week (last day hot)",
+                directory_bytes(state) / week_count,
+                "B",
+                goal=150,
+            )
+        )
+        figures.append(
+            Figure(
+                "storage: ingest (encode, WAL append, SQLite), no fsync",
+                week_count / ingest_s,
+                "polls/s",
+                goal=2000,
+                higher_is_better=True,
+            )
+        )
         # Replay: a WAL of a day into an empty database.
         replay_state = work / "replay"
-        with Storage(replay_state, fdatasync=lambda fd: None,
-                     segment_bytes=64 * 1024 * 1024) as storage:  # fmt: skip
+        with Storage(
+            replay_state, fdatasync=lambda fd: None, segment_bytes=64 * 1024 * 1024
+        ) as storage:
             for poll in week[:2880]:
                 storage.append(poll)
         for leftover in replay_state.glob("luxlogd.sqlite*"):
             leftover.unlink()
         started = time.perf_counter()
         Storage(replay_state).open().close()
-        figures.append(Figure("storage: replay of the WAL into an empty database",
-                              2880 / (time.perf_counter() - started), "polls/s", goal=2000,
-                              higher_is_better=True))  # fmt: skip
+        figures.append(
+            Figure(
+                "storage: replay of the WAL into an empty database",
+                2880 / (time.perf_counter() - started),
+                "polls/s",
+                goal=2000,
+                higher_is_better=True,
+            )
+        )
 
         writes = device_writes(week[: 1200 if quick else 2400])
         if writes is not None:
-            figures.append(Figure("storage: bytes written to the device per poll",
-                                  writes[0], "B", goal=12 * 1024))  # fmt: skip
+            figures.append(
+                Figure(
+                    "storage: bytes written to the device per poll", writes[0], "B", goal=12 * 1024
+                )
+            )
             figures.append(Figure("storage: syncs per poll", writes[1], "", goal=1))
 
         days = 30 if quick else 365
@@ -138,11 +167,22 @@ def run(quick: bool) -> list[Figure]:
         build_s = time.perf_counter() - started
         store.close()
         size = sum(p.stat().st_size for p in year_state.glob("luxlogd.sqlite*"))
-        figures.append(Figure(f"storage: bytes on disk per poll, {days} days sealed",
-                              size / (days * 2880), "B", goal=100,
-                              note=f"{size / 1e6:.1f} MB"))  # fmt: skip
-        figures.append(Figure(f"storage: building {days} days through the database layer",
-                              days * 2880 / build_s, "polls/s"))  # fmt: skip
+        figures.append(
+            Figure(
+                f"storage: bytes on disk per poll, {days} days sealed",
+                size / (days * 2880),
+                "B",
+                goal=100,
+                note=f"{size / 1e6:.1f} MB",
+            )
+        )
+        figures.append(
+            Figure(
+                f"storage: building {days} days through the database layer",
+                days * 2880 / build_s,
+                "polls/s",
+            )
+        )
 
         reader = Reader(year_state)
         end_ms = int(START_S * 1000) + days * DAY_MS
@@ -150,15 +190,23 @@ def run(quick: bool) -> list[Figure]:
         buckets = reader.buckets(tvl, int(START_S * 1000), end_ms, 2000)
         assert len(buckets) > 1000
         seconds = best_of(lambda: reader.buckets(tvl, int(START_S * 1000), end_ms, 2000), 5)
-        figures.append(Figure(f"storage: one sensor over {days} days -> 2,000 points",
-                              seconds * 1000, "ms", goal=50))  # fmt: skip
+        figures.append(
+            Figure(
+                f"storage: one sensor over {days} days -> 2,000 points",
+                seconds * 1000,
+                "ms",
+                goal=50,
+            )
+        )
         day_reader = Reader(state)
         day_start = week[-2880].ts_ms
         every_calc = [series_id("calculations", i) for i in range(267)]
-        seconds = best_of(lambda: list(day_reader.polls(day_start - DAY_MS, day_start,
-                                                        every_calc)), 3)  # fmt: skip
-        figures.append(Figure("storage: read a sealed day, all 267 calculations",
-                              seconds * 1000, "ms"))  # fmt: skip
+        seconds = best_of(
+            lambda: list(day_reader.polls(day_start - DAY_MS, day_start, every_calc)), 3
+        )
+        figures.append(
+            Figure("storage: read a sealed day, all 267 calculations", seconds * 1000, "ms")
+        )
         day_reader.close()
         reader.close()
     finally:

@@ -77,10 +77,20 @@ def run(quick: bool) -> list[Figure]:
             f'[web]\nlisten = "127.0.0.1:{web_port}"\n[schedule]\ninternal = false\n'
         )
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "luxlogd", "--config", str(config), "--log-level", "warning",
-             "run"], env=dict(os.environ, RUNTIME_DIRECTORY=str(runtime)),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "luxlogd",
+                "--config",
+                str(config),
+                "--log-level",
+                "warning",
+                "run",
+            ],
+            env=dict(os.environ, RUNTIME_DIRECTORY=str(runtime)),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             base = f"http://127.0.0.1:{web_port}"
             for _ in range(100):
@@ -89,8 +99,9 @@ def run(quick: bool) -> list[Figure]:
                 time.sleep(0.1)
             start = time.strftime("%Y-%m-%d", time.localtime(START_S))
             end = time.strftime("%Y-%m-%d", time.localtime(START_S + days * 86400))
-            series = (f"{base}/api/series?sensor=ID_WEB_Temperatur_TVL&from={start}&to={end}"
-                      "&points=2000")  # fmt: skip
+            series = (
+                f"{base}/api/series?sensor=ID_WEB_Temperatur_TVL&from={start}&to={end}&points=2000"
+            )
             started = time.perf_counter()
             urllib.request.urlopen(f"{base}/api/summary?days=31", timeout=60).read()
             summary_first_s = time.perf_counter() - started
@@ -141,14 +152,31 @@ def run(quick: bool) -> list[Figure]:
     due = int(elapsed) + 1  # ticks of a 1 s clock in a window of that length, at most
     return [
         Figure(f"web: daemon RSS, idle, {days} days of data", idle_rss / 1024, "MiB"),
-        Figure(f"web: daemon RSS peak, {CLIENTS} clients reading {days} days", peak / 1024,
-               "MiB", goal=48),
-        Figure(f"web: polls stored under that load (1 s interval, {elapsed:.0f} s)",
-               100 * stored / due, "%", goal=95, higher_is_better=True,
-               note=f"{stored} of {due}"),
-        Figure(f"web: requests answered 200 / 503 in {elapsed:.0f} s", ok, "",
-               note=f"{answers.get(503, 0)} turned away, median "
-                    f"{statistics.median(latencies) * 1000:.0f} ms"),
-        Figure("web: /api/summary?days=31, first / cached", summary_first_s * 1000, "ms",
-               note=f"cached {summary_cached_s * 1000:.0f} ms"),
-    ]  # fmt: skip
+        Figure(
+            f"web: daemon RSS peak, {CLIENTS} clients reading {days} days",
+            peak / 1024,
+            "MiB",
+            goal=48,
+        ),
+        Figure(
+            f"web: polls stored under that load (1 s interval, {elapsed:.0f} s)",
+            100 * stored / due,
+            "%",
+            goal=95,
+            higher_is_better=True,
+            note=f"{stored} of {due}",
+        ),
+        Figure(
+            f"web: requests answered 200 / 503 in {elapsed:.0f} s",
+            ok,
+            "",
+            note=f"{answers.get(503, 0)} turned away, median "
+            f"{statistics.median(latencies) * 1000:.0f} ms",
+        ),
+        Figure(
+            "web: /api/summary?days=31, first / cached",
+            summary_first_s * 1000,
+            "ms",
+            note=f"cached {summary_cached_s * 1000:.0f} ms",
+        ),
+    ]

@@ -20,10 +20,27 @@ C, P = "calculations", "parameters"
 
 # Kinds: what a value is, which decides its metric, its Home Assistant class, its checks.
 KINDS = (
-    "temperature", "temperature_difference", "heat_energy", "electric_energy",
-    "operating_time", "starts", "output", "input", "state", "power", "flow_rate", "pressure",
-    "percent", "speed", "frequency", "duration", "timestamp", "text", "code", "setting",
-)  # fmt: skip
+    "temperature",
+    "temperature_difference",
+    "heat_energy",
+    "electric_energy",
+    "operating_time",
+    "starts",
+    "output",
+    "input",
+    "state",
+    "power",
+    "flow_rate",
+    "pressure",
+    "percent",
+    "speed",
+    "frequency",
+    "duration",
+    "timestamp",
+    "text",
+    "code",
+    "setting",
+)
 COUNTER_KINDS = ("heat_energy", "electric_energy", "operating_time", "starts")
 
 
@@ -51,25 +68,47 @@ class Sensor:
         return self.de if language == "de" else self.en
 
 
-def _t(key: str, index: int, en: str, de: str, low: float = -20, high: float = 90, *,
-       well_known: bool = True) -> Sensor:  # fmt: skip
+def _t(
+    key: str,
+    index: int,
+    en: str,
+    de: str,
+    low: float = -20,
+    high: float = 90,
+    *,
+    well_known: bool = True,
+) -> Sensor:
     return Sensor(key, C, index, "temperature", "°C", en, de, low, high, well_known=well_known)
 
 
 def _out(key: str, index: int, en: str, de: str, *, well_known: bool = True) -> Sensor:
-    return Sensor(key, C, index, "output", None, en, de, 0, 1, label=("output", key),
-                  well_known=well_known)  # fmt: skip
+    return Sensor(
+        key, C, index, "output", None, en, de, 0, 1, label=("output", key), well_known=well_known
+    )
 
 
 def _in(key: str, index: int, en: str, de: str) -> Sensor:
-    return Sensor(key, C, index, "input", None, en, de, 0, 1, label=("input", key),
-                  well_known=False)  # fmt: skip
+    return Sensor(
+        key, C, index, "input", None, en, de, 0, 1, label=("input", key), well_known=False
+    )
 
 
-def _hours(key: str, index: int, component: str, en: str, de: str, *,
-           well_known: bool = True) -> Sensor:  # fmt: skip
-    return Sensor(key, C, index, "operating_time", "s", en, de, 0, 2e9,
-                  label=("component", component), well_known=well_known)  # fmt: skip
+def _hours(
+    key: str, index: int, component: str, en: str, de: str, *, well_known: bool = True
+) -> Sensor:
+    return Sensor(
+        key,
+        C,
+        index,
+        "operating_time",
+        "s",
+        en,
+        de,
+        0,
+        2e9,
+        label=("component", component),
+        well_known=well_known,
+    )
 
 
 # fmt: off

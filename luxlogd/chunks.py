@@ -178,11 +178,20 @@ def seal(rows: Sequence[tuple[int, bytes]]) -> SealedChunk:
     for slot in slots:
         slot_counts[slot] += 1
     chunk = SealedChunk(
-        rows[0][0], rows[-1][0], times[0], times[-1], len(rows), lengths, pack(base, "i"),
+        rows[0][0],
+        rows[-1][0],
+        times[0],
+        times[-1],
+        len(rows),
+        lengths,
+        pack(base, "i"),
         pack([times[0]] + [b - a for a, b in zip(times, times[1:], strict=False)], "q"),
-        pack(statuses, "i"), pack(slot_counts, "I"), min_ms=min(times), max_ms=max(times),
+        pack(statuses, "i"),
+        pack(slot_counts, "I"),
+        min_ms=min(times),
+        max_ms=max(times),
         clock_suspect=first.clock_suspect,
-    )  # fmt: skip
+    )
     for index, (positions, differences) in changes.items():
         points = zlib.compress(
             struct.pack("<I", len(positions))
@@ -195,8 +204,9 @@ def seal(rows: Sequence[tuple[int, bytes]]) -> SealedChunk:
     return chunk
 
 
-def hourly_aggregates(base: int, positions: list[int], differences: list[int],
-                      slots: list[int], count: int) -> list[int]:  # fmt: skip
+def hourly_aggregates(
+    base: int, positions: list[int], differences: list[int], slots: list[int], count: int
+) -> list[int]:
     """min, max, sum, count per hour slot of a series that changed."""
     result = [0] * (SLOTS * 4)
     starts = list(accumulate(positions))
@@ -309,13 +319,21 @@ class Buckets:
     def add_hourly(self, day_start_ms: int, aggregates: Sequence[int]) -> None:
         """A sealed day's hourly aggregates (a bucket takes whole hours, by the hour's start)."""
         day_end = day_start_ms + DAY_MS
-        if (self.start_ms <= day_start_ms and day_end <= self.end_ms
-                and (day_start_ms - self.start_ms) // self.width
-                == (day_end - 1 - self.start_ms) // self.width):  # fmt: skip
+        if (
+            self.start_ms <= day_start_ms
+            and day_end <= self.end_ms
+            and (day_start_ms - self.start_ms) // self.width
+            == (day_end - 1 - self.start_ms) // self.width
+        ):
             counts = aggregates[3::4]
             if 0 not in counts:  # the whole day in one bucket, every hour polled: one add
-                self.add(day_start_ms, min(aggregates[0::4]), max(aggregates[1::4]),
-                         sum(aggregates[2::4]), sum(counts))  # fmt: skip
+                self.add(
+                    day_start_ms,
+                    min(aggregates[0::4]),
+                    max(aggregates[1::4]),
+                    sum(aggregates[2::4]),
+                    sum(counts),
+                )
                 return
         for slot in range(SLOTS):
             at = slot * 4

@@ -95,8 +95,10 @@ class HeatPumpClient:
         for attempt in range(1, total + 1):
             attempt_started = self.clock()
             if self.progress is not None:
-                self.progress(f"reading {self.host}:{self.port} (attempt {attempt} of {total}, "
-                              f"up to {self.timeout_s:g} s)")  # fmt: skip
+                self.progress(
+                    f"reading {self.host}:{self.port} (attempt {attempt} of {total}, "
+                    f"up to {self.timeout_s:g} s)"
+                )
             try:
                 snapshot = self._read_once(give_up_at)
             except AttemptError as error:
@@ -104,8 +106,14 @@ class HeatPumpClient:
                 attempts.append(f"attempt {attempt}: {error} after {elapsed:.2f} s")
                 logger.debug(
                     "read failed host=%s port=%d phase=%s attempt=%d/%d elapsed_s=%.2f error=%s",
-                    self.host, self.port, error.phase, attempt, total, elapsed, error.reason,
-                )  # fmt: skip
+                    self.host,
+                    self.port,
+                    error.phase,
+                    attempt,
+                    total,
+                    elapsed,
+                    error.reason,
+                )
                 final = error.final
                 if attempt == total:
                     break
@@ -132,8 +140,9 @@ class HeatPumpClient:
         )
 
     @classmethod
-    def from_config(cls, heatpump: Any, wallclock: Callable[[], float] | None = None
-                    ) -> HeatPumpClient:  # fmt: skip
+    def from_config(
+        cls, heatpump: Any, wallclock: Callable[[], float] | None = None
+    ) -> HeatPumpClient:
         """The client a [heatpump] configuration section describes."""
         h = heatpump
         return cls(h.host, h.port, h.timeout_s, h.retries, h.backoff_s, wallclock=wallclock)
@@ -163,9 +172,11 @@ class HeatPumpClient:
             ) from None
         except ConnectionRefusedError:
             raise AttemptError(
-                "connect", "Connection refused (nothing listens on that port; Luxtronik 2.x "
-                "listens on 8889, very old firmware on 8888)", final=True,
-            ) from None  # fmt: skip
+                "connect",
+                "Connection refused (nothing listens on that port; Luxtronik 2.x "
+                "listens on 8889, very old firmware on 8888)",
+                final=True,
+            ) from None
         except OSError as error:
             raise AttemptError("connect", error.strerror or str(error)) from None
         self.timings["connect"] = self.clock() - began

@@ -81,8 +81,11 @@ class ClockGuard:
         self.anchor: tuple[float, float, int | None] | None = None
         if newest_stored_ms is not None:
             clock = newest_controller_clock
-            self.anchor = (newest_stored_ms / 1000, monotonic(),
-                           clock if clock and clock >= SET_SINCE else None)  # fmt: skip
+            self.anchor = (
+                newest_stored_ms / 1000,
+                monotonic(),
+                clock if clock and clock >= SET_SINCE else None,
+            )
         self.suspect: str | None = None  # why polls are flagged now, or None
         self.confirmed = False  # another witness confirmed the system clock at the last poll
         self.offset_s: float | None = None  # the heat pump's clock minus ours, last seen
@@ -127,8 +130,9 @@ class ClockGuard:
         if controller is not None and not agrees and not follows and floor is not None:
             expected = self._controller_expects(wall, controller)
             where = "ahead of" if wall > expected else "behind"
-            verdict = (f"the system clock is {days_text(wall - expected)} {where} the heat "
-                       "pump's clock")  # fmt: skip
+            verdict = (
+                f"the system clock is {days_text(wall - expected)} {where} the heat pump's clock"
+            )
         self._set_verdict(verdict)
         self.confirmed = verdict is None and (agrees or follows)
         if self.confirmed or (verdict is None and self.anchor is None):
@@ -155,12 +159,17 @@ class ClockGuard:
             self.suspect = verdict
             return
         if verdict is not None:
-            logger.warning("%s: polls are stored, stamped as read, and kept apart until the "
-                           "clock is right (set it; check NTP)", verdict)  # fmt: skip
+            logger.warning(
+                "%s: polls are stored, stamped as read, and kept apart until the "
+                "clock is right (set it; check NTP)",
+                verdict,
+            )
             self._record(events.CLOCK_WRONG, reason=verdict)
         else:
-            logger.info("the system clock agrees with the heat pump's clock again; polls are "
-                        "no longer kept apart")  # fmt: skip
+            logger.info(
+                "the system clock agrees with the heat pump's clock again; polls are "
+                "no longer kept apart"
+            )
             self._record(events.CLOCK_RIGHT)
         self.suspect = verdict
 
@@ -169,8 +178,12 @@ class ClockGuard:
         details: dict[str, Any] = {"seconds": round(skew, 1), "direction": direction}
         if abs(skew) > JUMP_S:
             self.jumps += 1
-            logger.warning("the system clock jumped %s by %s (now %s)", direction,
-                           days_text(skew), _clock(wall))  # fmt: skip
+            logger.warning(
+                "the system clock jumped %s by %s (now %s)",
+                direction,
+                days_text(skew),
+                _clock(wall),
+            )
             self._record(events.CLOCK_JUMP, **details)
         else:
             logger.info("the system clock stepped %s by %s", direction, days_text(skew))
@@ -180,24 +193,32 @@ class ClockGuard:
         """The first poll after a start, more than a day from the newest poll stored."""
         gap = wall - floor
         if gap > 0 and agrees:
-            logger.info("first poll %s after the newest one stored (the heat pump's clock "
-                        "agrees: luxlogd was not running)", days_text(gap))  # fmt: skip
+            logger.info(
+                "first poll %s after the newest one stored (the heat pump's clock "
+                "agrees: luxlogd was not running)",
+                days_text(gap),
+            )
             return
         self.jumps += 1
-        logger.warning("the system clock is %s %s the newest poll stored%s", days_text(gap),
-                       "after" if gap > 0 else "before",
-                       "; nothing confirms it, so retention deletes nothing on its word"
-                       if gap > 0 else "")  # fmt: skip
-        self._record(events.CLOCK_JUMP, seconds=round(gap, 1),
-                     direction="forward" if gap > 0 else "back", at_start=True)  # fmt: skip
+        logger.warning(
+            "the system clock is %s %s the newest poll stored%s",
+            days_text(gap),
+            "after" if gap > 0 else "before",
+            "; nothing confirms it, so retention deletes nothing on its word" if gap > 0 else "",
+        )
+        self._record(
+            events.CLOCK_JUMP,
+            seconds=round(gap, 1),
+            direction="forward" if gap > 0 else "back",
+            at_start=True,
+        )
 
     def _record(self, event: str, **details: Any) -> None:
         if self.diary is not None:
             self.diary.record(event, **details)
 
     def status(self) -> dict[str, Any]:
-        return {"suspect": self.suspect, "controller_offset_s": self.offset_s,
-                "jumps": self.jumps}  # fmt: skip
+        return {"suspect": self.suspect, "controller_offset_s": self.offset_s, "jumps": self.jumps}
 
 
 def _clock(epoch_s: float) -> str:

@@ -542,8 +542,10 @@ def load_config(
         from luxlogd.sensors import check_patterns
 
         where = values[("reports", "sensors")][1]
-        problems += [f"{where}: reports.sensors: {problem}"
-                     for problem in check_patterns(sections["reports"]["sensors"])]  # fmt: skip
+        problems += [
+            f"{where}: reports.sensors: {problem}"
+            for problem in check_patterns(sections["reports"]["sensors"])
+        ]
 
     problems += _mqtt_problems(sections["mqtt"], values)
     if problems:
@@ -564,8 +566,9 @@ def load_config(
     return Config(**built, source=source, warnings=tuple(warnings))
 
 
-def _mqtt_problems(mqtt: dict[str, Any], values: Mapping[tuple[str, str], tuple[Any, str]]
-                   ) -> list[str]:  # fmt: skip
+def _mqtt_problems(
+    mqtt: dict[str, Any], values: Mapping[tuple[str, str], tuple[Any, str]]
+) -> list[str]:
     """What the [mqtt] keys cannot mean together; reads the password file (never logged)."""
 
     def where(key: str) -> str:
@@ -573,23 +576,29 @@ def _mqtt_problems(mqtt: dict[str, Any], values: Mapping[tuple[str, str], tuple[
 
     problems = []
     if mqtt.get("enabled") and not mqtt.get("host"):
-        problems.append(f"{where('enabled')}: mqtt.host: expected the broker's host name or "
-                        "IP address (mqtt.enabled is true), got nothing")  # fmt: skip
+        problems.append(
+            f"{where('enabled')}: mqtt.host: expected the broker's host name or "
+            "IP address (mqtt.enabled is true), got nothing"
+        )
     if mqtt.get("password") and mqtt.get("password_file"):
-        problems.append(f"{where('password_file')}: mqtt.password_file: give mqtt.password or "
-                        "mqtt.password_file, not both")  # fmt: skip
+        problems.append(
+            f"{where('password_file')}: mqtt.password_file: give mqtt.password or "
+            "mqtt.password_file, not both"
+        )
     elif mqtt.get("password_file"):
         path = Path(mqtt["password_file"])
         try:
             mqtt["password"] = path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or "not UTF-8 text"
-            problems.append(f"{where('password_file')}: mqtt.password_file: cannot read "
-                            f"{path}: {reason}")  # fmt: skip
+            problems.append(
+                f"{where('password_file')}: mqtt.password_file: cannot read {path}: {reason}"
+            )
     if bool(mqtt.get("cert_file")) != bool(mqtt.get("key_file")):
         given = "cert_file" if mqtt.get("cert_file") else "key_file"
-        problems.append(f"{where(given)}: mqtt.cert_file and mqtt.key_file: a client "
-                        "certificate needs both")  # fmt: skip
+        problems.append(
+            f"{where(given)}: mqtt.cert_file and mqtt.key_file: a client certificate needs both"
+        )
     for key in ("ca_file", "cert_file", "key_file"):
         if mqtt.get(key) and not mqtt.get("tls"):
             problems.append(f"{where(key)}: mqtt.{key}: set mqtt.tls = true to use it")
@@ -598,8 +607,10 @@ def _mqtt_problems(mqtt: dict[str, Any], values: Mapping[tuple[str, str], tuple[
     if "sensors" in mqtt:
         from luxlogd.sensors import check_patterns
 
-        problems += [f"{where('sensors')}: mqtt.sensors: {problem}"
-                     for problem in check_patterns(mqtt["sensors"])]  # fmt: skip
+        problems += [
+            f"{where('sensors')}: mqtt.sensors: {problem}"
+            for problem in check_patterns(mqtt["sensors"])
+        ]
     return problems
 
 
@@ -608,10 +619,12 @@ def require_host(config: Config) -> None:
     with the hint the package installation prints."""
     if not config.heatpump.host:
         where = config.source if config.source != "built-in defaults" else DEFAULT_CONFIG_PATH
-        raise ConfigError([
-            f"{config.source}: heatpump.host: expected a host name or IP address, got nothing "
-            f"(set heatpump.host in {where}, then: systemctl restart luxlogd)"
-        ])  # fmt: skip
+        raise ConfigError(
+            [
+                f"{config.source}: heatpump.host: expected a host name or IP address, got nothing "
+                f"(set heatpump.host in {where}, then: systemctl restart luxlogd)"
+            ]
+        )
 
 
 def reload_config(path: str | None, running: Config) -> Config:

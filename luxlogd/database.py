@@ -76,8 +76,9 @@ MIGRATIONS: dict[int, list[str | Callable[[sqlite3.Connection], None]]] = {
         "CREATE INDEX chunks_by_latest ON chunks (max_ms)",
     ],
 }
-CHUNK_COLUMNS = ("first_seq, last_seq, start_ms, end_ms, count, lengths, base, times, statuses,"
-                 " slot_counts")  # fmt: skip
+CHUNK_COLUMNS = (
+    "first_seq, last_seq, start_ms, end_ms, count, lengths, base, times, statuses, slot_counts"
+)
 
 
 def _fill_time_bounds(db: sqlite3.Connection) -> None:
@@ -85,8 +86,9 @@ def _fill_time_bounds(db: sqlite3.Connection) -> None:
     rows = db.execute("SELECT id, times FROM chunks").fetchall()
     for chunk, times_blob in rows:
         times = chunks.times_of(times_blob)
-        db.execute("UPDATE chunks SET min_ms = ?, max_ms = ? WHERE id = ?",
-                   (min(times), max(times), chunk))  # fmt: skip
+        db.execute(
+            "UPDATE chunks SET min_ms = ?, max_ms = ? WHERE id = ?", (min(times), max(times), chunk)
+        )
 
 
 class DatabaseDamagedError(StorageError):
@@ -157,9 +159,10 @@ class Database:
             self.has_lost_table = version >= 2
             # Before schema 3 (a reader of an older daemon's file): first and last poll time.
             self.earliest, self.latest, self.trusted = (
-                ("min_ms", "max_ms", "clock_suspect = 0") if version >= 3
+                ("min_ms", "max_ms", "clock_suspect = 0")
+                if version >= 3
                 else ("start_ms", "end_ms", "1")
-            )  # fmt: skip
+            )
             self.refresh()
         except sqlite3.Error as error:
             self.db.close()
@@ -320,19 +323,34 @@ class Database:
         cursor = self.db.execute(
             f"INSERT INTO chunks ({CHUNK_COLUMNS}, min_ms, max_ms, clock_suspect)"  # noqa: S608 - a constant
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (chunk.first_seq, chunk.last_seq, chunk.start_ms, chunk.end_ms, chunk.count,
-             ",".join(map(str, chunk.lengths)), chunk.base, chunk.times, chunk.statuses,
-             chunk.slot_counts, chunk.earliest_ms, chunk.latest_ms, int(chunk.clock_suspect)),
-        )  # fmt: skip
+            (
+                chunk.first_seq,
+                chunk.last_seq,
+                chunk.start_ms,
+                chunk.end_ms,
+                chunk.count,
+                ",".join(map(str, chunk.lengths)),
+                chunk.base,
+                chunk.times,
+                chunk.statuses,
+                chunk.slot_counts,
+                chunk.earliest_ms,
+                chunk.latest_ms,
+                int(chunk.clock_suspect),
+            ),
+        )
         self.db.executemany(
             "INSERT INTO series (series, chunk, points, hourly) VALUES (?, ?, ?, ?)",
             [(series, cursor.lastrowid, points, hourly) for series, points, hourly in chunk.blocks],
         )
-        self.db.executemany("INSERT INTO lost (chunk, series) VALUES (?, ?)",
-                            [(cursor.lastrowid, series) for series in lost])  # fmt: skip
+        self.db.executemany(
+            "INSERT INTO lost (chunk, series) VALUES (?, ?)",
+            [(cursor.lastrowid, series) for series in lost],
+        )
 
-    def hot_polls(self, start_ms: int | None = None, end_ms: int | None = None
-                  ) -> Iterator[tuple[int, Poll]]:  # fmt: skip
+    def hot_polls(
+        self, start_ms: int | None = None, end_ms: int | None = None
+    ) -> Iterator[tuple[int, Poll]]:
         """(seq, poll) of the hot table in the order stored, those stamped in [start_ms,
         end_ms). Each row is a delta of the one before, so all are decoded (times need not
         grow: a clock may have stepped back)."""
@@ -340,9 +358,11 @@ class Database:
         if start_ms is not None or end_ms is not None:
             (through,) = self.db.execute(
                 "SELECT max(seq) FROM hot WHERE ts_ms >= ? AND ts_ms < ?",
-                (start_ms if start_ms is not None else -(2**62),
-                 end_ms if end_ms is not None else 2**62),
-            ).fetchone()  # fmt: skip
+                (
+                    start_ms if start_ms is not None else -(2**62),
+                    end_ms if end_ms is not None else 2**62,
+                ),
+            ).fetchone()
             if through is None:
                 return
         previous: Poll | None = None
@@ -355,8 +375,9 @@ class Database:
             if through is not None and seq >= through:
                 return
 
-    def chunk_rows(self, start_ms: int, end_ms: int, *, suspect: bool = False,
-                   by_seq: bool = False) -> list[tuple]:  # fmt: skip
+    def chunk_rows(
+        self, start_ms: int, end_ms: int, *, suspect: bool = False, by_seq: bool = False
+    ) -> list[tuple]:
         """(id, earliest ms, latest ms, count, lengths, base, times, statuses) of the sealed
         days with polls in [start_ms, end_ms), by their earliest poll (or as stored, with
         `by_seq`); those stamped by a distrusted clock only with `suspect` (then only those)."""
@@ -500,8 +521,9 @@ class Database:
         def delete() -> None:
             rows = self.db.execute(
                 f"SELECT id, count FROM chunks WHERE {self.latest} < ? AND {self.trusted}"  # noqa: S608
-                f" ORDER BY {self.latest} LIMIT ?", (cutoff_ms, limit),
-            ).fetchall()  # fmt: skip
+                f" ORDER BY {self.latest} LIMIT ?",
+                (cutoff_ms, limit),
+            ).fetchall()
             for chunk, count in rows:
                 self.db.execute("DELETE FROM series WHERE chunk = ?", (chunk,))
                 self.db.execute("DELETE FROM lost WHERE chunk = ?", (chunk,))

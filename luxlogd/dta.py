@@ -36,14 +36,20 @@ def stata_names(chosen: Sequence[sensors.Field]) -> list[str]:
     return names
 
 
-def write_dta(handle: IO[bytes], chosen: Sequence[sensors.Field], headers: Sequence[str],
-              rows: Iterator[tuple[int, list[Any]]]) -> int:  # fmt: skip
+def write_dta(
+    handle: IO[bytes],
+    chosen: Sequence[sensors.Field],
+    headers: Sequence[str],
+    rows: Iterator[tuple[int, list[Any]]],
+) -> int:
     """Write the rows as a Stata 118 file to `handle`; return how many were written."""
     try:
         import pandas
     except ImportError:
-        raise DtaError("the dta format needs pandas: pip install 'luxlogd[dta]' (Debian: "
-                       "apt install python3-pandas)") from None  # fmt: skip
+        raise DtaError(
+            "the dta format needs pandas: pip install 'luxlogd[dta]' (Debian: "
+            "apt install python3-pandas)"
+        ) from None
     names = stata_names(chosen)
     times, offsets, records = [], [], []
     for ts_ms, values in rows:
@@ -62,8 +68,13 @@ def write_dta(handle: IO[bytes], chosen: Sequence[sensors.Field], headers: Seque
             frame[column] = frame[column].map(_text)
     labels = {"timestamp": "local time", "utc_offset_min": "offset of local time from UTC"}
     labels.update({name: header[:80] for name, header in zip(names, headers, strict=True)})
-    frame.to_stata(handle, write_index=False, version=118, convert_dates={"timestamp": "tc"},
-                   variable_labels=labels)  # fmt: skip
+    frame.to_stata(
+        handle,
+        write_index=False,
+        version=118,
+        convert_dates={"timestamp": "tc"},
+        variable_labels=labels,
+    )
     return len(records)
 
 

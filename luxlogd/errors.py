@@ -35,8 +35,9 @@ class TimeRangeError(UsageError, ValueError):
 class HeatPumpError(LuxlogdError):
     """The heat pump could not be read; the message names host, phase and every attempt."""
 
-    def __init__(self, message: str, attempts: list[str] | None = None, *,
-                 final: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, message: str, attempts: list[str] | None = None, *, final: bool = False
+    ) -> None:
         super().__init__(message)
         self.attempts = attempts or [message]
         self.final = final  # refused or unknown name: retrying cannot help

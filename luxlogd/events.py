@@ -38,8 +38,11 @@ class Events:
         self.clock = clock
 
     def record(self, event: str, **details: Any) -> None:
-        line = json.dumps({"ts": round(self.clock(), 3), "event": event, **details},
-                          ensure_ascii=False, default=str)  # fmt: skip
+        line = json.dumps(
+            {"ts": round(self.clock(), 3), "event": event, **details},
+            ensure_ascii=False,
+            default=str,
+        )
         try:
             if self.path.exists() and self.path.stat().st_size > MAX_BYTES:
                 os.replace(self.path, self.path.with_name(EVENTS_FILE + ".1"))
@@ -97,14 +100,22 @@ def explain_gap(events: Sequence[dict[str, Any]], start_s: float, end_s: float) 
             text += f" and started at {_clock(started['ts'])}"
         reasons.append(text)
     elif started is not None:
-        reasons.append(f"luxlogd was not running until {_clock(started['ts'])} and had not "
-                       "stopped cleanly (a power cut, a crash or kill -9)")  # fmt: skip
-    for down, up, words in ((UNREACHABLE, REACHABLE, "the heat pump was unreachable"),
-                            (NOT_STORED, STORED, "polls could not be stored")):  # fmt: skip
+        reasons.append(
+            f"luxlogd was not running until {_clock(started['ts'])} and had not "
+            "stopped cleanly (a power cut, a crash or kill -9)"
+        )
+    for down, up, words in (
+        (UNREACHABLE, REACHABLE, "the heat pump was unreachable"),
+        (NOT_STORED, STORED, "polls could not be stored"),
+    ):
         entry = _state_at(events, start_s, down, up) or next(
-            (e for e in within if e["event"] == down), None)  # fmt: skip
+            (e for e in within if e["event"] == down), None
+        )
         if entry is not None:
             error = entry.get("error")
             reasons.append(f"{words}" + (f" ({error})" if error else ""))
-    return "; ".join(reasons) if reasons else "no record of why (luxlogd's diary, events.jsonl, "\
-        "has nothing for this time)"  # fmt: skip
+    return (
+        "; ".join(reasons)
+        if reasons
+        else "no record of why (luxlogd's diary, events.jsonl, has nothing for this time)"
+    )

@@ -21,11 +21,11 @@ PHRASES = {  # key -> (English, German)
     "no_electric": (
         "no electric energy counters in this firmware",
         "keine Zähler für elektrische Energie in dieser Firmware",
-    ),  # fmt: skip
+    ),
     "not_running": (
         "the compressor did not run in the last hour",
         "der Verdichter lief in der letzten Stunde nicht",
-    ),  # fmt: skip
+    ),
     "on": ("on", "an"),
     "off": ("off", "aus"),
 }
@@ -51,8 +51,9 @@ def _since(reader: Reader, poll: Poll, key: str) -> float | None:
     """When `key` took the value it has in `poll` (seconds), within the last day; None when
     it has not changed since (or the history is shorter)."""
     sensor = catalogue.by_key()[key]
-    times, (column,) = reader.columns(poll.ts_ms - HISTORY_MS, poll.ts_ms + 1,
-                                      [series_id(sensor.group, sensor.index)])  # fmt: skip
+    times, (column,) = reader.columns(
+        poll.ts_ms - HISTORY_MS, poll.ts_ms + 1, [series_id(sensor.group, sensor.index)]
+    )
     current = _raw(poll, key)
     for position in range(len(column) - 1, 0, -1):
         if column[position - 1] != current and column[position - 1] is not None:
@@ -60,16 +61,18 @@ def _since(reader: Reader, poll: Poll, key: str) -> float | None:
     return None
 
 
-def _log(poll: Poll, slots: tuple[tuple[int, int], ...], table: str,
-         language: str) -> list[dict[str, Any]]:  # fmt: skip
+def _log(
+    poll: Poll, slots: tuple[tuple[int, int], ...], table: str, language: str
+) -> list[dict[str, Any]]:
     entries = []
     for time_index, code_index in slots:
         if code_index >= len(poll.calculations):
             continue
         stamp, code = poll.calculations[time_index], poll.calculations[code_index]
         if stamp and code:
-            entries.append({"time": stamp, "code": code,
-                            "text": catalogue.state_text(table, code, language)})  # fmt: skip
+            entries.append(
+                {"time": stamp, "code": code, "text": catalogue.state_text(table, code, language)}
+            )
     return sorted(entries, key=lambda entry: -entry["time"])
 
 
@@ -86,8 +89,10 @@ def glance(reader: Reader, now_s: float, language: str = "en") -> dict[str, Any]
     mode = _raw(poll, "operating_mode")
     compressor_on = bool(_raw(poll, "compressor"))
     line2 = catalogue.state_text("status_line_2", _raw(poll, "status_line_2"), language)
-    lines = [catalogue.state_text(f"status_line_{n}", _raw(poll, f"status_line_{n}"), language)
-             for n in (1, 2, 3)]  # fmt: skip
+    lines = [
+        catalogue.state_text(f"status_line_{n}", _raw(poll, f"status_line_{n}"), language)
+        for n in (1, 2, 3)
+    ]
     result: dict[str, Any] = {
         "time": poll.ts_ms / 1000,
         "language": language,
@@ -95,39 +100,47 @@ def glance(reader: Reader, now_s: float, language: str = "en") -> dict[str, Any]
             "code": mode,
             "text": catalogue.state_text("operating_mode", mode, language),
             "since": _since(reader, poll, "operating_mode"),
-        },  # fmt: skip
+        },
         "compressor": {
             "on": compressor_on,
             "text": phrase("on" if compressor_on else "off", language),
             "since": _since(reader, poll, "compressor"),
-        },  # fmt: skip
+        },
         "status_lines": lines,
         "status_for_s": _value(poll, "status_time") if line2 else None,
         "now": [_entry(key, _value(poll, key), language) for key in NOW_KEYS],
     }
     heat_output = _value(poll, "heat_output")
     result["heat_output"] = (
-        _entry("heat_output", heat_output, language) if heat_output is not None
+        _entry("heat_output", heat_output, language)
+        if heat_output is not None
         else {"key": "heat_output", "value": None, "why": phrase("not_reported", language)}
-    )  # fmt: skip
-    electric = all(_raw(poll, key) is not None for key in ("electric_heating",
-                                                          "electric_hot_water"))  # fmt: skip
+    )
+    electric = all(
+        _raw(poll, key) is not None for key in ("electric_heating", "electric_hot_water")
+    )
     hour = stats.period_figures(reader, poll.ts_ms - 3_600_000, poll.ts_ms + 1, "last hour")
     why = None if electric else phrase("no_electric", language)
     if why is None and not hour.counters.get("compressor_time"):
         why = phrase("not_running", language)
     result["cop_last_hour"] = {"value": hour.cop if why is None else None, "why": why}
     day = dt.datetime.fromtimestamp(now_s, dt.UTC).astimezone().date()
-    today = stats.period_figures(reader, stats.local_midnight_ms(day), int(now_s * 1000) + 1,
-                                 day.isoformat())  # fmt: skip
+    today = stats.period_figures(
+        reader, stats.local_midnight_ms(day), int(now_s * 1000) + 1, day.isoformat()
+    )
     result["today"] = {
-        "heat_kwh": today.heat_kwh, "electric_kwh": today.electric_kwh if electric else None,
-        "cop": today.cop if electric else None, "starts": today.counters.get("compressor_starts"),
-        "hours": today.compressor_hours, "average_run_min": today.average_run_min,
-        "defrosts": today.defrosts, "hot_water_cycles": today.hot_water_cycles,
-        "polls": today.polls, "notes": today.notes,
+        "heat_kwh": today.heat_kwh,
+        "electric_kwh": today.electric_kwh if electric else None,
+        "cop": today.cop if electric else None,
+        "starts": today.counters.get("compressor_starts"),
+        "hours": today.compressor_hours,
+        "average_run_min": today.average_run_min,
+        "defrosts": today.defrosts,
+        "hot_water_cycles": today.hot_water_cycles,
+        "polls": today.polls,
+        "notes": today.notes,
         "electric_why": None if electric else phrase("no_electric", language),
-    }  # fmt: skip
+    }
     result["errors"] = _log(poll, catalogue.ERROR_LOG, "error", language)
     result["switch_offs"] = _log(poll, catalogue.SWITCH_OFF_LOG, "switch_off", language)
     return result

@@ -49,8 +49,9 @@ def stale_after_s(interval_s: float) -> float:
     return max(3 * interval_s, 300.0)
 
 
-def problems(status: Mapping[str, Any] | None, *, now: float, interval_s: float,
-             running: bool = True) -> list[str]:  # fmt: skip
+def problems(
+    status: Mapping[str, Any] | None, *, now: float, interval_s: float, running: bool = True
+) -> list[str]:
     """The one health rule: what is wrong with a daemon whose status is `status` ([] = fine)."""
     if status is None:
         return ["the daemon has not run"]
@@ -58,9 +59,11 @@ def problems(status: Mapping[str, Any] | None, *, now: float, interval_s: float,
     if not running:
         found.append("the daemon is not running")
     elif now - (status.get("updated") or now) > stale_after_s(interval_s):
-        found.append(f"the daemon has not updated its status since "
-                     f"{clock_text(status.get('updated'))} (stuck, or nowhere to write "
-                     "it)")  # fmt: skip
+        found.append(
+            f"the daemon has not updated its status since "
+            f"{clock_text(status.get('updated'))} (stuck, or nowhere to write "
+            "it)"
+        )
     last = status.get("last_success")
     if last is None or now - last > stale_after_s(interval_s):
         found.append(f"no poll stored since {clock_text(last)}")
@@ -125,8 +128,10 @@ class Counters:
         if self.down_since is not None:
             logger.info(
                 "heat pump reachable again host=%s after %d failed polls (down since %s)",
-                host, self.failed_in_row, clock_text(self.down_since),
-            )  # fmt: skip
+                host,
+                self.failed_in_row,
+                clock_text(self.down_since),
+            )
             self.down_since = None
             self._record(events.REACHABLE)
         self.failed_in_row = 0
@@ -184,14 +189,24 @@ class Counters:
         self.polls_late += 1
         took = self.last_poll_duration_s
         if self.slow_since is None:
-            logger.warning("poll overran its slot, skipped_polls=%d (the last poll took %.1f s, "
-                           "interval_s=%g)", missed, took, interval_s)  # fmt: skip
+            logger.warning(
+                "poll overran its slot, skipped_polls=%d (the last poll took %.1f s, "
+                "interval_s=%g)",
+                missed,
+                took,
+                interval_s,
+            )
             return
         level = logging.DEBUG if self.slow_announced else logging.WARNING
         self.slow_announced = True
-        logger.log(level, "heat pump slow: the read took %.1f s, longer than poll.interval_s=%g;"
-                   " skipped_polls=%d (counted in status and /metrics)", took, interval_s,
-                   missed)  # fmt: skip
+        logger.log(
+            level,
+            "heat pump slow: the read took %.1f s, longer than poll.interval_s=%g;"
+            " skipped_polls=%d (counted in status and /metrics)",
+            took,
+            interval_s,
+            missed,
+        )
 
     def status_text(self, stored: int) -> str:
         """One ASCII line for systemd's STATUS= (and `systemctl status`)."""
@@ -269,9 +284,12 @@ class StatusFiles:
             logger.debug("cannot write the status file anywhere: %s; %s", problem, error)
             return
         if not self._fallback_used:
-            logger.warning("cannot write %s (%s); the status goes to %s meanwhile",
-                           self.directory / STATUS_FILE, problem.strerror or problem,
-                           fallback)  # fmt: skip
+            logger.warning(
+                "cannot write %s (%s); the status goes to %s meanwhile",
+                self.directory / STATUS_FILE,
+                problem.strerror or problem,
+                fallback,
+            )
             self._fallback_used = True
 
     def touch_heartbeat(self) -> None:
@@ -343,7 +361,7 @@ def read_status(state_dir: Path) -> dict[str, Any] | None:
         if isinstance(status, dict) and (
             written_for is None or str(Path(written_for).resolve()) == mine
         ):
-            found.append(status)  # fmt: skip
+            found.append(status)
     return max(found, key=lambda s: s.get("updated") or 0) if found else None
 
 
@@ -353,8 +371,9 @@ def _fallbacks(state_dir: Path) -> list[Path]:
     key = fallback_status_path(state_dir).name.rsplit("-", 1)[1]
     try:
         owners = {0, Path(state_dir).stat().st_uid}
-        return sorted(p for p in SHARED_MEMORY.glob(f"luxlogd-status-*-{key}")
-                      if p.stat().st_uid in owners)  # fmt: skip
+        return sorted(
+            p for p in SHARED_MEMORY.glob(f"luxlogd-status-*-{key}") if p.stat().st_uid in owners
+        )
     except OSError:
         return []
 
@@ -397,8 +416,14 @@ class Liveness:
     calls it, so a hung loop stops all three.
     """
 
-    def __init__(self, notifier: Any, watchdog_s: float | None, files: StatusFiles,
-                 monitor: StallMonitor | None, clock: Callable[[], float]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        notifier: Any,
+        watchdog_s: float | None,
+        files: StatusFiles,
+        monitor: StallMonitor | None,
+        clock: Callable[[], float],
+    ) -> None:
         self.notifier = notifier
         self.watchdog_s = watchdog_s
         self.files = files
@@ -409,9 +434,14 @@ class Liveness:
         self._progressed = True
 
     @classmethod
-    def from_environ(cls, notifier: Any, environ: Mapping[str, str], state_dir: Path,
-                     monitor: StallMonitor | None,
-                     clock: Callable[[], float]) -> Liveness:  # fmt: skip
+    def from_environ(
+        cls,
+        notifier: Any,
+        environ: Mapping[str, str],
+        state_dir: Path,
+        monitor: StallMonitor | None,
+        clock: Callable[[], float],
+    ) -> Liveness:
         """Status files on $RUNTIME_DIRECTORY (a tmpfs) when systemd gives one, else in the
         state directory; the watchdog when it is meant for this process."""
         runtime = environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
@@ -463,8 +493,12 @@ class StallMonitor:
     not a stall: the monitor sees its own sleep overshoot and gives the loop a fresh deadline.
     """
 
-    def __init__(self, limit_s: float, on_stall: Callable[[], None] = _exit_stalled,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        limit_s: float,
+        on_stall: Callable[[], None] = _exit_stalled,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limit_s = limit_s
         self.on_stall = on_stall
         self.clock = clock  # real time, whatever clock drives the loop
@@ -495,8 +529,11 @@ class StallMonitor:
         now = self.clock()
         if now - before > check + max(5.0, check):  # our own sleep overshot: we were paused
             self.pauses += 1
-            logger.info("resumed after a pause of %.0f s (stopped or frozen); the loop gets a "
-                        "fresh deadline", now - before - check)  # fmt: skip
+            logger.info(
+                "resumed after a pause of %.0f s (stopped or frozen); the loop gets a "
+                "fresh deadline",
+                now - before - check,
+            )
             self._progress = now
             return now
         idle = now - self._progress
@@ -504,8 +541,10 @@ class StallMonitor:
             return now
         logger.critical(
             "no progress for %.0f s (limit %.0f s); exiting so the service is restarted. "
-            "Where each thread was:", idle, self.limit_s,
-        )  # fmt: skip
+            "Where each thread was:",
+            idle,
+            self.limit_s,
+        )
         from luxlogd import logs
 
         logs.flush()  # the reason first, before the dump

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 REPORT_NAME = re.compile(
     r"^(\d{4}-\d{2}-\d{2})_(now_)?(daily|weekly|summary)\.(csv|json|dta)(\.gz)?$"
-)  # fmt: skip
+)
 LEDGER_FILE = "reports-written.jsonl"
 
 
@@ -71,8 +71,12 @@ class Ledger:
             found = path.stat()
         except OSError:
             return None
-        return {"dev": found.st_dev, "ino": found.st_ino, "size": found.st_size,
-                "mtime_ns": found.st_mtime_ns}  # fmt: skip
+        return {
+            "dev": found.st_dev,
+            "ino": found.st_ino,
+            "size": found.st_size,
+            "mtime_ns": found.st_mtime_ns,
+        }
 
     def record(self, paths: list[Path]) -> None:
         lines = []
@@ -106,13 +110,17 @@ class Ledger:
 
     def ours(self) -> list[Path]:
         """The recorded files that still exist exactly as luxlogd wrote them."""
-        return [Path(path) for path, identity in self.entries().items()
-                if self._identity(Path(path)) == identity]  # fmt: skip
+        return [
+            Path(path)
+            for path, identity in self.entries().items()
+            if self._identity(Path(path)) == identity
+        ]
 
     def prune(self) -> None:
         """Forget files that are gone or changed (rewrites the ledger)."""
-        kept = [json.dumps({"path": str(p), **(self._identity(p) or {})}) + "\n"
-                for p in self.ours()]  # fmt: skip
+        kept = [
+            json.dumps({"path": str(p), **(self._identity(p) or {})}) + "\n" for p in self.ours()
+        ]
         if self.path.exists():
             with atomic_file(self.path) as handle:
                 handle.writelines(kept)
@@ -169,8 +177,9 @@ def cleanup(config: Config, now: dt.datetime | None = None) -> CleanupResult:
                     result.files += 1
                 except OSError as error:
                     result.skipped += 1
-                    logger.warning("cleanup: cannot delete %s (%s); skipped", path,
-                                   error.strerror or error)  # fmt: skip
+                    logger.warning(
+                        "cleanup: cannot delete %s (%s); skipped", path, error.strerror or error
+                    )
         try:
             Ledger(config.state_dir).prune()
         except OSError as error:
@@ -179,8 +188,12 @@ def cleanup(config: Config, now: dt.datetime | None = None) -> CleanupResult:
         _raw_retention(config, now, result)
     else:
         result.raw_retention = "storage.retention_days = 0 keeps everything"
-    logger.info("cleanup deleted files=%d polls=%d bytes_freed=%d", result.files,
-                result.polls_removed, result.bytes_freed)  # fmt: skip
+    logger.info(
+        "cleanup deleted files=%d polls=%d bytes_freed=%d",
+        result.files,
+        result.polls_removed,
+        result.bytes_freed,
+    )
     return result
 
 
@@ -270,8 +283,9 @@ class DiskGuard:
         if not self.warned:
             logger.warning(
                 "disk use above %g %% on %s; deleting the oldest reports luxlogd wrote there",
-                threshold, ", ".join(str(d) for d in over.values()),
-            )  # fmt: skip
+                threshold,
+                ", ".join(str(d) for d in over.values()),
+            )
             self.warned = True
         if self.exhausted:
             return 0
@@ -307,8 +321,9 @@ class DiskGuard:
         if any(self.usage(d) > threshold for d in over.values()):
             logger.warning(
                 "disk still above %g %% and no report left that luxlogd may delete; polls are "
-                "still stored while space lasts: free some space", threshold,
-            )  # fmt: skip
+                "still stored while space lasts: free some space",
+                threshold,
+            )
             self.exhausted = True
         return deleted
 
@@ -338,9 +353,11 @@ class InternalSchedule:
         run_cleanup = self._last_cleanup != now.date()
         self._last_cleanup = now.date()
         self.thread = threading.Thread(
-            target=self._work, args=(self.config, due, now, run_cleanup),
-            name="housekeeping", daemon=True,
-        )  # fmt: skip
+            target=self._work,
+            args=(self.config, due, now, run_cleanup),
+            name="housekeeping",
+            daemon=True,
+        )
         self.thread.start()
 
     @staticmethod

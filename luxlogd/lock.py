@@ -36,8 +36,9 @@ class FileLock:
             if error.errno != errno.EROFS or not self.path.exists():
                 raise state_dir_error(
                     f"{self.path.parent}: cannot create {self.path.name} ({error.strerror}); "
-                    "the directory must be writable by the user luxlogd runs as", error,
-                ) from None  # fmt: skip
+                    "the directory must be writable by the user luxlogd runs as",
+                    error,
+                ) from None
             # A file system that turned read-only: the lock still excludes other writers.
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         give_up = time.monotonic() + wait_s

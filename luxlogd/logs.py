@@ -134,8 +134,10 @@ class TruncateFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if len(message) > MAX_MESSAGE_CHARS:
-            record.msg = (f"{message[:MAX_MESSAGE_CHARS]}... "
-                          f"({len(message) - MAX_MESSAGE_CHARS} more characters)")  # fmt: skip
+            record.msg = (
+                f"{message[:MAX_MESSAGE_CHARS]}... "
+                f"({len(message) - MAX_MESSAGE_CHARS} more characters)"
+            )
             record.args = None
         return True
 

@@ -67,10 +67,17 @@ def read_losses(state_dir: Path) -> list[Loss]:
         try:
             entry = json.loads(line)
             seqs = entry.get("seqs")
-            found.append(Loss(float(entry["ts"]), str(entry["kind"]), int(entry["polls_lost"]),
-                              (int(seqs[0]), int(seqs[1])) if seqs else None,
-                              entry.get("from_ms"), entry.get("to_ms"),
-                              str(entry.get("detail", ""))))  # fmt: skip
+            found.append(
+                Loss(
+                    float(entry["ts"]),
+                    str(entry["kind"]),
+                    int(entry["polls_lost"]),
+                    (int(seqs[0]), int(seqs[1])) if seqs else None,
+                    entry.get("from_ms"),
+                    entry.get("to_ms"),
+                    str(entry.get("detail", "")),
+                )
+            )
         except (ValueError, KeyError, TypeError, IndexError):
             continue
     return found
@@ -84,8 +91,9 @@ def recent_losses(state_dir: Path, now: float, within_s: float = RECENT_S) -> li
     return [loss for loss in read_losses(state_dir) if now - loss.ts < within_s]
 
 
-def uncovered(ranges: Sequence[tuple[int, int]], known: Sequence[tuple[int, int]]
-              ) -> list[tuple[int, int]]:  # fmt: skip
+def uncovered(
+    ranges: Sequence[tuple[int, int]], known: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
     """The parts of `ranges` (inclusive) that no range in `known` covers."""
     result = []
     for first, last in ranges:
@@ -136,22 +144,40 @@ class LossLedger:
         """The parts of `ranges` not told before."""
         return uncovered(ranges, self.known_ranges())
 
-    def record(self, kind: str, polls_lost: int, detail: str, *,
-               seqs: tuple[int, int] | None = None, from_ms: int | None = None,
-               to_ms: int | None = None, advice: str = "") -> Loss:  # fmt: skip
+    def record(
+        self,
+        kind: str,
+        polls_lost: int,
+        detail: str,
+        *,
+        seqs: tuple[int, int] | None = None,
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        advice: str = "",
+    ) -> Loss:
         """Tell a loss: one line in the ledger and one ERROR in the log (damage needs a look
         at the disk even when every poll could be recovered)."""
         loss = Loss(round(self.clock(), 3), kind, polls_lost, seqs, from_ms, to_ms, detail)
-        entry: dict[str, Any] = {"ts": loss.ts, "kind": kind, "polls_lost": polls_lost,
-                                 "seqs": list(seqs) if seqs else None, "from_ms": from_ms,
-                                 "to_ms": to_ms, "detail": detail}  # fmt: skip
+        entry: dict[str, Any] = {
+            "ts": loss.ts,
+            "kind": kind,
+            "polls_lost": polls_lost,
+            "seqs": list(seqs) if seqs else None,
+            "from_ms": from_ms,
+            "to_ms": to_ms,
+            "detail": detail,
+        }
         self._unwritten.append(json.dumps(entry) + "\n")
         self.told().append(loss)
         self.flush()
-        logger.error("storage: %s, polls_lost=%d%s (%s). %sluxlogd doctor lists every loss",
-                     KINDS.get(kind, kind), polls_lost,
-                     f" seqs={seqs[0]}-{seqs[1]}" if seqs else "", detail,
-                     f"{advice}. " if advice else "")  # fmt: skip
+        logger.error(
+            "storage: %s, polls_lost=%d%s (%s). %sluxlogd doctor lists every loss",
+            KINDS.get(kind, kind),
+            polls_lost,
+            f" seqs={seqs[0]}-{seqs[1]}" if seqs else "",
+            detail,
+            f"{advice}. " if advice else "",
+        )
         return loss
 
     def flush(self) -> bool:

@@ -25,15 +25,30 @@ from luxlogd.poll import GROUPS, Poll
 # kind -> (family, help, type, scale applied to the decoded value)
 FAMILIES: dict[str, tuple[str, str, str, float]] = {
     "temperature": ("luxtronik_temperature_celsius", "Temperature.", "gauge", 1.0),
-    "temperature_difference": ("luxtronik_temperature_difference_kelvin",
-                               "Temperature difference (superheat).", "gauge", 1.0),
-    "heat_energy": ("luxtronik_heat_energy_kwh_total",
-                    "Heat produced since the counter began, by circuit.", "counter", 1.0),
-    "electric_energy": ("luxtronik_electric_energy_kwh_total",
-                        "Electric energy used since the counter began, by circuit.", "counter",
-                        1.0),
-    "operating_time": ("luxtronik_operating_seconds_total",
-                       "Time a component has run, by component.", "counter", 1.0),
+    "temperature_difference": (
+        "luxtronik_temperature_difference_kelvin",
+        "Temperature difference (superheat).",
+        "gauge",
+        1.0,
+    ),
+    "heat_energy": (
+        "luxtronik_heat_energy_kwh_total",
+        "Heat produced since the counter began, by circuit.",
+        "counter",
+        1.0,
+    ),
+    "electric_energy": (
+        "luxtronik_electric_energy_kwh_total",
+        "Electric energy used since the counter began, by circuit.",
+        "counter",
+        1.0,
+    ),
+    "operating_time": (
+        "luxtronik_operating_seconds_total",
+        "Time a component has run, by component.",
+        "counter",
+        1.0,
+    ),
     "starts": ("luxtronik_compressor_starts_total", "Compressor starts.", "counter", 1.0),
     "output": ("luxtronik_output", "An output of the controller: 1 on, 0 off.", "gauge", 1.0),
     "input": ("luxtronik_input", "An input of the controller: 1 on, 0 off.", "gauge", 1.0),
@@ -43,10 +58,13 @@ FAMILIES: dict[str, tuple[str, str, str, float]] = {
     "percent": ("luxtronik_pump_speed_ratio", "Pump speed or control, 0 to 1.", "gauge", 0.01),
     "speed": ("luxtronik_fan_speed_rpm", "Fan speed.", "gauge", 1.0),
     "frequency": ("luxtronik_compressor_frequency_hertz", "Compressor frequency.", "gauge", 1.0),
-    "duration": ("luxtronik_duration_seconds",
-                 "How long a state has lasted or will last (status, run, defrost in).", "gauge",
-                 1.0),
-}  # fmt: skip
+    "duration": (
+        "luxtronik_duration_seconds",
+        "How long a state has lasted or will last (status, run, defrost in).",
+        "gauge",
+        1.0,
+    ),
+}
 STATE_SETS = {  # catalogue key -> metric family of its state set
     "operating_mode": "luxtronik_operating_mode",
     "status_line_1": "luxtronik_status_line_1",
@@ -84,8 +102,15 @@ class Exposition:
 
     families: dict[str, tuple[str, str, list[str]]] = field(default_factory=dict)
 
-    def add(self, name: str, kind: str, help_text: str, value: float,
-            labels: Iterable[tuple[str, str]] = (), suffix: str = "") -> None:  # fmt: skip
+    def add(
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        value: float,
+        labels: Iterable[tuple[str, str]] = (),
+        suffix: str = "",
+    ) -> None:
         entry = self.families.setdefault(name, (kind, help_text, []))
         entry[2].append(f"{name}{suffix}{_labels(labels)} {value!r}")
 
@@ -110,8 +135,7 @@ def _sensor_value(sensor: Sensor, poll: Poll) -> float | None:
 
 def _heat_pump(out: Exposition, poll: Poll, raw: bool) -> None:
     firmware = sensors.decode_value(sensors.sensor_field("firmware"), poll.calculations)
-    heat_pump_type = sensors.decode_value(sensors.sensor_field("heat_pump_type"),
-                                          poll.calculations)  # fmt: skip
+    heat_pump_type = sensors.decode_value(sensors.sensor_field("heat_pump_type"), poll.calculations)
     info = [("firmware", str(firmware or "")), ("heatpump_type", str(heat_pump_type or ""))]
     out.add("luxtronik_info", "gauge", "The controller: firmware and heat pump type.", 1.0, info)
     for sensor in catalogue.SENSORS:
@@ -135,24 +159,36 @@ def _heat_pump(out: Exposition, poll: Poll, raw: bool) -> None:
         states = catalogue.STATES[sensor.states]
         help_text = f"{sensor.en}: 1 for the state it is in (a state set)."
         for state_code, (english, _) in states.items():
-            out.add(set_name, "gauge", help_text, float(state_code == code),
-                    [("state", snake(english))])  # fmt: skip
+            out.add(
+                set_name, "gauge", help_text, float(state_code == code), [("state", snake(english))]
+            )
         if code not in states:
             out.add(set_name, "gauge", help_text, 1.0, [("state", f"unknown_{code}")])
-    for prefix, table, log in (("luxtronik_last_error", "error", catalogue.ERROR_LOG),
-                               ("luxtronik_last_switch_off", "switch_off",
-                                catalogue.SWITCH_OFF_LOG)):  # fmt: skip
-        entries = sorted((poll.calculations[t], poll.calculations[c]) for t, c in log
-                         if c < len(poll.calculations) and poll.calculations[t])  # fmt: skip
+    for prefix, table, log in (
+        ("luxtronik_last_error", "error", catalogue.ERROR_LOG),
+        ("luxtronik_last_switch_off", "switch_off", catalogue.SWITCH_OFF_LOG),
+    ):
+        entries = sorted(
+            (poll.calculations[t], poll.calculations[c])
+            for t, c in log
+            if c < len(poll.calculations) and poll.calculations[t]
+        )
         if entries:
             stamp, code = entries[-1]
             text = catalogue.state_text(table, code) or ""
-            out.add(f"{prefix}_timestamp_seconds", "gauge",
-                    f"When the newest entry of the controller's {table} log was made.",
-                    float(stamp))  # fmt: skip
-            out.add(f"{prefix}_code", "gauge",
-                    f"The code of the newest entry of the controller's {table} log.",
-                    float(code), [("meaning", text)])  # fmt: skip
+            out.add(
+                f"{prefix}_timestamp_seconds",
+                "gauge",
+                f"When the newest entry of the controller's {table} log was made.",
+                float(stamp),
+            )
+            out.add(
+                f"{prefix}_code",
+                "gauge",
+                f"The code of the newest entry of the controller's {table} log.",
+                float(code),
+                [("meaning", text)],
+            )
     if raw:
         for group in GROUPS:
             values = poll.array(group)
@@ -161,56 +197,117 @@ def _heat_pump(out: Exposition, poll: Poll, raw: bool) -> None:
                     continue
                 value = _number(sensors.decode_value(found, values))
                 if value is not None:
-                    out.add("luxtronik_raw_value", "gauge",
-                            "Every numeric field, decoded as luxtronik 0.3.14 does (metrics.raw).",
-                            value, [("name", found.name), ("group", group)])  # fmt: skip
+                    out.add(
+                        "luxtronik_raw_value",
+                        "gauge",
+                        "Every numeric field, decoded as luxtronik 0.3.14 does (metrics.raw).",
+                        value,
+                        [("name", found.name), ("group", group)],
+                    )
 
 
 def _daemon(out: Exposition, status: dict[str, Any], sizes: dict[str, Any]) -> None:
-    out.add("luxlogd_build_info", "gauge", "The luxlogd that serves these metrics.", 1.0,
-            [("version", __version__)])  # fmt: skip
+    out.add(
+        "luxlogd_build_info",
+        "gauge",
+        "The luxlogd that serves these metrics.",
+        1.0,
+        [("version", __version__)],
+    )
     polls = "Polls since the daemon started, by result."
-    out.add("luxlogd_polls_total", "counter", polls, float(status.get("polls_ok", 0)),
-            [("result", "ok")])  # fmt: skip
-    out.add("luxlogd_polls_total", "counter", polls, float(status.get("polls_failed", 0)),
-            [("result", "failed")])  # fmt: skip
-    out.add("luxlogd_polls_slow_total", "counter",
-            "Polls whose read took longer than poll.interval_s.",
-            float(status.get("polls_slow", 0)))  # fmt: skip
-    out.add("luxlogd_polls_late_total", "counter", "Polls that started late or overran.",
-            float(status.get("polls_late", 0)))  # fmt: skip
-    out.add("luxlogd_poll_slots_skipped_total", "counter",
-            "Poll slots passed while a poll ran (never silently).",
-            float(status.get("slots_skipped", 0)))  # fmt: skip
+    out.add(
+        "luxlogd_polls_total",
+        "counter",
+        polls,
+        float(status.get("polls_ok", 0)),
+        [("result", "ok")],
+    )
+    out.add(
+        "luxlogd_polls_total",
+        "counter",
+        polls,
+        float(status.get("polls_failed", 0)),
+        [("result", "failed")],
+    )
+    out.add(
+        "luxlogd_polls_slow_total",
+        "counter",
+        "Polls whose read took longer than poll.interval_s.",
+        float(status.get("polls_slow", 0)),
+    )
+    out.add(
+        "luxlogd_polls_late_total",
+        "counter",
+        "Polls that started late or overran.",
+        float(status.get("polls_late", 0)),
+    )
+    out.add(
+        "luxlogd_poll_slots_skipped_total",
+        "counter",
+        "Poll slots passed while a poll ran (never silently).",
+        float(status.get("slots_skipped", 0)),
+    )
     histogram = "How long polls took (read and store)."
     counts = status.get("durations") or [0] * (len(DURATION_BUCKETS) + 1)
     cumulative = 0
     for bound, count in zip([*DURATION_BUCKETS, math.inf], counts, strict=True):
         cumulative += count
-        out.add("luxlogd_poll_duration_seconds", "histogram", histogram, float(cumulative),
-                [("le", "+Inf" if bound == math.inf else repr(bound))], "_bucket")  # fmt: skip
-    out.add("luxlogd_poll_duration_seconds", "histogram", histogram,
-            float(status.get("duration_sum_s") or 0.0), suffix="_sum")  # fmt: skip
-    out.add("luxlogd_poll_duration_seconds", "histogram", histogram, float(cumulative),
-            suffix="_count")  # fmt: skip
-    out.add("luxlogd_last_success_timestamp_seconds", "gauge",
-            "When the last poll was stored (Unix time; 0: none yet).",
-            float(status.get("last_success") or 0.0))  # fmt: skip
-    out.add("luxlogd_heatpump_reachable", "gauge", "1 when the last poll succeeded.",
-            1.0 if status.get("reachable") else 0.0)  # fmt: skip
-    out.add("luxlogd_storage_ok", "gauge",
-            "1 when storage works (else polls wait in the WAL, or in memory).",
-            1.0 if status.get("storage_ok") else 0.0)  # fmt: skip
-    out.add("luxlogd_polls_pending", "gauge",
-            "Polls read but kept in memory while storage fails (not yet acknowledged).",
-            float(status.get("polls_pending") or 0))  # fmt: skip
-    out.add("luxlogd_polls_lost_total", "counter",
-            "Polls that damage to stored data or a long storage failure took, ever "
-            "(luxlogd doctor lists each loss).",
-            float(status.get("polls_lost_total") or 0))  # fmt: skip
-    out.add("luxlogd_clock_suspect", "gauge",
-            "1 while the system clock disagrees with the heat pump's and the store's history "
-            "(polls are kept apart).", 1.0 if status.get("clock_suspect") else 0.0)  # fmt: skip
+        out.add(
+            "luxlogd_poll_duration_seconds",
+            "histogram",
+            histogram,
+            float(cumulative),
+            [("le", "+Inf" if bound == math.inf else repr(bound))],
+            "_bucket",
+        )
+    out.add(
+        "luxlogd_poll_duration_seconds",
+        "histogram",
+        histogram,
+        float(status.get("duration_sum_s") or 0.0),
+        suffix="_sum",
+    )
+    out.add(
+        "luxlogd_poll_duration_seconds", "histogram", histogram, float(cumulative), suffix="_count"
+    )
+    out.add(
+        "luxlogd_last_success_timestamp_seconds",
+        "gauge",
+        "When the last poll was stored (Unix time; 0: none yet).",
+        float(status.get("last_success") or 0.0),
+    )
+    out.add(
+        "luxlogd_heatpump_reachable",
+        "gauge",
+        "1 when the last poll succeeded.",
+        1.0 if status.get("reachable") else 0.0,
+    )
+    out.add(
+        "luxlogd_storage_ok",
+        "gauge",
+        "1 when storage works (else polls wait in the WAL, or in memory).",
+        1.0 if status.get("storage_ok") else 0.0,
+    )
+    out.add(
+        "luxlogd_polls_pending",
+        "gauge",
+        "Polls read but kept in memory while storage fails (not yet acknowledged).",
+        float(status.get("polls_pending") or 0),
+    )
+    out.add(
+        "luxlogd_polls_lost_total",
+        "counter",
+        "Polls that damage to stored data or a long storage failure took, ever "
+        "(luxlogd doctor lists each loss).",
+        float(status.get("polls_lost_total") or 0),
+    )
+    out.add(
+        "luxlogd_clock_suspect",
+        "gauge",
+        "1 while the system clock disagrees with the heat pump's and the store's history "
+        "(polls are kept apart).",
+        1.0 if status.get("clock_suspect") else 0.0,
+    )
     for key, help_text in (
         ("wal_bytes", "Bytes of the write-ahead log."),
         ("database_bytes", "Bytes of the SQLite database and its log."),
@@ -223,22 +320,34 @@ def _daemon(out: Exposition, status: dict[str, Any], sizes: dict[str, Any]) -> N
         ("rollup_failure", "When the last roll-up failed (Unix time)."),
     ):
         if sizes.get(key) is not None:
-            out.add(f"luxlogd_last_{key}_timestamp_seconds", "gauge", help_text,
-                    float(sizes[key]))  # fmt: skip
+            out.add(f"luxlogd_last_{key}_timestamp_seconds", "gauge", help_text, float(sizes[key]))
     for check, count in sorted((status.get("quality") or {}).items()):
-        out.add("luxlogd_data_quality_problems_total", "counter",
-                "Implausible readings found when storing polls (stored unchanged), by check.",
-                float(count), [("check", check)])  # fmt: skip
+        out.add(
+            "luxlogd_data_quality_problems_total",
+            "counter",
+            "Implausible readings found when storing polls (stored unchanged), by check.",
+            float(count),
+            [("check", check)],
+        )
     mqtt = status.get("mqtt")
     if mqtt is not None:
-        out.add("luxlogd_mqtt_connected", "gauge", "1 while connected to the MQTT broker.",
-                1.0 if mqtt.get("connected") else 0.0)  # fmt: skip
-        out.add("luxlogd_mqtt_messages_total", "counter", "MQTT messages published.",
-                float(mqtt.get("published", 0)))  # fmt: skip
+        out.add(
+            "luxlogd_mqtt_connected",
+            "gauge",
+            "1 while connected to the MQTT broker.",
+            1.0 if mqtt.get("connected") else 0.0,
+        )
+        out.add(
+            "luxlogd_mqtt_messages_total",
+            "counter",
+            "MQTT messages published.",
+            float(mqtt.get("published", 0)),
+        )
 
 
-def render_metrics(status: dict[str, Any], poll: Poll | None, sizes: dict[str, Any],
-                   raw: bool = False) -> str:  # fmt: skip
+def render_metrics(
+    status: dict[str, Any], poll: Poll | None, sizes: dict[str, Any], raw: bool = False
+) -> str:
     """The whole exposition; the heat pump's values only while it is reachable."""
     out = Exposition()
     _daemon(out, status, sizes)

@@ -68,10 +68,12 @@ def paho() -> Any:
     try:
         import paho.mqtt.client as client
     except ImportError:
-        raise ConfigError([
-            "mqtt.enabled: publishing needs the paho-mqtt library: apt install "
-            "python3-paho-mqtt (or pip install 'luxlogd[mqtt]')"
-        ]) from None  # fmt: skip
+        raise ConfigError(
+            [
+                "mqtt.enabled: publishing needs the paho-mqtt library: apt install "
+                "python3-paho-mqtt (or pip install 'luxlogd[mqtt]')"
+            ]
+        ) from None
     return client
 
 
@@ -111,8 +113,11 @@ def published_fields(mqtt: MqttConfig, poll: Poll) -> list[sensors.Field]:
         value = sensors.decode_value(found, poll.array(found.group))
         if found.secret or value is None:
             continue
-        if found.sensor is not None and isinstance(value, int | float) \
-                and quality.not_connected(found.sensor, value):  # fmt: skip
+        if (
+            found.sensor is not None
+            and isinstance(value, int | float)
+            and quality.not_connected(found.sensor, value)
+        ):
             continue
         chosen.append(found)
     return chosen
@@ -120,8 +125,10 @@ def published_fields(mqtt: MqttConfig, poll: Poll) -> list[sensors.Field]:
 
 def state(fields: list[sensors.Field], poll: Poll, language: str) -> dict[str, Any]:
     moment = dt.datetime.fromtimestamp(poll.ts_ms / 1000, dt.UTC)
-    return {"time": moment.isoformat(timespec="seconds"),
-            **{_key(f): _value(f, poll, language) for f in fields}}  # fmt: skip
+    return {
+        "time": moment.isoformat(timespec="seconds"),
+        **{_key(f): _value(f, poll, language) for f in fields},
+    }
 
 
 def entities(config: Config, fields: list[sensors.Field], poll: Poll) -> list[Entity]:
@@ -211,8 +218,9 @@ class Publisher:
         mqtt_client = paho()
         mqtt = self.mqtt
         if hasattr(mqtt_client, "CallbackAPIVersion"):  # paho-mqtt 2.x (PyPI)
-            client = mqtt_client.Client(mqtt_client.CallbackAPIVersion.VERSION2,
-                                        client_id=mqtt.client)  # fmt: skip
+            client = mqtt_client.Client(
+                mqtt_client.CallbackAPIVersion.VERSION2, client_id=mqtt.client
+            )
         else:  # paho-mqtt 1.6 (Debian 12)
             client = mqtt_client.Client(client_id=mqtt.client)
         client.on_connect = self._on_connect
@@ -226,20 +234,27 @@ class Publisher:
             client.username_pw_set(mqtt.username, mqtt.password or None)
         if mqtt.tls:
             if mqtt.tls_insecure:
-                logger.warning("mqtt.tls_insecure is on: the broker's certificate is NOT "
-                               "checked; anyone on the network path can read and change what "
-                               "luxlogd publishes")  # fmt: skip
+                logger.warning(
+                    "mqtt.tls_insecure is on: the broker's certificate is NOT "
+                    "checked; anyone on the network path can read and change what "
+                    "luxlogd publishes"
+                )
             check = ssl.CERT_NONE if mqtt.tls_insecure else ssl.CERT_REQUIRED
-            client.tls_set(ca_certs=mqtt.ca_file or None, certfile=mqtt.cert_file or None,
-                           keyfile=mqtt.key_file or None, cert_reqs=check)  # fmt: skip
+            client.tls_set(
+                ca_certs=mqtt.ca_file or None,
+                certfile=mqtt.cert_file or None,
+                keyfile=mqtt.key_file or None,
+                cert_reqs=check,
+            )
             client.tls_insecure_set(mqtt.tls_insecure)
         self._client = client
         client.connect_async(mqtt.host, mqtt.port, KEEPALIVE_S)
         client.loop_start()
         self._thread = threading.Thread(target=self._run, name="luxlogd-mqtt", daemon=True)
         self._thread.start()
-        logger.info("mqtt: publishing to %s as %s, topics %s/...", self.broker, mqtt.client,
-                    mqtt.prefix)  # fmt: skip
+        logger.info(
+            "mqtt: publishing to %s as %s, topics %s/...", self.broker, mqtt.client, mqtt.prefix
+        )
         return self
 
     def update(self, poll: Poll | None, reachable: bool) -> None:
@@ -251,8 +266,13 @@ class Publisher:
         self._wake.set()
 
     def status(self) -> dict[str, Any]:
-        return {"connected": self.connected, "broker": self.broker, "error": self.error,
-                "published": self.published, "states": self.states}  # fmt: skip
+        return {
+            "connected": self.connected,
+            "broker": self.broker,
+            "error": self.error,
+            "published": self.published,
+            "states": self.states,
+        }
 
     def stop(self) -> None:
         """Say offline (retained), disconnect, end both threads."""
@@ -295,8 +315,7 @@ class Publisher:
             poll, reachable = self._poll, self._reachable
         prefix = self.mqtt.prefix
         if reachable is not None and reachable != self._sent_reachable:
-            self._send(f"{prefix}/controller", ONLINE if reachable else OFFLINE, qos=1,
-                       retain=True)  # fmt: skip
+            self._send(f"{prefix}/controller", ONLINE if reachable else OFFLINE, qos=1, retain=True)
             self._sent_reachable = reachable
         if poll is None:
             return
@@ -304,14 +323,16 @@ class Publisher:
             self._fields = published_fields(self.mqtt, poll)
         if self._announce and self.mqtt.discovery:
             for entity in entities(self.config, self._fields, poll):
-                topic = (f"{self.mqtt.discovery_prefix}/{entity.component}/luxlogd_"
-                         f"{self.mqtt.name}/{entity.key}/config")  # fmt: skip
-                self._send(topic, json.dumps(entity.config, ensure_ascii=False), qos=1,
-                           retain=True)  # fmt: skip
+                topic = (
+                    f"{self.mqtt.discovery_prefix}/{entity.component}/luxlogd_"
+                    f"{self.mqtt.name}/{entity.key}/config"
+                )
+                self._send(topic, json.dumps(entity.config, ensure_ascii=False), qos=1, retain=True)
         self._announce = False
         if poll.ts_ms != self._sent_ts:
-            payload = json.dumps(state(self._fields, poll, self.config.ui.language),
-                                 ensure_ascii=False)  # fmt: skip
+            payload = json.dumps(
+                state(self._fields, poll, self.config.ui.language), ensure_ascii=False
+            )
             self._send(f"{prefix}/state", payload, qos=self.mqtt.qos, retain=self.mqtt.retain)
             self._sent_ts = poll.ts_ms
             self.states += 1
@@ -329,15 +350,20 @@ class Publisher:
             self.error = f"the broker refused the connection: {reason}"
             if value in REFUSED_CREDENTIALS:
                 self._refused = True
-                logger.error("mqtt: the broker %s refused the credentials (%s): check "
-                             "mqtt.username and mqtt.password; MQTT is off until the "
-                             "configuration is fixed (systemctl reload luxlogd). Polls are "
-                             "stored as always", self.broker, reason)  # fmt: skip
+                logger.error(
+                    "mqtt: the broker %s refused the credentials (%s): check "
+                    "mqtt.username and mqtt.password; MQTT is off until the "
+                    "configuration is fixed (systemctl reload luxlogd). Polls are "
+                    "stored as always",
+                    self.broker,
+                    reason,
+                )
                 self._wake.set()
             elif not self._lost:
                 self._lost = True
-                logger.warning("mqtt: %s refused the connection (%s); retrying", self.broker,
-                               reason)  # fmt: skip
+                logger.warning(
+                    "mqtt: %s refused the connection (%s); retrying", self.broker, reason
+                )
             return
         self.connected, self.error = True, None
         client.publish(f"{self.mqtt.prefix}/availability", ONLINE, qos=1, retain=True)
@@ -360,15 +386,22 @@ class Publisher:
         self.error = f"connection lost ({code})"
         if not self._lost:
             self._lost = True
-            logger.warning("mqtt: lost the broker %s (%s); reconnecting with back-off, polls "
-                           "are stored as always", self.broker, code)  # fmt: skip
+            logger.warning(
+                "mqtt: lost the broker %s (%s); reconnecting with back-off, polls "
+                "are stored as always",
+                self.broker,
+                code,
+            )
 
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
         self.error = "cannot reach the broker"
         if not self._lost:
             self._lost = True
-            logger.warning("mqtt: cannot reach the broker %s; retrying with back-off, polls "
-                           "are stored as always", self.broker)  # fmt: skip
+            logger.warning(
+                "mqtt: cannot reach the broker %s; retrying with back-off, polls "
+                "are stored as always",
+                self.broker,
+            )
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         if message.payload.decode("utf-8", "replace").strip().lower() == ONLINE:

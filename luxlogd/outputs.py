@@ -36,8 +36,11 @@ def port_holder(port: int) -> str | None:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) \
-                    == port:  # fmt: skip
+            if (
+                len(fields) > 9
+                and fields[3] == "0A"
+                and int(fields[1].rsplit(":", 1)[1], 16) == port
+            ):
                 inodes.add(f"socket:[{fields[9]}]")
     if not inodes:
         return None
@@ -55,8 +58,13 @@ def port_holder(port: int) -> str | None:
 
 
 class Outputs:
-    def __init__(self, config: Config, daemon: Any, wallclock: Callable[[], float],
-                 monotonic: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: Config,
+        daemon: Any,
+        wallclock: Callable[[], float],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.daemon = daemon
         self.wallclock = wallclock
@@ -90,11 +98,16 @@ class Outputs:
     def _web_failed(self, error: Exception, address: tuple[str, int]) -> None:
         reason = getattr(error, "strerror", None) or str(error)
         holder = port_holder(address[1]) if "in use" in reason else None
-        problem = (f"web server not serving: cannot listen on {self.config.web.listen} "
-                   f"({reason}" + (f"; held by {holder}" if holder else "") + ")")  # fmt: skip
+        problem = (
+            f"web server not serving: cannot listen on {self.config.web.listen} "
+            f"({reason}" + (f"; held by {holder}" if holder else "") + ")"
+        )
         if problem != self.web_problem:
-            logger.error("%s; polls are stored as always, trying again with back-off (set "
-                         "web.listen to another port, or stop what holds it)", problem)  # fmt: skip
+            logger.error(
+                "%s; polls are stored as always, trying again with back-off (set "
+                "web.listen to another port, or stop what holds it)",
+                problem,
+            )
         else:
             logger.debug("%s", problem)
             self._web_retry_s = min(RETRY_MAX_S, self._web_retry_s * 2)
@@ -122,7 +135,9 @@ class Outputs:
     def reload(self, config: Config) -> None:
         mqtt_changed = config.mqtt != self.config.mqtt or config.ui != self.config.ui
         web_moved = (config.web.listen, config.web.enabled) != (
-            self.config.web.listen, self.config.web.enabled)  # fmt: skip
+            self.config.web.listen,
+            self.config.web.enabled,
+        )
         self.config = config
         if web_moved:
             if self.web is not None:

@@ -35,8 +35,12 @@ def _file_system(directory: Path) -> tuple[str, bool, bool, bool] | None:
         found = os.statvfs(directory)
     except OSError:
         return None
-    return (_mount_of(directory), bool(found.f_flag & os.ST_RDONLY), found.f_bavail > 0,
-            found.f_favail > 0)  # fmt: skip
+    return (
+        _mount_of(directory),
+        bool(found.f_flag & os.ST_RDONLY),
+        found.f_bavail > 0,
+        found.f_favail > 0,
+    )
 
 
 def _mount_of(directory: Path) -> str:
@@ -79,8 +83,7 @@ def outlook(directory: Path) -> str | None:
 class PendingPolls:
     """The way from a poll read to a poll acknowledged, through a storage that may fail."""
 
-    def __init__(self, storage: Storage, interval_s: float,
-                 monotonic: Callable[[], float]) -> None:  # fmt: skip
+    def __init__(self, storage: Storage, interval_s: float, monotonic: Callable[[], float]) -> None:
         self.storage = storage
         self.monotonic = monotonic
         self.polls: deque[Poll] = deque()
@@ -115,8 +118,11 @@ class PendingPolls:
 
     def drain(self) -> list[tuple[int, Poll]]:
         """Write what is kept, if storage works (or it is time to try it again)."""
-        if self.problem is not None and self.monotonic() < self._retry_at \
-                and _file_system(self.storage.state_dir) == self._seen:  # fmt: skip
+        if (
+            self.problem is not None
+            and self.monotonic() < self._retry_at
+            and _file_system(self.storage.state_dir) == self._seen
+        ):
             return []  # the next try comes with back-off, or when the file system changed
         if self.needs_reopen and not self._reopen():
             return []
@@ -153,9 +159,12 @@ class PendingPolls:
 
     def _failed(self, problem: str, *, reopen: bool) -> None:
         if self.problem is None:
-            logger.error("storage failing: %s; polling goes on, up to %d polls are kept in "
-                         "memory and written when storage works again", problem,
-                         self.capacity)  # fmt: skip
+            logger.error(
+                "storage failing: %s; polling goes on, up to %d polls are kept in "
+                "memory and written when storage works again",
+                problem,
+                self.capacity,
+            )
             self._retry_s = RETRY_FIRST_S
         else:
             logger.debug("storage still failing: %s", problem)
@@ -169,9 +178,12 @@ class PendingPolls:
         logger.info("storage works again; %d polls kept in memory are stored", written)
         if self.dropped:
             self.storage.losses.record(
-                losses.NOT_STORED, self.dropped,
+                losses.NOT_STORED,
+                self.dropped,
                 f"storage failed for longer than {self.capacity} polls could be kept in memory "
-                f"({self.problem})", from_ms=self.dropped_from_ms, to_ms=self.dropped_to_ms,
-            )  # fmt: skip
+                f"({self.problem})",
+                from_ms=self.dropped_from_ms,
+                to_ms=self.dropped_to_ms,
+            )
         self.problem = None
         self.dropped, self.dropped_from_ms, self.dropped_to_ms = 0, None, None

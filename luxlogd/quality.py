@@ -56,9 +56,13 @@ def check_poll(poll: Poll, previous: Poll | None) -> list[Problem]:
         if value is None:
             found.append(Problem("missing", key, f"{sensor.en}: not in this poll"))
         elif not_connected(sensor, value):
-            found.append(Problem("not_connected", key,
-                                 f"{sensor.en}: reads {value:g}, the value of a sensor that is "
-                                 "not connected"))  # fmt: skip
+            found.append(
+                Problem(
+                    "not_connected",
+                    key,
+                    f"{sensor.en}: reads {value:g}, the value of a sensor that is not connected",
+                )
+            )
     for sensor in catalogue.SENSORS:
         if sensor.low is None or sensor.high is None or sensor.kind in catalogue.COUNTER_KINDS:
             continue
@@ -69,12 +73,20 @@ def check_poll(poll: Poll, previous: Poll | None) -> list[Problem]:
             continue  # optional sensors that are not there
         if not sensor.low <= value <= sensor.high:
             unit = f" {sensor.unit}" if sensor.unit else ""
-            found.append(Problem("out_of_range", sensor.key,
-                                 f"{sensor.en}: {value:g}{unit}, outside {sensor.low:g} to "
-                                 f"{sensor.high:g}{unit}"))  # fmt: skip
+            found.append(
+                Problem(
+                    "out_of_range",
+                    sensor.key,
+                    f"{sensor.en}: {value:g}{unit}, outside {sensor.low:g} to "
+                    f"{sensor.high:g}{unit}",
+                )
+            )
     if previous is not None and poll.ts_ms <= previous.ts_ms:
-        found.append(Problem("clock", "time", "this poll is not later than the one before "
-                             "(the clock went back)"))  # fmt: skip
+        found.append(
+            Problem(
+                "clock", "time", "this poll is not later than the one before (the clock went back)"
+            )
+        )
     return found
 
 
@@ -169,8 +181,13 @@ class Validator:
                 self.changed[key] = (value, poll.ts_ms)
             elif poll.ts_ms - seen[1] > catalogue.STUCK_AFTER_S * 1000:
                 days = (poll.ts_ms - seen[1]) / 86_400_000
-                found.append(Problem("stuck", key, f"{by_key[key].en}: {value:g} for "
-                                     f"{days:.1f} days without a change"))  # fmt: skip
+                found.append(
+                    Problem(
+                        "stuck",
+                        key,
+                        f"{by_key[key].en}: {value:g} for {days:.1f} days without a change",
+                    )
+                )
         return found
 
     def notes(self) -> list[str]:

@@ -190,8 +190,15 @@ class Reader:
         records = wal.read_records(self.state_dir / WAL_DIRECTORY, after_seq)
         return list(decode_records(records, after_seq))
 
-    def _unsealed(self, after_seq: int, start_ms: int, end_ms: int, *,
-                  suspect: bool = False, sort: bool = True) -> list[Poll]:  # fmt: skip
+    def _unsealed(
+        self,
+        after_seq: int,
+        start_ms: int,
+        end_ms: int,
+        *,
+        suspect: bool = False,
+        sort: bool = True,
+    ) -> list[Poll]:
         """The hot day's polls and those only in the WAL, stamped in [start_ms, end_ms), in
         time order (trusted ones, or with `suspect` only the others)."""
         found: list[Poll] = []
@@ -203,16 +210,24 @@ class Reader:
             found.sort(key=lambda poll: poll.ts_ms)  # stable: equal times as stored
         return found
 
-    def _runs(self, after_seq: int, start_ms: int, end_ms: int, series: Sequence[int],
-              suspect: bool = False) -> list[_Run]:  # fmt: skip
+    def _runs(
+        self,
+        after_seq: int,
+        start_ms: int,
+        end_ms: int,
+        series: Sequence[int],
+        suspect: bool = False,
+    ) -> list[_Run]:
         runs = []
         if self.database is not None:
             for slice_ in self._sealed_slices(start_ms, end_ms, series, suspect=suspect):
                 times, statuses, column_of, earliest, latest = slice_
 
-                def rows(times: list[int] = times, statuses: list[int] = statuses,
-                         column_of: Callable[[int], list[int | None]] = column_of
-                         ) -> Iterator[Row]:  # fmt: skip
+                def rows(
+                    times: list[int] = times,
+                    statuses: list[int] = statuses,
+                    column_of: Callable[[int], list[int | None]] = column_of,
+                ) -> Iterator[Row]:
                     columns = [column_of(position) for position in range(len(series))]
                     for position, ts in enumerate(times):
                         yield ts, statuses[position], [c[position] for c in columns]
@@ -247,9 +262,16 @@ class Reader:
         (a lost or absent series reads None; made one at a time, when asked for), and the
         day's earliest and latest poll time."""
         assert self.database is not None
-        for chunk, earliest, latest, count, lengths_text, base_blob, times_blob, statuses_blob \
-                in self.database.chunk_rows(start_ms, end_ms, suspect=suspect,
-                                            by_seq=stored_order):  # fmt: skip
+        for (
+            chunk,
+            earliest,
+            latest,
+            count,
+            lengths_text,
+            base_blob,
+            times_blob,
+            statuses_blob,
+        ) in self.database.chunk_rows(start_ms, end_ms, suspect=suspect, by_seq=stored_order):
             times = chunks.times_of(times_blob)
             order: list[int] | None = None
             if stored_order and not is_sorted(times):
@@ -259,8 +281,10 @@ class Reader:
                 low = bisect.bisect_left(times, start_ms)
                 high = bisect.bisect_left(times, end_ms)
             else:  # the clock stepped back that day: the positions in range, by time
-                order = sorted((p for p, t in enumerate(times) if start_ms <= t < end_ms),
-                               key=times.__getitem__)  # fmt: skip
+                order = sorted(
+                    (p for p, t in enumerate(times) if start_ms <= t < end_ms),
+                    key=times.__getitem__,
+                )
                 low, high = 0, len(order)
             if low >= high:
                 continue
@@ -269,10 +293,17 @@ class Reader:
             blocks = self.database.blocks(chunk, list(series))
             lost = self.database.lost(chunk)
 
-            def column(k: int, low: int = low, high: int = high, base: Any = base,
-                       blocks: dict[int, bytes] = blocks, lost: set[int] = lost,
-                       lengths: tuple[int, int, int] = lengths, count: int = count,
-                       order: list[int] | None = order) -> list[int | None]:  # fmt: skip
+            def column(
+                k: int,
+                low: int = low,
+                high: int = high,
+                base: Any = base,
+                blocks: dict[int, bytes] = blocks,
+                lost: set[int] = lost,
+                lengths: tuple[int, int, int] = lengths,
+                count: int = count,
+                order: list[int] | None = order,
+            ) -> list[int | None]:
                 flat = flat_of_series(lengths, series[k])
                 if flat is None or series[k] in lost:
                     return [None] * (high - low)
@@ -285,8 +316,13 @@ class Reader:
             if order is None:
                 yield times[low:high], statuses[low:high].tolist(), column, earliest, latest
             else:
-                yield ([times[p] for p in order], [statuses[p] for p in order], column,
-                       earliest, latest)  # fmt: skip
+                yield (
+                    [times[p] for p in order],
+                    [statuses[p] for p in order],
+                    column,
+                    earliest,
+                    latest,
+                )
 
     def columns(
         self, start_ms: int, end_ms: int, series: Sequence[int], *, stored_order: bool = False
@@ -326,8 +362,9 @@ class Reader:
         """
         return self.buckets_of([series], start_ms, end_ms, points)[series]
 
-    def buckets_of(self, series: Sequence[int], start_ms: int, end_ms: int,
-                   points: int | Mapping[int, int]) -> dict[int, list[Bucket]]:  # fmt: skip
+    def buckets_of(
+        self, series: Sequence[int], start_ms: int, end_ms: int, points: int | Mapping[int, int]
+    ) -> dict[int, list[Bucket]]:
         """buckets() of several series (`points` for all, or per series), the polls not
         sealed yet read once for all."""
         count = points if isinstance(points, Mapping) else dict.fromkeys(series, points)
@@ -347,24 +384,33 @@ class Reader:
                 results[one].add_column(times, [row[2][position] for row in rows])
         return {one: result.result() for one, result in results.items()}
 
-    def _sealed_points(self, series: int, result: chunks.Buckets, start_ms: int,
-                       end_ms: int) -> None:  # fmt: skip
+    def _sealed_points(
+        self, series: int, result: chunks.Buckets, start_ms: int, end_ms: int
+    ) -> None:
         """Add sealed days poll by poll."""
         assert self.database is not None
-        for _, count, lengths_text, base_blob, times_blob, block, lost in \
-                self.database.points_rows(series, start_ms, end_ms):  # fmt: skip
+        for _, count, lengths_text, base_blob, times_blob, block, lost in self.database.points_rows(
+            series, start_ms, end_ms
+        ):
             flat = flat_of_series(chunks.parse_lengths(lengths_text), series)
             if flat is None or lost:
                 continue
             value = chunks.unpack(base_blob, "i")[flat]
             result.add_column(chunks.times_of(times_blob), chunks.expand(value, block, count))
 
-    def _sealed_hours(self, series: int, result: chunks.Buckets, start_ms: int,
-                      end_ms: int) -> None:  # fmt: skip
+    def _sealed_hours(
+        self, series: int, result: chunks.Buckets, start_ms: int, end_ms: int
+    ) -> None:
         """Add sealed days from their hourly aggregates."""
         assert self.database is not None
-        for chunk_start, _, lengths_text, base_blob, counts_blob, hourly in \
-                self.database.hourly_rows(series, start_ms, end_ms):  # fmt: skip
+        for (
+            chunk_start,
+            _,
+            lengths_text,
+            base_blob,
+            counts_blob,
+            hourly,
+        ) in self.database.hourly_rows(series, start_ms, end_ms):
             if hourly is not None:
                 aggregates = chunks.unpack(hourly, "q")
             else:
@@ -385,8 +431,9 @@ class Reader:
             ids = self.database.chunk_ids()
             if sample is not None and len(ids) > sample:
                 step = len(ids) / sample
-                ids = sorted({ids[min(len(ids) - 1, int(k * step))] for k in range(sample)}
-                             | {ids[-1]})  # fmt: skip
+                ids = sorted(
+                    {ids[min(len(ids) - 1, int(k * step))] for k in range(sample)} | {ids[-1]}
+                )
             problems = []
             for chunk in ids:
                 row, blocks = self.database.chunk_for_check(chunk)
@@ -492,15 +539,19 @@ def _day_text(ms: int) -> str:
 
 
 def _every_series(lengths: Sequence[int]) -> list[int]:
-    return [chunks.series_id(group, index)
-            for group, length in zip(GROUPS, lengths, strict=True)
-            for index in range(length)]  # fmt: skip
+    return [
+        chunks.series_id(group, index)
+        for group, length in zip(GROUPS, lengths, strict=True)
+        for index in range(length)
+    ]
 
 
-def _poll_from_values(ts_ms: int, status: int, values: list[int | None], every: list[int],
-                      suspect: bool = False) -> Poll:  # fmt: skip
+def _poll_from_values(
+    ts_ms: int, status: int, values: list[int | None], every: list[int], suspect: bool = False
+) -> Poll:
     arrays: dict[int, list[int]] = {0: [], 1: [], 2: []}
     for series, value in zip(every, values, strict=True):
         arrays[series >> 16].append(0 if value is None else value)
-    return Poll(ts_ms, status, tuple(arrays[0]), tuple(arrays[1]), tuple(arrays[2]),
-                clock_suspect=suspect)  # fmt: skip
+    return Poll(
+        ts_ms, status, tuple(arrays[0]), tuple(arrays[1]), tuple(arrays[2]), clock_suspect=suspect
+    )

@@ -88,9 +88,15 @@ def _peek(rows: Iterator[Any]) -> tuple[Any, Iterator[Any]] | None:
 
 
 def write_period_report(
-    config: Config, reader: Reader, chosen: list[sensors.Field], start: dt.datetime,
-    end: dt.datetime, name: str, scratch: Path, ledger: Ledger,
-) -> list[Path]:  # fmt: skip
+    config: Config,
+    reader: Reader,
+    chosen: list[sensors.Field],
+    start: dt.datetime,
+    end: dt.datetime,
+    name: str,
+    scratch: Path,
+    ledger: Ledger,
+) -> list[Path]:
     """One report (all formats, all directories); [] with a warning when there is no data."""
     written: list[Path] = []
     headers = [f.header(config.reports.headers, config.ui.language) for f in chosen]
@@ -119,8 +125,7 @@ def _open_report(path: Path, binary: bool) -> IO[Any]:
     the same data makes the same bytes)."""
     if path.suffix == ".gz":
         raw = gzip.GzipFile(path, "wb", mtime=0)
-        return cast(IO[Any], raw if binary else io.TextIOWrapper(raw, encoding="utf-8",
-                                                                  newline=""))  # fmt: skip
+        return cast(IO[Any], raw if binary else io.TextIOWrapper(raw, encoding="utf-8", newline=""))
     if binary:
         return open(path, "wb")  # noqa: SIM115 - the caller's with-block closes it
     return open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
@@ -145,8 +150,9 @@ def job_period(
     return period(config, day, days)
 
 
-def write_summary(config: Config, reader: Reader, job: Job, scratch: Path,
-                  ledger: Ledger) -> list[Path]:  # fmt: skip
+def write_summary(
+    config: Config, reader: Reader, job: Job, scratch: Path, ledger: Ledger
+) -> list[Path]:
     """`<name>_summary.csv(.gz)`: a row for each of the 7 days of the weekly period."""
     import csv
 
@@ -186,8 +192,9 @@ def run_job(config: Config, job: Job) -> list[Path]:
         written: list[Path] = []
         for kind, days in (("daily", 1), ("weekly", 7)):
             start, end = job_period(config, job, days)
-            written += write_period_report(config, reader, chosen, start, end,
-                                           f"{job.name}_{kind}", scratch, ledger)  # fmt: skip
+            written += write_period_report(
+                config, reader, chosen, start, end, f"{job.name}_{kind}", scratch, ledger
+            )
         written += write_summary(config, reader, job, scratch, ledger)
     finally:
         reader.close()
@@ -195,8 +202,13 @@ def run_job(config: Config, job: Job) -> list[Path]:
     return written
 
 
-def rollup(config: Config, day: dt.date | None = None, on_demand: bool = False,
-           now: dt.datetime | None = None, sleep: Any = time.sleep) -> list[Path]:  # fmt: skip
+def rollup(
+    config: Config,
+    day: dt.date | None = None,
+    on_demand: bool = False,
+    now: dt.datetime | None = None,
+    sleep: Any = time.sleep,
+) -> list[Path]:
     """The `luxlogd rollup` command: finish an interrupted roll-up, then this one.
 
     Idempotent (files are replaced whole). Raise PeriodNotOverError when the period has not
@@ -219,8 +231,10 @@ def rollup(config: Config, day: dt.date | None = None, on_demand: bool = False,
         try:
             written = _rollup_locked(config, job, sleep)
         except RollupError as error:
-            write_atomically(config.state_dir / FAILED_ROLLUP_FILE, json.dumps(
-                {"name": job.name, "failed": time.time(), "error": str(error)}))  # fmt: skip
+            write_atomically(
+                config.state_dir / FAILED_ROLLUP_FILE,
+                json.dumps({"name": job.name, "failed": time.time(), "error": str(error)}),
+            )
             raise
 
     if written:
@@ -241,8 +255,10 @@ def _rollup_locked(config: Config, job: Job, sleep: Any) -> list[Path]:
             _record_done(config, pending, len(done))
         except RollupError as error:
             logger.warning("the interrupted roll-up of %s is given up: %s", pending.name, error)
-    write_atomically(progress, json.dumps({"name": job.name, "end": job.end.isoformat(),
-                                           "on_demand": job.on_demand}))  # fmt: skip
+    write_atomically(
+        progress,
+        json.dumps({"name": job.name, "end": job.end.isoformat(), "on_demand": job.on_demand}),
+    )
     written = _run_with_retry(config, job, sleep)
     progress.unlink(missing_ok=True)
     _record_done(config, job, len(written))

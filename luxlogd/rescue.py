@@ -49,10 +49,22 @@ def rescue(damaged: Path, into: Database) -> tuple[int, int]:
                 continue
             blocks, lost = _read_blocks(source, chunk_id, keys)
             first_seq, last_seq, start, end, count, lengths, base, times_blob, statuses, slots = row
-            sealed = chunks.SealedChunk(first_seq, last_seq, start, end, count,
-                                        chunks.parse_lengths(lengths), base, times_blob,
-                                        statuses, slots, blocks, min(times), max(times),
-                                        suspect)  # fmt: skip
+            sealed = chunks.SealedChunk(
+                first_seq,
+                last_seq,
+                start,
+                end,
+                count,
+                chunks.parse_lengths(lengths),
+                base,
+                times_blob,
+                statuses,
+                slots,
+                blocks,
+                min(times),
+                max(times),
+                suspect,
+            )
             into.insert_chunk(sealed, lost)
             days += 1
             polls += count
@@ -69,8 +81,11 @@ def rescue(damaged: Path, into: Database) -> tuple[int, int]:
     finally:
         source.close()
     if blocks_lost:
-        logger.warning("database: %d series blocks of sealed days could not be read back; "
-                       "those values read as missing", blocks_lost)  # fmt: skip
+        logger.warning(
+            "database: %d series blocks of sealed days could not be read back; "
+            "those values read as missing",
+            blocks_lost,
+        )
     return days, polls
 
 

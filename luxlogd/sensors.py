@@ -44,14 +44,41 @@ _UNKNOWN_PREFIX = {
     "visibilities": "Unknown_Parameter_",  # sic: luxtronik 0.3.14's name for these
 }
 NUMERIC_TYPES = {
-    "Celsius", "Kelvin", "Pressure", "Percent", "Percent2", "Speed", "Power", "Energy",
-    "Voltage", "Hours", "Flow", "Level", "Count", "Seconds", "Pulses", "Frequency", "Bool",
-    "Errorcode", "Icon", "Unknown",
-}  # fmt: skip
+    "Celsius",
+    "Kelvin",
+    "Pressure",
+    "Percent",
+    "Percent2",
+    "Speed",
+    "Power",
+    "Energy",
+    "Voltage",
+    "Hours",
+    "Flow",
+    "Level",
+    "Count",
+    "Seconds",
+    "Pulses",
+    "Frequency",
+    "Bool",
+    "Errorcode",
+    "Icon",
+    "Unknown",
+}
 UNITS = {  # luxtronik's measurement types as people write them
-    "celsius": "°C", "kelvin": "K", "bar": "bar", "percent": "%", "rpm": "rpm", "W": "W",
-    "energy": "kWh", "voltage": "V", "hours": "h", "flow": "l/h", "seconds": "s", "Hz": "Hz",
-}  # fmt: skip
+    "celsius": "°C",
+    "kelvin": "K",
+    "bar": "bar",
+    "percent": "%",
+    "rpm": "rpm",
+    "W": "W",
+    "energy": "kWh",
+    "voltage": "V",
+    "hours": "h",
+    "flow": "l/h",
+    "seconds": "s",
+    "Hz": "Hz",
+}
 
 
 @dataclass(frozen=True)
@@ -117,8 +144,15 @@ def _field(group: str, index: int, datatype: Base | None) -> Field:
         return Field(group, index, name, "Unknown", None, None, sensor)
     method = type(datatype).from_heatpump
     decoder = None if method is Base.from_heatpump else datatype.from_heatpump
-    return Field(group, index, datatype.name, type(datatype).__name__,
-                 datatype.measurement_type, decoder, sensor)  # fmt: skip
+    return Field(
+        group,
+        index,
+        datatype.name,
+        type(datatype).__name__,
+        datatype.measurement_type,
+        decoder,
+        sensor,
+    )
 
 
 _KNOWN: dict[str, list[Field | None]] = {}
@@ -152,8 +186,15 @@ def fields_for(group: str, length: int) -> list[Field]:
 def _scaled(sensor: Sensor) -> Field:
     scale = sensor.scale
     assert scale is not None
-    return Field(sensor.group, sensor.index, sensor.key, "Derived", sensor.unit,
-                 lambda raw: round(raw * scale, 6), sensor)  # fmt: skip
+    return Field(
+        sensor.group,
+        sensor.index,
+        sensor.key,
+        "Derived",
+        sensor.unit,
+        lambda raw: round(raw * scale, 6),
+        sensor,
+    )
 
 
 def sensor_field(key: str) -> Field:
@@ -229,8 +270,10 @@ def _available(lengths: dict[str, int] | None) -> dict[str, list[Field]]:
 
 @functools.lru_cache(maxsize=16)
 def _available_for(lengths: tuple[int, int, int]) -> dict[str, list[Field]]:
-    return {group: [f for f in fields_for(group, length) if not f.secret]
-            for group, length in zip(GROUPS, lengths, strict=True)}  # fmt: skip
+    return {
+        group: [f for f in fields_for(group, length) if not f.secret]
+        for group, length in zip(GROUPS, lengths, strict=True)
+    }
 
 
 def resolve_sensors(patterns: Iterable[str], lengths: dict[str, int] | None = None) -> list[Field]:
@@ -258,8 +301,12 @@ def resolve_sensors(patterns: Iterable[str], lengths: dict[str, int] | None = No
         elif pattern in available:
             matched = available[pattern]
         else:
-            matched = [f for group in GROUPS for f in available[group]
-                       if fnmatch.fnmatchcase(f.name, pattern)]  # fmt: skip
+            matched = [
+                f
+                for group in GROUPS
+                for f in available[group]
+                if fnmatch.fnmatchcase(f.name, pattern)
+            ]
             if not matched and any(fnmatch.fnmatchcase(f.name, pattern) for f in secret_fields()):
                 secret.append(pattern)
                 continue
@@ -269,16 +316,22 @@ def resolve_sensors(patterns: Iterable[str], lengths: dict[str, int] | None = No
             chosen.setdefault((found.group, found.index, found.name), found)
     problems = []
     if unknown:
-        problems.append("unknown sensor " + ", ".join(repr(p) for p in unknown) + " (expected "
-                        "luxtronik field names, * globs, catalogue keys such as 'flow', or "
-                        f"calculations, parameters, visibilities, {WELL_KNOWN})")  # fmt: skip
+        problems.append(
+            "unknown sensor " + ", ".join(repr(p) for p in unknown) + " (expected "
+            "luxtronik field names, * globs, catalogue keys such as 'flow', or "
+            f"calculations, parameters, visibilities, {WELL_KNOWN})"
+        )
     if secret:
-        problems.append(", ".join(repr(p) for p in secret) + " is a secret of the controller "
-                        "(an access code or password): never exported or served")  # fmt: skip
+        problems.append(
+            ", ".join(repr(p) for p in secret) + " is a secret of the controller "
+            "(an access code or password): never exported or served"
+        )
     if problems:
         raise SensorPatternError("; ".join(problems))
-    order = {group: position for position, group in enumerate(("calculations", "parameters",
-                                                                 "visibilities"))}  # fmt: skip
+    order = {
+        group: position
+        for position, group in enumerate(("calculations", "parameters", "visibilities"))
+    }
     return sorted(chosen.values(), key=lambda f: (order[f.group], f.index, f.kind == "Derived"))
 
 

@@ -70,9 +70,12 @@ class Service:
         self.delayfunc = delayfunc if delayfunc is not None else self._interruptible_sleep
         self.scheduler = sched.scheduler(timefunc, self.delayfunc)
         self.max_polls = max_polls
-        self.storage = storage or Storage(config.state_dir, clock=self.wallclock,
-                                          retention_days=config.storage.retention_days,
-                                          trusted_now=self._trusted_now)  # fmt: skip
+        self.storage = storage or Storage(
+            config.state_dir,
+            clock=self.wallclock,
+            retention_days=config.storage.retention_days,
+            trusted_now=self._trusted_now,
+        )
         self.pending = PendingPolls(self.storage, config.poll.interval_s, timefunc)
         self.clock_guard: ClockGuard | None = None
         self.client = HeatPumpClient.from_config(config.heatpump, self.wallclock)
@@ -81,12 +84,14 @@ class Service:
         self.last_poll: Poll | None = None  # the newest stored poll
         self.outputs = Outputs(config, self, self.wallclock, timefunc)  # web server, MQTT
         self.stall_monitor = stall_monitor
-        self.liveness = Liveness.from_environ(self.notifier, environ, config.state_dir,
-                                              stall_monitor, timefunc)  # fmt: skip
+        self.liveness = Liveness.from_environ(
+            self.notifier, environ, config.state_dir, stall_monitor, timefunc
+        )
         self.files = self.liveness.files
         self.disk = DiskGuard(config)
-        self.schedule = InternalSchedule(config) if internal_schedule_enabled(config, environ) \
-            else None  # fmt: skip
+        self.schedule = (
+            InternalSchedule(config) if internal_schedule_enabled(config, environ) else None
+        )
         self.stopping = False
         self._health: tuple[Any, ...] | None = None
         self._reload_requested = False
@@ -146,9 +151,12 @@ class Service:
             except StorageError as error:
                 logger.warning("cannot read the newest poll stored: %s", error)
         self.clock_guard = ClockGuard(
-            newest_ms, newest_clock, wallclock=self.wallclock, monotonic=self.timefunc,
+            newest_ms,
+            newest_clock,
+            wallclock=self.wallclock,
+            monotonic=self.timefunc,
             diary=self.counters.events,
-        )  # fmt: skip
+        )
 
     def run(self) -> int:
         """Open storage, signal READY, poll until stopped. Return the exit code."""
@@ -156,9 +164,12 @@ class Service:
         stored = self.storage.wal.last_seq
         logger.info(
             "started host=%s port=%d interval_s=%g state_dir=%s last_seq=%d",
-            self.config.heatpump.host, self.config.heatpump.port, self.config.poll.interval_s,
-            self.config.state_dir, stored,
-        )  # fmt: skip
+            self.config.heatpump.host,
+            self.config.heatpump.port,
+            self.config.poll.interval_s,
+            self.config.state_dir,
+            stored,
+        )
         self.counters.events.record(STARTED, interval_s=self.config.poll.interval_s)
         self.notifier.notify("READY=1")
         self.notifier.notify(f"STATUS=ready, {stored} polls stored, first poll now")
@@ -170,8 +181,9 @@ class Service:
         if self.stall_monitor is not None:
             self.stall_monitor.start()
         if self.schedule is not None:
-            logger.info("roll-up at %s and daily cleanup run inside the daemon",
-                        self.config.reports.time)  # fmt: skip
+            logger.info(
+                "roll-up at %s and daily cleanup run inside the daemon", self.config.reports.time
+            )
             self.scheduler.enterabs(start + 1.0, 2, self._schedule_job)
         try:
             while not self.stopping:
@@ -199,15 +211,21 @@ class Service:
         if self.pending.polls:
             self._acknowledge(self.pending.drain())
             if self.pending.polls:
-                logger.error("stopping with %d polls that storage never took (%s): they are "
-                             "lost", len(self.pending.polls), self.pending.problem)  # fmt: skip
+                logger.error(
+                    "stopping with %d polls that storage never took (%s): they are lost",
+                    len(self.pending.polls),
+                    self.pending.problem,
+                )
         if self.schedule is not None:
             self.schedule.join(10)
         self.files.write_status(self.status(), force=True)
         self.storage.close()
         self.counters.events.record(STOPPED)
-        logger.info("stopped polls_ok=%d polls_failed=%d", self.counters.polls_ok,
-                    self.counters.polls_failed)  # fmt: skip
+        logger.info(
+            "stopped polls_ok=%d polls_failed=%d",
+            self.counters.polls_ok,
+            self.counters.polls_failed,
+        )
 
     def _next_slot(self) -> None:
         due, missed = self.grid.advance(self.timefunc())
@@ -239,8 +257,9 @@ class Service:
     def _poll_once(self, started: float) -> None:
         self._in_read = True
         try:
-            budget = self.grid.read_budget(started, self.config.heatpump.timeout_s,
-                                           self.liveness.read_budget_cap_s())  # fmt: skip
+            budget = self.grid.read_budget(
+                started, self.config.heatpump.timeout_s, self.liveness.read_budget_cap_s()
+            )
             poll = self.client.read(budget_s=budget)
         except HeatPumpError as error:
             self.counters.failed(error, self.wallclock())
@@ -248,8 +267,9 @@ class Service:
             return
         finally:
             self._in_read = False
-        self.counters.timed(self.timefunc() - started, self.config.poll.interval_s,
-                            self.wallclock())  # fmt: skip
+        self.counters.timed(
+            self.timefunc() - started, self.config.poll.interval_s, self.wallclock()
+        )
         self.counters.reached(self.wallclock(), self.config.heatpump.host)
         if self.clock_guard is not None:
             poll = self.clock_guard.observe(poll)  # flags a poll a wrong clock stamped
@@ -271,8 +291,13 @@ class Service:
         self.notifier.notify("STATUS=" + self.status_text())
         status = self.status()
         # A change of health is written at once (else at most once a minute on an SD card).
-        health_now = (status["storage_ok"], status["reachable"], bool(status["clock_suspect"]),
-                      tuple(status["outputs"]), len(status["losses_recent"]))  # fmt: skip
+        health_now = (
+            status["storage_ok"],
+            status["reachable"],
+            bool(status["clock_suspect"]),
+            tuple(status["outputs"]),
+            len(status["losses_recent"]),
+        )
         changed = health_now != self._health
         self._health = health_now
         self.files.write_status(status, force=changed)

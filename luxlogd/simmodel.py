@@ -54,8 +54,11 @@ WP_ON_SECONDS = _("heat_pump_running")
 SSPAUS_SECONDS, SSPEIN_SECONDS = _("switch_cycle_lock_off"), _("switch_cycle_lock_on")
 OPERATION_MODE, VERSION = _("operating_mode"), _("firmware")
 IP_ADDRESS, SUBNET, BROADCAST, GATEWAY = (
-    _("ip_address"), _("subnet_mask"), _("broadcast_address"), _("gateway"),
-)  # fmt: skip
+    _("ip_address"),
+    _("subnet_mask"),
+    _("broadcast_address"),
+    _("gateway"),
+)
 STATUS_LINE1, STATUS_LINE2, STATUS_LINE3 = (
     _("status_line_1"),
     _("status_line_2"),
@@ -66,16 +69,28 @@ HEAT_HEATING, HEAT_HOT_WATER, HEAT_TOTAL = _("heat_heating"), _("heat_hot_water"
 COMPRESSOR_HZ, HEAT_OUTPUT_W = _("compressor_frequency"), _("heat_output")
 HEAT_PUMP_TYPE, BIVALENCE = _("heat_pump_type"), _("bivalence_level")
 ERRORS_STORED = _("errors_stored")
-NOT_CONNECTED = [_(key) for key in (
-    "return_external", "heat_source_in", "heat_source_out", "mixing_circuit_1_flow",
-    "room_remote", "mixing_circuit_2_flow", "solar_collector", "solar_tank", "external_source",
-)]  # fmt: skip
+NOT_CONNECTED = [
+    _(key)
+    for key in (
+        "return_external",
+        "heat_source_in",
+        "heat_source_out",
+        "mixing_circuit_1_flow",
+        "room_remote",
+        "mixing_circuit_2_flow",
+        "solar_collector",
+        "solar_tank",
+        "external_source",
+    )
+]
 # Parameters: settings, and (firmware >= 3.x) electric energy in 0.01 kWh.
 PARAM_CURVE_SHIFT, PARAM_HOT_WATER_SETPOINT = _("heating_curve_shift"), _("hot_water_setting")
 PARAM_HEATING_MODE, PARAM_HOT_WATER_MODE = _("heating_mode"), _("hot_water_mode")
 PARAM_ENERGY_HEATING, PARAM_ENERGY_HOT_WATER, PARAM_ENERGY_COOLING = (
-    _("electric_heating"), _("electric_hot_water"), _("electric_cooling"),
-)  # fmt: skip
+    _("electric_heating"),
+    _("electric_hot_water"),
+    _("electric_cooling"),
+)
 
 # Operation modes, status line 3 and switch-off reasons, by the catalogue's names.
 MODE_HEATING, MODE_HOT_WATER, MODE_DEFROST, MODE_NO_REQUEST = (

@@ -23,16 +23,21 @@ HEAT = ("heat_heating", "heat_hot_water", "heat_total")
 ELECTRIC = ("electric_heating", "electric_hot_water", "electric_cooling")
 COUNTERS = ("compressor_starts", "compressor_time", *HEAT, *ELECTRIC)
 # How fast a counter can possibly grow (per second), and the slack for one reading's step.
-MAX_RATE = {"starts": (1 / 60, 2), "operating_time": (1.0, 120), "heat_energy": (0.03, 1.0),
-            "electric_energy": (0.015, 0.5)}  # fmt: skip
+MAX_RATE = {
+    "starts": (1 / 60, 2),
+    "operating_time": (1.0, 120),
+    "heat_energy": (0.03, 1.0),
+    "electric_energy": (0.015, 0.5),
+}
 NEAR_ZERO = 0.02  # a drop to below 2 % of the value is a reset
 # Counters grow between polls: a period's growth starts at the last reading before it (found
 # within this much), so consecutive periods add up exactly to the whole.
 OPENING_LOOKBACK_MS = 6 * 3_600_000
 
 
-def plausible_growth(kind: str, start: float, since: tuple[int, int | None], value: float,
-                     at: tuple[int, int | None]) -> bool:  # fmt: skip
+def plausible_growth(
+    kind: str, start: float, since: tuple[int, int | None], value: float, at: tuple[int, int | None]
+) -> bool:
     """Whether a counter of `kind` can have grown from `start` (read at `since`) to `value`
     (read at `at`); times are (our ms, the controller's clock in s or None). The time between
     is ours, or the controller's when that says more (a simulator faster than real time)."""
@@ -56,8 +61,9 @@ class CounterTrack:
     notes: list[str] = field(default_factory=list)
     readings: int = 0
 
-    def _plausible(self, start: float, since: tuple[int, int | None], value: float,
-                   at: tuple[int, int | None]) -> bool:  # fmt: skip
+    def _plausible(
+        self, start: float, since: tuple[int, int | None], value: float, at: tuple[int, int | None]
+    ) -> bool:
         return plausible_growth(self.kind, start, since, value, at)
 
     def add(self, at_ms: int, value: float | None, clock_s: int | None = None) -> None:
@@ -235,10 +241,17 @@ def period_figures(reader: Reader, start_ms: int, end_ms: int, label: str) -> Fi
     switch_fields = _log_fields(catalogue.SWITCH_OFF_LOG)
     clock_field = sensors.field_at("calculations", catalogue.index_of("controller_clock"))
     assert clock_field is not None
-    wanted = [*temperature_fields, *counter_fields, mode_field, *error_fields, *switch_fields,
-              clock_field]  # fmt: skip
-    times, columns = reader.columns(start_ms - OPENING_LOOKBACK_MS, end_ms,
-                                    [series_id(f.group, f.index) for f in wanted])  # fmt: skip
+    wanted = [
+        *temperature_fields,
+        *counter_fields,
+        mode_field,
+        *error_fields,
+        *switch_fields,
+        clock_field,
+    ]
+    times, columns = reader.columns(
+        start_ms - OPENING_LOOKBACK_MS, end_ms, [series_id(f.group, f.index) for f in wanted]
+    )
     first = bisect.bisect_left(times, start_ms)  # rows before it: the opening reading only
     opening = first - 1 if first > 0 else None
     figures = Figures(label, start_ms, end_ms)
@@ -273,21 +286,31 @@ def period_figures(reader: Reader, start_ms: int, end_ms: int, label: str) -> Fi
             figures.hot_water_cycles += after == hot_water
             figures.defrosts += after == defrost
     position = n_t + n_c + 1
-    for target, count in ((figures.errors, len(error_fields)),
-                          (figures.switch_offs, len(switch_fields))):  # fmt: skip
+    for target, count in (
+        (figures.errors, len(error_fields)),
+        (figures.switch_offs, len(switch_fields)),
+    ):
         pairs = columns[position : position + count]
         seen: set[tuple[int | None, int | None]] = set()
         for stamp_column, code_column in zip(pairs[0::2], pairs[1::2], strict=True):
             seen |= set(zip(stamp_column[first:], code_column[first:], strict=True))
-        inside = [(stamp, code) for stamp, code in seen
-                  if stamp and code is not None and start_ms <= stamp * 1000 < end_ms]  # fmt: skip
+        inside = [
+            (stamp, code)
+            for stamp, code in seen
+            if stamp and code is not None and start_ms <= stamp * 1000 < end_ms
+        ]
         target += sorted(inside)
         position += count
     return figures
 
 
-def _track_changes(found: sensors.Field, times: list[int], clock: list[int | None],
-                   column: list[int | None], start: int) -> CounterTrack:  # fmt: skip
+def _track_changes(
+    found: sensors.Field,
+    times: list[int],
+    clock: list[int | None],
+    column: list[int | None],
+    start: int,
+) -> CounterTrack:
     """A counter's track over the rows from `start`, fed only where the value changes (and
     the reading before each change, which confirms the old value until then)."""
     assert found.sensor is not None
@@ -327,9 +350,13 @@ def season_range(year: int, season_start: str) -> tuple[dt.date, dt.date]:
 
 
 def calendar_figures(
-    reader: Reader, first: dt.date, end: dt.date, by: str, now_ms: int,
+    reader: Reader,
+    first: dt.date,
+    end: dt.date,
+    by: str,
+    now_ms: int,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[Figures], Figures]:  # fmt: skip
+) -> tuple[list[Figures], Figures]:
     """Figures per local calendar day (`by="day"`) or month, and the total, for [first, end).
     A day that has not ended yet counts up to `now_ms` (marked partial)."""
     days: list[Figures] = []
@@ -345,11 +372,15 @@ def calendar_figures(
     return merge_calendar(days, by, first, end)
 
 
-def merge_calendar(days: list[Figures], by: str, first: dt.date,
-                   end: dt.date) -> tuple[list[Figures], Figures]:  # fmt: skip
+def merge_calendar(
+    days: list[Figures], by: str, first: dt.date, end: dt.date
+) -> tuple[list[Figures], Figures]:
     """Rows per day or per month (`by`) of consecutive day figures, and their total."""
-    total = Figures(f"{first.isoformat()} to {(end - dt.timedelta(days=1)).isoformat()}",
-                    local_midnight_ms(first), local_midnight_ms(end))  # fmt: skip
+    total = Figures(
+        f"{first.isoformat()} to {(end - dt.timedelta(days=1)).isoformat()}",
+        local_midnight_ms(first),
+        local_midnight_ms(end),
+    )
     rows: list[Figures] = []
     for figures in days:
         if by == "day":

@@ -51,12 +51,16 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
             lines.append(f"storage:       FAILING: {daemon.get('storage_problem')}")
         mqtt = daemon.get("mqtt")
         if mqtt:
-            link = "connected" if mqtt.get("connected") else \
-                f"NOT connected ({mqtt.get('error') or 'connecting'})"  # fmt: skip
-            lines.append(f"mqtt:          {link} to {mqtt.get('broker')}, "
-                         f"{mqtt.get('states', 0)} polls published since start")  # fmt: skip
-    problems = health.problems(daemon, now=now, interval_s=config.poll.interval_s,
-                               running=running)  # fmt: skip
+            link = (
+                "connected"
+                if mqtt.get("connected")
+                else f"NOT connected ({mqtt.get('error') or 'connecting'})"
+            )
+            lines.append(
+                f"mqtt:          {link} to {mqtt.get('broker')}, "
+                f"{mqtt.get('states', 0)} polls published since start"
+            )
+    problems = health.problems(daemon, now=now, interval_s=config.poll.interval_s, running=running)
     lines += _stored(config.state_dir)
     lines += _at_a_glance(config, now)
     if config.state_dir.exists():
@@ -67,17 +71,23 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
         )
     for entry in read_events(config.state_dir):
         if entry.get("event") == CLOCK_JUMP and now - entry["ts"] < 86_400:
-            lines.append(f"clock:         the system clock jumped {entry.get('direction', '')} "
-                         f"by {days_text(float(entry.get('seconds') or 0))} at "
-                         f"{clock_text(entry['ts'])} (see luxlogd doctor)")  # fmt: skip
+            lines.append(
+                f"clock:         the system clock jumped {entry.get('direction', '')} "
+                f"by {days_text(float(entry.get('seconds') or 0))} at "
+                f"{clock_text(entry['ts'])} (see luxlogd doctor)"
+            )
     told = read_losses(config.state_dir)
     if told:
         total = sum(loss.polls_lost for loss in told)
-        lines.append(f"losses:        {total} polls lost to damage in all, "
-                     f"{len(told)} times told; the last: {told[-1].text()}")  # fmt: skip
+        lines.append(
+            f"losses:        {total} polls lost to damage in all, "
+            f"{len(told)} times told; the last: {told[-1].text()}"
+        )
     if daemon is None or not running:  # the daemon is not there to say it
-        problems += [f"stored data was damaged in the last day: {loss.text()}"
-                     for loss in recent_losses(config.state_dir, now)]  # fmt: skip
+        problems += [
+            f"stored data was damaged in the last day: {loss.text()}"
+            for loss in recent_losses(config.state_dir, now)
+        ]
     rebuilt = read_rebuilt_note(config.state_dir)
     if rebuilt is not None:
         lines.append(
@@ -127,32 +137,34 @@ def _at_a_glance(config: Config, now: float) -> list[str]:
         + (f" since {clock_text(compressor['since'])}" if compressor["since"] else "")
         + f" (poll of {clock_text(seen['time'])})",
         "               "
-        + "; ".join(
-            f"{e['label']} {_number(e['value'], e['unit'])}" for e in seen["now"]
-        ),  # fmt: skip
+        + "; ".join(f"{e['label']} {_number(e['value'], e['unit'])}" for e in seen["now"]),
     ]
     output = seen["heat_output"]
     cop = seen["cop_last_hour"]
     lines.append(
         "               heat output "
         + (_number(output["value"], "W", 0) if output["value"] is not None else output["why"])
-        + "; COP last hour " + (_number(cop["value"], digits=2) if cop["value"] else
-                                cop["why"] or "-")
-    )  # fmt: skip
+        + "; COP last hour "
+        + (_number(cop["value"], digits=2) if cop["value"] else cop["why"] or "-")
+    )
     today = seen["today"]
     lines.append(
         f"today:         heat {_number(today['heat_kwh'], 'kWh')}, electric "
-        + (_number(today["electric_kwh"], "kWh") if today["electric_why"] is None
-           else today["electric_why"])
+        + (
+            _number(today["electric_kwh"], "kWh")
+            if today["electric_why"] is None
+            else today["electric_why"]
+        )
         + f", COP {_number(today['cop'], digits=2)}, {_number(today['starts'])} starts, "
         f"{_number(today['hours'], 'h')} running, {_number(today['average_run_min'], 'min')} "
         "per run"
-    )  # fmt: skip
+    )
     for name, entries in (("last error", seen["errors"]), ("switch-off", seen["switch_offs"])):
         if entries:
             entry = entries[0]
-            lines.append(f"{name + ':':15}{entry['code']} {entry['text']} at "
-                         f"{clock_text(entry['time'])}")  # fmt: skip
+            lines.append(
+                f"{name + ':':15}{entry['code']} {entry['text']} at {clock_text(entry['time'])}"
+            )
     return lines
 
 
@@ -182,15 +194,19 @@ def _stored(state_dir: Path) -> list[str]:
     if stats.clock_suspect:
         polls = "1 poll" if stats.clock_suspect == 1 else f"{stats.clock_suspect} polls"
         verb = "is" if stats.clock_suspect == 1 else "are"
-        lines.append(f"clock:         {polls} stamped by a wrong system clock {verb} kept apart "
-                     "(luxlogd doctor says more)")  # fmt: skip
+        lines.append(
+            f"clock:         {polls} stamped by a wrong system clock {verb} kept apart "
+            "(luxlogd doctor says more)"
+        )
     lines.append(
         f"storage:       database {human_bytes(stats.database_bytes)}, write-ahead log "
         f"{human_bytes(stats.wal_bytes)}"
     )
     if problem and problem.startswith("damaged"):
-        lines.append(f"database:      {problem}; restart the daemon (systemctl restart luxlogd):"
-                     " it moves the file aside and rebuilds it")  # fmt: skip
+        lines.append(
+            f"database:      {problem}; restart the daemon (systemctl restart luxlogd):"
+            " it moves the file aside and rebuilds it"
+        )
     elif problem:
         lines.append(f"database:      unreadable, reading the write-ahead log only: {problem}")
     return lines

@@ -63,10 +63,13 @@ def prepare_state_dir(state_dir: Path) -> None:
     except OSError as error:
         raise state_dir_error(
             f"storage.state_dir {state_dir}: cannot write there ({error.strerror or error}); "
-            + ("it must be a directory the user luxlogd runs as can write"
-               if error.errno in (errno.EACCES, errno.EPERM, errno.ENOTDIR)
-               else "its file system is failing"), error,
-        ) from None  # fmt: skip
+            + (
+                "it must be a directory the user luxlogd runs as can write"
+                if error.errno in (errno.EACCES, errno.EPERM, errno.ENOTDIR)
+                else "its file system is failing"
+            ),
+            error,
+        ) from None
 
 
 def _span(ranges: list[tuple[int, int]]) -> str:
@@ -135,8 +138,10 @@ class Storage:
         self._close_files()
         self.lock.release()  # taken again on the file system as it is now (remounted?)
         if not self.state_dir.is_dir() or (stored and not any(self.state_dir.iterdir())):
-            raise StorageFaultError(f"storage.state_dir {self.state_dir} is gone or empty (a "
-                                    "disk that is not mounted?); waiting for it")  # fmt: skip
+            raise StorageFaultError(
+                f"storage.state_dir {self.state_dir} is gone or empty (a "
+                "disk that is not mounted?); waiting for it"
+            )
         prepare_state_dir(self.state_dir)
         self.lock.acquire()
         self._recover()
@@ -153,19 +158,23 @@ class Storage:
         new = self.losses.new_ranges(gone)
         if new:
             self.losses.record(
-                losses.WAL_DAMAGE, sum(b - a + 1 for a, b in new),
+                losses.WAL_DAMAGE,
+                sum(b - a + 1 for a, b in new),
                 f"{where} polls up to seq {found}, but polls up to {stored} were acknowledged "
                 "(a different disk mounted there, or one that lost writes)",
-                seqs=(found + 1, stored), advice=CHECK_THE_DISK,
-            )  # fmt: skip
+                seqs=(found + 1, stored),
+                advice=CHECK_THE_DISK,
+            )
 
     def _recover(self) -> None:
         self.rebuilt = read_rebuilt_note(self.state_dir)
         try:
             recovery = self.wal.open()
         except OSError as error:
-            raise state_dir_error(f"{self.wal.directory}: cannot open the write-ahead log: "
-                                  f"{error.strerror or error}", error) from None  # fmt: skip
+            raise state_dir_error(
+                f"{self.wal.directory}: cannot open the write-ahead log: {error.strerror or error}",
+                error,
+            ) from None
         self.segment_base = None
         if self.wal.base is not None:
             try:
@@ -181,8 +190,10 @@ class Storage:
             self._replay(decoded)
         self._tell_log_losses(recovery, undecodable)
         self.losses.flush()
-        self.last_acked = max(max((r.seq for r in recovery.records), default=0),
-                              self.database.last_seq if self.database else 0)  # fmt: skip
+        self.last_acked = max(
+            max((r.seq for r in recovery.records), default=0),
+            self.database.last_seq if self.database else 0,
+        )
         self._salvage()
 
     def _open_database(self) -> None:
@@ -233,8 +244,11 @@ class Storage:
             first, last = recovery.tail
             if last > first:  # all but the newest: that one may have been in flight
                 missing.append((first, last - 1))
-            logger.info("wal: the newest record (seq=%d) is incomplete: the poll in flight at "
-                        "a crash or power cut, never acknowledged", last)  # fmt: skip
+            logger.info(
+                "wal: the newest record (seq=%d) is incomplete: the poll in flight at "
+                "a crash or power cut, never acknowledged",
+                last,
+            )
         new = self.losses.new_ranges(merge_ranges(missing))
         if not new and not recovery.damage:
             return
@@ -242,18 +256,25 @@ class Storage:
         times = [(seq, poll.ts_ms) for seq, poll in decode_records(recovery.records)]
         where = "; ".join(recovery.damage + recovery.zeroed) or "records missing from the log"
         if not new:
-            self.losses.record(losses.WAL_DAMAGE, 0, f"{where}; no poll was in them",
-                               advice=CHECK_THE_DISK)  # fmt: skip
+            self.losses.record(
+                losses.WAL_DAMAGE, 0, f"{where}; no poll was in them", advice=CHECK_THE_DISK
+            )
         for first, last in new:
             gone = losses.uncovered([(first, last)], held)
             count = sum(b - a + 1 for a, b in gone)
             before = max((ts for seq, ts in times if seq < first), default=None)
             after = min((ts for seq, ts in times if seq > last), default=None)
             kept = (last - first + 1) - count
-            detail = (f"seqs {_span([(first, last)])}: {where}; "
-                      f"{kept} of them still in the database")  # fmt: skip
-            self.losses.record(losses.WAL_DAMAGE, count, detail, seqs=(first, last),
-                               from_ms=before, to_ms=after, advice=CHECK_THE_DISK)  # fmt: skip
+            detail = f"seqs {_span([(first, last)])}: {where}; {kept} of them still in the database"
+            self.losses.record(
+                losses.WAL_DAMAGE,
+                count,
+                detail,
+                seqs=(first, last),
+                from_ms=before,
+                to_ms=after,
+                advice=CHECK_THE_DISK,
+            )
 
     def _database_failed(self, error: StorageError) -> None:
         if isinstance(error, DatabaseDamagedError):
@@ -261,9 +282,9 @@ class Storage:
             return
         if self.problem is None:
             logger.error(
-                "storage: database unusable, polls are kept in the write-ahead log until it "
-                "is: %s", error,
-            )  # fmt: skip
+                "storage: database unusable, polls are kept in the write-ahead log until it is: %s",
+                error,
+            )
         self.problem = str(error)
         self._next_retry = self.appended + RETRY_EVERY
 
@@ -290,15 +311,20 @@ class Storage:
         self.database, self.problem = database, None
         from_wal = self.catch_up()
         note = {
-            "time": self.clock(), "reason": reason, "moved_to": str(aside), "days_rescued": days,
-            "polls_rescued": polls, "polls_from_wal": from_wal,
-        }  # fmt: skip
+            "time": self.clock(),
+            "reason": reason,
+            "moved_to": str(aside),
+            "days_rescued": days,
+            "polls_rescued": polls,
+            "polls_from_wal": from_wal,
+        }
         write_atomically(self.state_dir / REBUILT_FILE, json.dumps(note) + "\n")
         self.rebuilt = note
         self._tell_rebuild_losses(reason, aside, days, polls, from_wal)
 
-    def _tell_rebuild_losses(self, reason: str, aside: Path, days: int, polls: int,
-                             from_wal: int) -> None:  # fmt: skip
+    def _tell_rebuild_losses(
+        self, reason: str, aside: Path, days: int, polls: int, from_wal: int
+    ) -> None:
         """Every rebuild is told, with the polls it could not bring back (sequence numbers
         no sealed day, hot row or WAL record holds any more)."""
         assert self.database is not None
@@ -306,12 +332,13 @@ class Storage:
         gaps = [(a[1] + 1, b[0] - 1) for a, b in zip(held, held[1:], strict=False)]
         gone = self.losses.new_ranges(gaps)
         count = sum(b - a + 1 for a, b in gone)
-        detail = (f"{reason}; moved aside to {aside.name}; {days} sealed days and {polls} polls "
-                  f"read back from it, {from_wal} polls from the write-ahead log"
-                  + (f"; seqs {_span(gone)} are gone" if gone else ""))  # fmt: skip
+        detail = (
+            f"{reason}; moved aside to {aside.name}; {days} sealed days and {polls} polls "
+            f"read back from it, {from_wal} polls from the write-ahead log"
+            + (f"; seqs {_span(gone)} are gone" if gone else "")
+        )
         span = (gone[0][0], gone[-1][1]) if gone else None
-        self.losses.record(losses.DATABASE_REBUILT, count, detail, seqs=span,
-                           advice=CHECK_THE_DISK)  # fmt: skip
+        self.losses.record(losses.DATABASE_REBUILT, count, detail, seqs=span, advice=CHECK_THE_DISK)
 
     def _salvage(self) -> None:
         """Put back polls an earlier recovery moved aside (`wal/*.damaged`) that still verify
@@ -328,8 +355,12 @@ class Storage:
                 logger.warning("wal: cannot look into %s yet: %s", path.name, error)
                 return
             if back:
-                logger.warning("wal: %d polls that an earlier recovery moved aside to %s were "
-                               "readable and are stored again", len(back), path.name)  # fmt: skip
+                logger.warning(
+                    "wal: %d polls that an earlier recovery moved aside to %s were "
+                    "readable and are stored again",
+                    len(back),
+                    path.name,
+                )
 
     def _polls_in_damaged(self, path: Path) -> list[Poll]:
         """The polls whose records in a `.damaged` file still verify and decode."""
@@ -376,8 +407,9 @@ class Storage:
         try:
             seq = self.wal.append(payload or codec.encode(poll, None), new_segment=starting)
         except wal.WalGoneError as error:
-            logger.error("storage: %s; the log starts again and the database is made durable",
-                         error)  # fmt: skip
+            logger.error(
+                "storage: %s; the log starts again and the database is made durable", error
+            )
             self._make_database_durable()
             seq = self.wal.append(codec.encode(poll, None), new_segment=True)
             starting = True
@@ -424,8 +456,11 @@ class Storage:
             now_ms = int(trusted * 1000)
         else:
             newest = self.newest_trusted_ms()
-            now_ms = int(self.clock() * 1000) if newest is None else \
-                min(int(self.clock() * 1000), newest)  # fmt: skip
+            now_ms = (
+                int(self.clock() * 1000)
+                if newest is None
+                else min(int(self.clock() * 1000), newest)
+            )
         self.apply_retention(now_ms, RETENTION_DAYS_PER_SEAL)
 
     def apply_retention(self, now_ms: int, max_days: int | None = None) -> int:

@@ -138,8 +138,11 @@ def scan(data: bytes, first_seq: int = 1) -> Scan:
         if offset + HEADER.size <= size:  # _frame_at(), inlined: it runs for every record
             length, crc, seq = unpack(data, offset)
             start = offset + HEADER.size
-            if 0 < length <= MAX_RECORD_BYTES and start + length <= size \
-                    and last_seq < seq <= last_seq + MAX_SEQ_GAP:  # fmt: skip
+            if (
+                0 < length <= MAX_RECORD_BYTES
+                and start + length <= size
+                and last_seq < seq <= last_seq + MAX_SEQ_GAP
+            ):
                 payload = data[start : start + length]
                 if crc32(payload, crc32(seq.to_bytes(8, "little"))) == crc:
                     records.append((seq, payload))
@@ -279,8 +282,9 @@ class WriteAheadLog:
             # Numbers skipped within a segment, or between segments (a damaged end of one
             # shows as the numbers before the next one's first record).
             seqs = [seq for seq, _ in found.records]
-            recovery.missing += missing_between(seqs, int(path.stem) if expected is None
-                                                 else expected)  # fmt: skip
+            recovery.missing += missing_between(
+                seqs, int(path.stem) if expected is None else expected
+            )
             if seqs:
                 expected = seqs[-1] + 1
             elif expected is None:
@@ -306,8 +310,9 @@ class WriteAheadLog:
                     self._tell_damage(recovery, path, data, start, end)
             self._reuse(path, found)
         if recovery.records:
-            logger.info("wal: recovered records=%d last_seq=%d", len(recovery.records),
-                        self.last_seq)  # fmt: skip
+            logger.info(
+                "wal: recovered records=%d last_seq=%d", len(recovery.records), self.last_seq
+            )
         return recovery
 
     def _drop_empty(self, path: Path) -> None:
@@ -330,15 +335,17 @@ class WriteAheadLog:
         elif os.fstat(self._fd).st_size < self.segment_bytes:
             os.ftruncate(self._fd, self.segment_bytes)
 
-    def _tell_damage(self, recovery: Recovery, path: Path, data: bytes, start: int,
-                     end: int) -> None:  # fmt: skip
+    def _tell_damage(
+        self, recovery: Recovery, path: Path, data: bytes, start: int, end: int
+    ) -> None:
         if data[start:end].strip(b"\0"):
             recovery.damage.append(self._set_aside(path, data, start, end))
         else:
             recovery.zeroed.append(f"{path.name} bytes {start}-{end}: zeros where records were")
 
-    def _set_aside(self, path: Path, data: bytes, start: int, end: int, *,
-                   quiet: bool = False) -> str:  # fmt: skip
+    def _set_aside(
+        self, path: Path, data: bytes, start: int, end: int, *, quiet: bool = False
+    ) -> str:
         """Copy damaged bytes aside and zero them in place; return what was found."""
         damaged = data[start:end]
         where = f"{path.name} bytes {start}-{end}"
@@ -355,9 +362,14 @@ class WriteAheadLog:
         except OSError as error:
             logger.warning("wal: could not set damaged bytes aside in %s: %s", where, error)
             return f"{where}: damaged"
-        logger.log(logging.DEBUG if quiet else logging.WARNING,
-                   "wal: damaged bytes moved aside file=%s offset=%d bytes=%d to=%s",
-                   path.name, start, len(damaged), aside.name)  # fmt: skip
+        logger.log(
+            logging.DEBUG if quiet else logging.WARNING,
+            "wal: damaged bytes moved aside file=%s offset=%d bytes=%d to=%s",
+            path.name,
+            start,
+            len(damaged),
+            aside.name,
+        )
         return f"{where}: damaged (copied to {aside.name})"
 
     def skip_to(self, seq: int) -> None:
@@ -439,8 +451,7 @@ class WriteAheadLog:
                 os.pwrite(self._fd, bytes(len(data)), self._offset)
             except OSError:
                 self._poisoned = f"write failed and could not be undone: {error}"
-                raise WalSyncError(f"cannot write to the log: {error.strerror or error}") \
-                    from None  # fmt: skip
+                raise WalSyncError(f"cannot write to the log: {error.strerror or error}") from None
             raise WalError(f"cannot write to the log: {error.strerror or error}") from None
         try:
             self.fdatasync(self._fd)

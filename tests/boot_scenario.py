@@ -70,8 +70,10 @@ def step(name: str):
 def journal(unit: str) -> list[dict]:
     out = subprocess.run(
         ["journalctl", "-u", unit, "-o", "json", "--no-pager"],
-        capture_output=True, text=True, check=False,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
@@ -87,8 +89,9 @@ def _():
     result = sh(f"cd /root && apt-get install -y ./{SETTINGS['deb']}", timeout=300)
     time.sleep(1)
     result["unit_after_install"] = show("luxlogd")
-    result["enabled"] = sh("systemctl is-enabled luxlogd luxlogd-rollup.timer "
-                           "luxlogd-cleanup.timer")["out"].split()  # fmt: skip
+    result["enabled"] = sh(
+        "systemctl is-enabled luxlogd luxlogd-rollup.timer luxlogd-cleanup.timer"
+    )["out"].split()
     result["journal"] = messages("luxlogd")[-10:]
     return result
 
@@ -106,22 +109,23 @@ def _():
         "stat": sh(
             "stat -c '%n %U:%G %a' /var/lib/luxlogd /var/lib/luxlogd/reports "
             "/etc/luxlogd /etc/luxlogd/luxlogd.toml /usr/bin/luxlogd"
-        )["out"],  # fmt: skip
+        )["out"],
         "version": sh("luxlogd --version")["out"].strip(),
         "man": sh("man -w luxlogd")["out"].strip(),
         "verify": sh(
             "cd /lib/systemd/system && systemd-analyze verify --recursive-errors=no "
             "luxlogd.service luxlogd-rollup.service luxlogd-rollup.timer "
             "luxlogd-cleanup.service luxlogd-cleanup.timer"
-        ),  # fmt: skip
+        ),
     }
 
 
 @step("configure")
 def _():
     port, web = SETTINGS["port"], SETTINGS["web_port"]
-    sim = sh(f"systemd-run --unit=heatpump-sim /usr/bin/luxlogd simulate "
-             f"--host 127.0.0.1 --port {port}")  # fmt: skip
+    sim = sh(
+        f"systemd-run --unit=heatpump-sim /usr/bin/luxlogd simulate --host 127.0.0.1 --port {port}"
+    )
     # The roll-up window must end after the daemon has stored polls: the first full minute
     # at least 45 s from now.
     rollup_at = time.localtime(time.time() + 105)
@@ -130,8 +134,13 @@ def _():
     text = text.replace('# host = "192.168.1.50"', 'host = "127.0.0.1"', 1)
     text = re.sub(r"^port = 8889$", f"port = {port}", text, count=1, flags=re.M)
     text = re.sub(r"^interval_s = 30$", "interval_s = 1", text, count=1, flags=re.M)
-    text = re.sub(r'^time = "07:00"$', f'time = "{time.strftime("%H:%M", rollup_at)}"',
-                  text, count=1, flags=re.M)  # fmt: skip
+    text = re.sub(
+        r'^time = "07:00"$',
+        f'time = "{time.strftime("%H:%M", rollup_at)}"',
+        text,
+        count=1,
+        flags=re.M,
+    )
     text = re.sub(r"^listen = .*$", f'listen = "127.0.0.1:{web}"', text, count=1, flags=re.M)
     CONFIG.write_text(text)
     check = sh("luxlogd check-config")
@@ -177,8 +186,9 @@ def _():
     result = sh("systemctl reload luxlogd")
     time.sleep(2)
     after = show("luxlogd")
-    result.update(pid_before=before, unit=after,
-                  journal=[m for m in messages("luxlogd") if "reloaded" in m])  # fmt: skip
+    result.update(
+        pid_before=before, unit=after, journal=[m for m in messages("luxlogd") if "reloaded" in m]
+    )
     return result
 
 
@@ -192,8 +202,9 @@ def _():
     CONFIG.write_text(head + "\n[mqtt]" + tail)
     reload = sh("systemctl reload luxlogd")
     state = sh("mosquitto_sub -h 127.0.0.1 -t luxlogd/heatpump/state -C 1 -W 30", timeout=40)
-    discovery = sh("mosquitto_sub -h 127.0.0.1 -t 'homeassistant/#' -v -W 3 "
-                   "| grep -c '/config '", timeout=10)  # fmt: skip
+    discovery = sh(
+        "mosquitto_sub -h 127.0.0.1 -t 'homeassistant/#' -v -W 3 | grep -c '/config '", timeout=10
+    )
     time.sleep(2)  # status.json on /run is rewritten after every poll
     return {
         "reload": reload,

@@ -60,8 +60,11 @@ class Provider:
 
 
 # Values no other field has: the controller's access codes and passwords in the web tests.
-SECRET_VALUES = {106: 428_571_301, 107: 428_571_302,
-                 **{index: 428_571_300 + index for index in range(755, 761)}}  # fmt: skip
+SECRET_VALUES = {
+    106: 428_571_301,
+    107: 428_571_302,
+    **{index: 428_571_300 + index for index in range(755, 761)},
+}
 
 
 def with_secrets(poll):
@@ -112,6 +115,8 @@ def pytest_terminal_summary(terminalreporter):
     matrix = sys.modules.get("tests.test_fault_matrix")
     text = matrix.report() if matrix is not None else None
     if text:
-        terminalreporter.section("fault matrix: served by the test controller, stored, lost, "
-                                 "in flight when killed, told by luxlogd")  # fmt: skip
+        terminalreporter.section(
+            "fault matrix: served by the test controller, stored, lost, "
+            "in flight when killed, told by luxlogd"
+        )
         terminalreporter.write_line(text)

@@ -14,8 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STATIC = REPO / "luxlogd" / "web" / "static"
-COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-          "#17becf"]  # fmt: skip
+COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>{css}
 body {{ font: 13px sans-serif; margin: 8px; background: #f4f5f5; }}
@@ -102,12 +101,16 @@ def panels(port: int, dashboard: Path, seconds: float) -> list[dict]:
             for result in _get(port, "/api/v1/query_range", window):
                 values = [[float(t), float(v)] for t, v in result["values"]]
                 series.append({"label": _label(result["metric"]), "values": values})
-        found.append({"title": panel["title"], "type": panel["type"], **panel["gridPos"],
-                      "series": series})  # fmt: skip
+        found.append(
+            {"title": panel["title"], "type": panel["type"], **panel["gridPos"], "series": series}
+        )
     return found
 
 
 def page(found: list[dict]) -> str:
-    return PAGE.format(css=(STATIC / "uPlot.min.css").read_text(),
-                       js=(STATIC / "uPlot.iife.min.js").read_text(),
-                       panels=json.dumps(found), colors=json.dumps(COLORS))  # fmt: skip
+    return PAGE.format(
+        css=(STATIC / "uPlot.min.css").read_text(),
+        js=(STATIC / "uPlot.iife.min.js").read_text(),
+        panels=json.dumps(found),
+        colors=json.dumps(COLORS),
+    )

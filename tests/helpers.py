@@ -136,9 +136,13 @@ def start_daemon(config_path, env=None, unprivileged=False):
         drop = "-dac_override,-dac_read_search,-fowner"
         command = ["setpriv", f"--bounding-set={drop}", "--", *command]
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
         env=dict(os.environ, **(env or {})),
-    )  # fmt: skip
+    )
 
 
 def wait_for(predicate, timeout=8.0):

@@ -57,10 +57,17 @@ def rootfs_tarball() -> Path:
     work = CACHE / f"rootfs-{key}.tmp"
     shutil.rmtree(work, ignore_errors=True)
     subprocess.run(
-        ["debootstrap", "--variant=minbase", f"--include={ROOTFS_PACKAGES}", "bookworm",
-         str(work), debian_mirror()],
-        check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={ROOTFS_PACKAGES}",
+            "bookworm",
+            str(work),
+            debian_mirror(),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     partial = tarball.with_suffix(".partial")
     subprocess.run(["tar", "-C", str(work), "-cf", str(partial), "."], check=True)
     partial.rename(tarball)
@@ -115,8 +122,12 @@ def boot(root: Path, script: Path, timeout: float) -> str:
     (wants / "scenario.service").symlink_to("/etc/systemd/system/scenario.service")
     done = subprocess.run(
         ["systemd-nspawn", "--register=no", "--keep-unit", "--quiet", "-D", str(root), "-b"],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     return done.stdout + done.stderr
 
 
@@ -140,8 +151,16 @@ def podman_env(directory: Path) -> dict[str, str]:
 def import_base_image(env: dict[str, str], name: str = "localhost/luxlogd-test-base") -> str:
     """The debootstrapped rootfs as a base image (no registry is reachable here)."""
     subprocess.run(
-        ["podman", "import", "--change", "ENV PATH=/usr/local/bin:/usr/bin:/bin",
-         str(rootfs_tarball()), name],
-        check=True, env=env, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            "podman",
+            "import",
+            "--change",
+            "ENV PATH=/usr/local/bin:/usr/bin:/bin",
+            str(rootfs_tarball()),
+            name,
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     return name

@@ -75,8 +75,9 @@ ctypes.CDLL(None).malloc_stats()
 
 def arenas(mode: str) -> tuple[str, int]:
     """What fewer_malloc_arenas said, and how many arenas glibc's malloc_stats lists."""
-    done = subprocess.run([sys.executable, "-c", ARENAS, mode], capture_output=True, text=True,
-                          timeout=8, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", ARENAS, mode], capture_output=True, text=True, timeout=8, check=True
+    )
     return done.stdout.strip(), done.stderr.count("Arena ")
 
 

@@ -71,13 +71,19 @@ def test_read_matches_the_simulated_arrays_and_the_library(profile):
         snapshot = client_for(sim).read()
         expected = sim.arrays()
         library = luxtronik.Luxtronik("127.0.0.1", sim.port)
-    assert (list(snapshot.parameters), list(snapshot.calculations),
-            list(snapshot.visibilities)) == tuple(expected)  # fmt: skip
+    assert (
+        list(snapshot.parameters),
+        list(snapshot.calculations),
+        list(snapshot.visibilities),
+    ) == tuple(expected)
     decoded = snapshot.decode()
     assert decoded["ID_WEB_SoftStand"] == profile
     for name, value in decoded.items():
-        found = (library.calculations.get(name) or library.parameters.get(name)
-                 or library.visibilities.get(name))  # fmt: skip
+        found = (
+            library.calculations.get(name)
+            or library.parameters.get(name)
+            or library.visibilities.get(name)
+        )
         if found is not None and not name.startswith("Unknown_Parameter_"):
             assert found.value == value, name
 

@@ -40,8 +40,12 @@ def reading(wall_s, controller_s, seq=1):
     parameters[0] = seq
     calculations = list(poll.calculations)
     calculations[controller_clock_index()] = 0 if controller_s is None else int(controller_s)
-    return dataclasses.replace(poll, ts_ms=int(wall_s * 1000), parameters=tuple(parameters),
-                               calculations=tuple(calculations))  # fmt: skip
+    return dataclasses.replace(
+        poll,
+        ts_ms=int(wall_s * 1000),
+        parameters=tuple(parameters),
+        calculations=tuple(calculations),
+    )
 
 
 class Mono:
@@ -53,8 +57,13 @@ class Mono:
 
 
 def guard_for(newest_s, controller_s, mono, diary=None, wall=lambda: 0.0):
-    return ClockGuard(int(newest_s * 1000), None if controller_s is None else int(controller_s),
-                      wallclock=wall, monotonic=mono, diary=diary)  # fmt: skip
+    return ClockGuard(
+        int(newest_s * 1000),
+        None if controller_s is None else int(controller_s),
+        wallclock=wall,
+        monotonic=mono,
+        diary=diary,
+    )
 
 
 # The clock guard's judgement.
@@ -109,8 +118,13 @@ def test_a_jump_while_running_is_told_and_flagged_until_it_is_undone(tmp_path):
     mono.now += 30
     assert not guard.observe(reading(T0 + 120 - 3600, T0 + 120)).clock_suspect  # 1 h back
     told = [(e["event"], e.get("direction")) for e in events.read_events(tmp_path)]
-    assert told == [("clock_jump", "forward"), ("clock_wrong", None), ("clock_jump", "back"),
-                    ("clock_right", None), ("clock_step", "back")]  # fmt: skip
+    assert told == [
+        ("clock_jump", "forward"),
+        ("clock_wrong", None),
+        ("clock_jump", "back"),
+        ("clock_right", None),
+        ("clock_step", "back"),
+    ]
 
 
 def test_without_a_heat_pump_clock_nothing_is_flagged_and_retention_waits():
@@ -138,19 +152,24 @@ def history(state, days=140):
 @pytest.mark.system
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("ahead_days", [500, 60])
-def test_a_daemon_started_with_its_clock_days_ahead_deletes_nothing(tmp_path, ahead_days,
-                                                                     capsys):  # fmt: skip
+def test_a_daemon_started_with_its_clock_days_ahead_deletes_nothing(tmp_path, ahead_days, capsys):
     """140 days kept for 150: a clock 60 days ahead made luxlogd 0.1 delete 50 of them, one
     500 days ahead all of them, at the first poll (a new day: retention ran)."""
     require(LIBFAKETIME.exists(), "libfaketime (Debian's faketime package)")
     state = tmp_path / "state"
     stored = history(state)
     with Simulator(speed=1.0) as sim:
-        path = config_for(tmp_path, sim.port, poll={"interval_s": 0.2},
-                          storage={"retention_days": 150})  # fmt: skip
-        process = start_daemon(path, env={
-            "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME": f"+{ahead_days}d",
-            "FAKETIME_DONT_FAKE_MONOTONIC": "1"})  # fmt: skip
+        path = config_for(
+            tmp_path, sim.port, poll={"interval_s": 0.2}, storage={"retention_days": 150}
+        )
+        process = start_daemon(
+            path,
+            env={
+                "LD_PRELOAD": str(LIBFAKETIME),
+                "FAKETIME": f"+{ahead_days}d",
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            },
+        )
         try:
             assert wait_for(lambda: Reader(state).stats().clock_suspect >= 5, timeout=8)
             assert main(["--config", str(path), "status"]) == 1
@@ -165,8 +184,10 @@ def test_a_daemon_started_with_its_clock_days_ahead_deletes_nothing(tmp_path, ah
     assert stats.polls - stats.clock_suspect == stored  # nothing deleted, nothing merged
     assert stats.last_ms < time.time() * 1000  # the flagged polls are apart from the others
     assert "retention removed" not in err
-    assert f"UNHEALTHY: the system clock is {ahead_days} days ahead of the heat pump's clock: " \
-        "polls are kept apart" in out  # fmt: skip
+    assert (
+        f"UNHEALTHY: the system clock is {ahead_days} days ahead of the heat pump's clock: "
+        "polls are kept apart" in out
+    )
     assert f"the system clock is {ahead_days} days after the newest poll stored" in err
     assert f"the system clock is {ahead_days} days ahead of the heat pump's clock" in err
     diary = [e["event"] for e in events.read_events(state)]
@@ -185,8 +206,9 @@ def test_status_and_doctor_tell_of_the_jump_and_the_polls_kept_apart(tmp_path, c
     with Storage(state) as storage:
         now = time.time()
         storage.append(dataclasses.replace(reading(now + 500 * DAY, now), clock_suspect=True))
-    events.Events(state, lambda: now).record(events.CLOCK_JUMP, seconds=500 * DAY,
-                                             direction="forward")  # fmt: skip
+    events.Events(state, lambda: now).record(
+        events.CLOCK_JUMP, seconds=500 * DAY, direction="forward"
+    )
     main(["--config", str(path), "status"])
     out = capsys.readouterr().out
     assert "1 poll stamped by a wrong system clock is kept apart" in out
@@ -211,14 +233,33 @@ def stepping_service(tmp_path, sim, start, step_at_s, step_s, polls, interval_s=
             offset["s"] = step_s
 
     path = config_for(tmp_path, sim.port, poll={"interval_s": interval_s})
-    return path, Service(load_config(path), timefunc=clock.monotonic, delayfunc=sleep,
-                         wallclock=lambda: clock.time() + offset["s"], max_polls=polls)  # fmt: skip
+    return path, Service(
+        load_config(path),
+        timefunc=clock.monotonic,
+        delayfunc=sleep,
+        wallclock=lambda: clock.time() + offset["s"],
+        max_polls=polls,
+    )
 
 
 def export_rows(path, start, end, capsys):
     capsys.readouterr()
-    assert main(["--config", str(path), "export", "--from", start, "--to", end,
-                 "--sensors", "ID_WEB_Temperatur_TA"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "--config",
+                str(path),
+                "export",
+                "--from",
+                start,
+                "--to",
+                end,
+                "--sensors",
+                "ID_WEB_Temperatur_TA",
+            ]
+        )
+        == 0
+    )
     return list(csv.reader(io.StringIO(capsys.readouterr().out)))[1:]
 
 
@@ -231,20 +272,26 @@ def test_a_step_back_hides_no_poll_from_any_read(tmp_path, capsys, timezone):
     # 24 polls from 10:59:00 to 11:00:55, then the clock says 10:59:00 again.
     rows = export_rows(path, "2026-11-29T11:00:00", "2026-11-29T11:00:15", capsys)
     stamps = [row[0] for row in rows]
-    assert stamps == ["2026-11-29T11:00:00+00:00"] * 2 + ["2026-11-29T11:00:05+00:00"] * 2 \
-        + ["2026-11-29T11:00:10+00:00"] * 2  # fmt: skip
+    assert (
+        stamps
+        == ["2026-11-29T11:00:00+00:00"] * 2
+        + ["2026-11-29T11:00:05+00:00"] * 2
+        + ["2026-11-29T11:00:10+00:00"] * 2
+    )
     every = export_rows(path, "2026-11-29T10:00", "2026-11-29T12:00", capsys)
     assert len(every) == 40 and [r[0] for r in every] == sorted(r[0] for r in every)
     with Storage(tmp_path / "state") as storage:
         storage.database.seal_all()
     assert export_rows(path, "2026-11-29T11:00:00", "2026-11-29T11:00:15", capsys) == rows
     with Reader(tmp_path / "state") as reader:
-        buckets = reader.buckets(SEQ, start.timestamp() * 1000, start.timestamp() * 1000
-                                 + 600_000, 10)  # fmt: skip
+        buckets = reader.buckets(
+            SEQ, start.timestamp() * 1000, start.timestamp() * 1000 + 600_000, 10
+        )
     assert sum(b.count for b in buckets) == 40
     diary = events.read_events(tmp_path / "state")
     assert [(e["event"], e["direction"]) for e in diary if e["event"] == "clock_step"] == [
-        ("clock_step", "back")]  # fmt: skip
+        ("clock_step", "back")
+    ]
 
 
 def test_a_step_back_across_midnight_reads_in_time_order(tmp_path, capsys, timezone):
@@ -270,8 +317,11 @@ def test_reports_take_polls_by_their_stamp_across_the_roll_up_time(tmp_path, cap
         for seq, stamp in enumerate(stamps, start=1):
             storage.append(dataclasses.replace(poll_for(seq), ts_ms=int(stamp * 1000)))
     report_dir = tmp_path / "reports"
-    path = config_for(tmp_path, 1, reports={"output_dirs": f'["{report_dir}"]',
-                                            "sensors": '["ID_WEB_Temperatur_TA"]'})  # fmt: skip
+    path = config_for(
+        tmp_path,
+        1,
+        reports={"output_dirs": f'["{report_dir}"]', "sensors": '["ID_WEB_Temperatur_TA"]'},
+    )
     for date in ("2023-11-15", "2023-11-16"):
         assert main(["--config", str(path), "rollup", "--date", date]) == 0
     first = list(csv.reader((report_dir / "2023-11-15_daily.csv").open()))[1:]

@@ -29,16 +29,26 @@ def write_config(tmp_path, port=1, interval_s=STEP_S, host="127.0.0.1"):
     path = tmp_path / "luxlogd.toml"
     path.write_text(
         f'[heatpump]\nhost = "{host}"\nport = {port}\ntimeout_s = 1\n'
-        f'[poll]\ninterval_s = {interval_s}\n'
+        f"[poll]\ninterval_s = {interval_s}\n"
         f'[storage]\nstate_dir = "{tmp_path / "state"}"\n'
         f'[reports]\noutput_dirs = ["{tmp_path / "reports"}"]\n'
-    )  # fmt: skip
+    )
     return path
 
 
 def doctor_cli(tmp_path, capsys, *args, port=1):
-    code = main(["--config", str(write_config(tmp_path, port)), "doctor", "--timeout", "1",
-                 "--format", "json", *args])  # fmt: skip
+    code = main(
+        [
+            "--config",
+            str(write_config(tmp_path, port)),
+            "doctor",
+            "--timeout",
+            "1",
+            "--format",
+            "json",
+            *args,
+        ]
+    )
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -102,8 +112,9 @@ FAULTS = [
 # "flapping" is refused and answered in turns (both cases are here); "slow" and "single"
 # have tests of their own below.
 @pytest.mark.parametrize(("fault", "verdict", "message"), FAULTS, ids=[f[0] for f in FAULTS])
-def test_each_fault_of_the_simulator_gets_its_verdict_and_message(tmp_path, capsys, fault,
-                                                                   verdict, message):  # fmt: skip
+def test_each_fault_of_the_simulator_gets_its_verdict_and_message(
+    tmp_path, capsys, fault, verdict, message
+):
     with Simulator(fault=fault, seed=1) as sim:
         code, report = doctor_cli(tmp_path, capsys, port=sim.port)
     found = section(report, "connection")
@@ -118,8 +129,17 @@ def test_each_fault_of_the_simulator_gets_its_verdict_and_message(tmp_path, caps
 
 def test_a_slow_controller_is_read_with_a_warning(tmp_path, capsys):
     with Simulator(fault="slow", delay_s=2.4) as sim:
-        main(["--config", str(write_config(tmp_path, sim.port)), "doctor", "--timeout", "5",
-              "--format", "json"])  # fmt: skip
+        main(
+            [
+                "--config",
+                str(write_config(tmp_path, sim.port)),
+                "doctor",
+                "--timeout",
+                "5",
+                "--format",
+                "json",
+            ]
+        )
     found = section(json.loads(capsys.readouterr().out), "connection")
     assert found["verdict"] == "warning"
     slow = [f for f in found["findings"] if f["text"].startswith("connected in")]
@@ -142,8 +162,10 @@ def test_a_black_holed_address_is_no_answer(tmp_path, capsys):
         hole.close()
     found = section(report, "connection")
     assert code == 69
-    assert any("no answer from 127.0.0.1" in t and "connecting timed out" in t
-               for t in texts(found, "problem"))  # fmt: skip
+    assert any(
+        "no answer from 127.0.0.1" in t and "connecting timed out" in t
+        for t in texts(found, "problem")
+    )
     assert "ping 127.0.0.1" in found["findings"][-1]["advice"]
     assert took < 5  # two attempts of 1 s and the second's wait
 
@@ -157,8 +179,9 @@ def test_a_refused_port_names_the_other_port_that_answers(tmp_path, capsys, monk
         code, report = doctor_cli(tmp_path, capsys, port=refused)
     problem = section(report, "connection")["findings"][-1]
     assert code == 69
-    assert problem["advice"] == (f"port {sim.port} accepts connections: set heatpump.port = "
-                                 f"{sim.port}")  # fmt: skip
+    assert problem["advice"] == (
+        f"port {sim.port} accepts connections: set heatpump.port = {sim.port}"
+    )
 
 
 def test_another_client_holding_the_controller_is_named(tmp_path, capsys):
@@ -202,8 +225,9 @@ def test_a_reset_is_another_client_even_when_it_comes_during_connect(phase):
 
 def test_names_resolve_or_say_why_not(tmp_path, monkeypatch):
     with Simulator() as sim:
-        report = doctor.run(load_config(write_config(tmp_path, sim.port, host="localhost")),
-                            timeout_s=1.0)  # fmt: skip
+        report = doctor.run(
+            load_config(write_config(tmp_path, sim.port, host="localhost")), timeout_s=1.0
+        )
         found = report.sections[0]
         assert found.findings[0].text.startswith("localhost resolves to")
 
@@ -211,8 +235,9 @@ def test_names_resolve_or_say_why_not(tmp_path, monkeypatch):
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
         monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
-        report = doctor.run(load_config(write_config(tmp_path, sim.port, host="heatpump.lan")),
-                            timeout_s=1.0)  # fmt: skip
+        report = doctor.run(
+            load_config(write_config(tmp_path, sim.port, host="heatpump.lan")), timeout_s=1.0
+        )
     assert report.exit_code == 69
     finding = report.sections[0].findings[0]
     assert finding.text == "cannot resolve 'heatpump.lan': Name or service not known"
@@ -236,7 +261,8 @@ def test_the_real_capture_shows_what_this_heat_pump_has(tmp_path, capsys):
         code, report = doctor_cli(tmp_path, capsys, port=sim.port)
     connection = section(report, "connection")
     assert "firmware V1.80: 1086 parameters, 200 calculations, 336 visibilities" in texts(
-        connection, "ok")  # fmt: skip
+        connection, "ok"
+    )
     clock = [f for f in connection["findings"] if "controller's clock" in f["text"]][0]
     assert clock["level"] == "warning" and "years behind" in clock["text"]  # a 2017 capture
     found = section(report, "capabilities")
@@ -263,8 +289,9 @@ def test_gaps_are_found_and_explained_by_the_diary(tmp_path):
         if 200 <= k < 212:
             c[CLOCK] -= 7200  # this computer ran two hours ahead of the controller
 
-    polls = build_store(state, 72, clock_jump, skip=set(range(50, 60)) | set(range(100, 112))
-                        | set(range(150, 160)))  # fmt: skip
+    polls = build_store(
+        state, 72, clock_jump, skip=set(range(50, 60)) | set(range(100, 112)) | set(range(150, 160))
+    )
     diary = events.Events(state, FrozenClock(START + 51 * STEP_S))
     diary.record(events.UNREACHABLE, error="connect: timed out (no answer)")
     diary.clock.now = START + 60 * STEP_S
@@ -373,11 +400,14 @@ def test_out_of_range_stuck_and_backwards_readings_are_named(tmp_path):
     report, data = run_data(tmp_path, polls[-1].ts_ms / 1000 + 60)
     found = section(data, "plausibility")
     warnings = texts(found, "warning")
-    assert any(t.startswith("values outside their plausible range: Outdoor on 1 day (e.g. 99 ")
-               for t in warnings), warnings  # fmt: skip
+    assert any(
+        t.startswith("values outside their plausible range: Outdoor on 1 day (e.g. 99 ")
+        for t in warnings
+    ), warnings
     assert any(t.startswith("sensors that did not change for days: Flow from ") for t in warnings)
-    assert any(t.startswith("counters that went backwards: Heat produced, total 1 time")
-               for t in warnings)  # fmt: skip
+    assert any(
+        t.startswith("counters that went backwards: Heat produced, total 1 time") for t in warnings
+    )
     assert report.exit_code == 0
 
 

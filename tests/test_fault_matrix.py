@@ -58,8 +58,15 @@ class Row:
     told: int
 
     def cells(self):
-        return (self.fault, self.cycles, self.served, self.stored, self.lost, self.in_flight,
-                self.told)  # fmt: skip
+        return (
+            self.fault,
+            self.cycles,
+            self.served,
+            self.stored,
+            self.lost,
+            self.in_flight,
+            self.told,
+        )
 
 
 def table() -> str:
@@ -76,8 +83,17 @@ def record(fault, cycles, served, stored, in_flight=frozenset(), state=None):
     told = sum(loss.polls_lost for loss in read_losses(state)) if state else 0
     unexplained = lost - set(in_flight)
     assert len(unexplained) == told, (fault, sorted(unexplained)[:20], told)
-    ROWS.append(Row(fault, cycles, len(served), len(set(served) & set(stored)), len(lost),
-                    len(lost & set(in_flight)), told))  # fmt: skip
+    ROWS.append(
+        Row(
+            fault,
+            cycles,
+            len(served),
+            len(set(served) & set(stored)),
+            len(lost),
+            len(lost & set(in_flight)),
+            told,
+        )
+    )
 
 
 def stamps(state):
@@ -113,9 +129,12 @@ class Daemon:
             command = ["setpriv", f"--bounding-set={drop}", "--", *command]
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
-                command, stdout=subprocess.DEVNULL, stderr=log, cwd=REPO,
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                cwd=REPO,
                 env=dict(os.environ, **(env or {})),
-            )  # fmt: skip
+            )
         RUNNING.append(self.process)
         return self.process
 
@@ -294,8 +313,9 @@ def test_power_cut_under_the_daemon(tmp_path):
             subprocess.run(["mount", "-o", "loop", str(image), str(mountpoint)], check=True)
         served = list(sim.served)
         stored = stamps(state)
-        record("power cut (kill -9, then the file system stops)", 6, served, stored, in_flight,
-               state)  # fmt: skip
+        record(
+            "power cut (kill -9, then the file system stops)", 6, served, stored, in_flight, state
+        )
 
 
 @pytest.mark.timeout(60)
@@ -350,8 +370,7 @@ def test_a_file_system_that_fails_with_eio_and_is_mounted_again(tmp_path):
         served = list(sim.served)
         stored = stamps(state)
         log = daemon.log()
-        record("file system fails (EIO), mounted again", 1, served, stored, daemon.in_flight,
-               state)  # fmt: skip
+        record("file system fails (EIO), mounted again", 1, served, stored, daemon.in_flight, state)
     assert log.count("ERROR luxlogd.pending: storage failing") == 1
     assert "storage works again" in log
 
@@ -371,8 +390,14 @@ def test_a_file_system_read_only_at_start_then_writable(tmp_path):
         daemon.stop()
         served = list(sim.served)
         stored = stamps(state)
-        record("read-only file system at start, then writable", 1, served, stored,
-               daemon.in_flight, state)  # fmt: skip
+        record(
+            "read-only file system at start, then writable",
+            1,
+            served,
+            stored,
+            daemon.in_flight,
+            state,
+        )
 
 
 @pytest.mark.timeout(90)
@@ -381,15 +406,16 @@ def test_a_full_file_system_then_freed(tmp_path, what):
     """The open log segment is nearly full; the next one cannot be made (no space, or no
     inodes): polls are kept in memory until room is made."""
     inodes = 128 if what == "inodes" else None
-    with ext4(tmp_path, size="16M", inodes=inodes) as (_, mountpoint), \
-            Simulator(stamp=True) as sim:  # fmt: skip
+    with ext4(tmp_path, size="16M", inodes=inodes) as (_, mountpoint), Simulator(stamp=True) as sim:
         state = mountpoint / "state"
         before = prefill(state, sim)
         filler = fill(mountpoint, inodes=what == "inodes")
         daemon = Daemon(tmp_path, sim, state)
         daemon.start()
-        assert wait_for(lambda: "storage failing" in daemon.log() or "storage will fail soon"
-                        in daemon.log(), timeout=20)  # fmt: skip
+        assert wait_for(
+            lambda: "storage failing" in daemon.log() or "storage will fail soon" in daemon.log(),
+            timeout=20,
+        )
         assert wait_for(lambda: len(sim.served) >= 20)
         shutil.rmtree(filler)
         assert wait_for(lambda: set(sim.served[:20]) <= stamps(state), timeout=20)
@@ -410,8 +436,7 @@ def test_the_log_directory_deleted_while_running(tmp_path):
         grows(state, 10)
         daemon.stop()
         served = list(sim.served)
-    record("write-ahead log directory deleted", 1, served, stamps(state), daemon.in_flight,
-           state)  # fmt: skip
+    record("write-ahead log directory deleted", 1, served, stamps(state), daemon.in_flight, state)
 
 
 @pytest.mark.timeout(90)
@@ -515,18 +540,26 @@ def test_outputs_that_fail(tmp_path):
     state = tmp_path / "state"
     with holder, dead, Simulator(stamp=True, fault="slow", delay_s=0.15) as sim:
         daemon = Daemon(
-            tmp_path, sim, state,
+            tmp_path,
+            sim,
+            state,
             web={"enabled": "true", "listen": f'"127.0.0.1:{holder.getsockname()[1]}"'},
             mqtt={"enabled": "true", "host": '"127.0.0.1"', "port": dead.getsockname()[1]},
-        )  # fmt: skip
+        )
         daemon.start()
         grows(state, 15)
         daemon.stop()
         served = list(sim.served)
     log = daemon.log()
     assert "web server not serving" in log and "mqtt" in log.lower()
-    record("web port taken, MQTT broker down, slow controller", 1, served, stamps(state),
-           daemon.in_flight, state)  # fmt: skip
+    record(
+        "web port taken, MQTT broker down, slow controller",
+        1,
+        served,
+        stamps(state),
+        daemon.in_flight,
+        state,
+    )
 
 
 # Clocks.
@@ -547,15 +580,26 @@ def test_a_clock_wrong_by_days_at_start(tmp_path, offset):
                 storage.append(stamped(base, 10**6 + k, at * 1000, controller_s=at))
                 before.append(10**6 + k)
         daemon = Daemon(tmp_path, sim, state, storage={"retention_days": 150})
-        daemon.start(env={"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME": offset,
-                          "FAKETIME_DONT_FAKE_MONOTONIC": "1"})  # fmt: skip
+        daemon.start(
+            env={
+                "LD_PRELOAD": str(LIBFAKETIME),
+                "FAKETIME": offset,
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            }
+        )
         grows(state, 10)
         daemon.stop()
         served = before + list(sim.served)
     with Reader(state) as reader:
         assert reader.stats().clock_suspect >= 10  # kept apart, not merged
-    record(f"system clock {offset} at start (libfaketime)", 1, served, stamps(state),
-           daemon.in_flight, state)  # fmt: skip
+    record(
+        f"system clock {offset} at start (libfaketime)",
+        1,
+        served,
+        stamps(state),
+        daemon.in_flight,
+        state,
+    )
 
 
 @pytest.mark.timeout(60)
@@ -575,12 +619,16 @@ def test_a_clock_stepped_back_while_polling(tmp_path, start, timezone):
             offset["s"] = -120.0
 
     with Simulator(stamp=True) as sim:
-        path = config_for(tmp_path, sim.port, poll={"interval_s": 5},
-                          storage={"retention_days": 0})  # fmt: skip
+        path = config_for(tmp_path, sim.port, poll={"interval_s": 5}, storage={"retention_days": 0})
         from luxlogd.config import load_config
 
-        service = Service(load_config(path), timefunc=clock.monotonic, delayfunc=sleep,
-                          wallclock=lambda: clock.time() + offset["s"], max_polls=48)  # fmt: skip
+        service = Service(
+            load_config(path),
+            timefunc=clock.monotonic,
+            delayfunc=sleep,
+            wallclock=lambda: clock.time() + offset["s"],
+            max_polls=48,
+        )
         assert service.run() == 0
         served = list(sim.served)
     state = tmp_path / "state"
@@ -599,8 +647,9 @@ def test_the_newest_records_zeroed_while_the_daemon_was_stopped(tmp_path):
     it acknowledged, so the loss is told."""
     state = tmp_path / "state"
     with Simulator(stamp=True) as sim:
-        daemon = Daemon(tmp_path, sim, state, storage={"retention_days": 0},
-                        poll={"interval_s": 0.1})  # fmt: skip
+        daemon = Daemon(
+            tmp_path, sim, state, storage={"retention_days": 0}, poll={"interval_s": 0.1}
+        )
         daemon.start()
         grows(state, 30)
         daemon.stop()
@@ -618,5 +667,11 @@ def test_the_newest_records_zeroed_while_the_daemon_was_stopped(tmp_path):
         daemon.stop()
         served = list(sim.served)
     assert served_before
-    record("the newest records zeroed, the database gone", 1, served, stamps(state),
-           daemon.in_flight, state)  # fmt: skip
+    record(
+        "the newest records zeroed, the database gone",
+        1,
+        served,
+        stamps(state),
+        daemon.in_flight,
+        state,
+    )

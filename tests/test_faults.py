@@ -87,9 +87,15 @@ def require_root():
 def test_report_names_are_strict():
     assert report_date("2026-01-02_daily.csv") == dt.date(2026, 1, 2)
     assert report_date("2026-01-02_summary.json.gz") == dt.date(2026, 1, 2)
-    for foreign in ("2020-01-01_bank.csv", "2021-06-30_invoices.json", "2022-02-02_thesis.dta",
-                    "1999-13-45_daily.csv", "2026-01-02_daily.csv.bak", "x2026-01-02_daily.csv",
-                    "2026-01-02_Daily.csv"):  # fmt: skip
+    for foreign in (
+        "2020-01-01_bank.csv",
+        "2021-06-30_invoices.json",
+        "2022-02-02_thesis.dta",
+        "1999-13-45_daily.csv",
+        "2026-01-02_daily.csv.bak",
+        "x2026-01-02_daily.csv",
+        "2026-01-02_Daily.csv",
+    ):
         assert report_date(foreign) is None, foreign
 
 
@@ -114,18 +120,27 @@ def roll_up_days(config, days):
 def test_shedding_deletes_only_our_old_reports_oldest_first(tmp_path, timezone):
     timezone("UTC")
     report_dir = tmp_path / "reports"
-    path = config_for(tmp_path, 1, reports={"output_dirs": f'["{report_dir}"]',
-                                            "sensors": '["ID_WEB_Temperatur_TA"]'},
-                      disk={"usage_threshold_percent": 90})  # fmt: skip
+    path = config_for(
+        tmp_path,
+        1,
+        reports={"output_dirs": f'["{report_dir}"]', "sensors": '["ID_WEB_Temperatur_TA"]'},
+        disk={"usage_threshold_percent": 90},
+    )
     config = load_config(path)
     write_polls(config.state_dir, 1, 2 * 96 + 10)  # 15-minute polls from 2023-11-14
     days = [dt.date(2023, 11, 15), dt.date(2023, 11, 16)]
     roll_up_days(config, days)
     ours = sorted(p.name for p in report_dir.iterdir())
     assert len(ours) == 6
-    decoys = ["2020-01-01_bank.csv", "2021-06-30_invoices.json", "2022-02-02_thesis.dta",
-              "2023-05-05_photos.csv", "2099-01-01_daily.csv", "2021-01-01_daily.csv",
-              "1999-13-45_daily.csv"]  # fmt: skip
+    decoys = [
+        "2020-01-01_bank.csv",
+        "2021-06-30_invoices.json",
+        "2022-02-02_thesis.dta",
+        "2023-05-05_photos.csv",
+        "2099-01-01_daily.csv",
+        "2021-01-01_daily.csv",
+        "1999-13-45_daily.csv",
+    ]
     for name in decoys:
         (report_dir / name).write_text("not luxlogd's\n")
     edited = report_dir / "2023-11-15_summary.csv"  # ours once, but the user changed it
@@ -145,8 +160,11 @@ def test_shedding_deletes_only_our_old_reports_oldest_first(tmp_path, timezone):
 def test_shedding_stops_and_says_so_when_nothing_more_helps(tmp_path, timezone, caplog):
     timezone("UTC")
     report_dir = tmp_path / "reports"
-    path = config_for(tmp_path, 1, reports={"output_dirs": f'["{report_dir}"]',
-                                            "sensors": '["ID_WEB_Temperatur_TA"]'})  # fmt: skip
+    path = config_for(
+        tmp_path,
+        1,
+        reports={"output_dirs": f'["{report_dir}"]', "sensors": '["ID_WEB_Temperatur_TA"]'},
+    )
     config = load_config(path)
     write_polls(config.state_dir, 1, 96 + 10)
     roll_up_days(config, [dt.date(2023, 11, 15)])
@@ -167,17 +185,25 @@ def test_shedding_on_real_file_systems_never_fails_a_poll(tmp_path, timezone):
     require_root()
     timezone("UTC")
     with tmpfs(tmp_path / "full"), tmpfs(tmp_path / "roomy"), tmpfs(tmp_path / "stuck"):
-        dirs = [tmp_path / "full" / "reports", tmp_path / "roomy" / "reports",
-                tmp_path / "stuck" / "reports"]  # fmt: skip
+        dirs = [
+            tmp_path / "full" / "reports",
+            tmp_path / "roomy" / "reports",
+            tmp_path / "stuck" / "reports",
+        ]
         with Simulator(start_s=dt.datetime(2023, 11, 17, 12, tzinfo=dt.UTC).timestamp()) as sim:
             path = config_for(
-                tmp_path, sim.port, poll={"interval_s": 0.2},
-                reports={"output_dirs": json.dumps([str(d) for d in dirs]),
-                         "sensors": '["ID_WEB_Temperatur_TA"]'},
+                tmp_path,
+                sim.port,
+                poll={"interval_s": 0.2},
+                reports={
+                    "output_dirs": json.dumps([str(d) for d in dirs]),
+                    "sensors": '["ID_WEB_Temperatur_TA"]',
+                },
                 disk={"usage_threshold_percent": 90},
-            )  # fmt: skip
-            path.write_text(path.read_text().replace(
-                str(tmp_path / "state"), str(tmp_path / "full" / "state")))  # fmt: skip
+            )
+            path.write_text(
+                path.read_text().replace(str(tmp_path / "state"), str(tmp_path / "full" / "state"))
+            )
             config = load_config(path)
             write_polls(config.state_dir, 1, 2 * 96 + 10)
             roll_up_days(config, [dt.date(2023, 11, 15), dt.date(2023, 11, 16)])
@@ -207,8 +233,9 @@ def test_cleanup_survives_impossible_dates_and_huge_retention_is_a_config_error(
 ):
     timezone("UTC")
     report_dir = tmp_path / "reports"
-    path = config_for(tmp_path, 1, reports={"output_dirs": f'["{report_dir}"]',
-                                            "retention_days": 30})  # fmt: skip
+    path = config_for(
+        tmp_path, 1, reports={"output_dirs": f'["{report_dir}"]', "retention_days": 30}
+    )
     report_dir.mkdir()
     names = ["1999-13-45_daily.csv", "2000-02-30_weekly.csv", "2020-01-01_daily.csv"]
     for name in names:
@@ -228,10 +255,16 @@ def test_cleanup_skips_a_report_it_cannot_delete_and_goes_on(tmp_path, timezone,
     require_root()
     timezone("UTC")
     report_dir = tmp_path / "reports"
-    path = config_for(tmp_path, 1, reports={"output_dirs": f'["{report_dir}"]',
-                                            "sensors": '["ID_WEB_Temperatur_TA"]',
-                                            "retention_days": 1},
-                      storage={"retention_days": 1})  # fmt: skip
+    path = config_for(
+        tmp_path,
+        1,
+        reports={
+            "output_dirs": f'["{report_dir}"]',
+            "sensors": '["ID_WEB_Temperatur_TA"]',
+            "retention_days": 1,
+        },
+        storage={"retention_days": 1},
+    )
     config = load_config(path)
     write_polls(config.state_dir, 1, 3 * 96 + 10)  # 15-minute polls from 2023-11-14
     roll_up_days(config, [dt.date(2023, 11, 15), dt.date(2023, 11, 16)])
@@ -246,8 +279,10 @@ def test_cleanup_skips_a_report_it_cannot_delete_and_goes_on(tmp_path, timezone,
     assert code == 0
     assert left == ["2023-11-15_daily.csv"]
     assert f"cleanup: cannot delete {stuck} (Operation not permitted); skipped" in captured.err
-    assert "deleted 5 report files, skipped 1 that could not be deleted and 199 old polls" \
-        in captured.out  # fmt: skip
+    assert (
+        "deleted 5 report files, skipped 1 that could not be deleted and 199 old polls"
+        in captured.out
+    )
 
 
 # One writer per store.
@@ -326,16 +361,23 @@ def test_a_damaged_database_is_moved_aside_and_rebuilt_at_start(tmp_path, caplog
     storage.close()
     assert seq == 4 * 96 + 1
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert any("damaged database rebuilt, polls_lost=0" in m and "moved aside" in m
-               and "Check the disk" in m for m in errors)  # fmt: skip
+    assert any(
+        "damaged database rebuilt, polls_lost=0" in m
+        and "moved aside" in m
+        and "Check the disk" in m
+        for m in errors
+    )
     (told,) = read_losses(state)
     assert (told.kind, told.polls_lost) == ("database_rebuilt", 0)
     note = json.loads((state / REBUILT_FILE).read_text())
     assert Path(note["moved_to"]).exists() and note["days_rescued"] == 4
-    every = [series_id(group, index)
-             for group, length in zip(("parameters", "calculations", "visibilities"),
-                                      poll_for(1, 0).lengths, strict=True)
-             for index in range(length)]  # fmt: skip
+    every = [
+        series_id(group, index)
+        for group, length in zip(
+            ("parameters", "calculations", "visibilities"), poll_for(1, 0).lengths, strict=True
+        )
+        for index in range(length)
+    ]
     with Reader(state) as reader:
         rows = list(reader.polls(0, 2**62, every))
     # Every poll is there; a value is either what was stored or missing, never wrong.
@@ -361,10 +403,14 @@ def test_damaged_pages_never_lose_the_day_not_sealed_yet(tmp_path, capsys):
     is sealed); what the damage took is counted in the ledger of losses, to the poll."""
     state = tmp_path / "state"
     day = 1_700_006_400_000  # a UTC midnight
-    polls = [dataclasses.replace(poll_for(seq, block=0), ts_ms=day - 3 * DAY_MS + seq * 900_000)
-             for seq in range(1, 3 * 96 + 1)]  # fmt: skip
-    polls += [dataclasses.replace(poll_for(seq, block=0), ts_ms=day + (seq - 288) * 30_000)
-              for seq in range(3 * 96 + 1, 3 * 96 + 328)]  # fmt: skip
+    polls = [
+        dataclasses.replace(poll_for(seq, block=0), ts_ms=day - 3 * DAY_MS + seq * 900_000)
+        for seq in range(1, 3 * 96 + 1)
+    ]
+    polls += [
+        dataclasses.replace(poll_for(seq, block=0), ts_ms=day + (seq - 288) * 30_000)
+        for seq in range(3 * 96 + 1, 3 * 96 + 328)
+    ]
     with Storage(state, fdatasync=lambda fd: None) as storage:
         for poll in polls:
             storage.append(poll)
@@ -439,9 +485,14 @@ def test_status_is_unhealthy_while_storage_fails(tmp_path, capsys):
     path = config_for(tmp_path, 1)
     state = tmp_path / "state"
     state.mkdir()
-    status = {"pid": os.getpid(), "updated": time.time(), "last_success": time.time(),
-              "storage_ok": False, "storage_problem": "attempt to write a readonly database",
-              "status": "last poll now"}  # fmt: skip
+    status = {
+        "pid": os.getpid(),
+        "updated": time.time(),
+        "last_success": time.time(),
+        "storage_ok": False,
+        "storage_problem": "attempt to write a readonly database",
+        "status": "last poll now",
+    }
     (state / "status.json").write_text(json.dumps(status))
     assert main(["--config", str(path), "status"]) == 1
     out = capsys.readouterr().out
@@ -532,8 +583,9 @@ def test_at_the_default_interval_a_35_s_controller_is_polled(tmp_path, caplog):
     assert service.counters.polls_failed == 0
     assert service.counters.last_poll_duration_s == pytest.approx(35, abs=2)
     messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert any("heat pump slow: the read took 35." in m and "skipped_polls=1" in m
-               for m in messages)  # fmt: skip
+    assert any(
+        "heat pump slow: the read took 35." in m and "skipped_polls=1" in m for m in messages
+    )
     assert not any("unreachable" in m for m in messages)
     with Reader(tmp_path / "state") as reader:
         assert reader.stats().polls == 1
@@ -569,12 +621,20 @@ def taken_port():
 def test_a_taken_web_port_is_one_error_and_polling_goes_on(tmp_path, capsys):
     holder, port = taken_port()
     with holder, Simulator() as sim:
-        path = config_for(tmp_path, sim.port, poll={"interval_s": 0.2},
-                          web={"enabled": "true", "listen": f'"127.0.0.1:{port}"'})  # fmt: skip
+        path = config_for(
+            tmp_path,
+            sim.port,
+            poll={"interval_s": 0.2},
+            web={"enabled": "true", "listen": f'"127.0.0.1:{port}"'},
+        )
         process = start_daemon(path)
         try:
-            assert wait_for(lambda: (tmp_path / "state" / "status.json").exists()
-                            and len(stored_seqs(tmp_path / "state")) >= 10)  # fmt: skip
+            assert wait_for(
+                lambda: (
+                    (tmp_path / "state" / "status.json").exists()
+                    and len(stored_seqs(tmp_path / "state")) >= 10
+                )
+            )
             assert process.poll() is None  # still running, storing
             assert main(["--config", str(path), "status"]) == 1
             out = capsys.readouterr().out
@@ -583,8 +643,10 @@ def test_a_taken_web_port_is_one_error_and_polling_goes_on(tmp_path, capsys):
         finally:
             process.kill()
     err = process.stderr.read()
-    problem = (f"web server not serving: cannot listen on 127.0.0.1:{port} (Address already "
-               f"in use; held by pid {os.getpid()} (")  # fmt: skip
+    problem = (
+        f"web server not serving: cannot listen on 127.0.0.1:{port} (Address already "
+        f"in use; held by pid {os.getpid()} ("
+    )
     assert err.count(problem) == 1, err
     assert "Traceback" not in err and "janitor" not in err
     assert f"UNHEALTHY: {problem}" in out
@@ -639,8 +701,10 @@ def test_a_truncated_shared_memory_file_is_told_at_the_next_start(tmp_path):
             process.kill()
         served = list(sim.served)
     err = again.stderr.read()
-    assert "ERROR luxlogd: the previous run died: Fatal Python error: Bus error (SIGBUS: a " \
-        "file luxlogd had mapped (luxlogd.sqlite-shm) was truncated" in err  # fmt: skip
+    assert (
+        "ERROR luxlogd: the previous run died: Fatal Python error: Bus error (SIGBUS: a "
+        "file luxlogd had mapped (luxlogd.sqlite-shm) was truncated" in err
+    )
     assert "most recent call first" in err
     with Reader(state) as reader:
         stamps = {v[0] for _, _, v in reader.polls(0, 2**62, [STAMP])}
@@ -714,8 +778,13 @@ def test_status_stays_current_when_the_state_directory_cannot_be_written(tmp_pat
     assert ok[0] != ok[1]  # the daemon's own count moved on: the status is current
     assert f"UNHEALTHY: storage failing: {state} cannot be written" in first
     err = process.stderr.read()
-    assert err.count(f"cannot write {state / 'status.json'} (Permission denied); the status "
-                     "goes to /dev/shm/luxlogd-status-") == 1  # fmt: skip
+    assert (
+        err.count(
+            f"cannot write {state / 'status.json'} (Permission denied); the status "
+            "goes to /dev/shm/luxlogd-status-"
+        )
+        == 1
+    )
 
 
 @pytest.mark.system
@@ -734,9 +803,13 @@ def test_every_loss_is_told_by_status_doctor_healthz_and_metrics(tmp_path, capsy
     flip(segment, (start + end) // 2)
     port = free_port()
     with Simulator() as sim:
-        path = config_for(tmp_path, sim.port, poll={"interval_s": 0.2},
-                          web={"enabled": "true", "listen": f'"127.0.0.1:{port}"'},
-                          storage={"retention_days": 0})  # fmt: skip
+        path = config_for(
+            tmp_path,
+            sim.port,
+            poll={"interval_s": 0.2},
+            web={"enabled": "true", "listen": f'"127.0.0.1:{port}"'},
+            storage={"retention_days": 0},
+        )
         process = start_daemon(path)
         try:
             assert wait_for(lambda: len(stored_seqs(state)) >= 32)

@@ -24,9 +24,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 def luxlogd(*args, env=None, timeout=20):
     return subprocess.run(
-        [sys.executable, "-m", "luxlogd", *args], capture_output=True, text=True, cwd=REPO,
-        env=dict(os.environ, **(env or {})), timeout=timeout,
-    )  # fmt: skip
+        [sys.executable, "-m", "luxlogd", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, **(env or {})),
+        timeout=timeout,
+    )
 
 
 def test_dump_of_a_closed_port_fails_at_once_with_the_reason(capsys):
@@ -57,10 +61,24 @@ def test_a_silent_controller_is_waited_for_visibly_at_a_terminal():
         sim.set_fault("stall")
         leader, follower = pty.openpty()
         process = subprocess.Popen(
-            [sys.executable, "-m", "luxlogd", "dump", "--host", "127.0.0.1", "--port",
-             str(sim.port), "--timeout", "0.5", "--retries", "1"],
-            stdout=subprocess.DEVNULL, stderr=follower, cwd=REPO,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "luxlogd",
+                "dump",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(sim.port),
+                "--timeout",
+                "0.5",
+                "--retries",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            cwd=REPO,
+        )
         os.close(follower)
         output = b""
         deadline = time.monotonic() + 8
@@ -96,9 +114,12 @@ def test_check_config_reports_a_missing_host_with_the_packages_hint(tmp_path, ca
 
 def test_an_unknown_report_sensor_is_a_configuration_error_everywhere(tmp_path, capsys):
     path = config_for(tmp_path, 1, reports={"sensors": '["flow", "ID_WEB_Nope"]'})
-    for command in (["check-config"], ["rollup", "--now"], ["run"], ["export", "--from",
-                                                                     "2026-01-01", "--to",
-                                                                     "2026-01-02"]):  # fmt: skip
+    for command in (
+        ["check-config"],
+        ["rollup", "--now"],
+        ["run"],
+        ["export", "--from", "2026-01-01", "--to", "2026-01-02"],
+    ):
         assert main(["--config", str(path), *command]) == 78, command
         err = capsys.readouterr().err
         assert "reports.sensors: unknown sensor 'ID_WEB_Nope'" in err
@@ -108,28 +129,50 @@ def test_an_unknown_report_sensor_is_a_configuration_error_everywhere(tmp_path, 
 def test_log_level_applies_to_every_command(tmp_path):
     path = config_for(tmp_path, 1, log={"level": '"warning"'})
     write_polls(tmp_path / "state", 1, 5)
-    quiet = luxlogd("--config", str(path), "export", "--from", "2023-11-14", "--to",
-                    "2023-11-16", "--sensors", "flow")  # fmt: skip
+    quiet = luxlogd(
+        "--config",
+        str(path),
+        "export",
+        "--from",
+        "2023-11-14",
+        "--to",
+        "2023-11-16",
+        "--sensors",
+        "flow",
+    )
     assert quiet.returncode == 0 and quiet.stderr == ""
-    chatty = luxlogd("--config", str(path), "export", "--from", "2023-11-14", "--to",
-                     "2023-11-16", "--sensors", "flow",
-                     env={"LUXLOGD_LOG_LEVEL": "info"})  # fmt: skip
+    chatty = luxlogd(
+        "--config",
+        str(path),
+        "export",
+        "--from",
+        "2023-11-14",
+        "--to",
+        "2023-11-16",
+        "--sensors",
+        "flow",
+        env={"LUXLOGD_LOG_LEVEL": "info"},
+    )
     assert "INFO luxlogd: exported polls=5" in chatty.stderr
 
 
 @pytest.mark.parametrize(
     "setting, message",
     [
-        ('[reports]\nformats = ["csv", "xlsx"]',
-         'reports.formats: expected a list of csv, json, dta, got "xlsx"'),
-        ('[heatpump]\nhost = "999.1.1.1"',
-         'heatpump.host: expected an IPv4 address (four numbers 0-255) or a host name, got '
-         '"999.1.1.1"'),
+        (
+            '[reports]\nformats = ["csv", "xlsx"]',
+            'reports.formats: expected a list of csv, json, dta, got "xlsx"',
+        ),
+        (
+            '[heatpump]\nhost = "999.1.1.1"',
+            "heatpump.host: expected an IPv4 address (four numbers 0-255) or a host name, got "
+            '"999.1.1.1"',
+        ),
         ('[stats]\nseason_start = "02-30"', "stats.season_start: expected a day of the year"),
         ('[ui]\nlanguage = "fr"', 'ui.language: expected one of "en", "de", got "fr"'),
         ('[reports]\nheaders = "pretty"', 'reports.headers: expected one of "raw", "readable"'),
     ],
-)  # fmt: skip
+)
 def test_bad_values_are_named(tmp_path, capsys, setting, message):
     path = tmp_path / "luxlogd.toml"
     path.write_text(f'{setting}\n[storage]\nstate_dir = "{tmp_path}"\n')
@@ -157,8 +200,11 @@ def test_the_demo_moves_to_a_free_port_and_starts_without_warnings(tmp_path):
         pass  # something already listens there: taken either way
     process = subprocess.Popen(
         [sys.executable, "-m", "luxlogd", "demo", str(tmp_path / "d")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         banner = [process.stdout.readline() for _ in range(2)]
         address = banner[1].split("http://", 1)[1].split("/", 1)[0]
@@ -191,17 +237,25 @@ def test_reports_can_be_compressed_and_readable(tmp_path, timezone):
     from luxlogd.config import load_config
 
     timezone("UTC")
-    path = config_for(tmp_path, 1, reports={
-        "output_dirs": f'["{tmp_path / "r"}"]', "sensors": '["flow", "outdoor", "compressor"]',
-        "headers": '"readable"', "compress": "true",
-    })  # fmt: skip
+    path = config_for(
+        tmp_path,
+        1,
+        reports={
+            "output_dirs": f'["{tmp_path / "r"}"]',
+            "sensors": '["flow", "outdoor", "compressor"]',
+            "headers": '"readable"',
+            "compress": "true",
+        },
+    )
     config = load_config(path)
     write_polls(config.state_dir, 1, 2 * 96)
     now = dt.datetime(2023, 11, 17, tzinfo=dt.UTC)
     written = reports.rollup(config, dt.date(2023, 11, 16), now=now)
-    assert sorted(p.name for p in written) == ["2023-11-16_daily.csv.gz",
-                                               "2023-11-16_summary.csv.gz",
-                                               "2023-11-16_weekly.csv.gz"]  # fmt: skip
+    assert sorted(p.name for p in written) == [
+        "2023-11-16_daily.csv.gz",
+        "2023-11-16_summary.csv.gz",
+        "2023-11-16_weekly.csv.gz",
+    ]
     lines = gzip.decompress((tmp_path / "r" / "2023-11-16_daily.csv.gz").read_bytes())
     header = lines.decode().splitlines()[0]
     assert header == "timestamp,Flow (°C),Outdoor (°C),Compressor 1"

@@ -127,12 +127,17 @@ def test_a_fatal_one_line_error_is_tagged_err_under_journald(tmp_path):
     empty.write_text("")
     done = subprocess.run(
         [sys.executable, "-m", "luxlogd", "--config", str(empty), "run"],
-        stderr=write_fd, env=env, timeout=30, check=False,
-    )  # fmt: skip
+        stderr=write_fd,
+        env=env,
+        timeout=30,
+        check=False,
+    )
     os.close(write_fd)
     with os.fdopen(read_fd) as pipe:
         lines = pipe.read().splitlines()
     assert done.returncode == 78
-    assert lines == [f"<3>luxlogd: error: {empty}: heatpump.host: expected a host name or IP "
-                     f"address, got nothing (set heatpump.host in {empty}, then: systemctl "
-                     "restart luxlogd)"]  # fmt: skip
+    assert lines == [
+        f"<3>luxlogd: error: {empty}: heatpump.host: expected a host name or IP "
+        f"address, got nothing (set heatpump.host in {empty}, then: systemctl "
+        "restart luxlogd)"
+    ]

@@ -38,8 +38,9 @@ SECRET_NAMES = {"ID_Einst_Zugangscode", "ID_Timer_Password", "ID_WebserverPasswo
 
 
 def need(program):
-    path = shutil.which(program) or (f"/usr/sbin/{program}" if Path(f"/usr/sbin/{program}")
-                                     .exists() else None)  # fmt: skip
+    path = shutil.which(program) or (
+        f"/usr/sbin/{program}" if Path(f"/usr/sbin/{program}").exists() else None
+    )
     require(path is not None, f"{program} (Debian's mosquitto and mosquitto-clients)")
     return path
 
@@ -57,14 +58,27 @@ class Broker:
     def __init__(self, directory, users=None, tls=None):
         self.directory = directory
         self.port = free_port()
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "user root",
-                 f"log_dest file {directory / 'mosquitto.log'}",
-                 f"allow_anonymous {'false' if users else 'true'}"]  # fmt: skip
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence false",
+            "user root",
+            f"log_dest file {directory / 'mosquitto.log'}",
+            f"allow_anonymous {'false' if users else 'true'}",
+        ]
         if users:
             passwords = directory / "passwords"
             for number, (user, password) in enumerate(users.items()):
-                subprocess.run([need("mosquitto_passwd"), "-b", *(["-c"] if number == 0 else []),
-                                str(passwords), user, password], check=True)  # fmt: skip
+                subprocess.run(
+                    [
+                        need("mosquitto_passwd"),
+                        "-b",
+                        *(["-c"] if number == 0 else []),
+                        str(passwords),
+                        user,
+                        password,
+                    ],
+                    check=True,
+                )
             lines.append(f"password_file {passwords}")
         if tls:
             lines += [f"cafile {tls['ca']}", f"certfile {tls['cert']}", f"keyfile {tls['key']}"]
@@ -125,7 +139,9 @@ class Subscriber:
         self.client.on_message = self._on_message
         connected = threading.Event()
         self.client.on_connect = lambda *args: (
-            [self.client.subscribe(t, qos=1) for t in topics], connected.set())  # fmt: skip
+            [self.client.subscribe(t, qos=1) for t in topics],
+            connected.set(),
+        )
         self.client.connect("127.0.0.1", port, 30)
         self.client.loop_start()
         assert connected.wait(5), "the subscriber could not connect"
@@ -156,8 +172,9 @@ class Subscriber:
 
 def start_daemon(tmp_path, sim, mqtt, interval_s=0.2):
     options = {"enabled": "true", "host": '"127.0.0.1"', **mqtt}
-    service = Service(load_config(config_for(tmp_path, sim.port, poll={"interval_s": interval_s},
-                                             mqtt=options)))  # fmt: skip
+    service = Service(
+        load_config(config_for(tmp_path, sim.port, poll={"interval_s": interval_s}, mqtt=options))
+    )
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     return service, thread
@@ -180,8 +197,11 @@ def states(messages, prefix="luxlogd/heatpump"):
 
 
 def configs(messages):
-    return {t: json.loads(p) for t, p, _ in messages
-            if t.startswith("homeassistant/") and t.endswith("/config")}  # fmt: skip
+    return {
+        t: json.loads(p)
+        for t, p, _ in messages
+        if t.startswith("homeassistant/") and t.endswith("/config")
+    }
 
 
 def test_home_assistant_sees_the_heat_pump_as_a_device(tmp_path, broker):
@@ -195,13 +215,17 @@ def test_home_assistant_sees_the_heat_pump_as_a_device(tmp_path, broker):
             # A listener that starts later gets everything retained at once.
             late = Subscriber(mosquitto.port)
             late.wait_for(lambda m: states(m) and len(configs(m)) == len(found))
-            assert all(retained for t, _, retained in late.messages
-                       if t.startswith("homeassistant/") or t.startswith("luxlogd/"))  # fmt: skip
+            assert all(
+                retained
+                for t, _, retained in late.messages
+                if t.startswith("homeassistant/") or t.startswith("luxlogd/")
+            )
             # Home Assistant restarts: it says so, and gets the discovery configs again.
             before = len([m for m in live.messages if m[0].endswith("/config")])
             late.client.publish("homeassistant/status", "online", qos=1)
-            live.wait_for(lambda m: len([x for x in m if x[0].endswith("/config")])
-                          >= before + len(found))  # fmt: skip
+            live.wait_for(
+                lambda m: len([x for x in m if x[0].endswith("/config")]) >= before + len(found)
+            )
             status = service.status()
             assert status["mqtt"]["connected"] is True
             text = metrics.render_metrics(status, None, {})
@@ -211,14 +235,24 @@ def test_home_assistant_sees_the_heat_pump_as_a_device(tmp_path, broker):
             thread.join(5)
         late.close()
     # A clean stop says offline (the last will only covers a crash).
-    live.wait_for(lambda m: ("luxlogd/heatpump/availability", "offline", False) in m
-                  or ("luxlogd/heatpump/availability", "offline", True) in m)  # fmt: skip
+    live.wait_for(
+        lambda m: (
+            ("luxlogd/heatpump/availability", "offline", False) in m
+            or ("luxlogd/heatpump/availability", "offline", True) in m
+        )
+    )
     live.close()
 
     by_key = {topic.split("/")[3]: (topic.split("/")[1], body) for topic, body in found.items()}
     for component, body in by_key.values():
-        assert {"name", "unique_id", "state_topic", "value_template", "device",
-                "availability"} <= set(body)  # fmt: skip
+        assert {
+            "name",
+            "unique_id",
+            "state_topic",
+            "value_template",
+            "device",
+            "availability",
+        } <= set(body)
         assert body["device"]["identifiers"] == ["luxlogd_heatpump"]
         assert body["device"]["sw_version"] == "V3.88"
         assert body["state_topic"] == "luxlogd/heatpump/state"
@@ -226,11 +260,17 @@ def test_home_assistant_sees_the_heat_pump_as_a_device(tmp_path, broker):
     assert len({body["unique_id"] for _, body in by_key.values()}) == len(by_key)
     flow = by_key["flow"][1]
     assert (flow["device_class"], flow["state_class"], flow["unit_of_measurement"]) == (
-        "temperature", "measurement", "°C")  # fmt: skip
+        "temperature",
+        "measurement",
+        "°C",
+    )
     for key in ("heat_total", "electric_heating"):  # the Energy dashboard takes these
         body = by_key[key][1]
         assert (body["device_class"], body["state_class"], body["unit_of_measurement"]) == (
-            "energy", "total_increasing", "kWh")  # fmt: skip
+            "energy",
+            "total_increasing",
+            "kWh",
+        )
     hours = by_key["compressor_time"][1]
     assert (hours["device_class"], hours["state_class"]) == ("duration", "total_increasing")
     assert by_key["compressor"][0] == "binary_sensor"
@@ -240,14 +280,19 @@ def test_home_assistant_sees_the_heat_pump_as_a_device(tmp_path, broker):
     # Each state equals the stored poll of its time.
     published = states(live.messages)
     with Reader(tmp_path / "state") as reader:
-        index = {key: catalogue.by_key()[key].index for key in
-                 ("flow", "compressor", "heat_total", "operating_mode")}  # fmt: skip
-        rows = {ts: values for ts, _, values in reader.polls(
-            0, 2**62, [series_id("calculations", i) for i in index.values()])}  # fmt: skip
+        index = {
+            key: catalogue.by_key()[key].index
+            for key in ("flow", "compressor", "heat_total", "operating_mode")
+        }
+        rows = {
+            ts: values
+            for ts, _, values in reader.polls(
+                0, 2**62, [series_id("calculations", i) for i in index.values()]
+            )
+        }
     assert len(published) >= 3
     for one in published:
-        stored = [values for at, values in rows.items()
-                  if abs(at / 1000 - _epoch(one["time"])) < 1]  # fmt: skip
+        stored = [values for at, values in rows.items() if abs(at / 1000 - _epoch(one["time"])) < 1]
         assert stored, one["time"]
         flow_raw, compressor, heat_raw, mode = stored[0]
         assert one["flow"] == flow_raw / 10
@@ -285,19 +330,29 @@ def test_kill_9_leaves_the_last_will_and_debian_paho_works(tmp_path, broker):
     only_paho.mkdir()
     (only_paho / "paho").symlink_to(DEBIAN_PAHO)
     with Simulator() as sim:
-        path = config_for(tmp_path, sim.port, poll={"interval_s": 0.2},
-                          mqtt={"enabled": "true", "host": '"127.0.0.1"',
-                                "port": mosquitto.port})  # fmt: skip
+        path = config_for(
+            tmp_path,
+            sim.port,
+            poll={"interval_s": 0.2},
+            mqtt={"enabled": "true", "host": '"127.0.0.1"', "port": mosquitto.port},
+        )
         env = dict(os.environ, PYTHONPATH=str(only_paho))
         version = "import paho.mqtt; print(paho.mqtt.__version__)"
-        check = subprocess.run([sys.executable, "-c", version], env=env, capture_output=True,
-                               text=True)  # fmt: skip
+        check = subprocess.run(
+            [sys.executable, "-c", version], env=env, capture_output=True, text=True
+        )
         assert check.stdout.startswith("1.6"), check
-        daemon = subprocess.Popen([sys.executable, "-m", "luxlogd", "--config", str(path), "run"],
-                                  env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "luxlogd", "--config", str(path), "run"],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
-            live.wait_for(lambda m: states(m) and ("luxlogd/heatpump/availability", "online",
-                                                   False) in m, timeout=8)  # fmt: skip
+            live.wait_for(
+                lambda m: states(m) and ("luxlogd/heatpump/availability", "online", False) in m,
+                timeout=8,
+            )
             daemon.send_signal(signal.SIGKILL)
             daemon.wait(5)
             live.wait_for(lambda m: m[-1][:2] == ("luxlogd/heatpump/availability", "offline"))
@@ -367,8 +422,7 @@ def test_wrong_credentials_are_one_clear_error_and_polling_goes_on(tmp_path, bro
     secret = tmp_path / "mqtt-password"
     secret.write_text("right horse battery\n")
     live = Subscriber(mosquitto.port, username="heatpump", password="right horse battery")
-    options = {"port": mosquitto.port, "username": '"heatpump"',
-               "password_file": f'"{secret}"'}  # fmt: skip
+    options = {"port": mosquitto.port, "username": '"heatpump"', "password_file": f'"{secret}"'}
     with running(tmp_path, options):
         live.wait_for(lambda m: states(m))
     live.close()
@@ -381,15 +435,49 @@ def make_ca(directory):
     ca, ca_key = directory / "ca.crt", directory / "ca.key"
     cert, key, request = directory / "server.crt", directory / "server.key", directory / "s.csr"
     run = {"check": True, "capture_output": True}
-    subprocess.run([openssl, "req", "-x509", *curve, "-keyout", ca_key, "-out", ca,
-                    "-subj", "/CN=luxlogd test CA", "-days", "2"], **run)  # fmt: skip
-    subprocess.run([openssl, "req", *curve, "-keyout", key, "-out", request,
-                    "-subj", "/CN=127.0.0.1"], **run)  # fmt: skip
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            *curve,
+            "-keyout",
+            ca_key,
+            "-out",
+            ca,
+            "-subj",
+            "/CN=luxlogd test CA",
+            "-days",
+            "2",
+        ],
+        **run,
+    )
+    subprocess.run(
+        [openssl, "req", *curve, "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"], **run
+    )
     extensions = directory / "san.cnf"
     extensions.write_text("subjectAltName=IP:127.0.0.1\n")
-    subprocess.run([openssl, "x509", "-req", "-in", request, "-CA", ca, "-CAkey", ca_key,
-                    "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", extensions],
-                   **run)  # fmt: skip
+    subprocess.run(
+        [
+            openssl,
+            "x509",
+            "-req",
+            "-in",
+            request,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-out",
+            cert,
+            "-days",
+            "2",
+            "-extfile",
+            extensions,
+        ],
+        **run,
+    )
     return {"ca": ca, "cert": cert, "key": key}
 
 
@@ -399,8 +487,7 @@ def test_tls_with_a_throwaway_ca(tmp_path, broker, caplog):
     tls = make_ca(pki)
     mosquitto = broker(tls=tls)
     live = Subscriber(mosquitto.port, topics=("luxlogd/#",), ca=tls["ca"])
-    with running(tmp_path, {"port": mosquitto.port, "tls": "true",
-                            "ca_file": f'"{tls["ca"]}"'}):  # fmt: skip
+    with running(tmp_path, {"port": mosquitto.port, "tls": "true", "ca_file": f'"{tls["ca"]}"'}):
         live.wait_for(lambda m: states(m))
     live.close()
     # Without the CA the broker's certificate is not trusted: no connection, said once.
@@ -409,22 +496,31 @@ def test_tls_with_a_throwaway_ca(tmp_path, broker, caplog):
         time.sleep(1.5)
         status = service.status()["mqtt"]
     assert status["connected"] is False
-    warnings = [r.getMessage() for r in caplog.records if r.name == "luxlogd.mqtt"
-                and r.levelno == logging.WARNING]  # fmt: skip
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "luxlogd.mqtt" and r.levelno == logging.WARNING
+    ]
     assert len(warnings) == 1 and "cannot reach the broker" in warnings[0]
 
 
-@pytest.mark.parametrize(("section", "message"), [
-    ({"enabled": "true"}, "mqtt.host: expected the broker's host name or IP address"),
-    ({"password": '"a"', "password_file": '"/etc/hostname"'}, "not both"),
-    ({"password_file": '"/nonexistent/mqtt-password"'}, "cannot read /nonexistent/mqtt-password"),
-    ({"cert_file": '"/etc/hostname"', "tls": "true"}, "a client certificate needs both"),
-    ({"ca_file": '"/etc/hostname"'}, "mqtt.ca_file: set mqtt.tls = true to use it"),
-    ({"qos": "2"}, "mqtt.qos: expected an integer 0-1"),
-    ({"name": '"Heat Pump"'}, "mqtt.name: expected 1-32 lower-case letters"),
-    ({"topic_prefix": '"luxlogd/#"'}, "mqtt.topic_prefix: expected a topic without '#'"),
-    ({"sensors": '["no_such_sensor"]'}, "mqtt.sensors:"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"enabled": "true"}, "mqtt.host: expected the broker's host name or IP address"),
+        ({"password": '"a"', "password_file": '"/etc/hostname"'}, "not both"),
+        (
+            {"password_file": '"/nonexistent/mqtt-password"'},
+            "cannot read /nonexistent/mqtt-password",
+        ),
+        ({"cert_file": '"/etc/hostname"', "tls": "true"}, "a client certificate needs both"),
+        ({"ca_file": '"/etc/hostname"'}, "mqtt.ca_file: set mqtt.tls = true to use it"),
+        ({"qos": "2"}, "mqtt.qos: expected an integer 0-1"),
+        ({"name": '"Heat Pump"'}, "mqtt.name: expected 1-32 lower-case letters"),
+        ({"topic_prefix": '"luxlogd/#"'}, "mqtt.topic_prefix: expected a topic without '#'"),
+        ({"sensors": '["no_such_sensor"]'}, "mqtt.sensors:"),
+    ],
+)
 def test_check_config_names_what_is_wrong_in_mqtt(tmp_path, capsys, section, message):
     path = config_for(tmp_path, 1, mqtt=section)
     assert main(["--config", str(path), "check-config"]) == 78
@@ -433,8 +529,9 @@ def test_check_config_names_what_is_wrong_in_mqtt(tmp_path, capsys, section, mes
 
 def test_check_config_masks_the_password(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LUXLOGD_MQTT_PASSWORD", "s3cret-value")
-    path = config_for(tmp_path, 1, mqtt={"enabled": "true", "host": '"127.0.0.1"',
-                                         "username": '"heatpump"'})  # fmt: skip
+    path = config_for(
+        tmp_path, 1, mqtt={"enabled": "true", "host": '"127.0.0.1"', "username": '"heatpump"'}
+    )
     assert main(["--config", str(path), "check-config"]) == 0
     out = capsys.readouterr().out
     assert 'password = "********"' in out and "s3cret-value" not in out

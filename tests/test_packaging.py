@@ -27,8 +27,10 @@ SERVICES = ["luxlogd.service", "luxlogd-rollup.service", "luxlogd-cleanup.servic
 def exposure(unit: str) -> float:
     done = subprocess.run(
         ["systemd-analyze", "security", "--offline=true", str(REPO / "systemd" / unit)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", done.stdout)
     assert match, done.stdout[-2000:] + done.stderr
     return float(match.group(1))
@@ -127,8 +129,9 @@ def test_deb_installs_boots_and_behaves_under_systemd(debs, tmp_path):
     fields = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     assert "Suggests: python3-pandas" in fields and "need python3-pandas" in fields
     assert re.search(r"Recommends: systemd, python3-paho-mqtt\b", fields)
-    contents = subprocess.run(["dpkg-deb", "-c", str(first)], capture_output=True, text=True,
-                              check=True).stdout  # fmt: skip
+    contents = subprocess.run(
+        ["dpkg-deb", "-c", str(first)], capture_output=True, text=True, check=True
+    ).stdout
     assert "./usr/share/luxlogd/grafana/luxlogd-dashboard.json" in contents
     root = system.unpack_rootfs(tmp_path / "root")
     for deb in debs:
@@ -287,10 +290,22 @@ def test_docker_image_runs_healthy_against_the_simulator_and_stops_cleanly(tmp_p
     env = system.podman_env(tmp_path)
     base = system.import_base_image(env)
     done = subprocess.run(
-        [sys.executable, str(REPO / "packaging" / "build"), "docker", "--engine", "podman",
-         "--base", base, "--tag", "luxlogd:system-test"],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "packaging" / "build"),
+            "docker",
+            "--engine",
+            "podman",
+            "--base",
+            base,
+            "--tag",
+            "luxlogd:system-test",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
 
     def podman(*args, check=True):
@@ -317,13 +332,28 @@ def test_docker_image_runs_healthy_against_the_simulator_and_stops_cleanly(tmp_p
     with Simulator(port=0) as sim:
         podman("rm", "-f", name, check=False)
         podman(
-            "run", "--detach", "--name", name, "--network", "host",
-            "-e", "LUXLOGD_HEATPUMP_HOST=127.0.0.1", "-e", f"LUXLOGD_HEATPUMP_PORT={sim.port}",
-            "-e", "LUXLOGD_POLL_INTERVAL_S=1", "-e", f"LUXLOGD_WEB_LISTEN=127.0.0.1:{web}",
-            "-e", "LUXLOGD_MQTT_ENABLED=true", "-e", "LUXLOGD_MQTT_HOST=127.0.0.1",
-            "-e", f"LUXLOGD_MQTT_PORT={broker.port}",
+            "run",
+            "--detach",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "-e",
+            "LUXLOGD_HEATPUMP_HOST=127.0.0.1",
+            "-e",
+            f"LUXLOGD_HEATPUMP_PORT={sim.port}",
+            "-e",
+            "LUXLOGD_POLL_INTERVAL_S=1",
+            "-e",
+            f"LUXLOGD_WEB_LISTEN=127.0.0.1:{web}",
+            "-e",
+            "LUXLOGD_MQTT_ENABLED=true",
+            "-e",
+            "LUXLOGD_MQTT_HOST=127.0.0.1",
+            "-e",
+            f"LUXLOGD_MQTT_PORT={broker.port}",
             "luxlogd:system-test",
-        )  # fmt: skip
+        )
         try:
             deadline = time.monotonic() + 60
             healthy = False
@@ -376,8 +406,10 @@ def test_the_man_page_documents_every_command_and_exit_code():
 def test_the_man_page_formats_without_warnings():
     done = subprocess.run(
         ["groff", "-man", "-ww", "-z", str(REPO / "packaging" / "luxlogd.8")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0 and done.stderr == "", done.stderr
 
 
@@ -386,8 +418,10 @@ def test_the_wheel_lists_every_subpackage():
     (the .deb and .rpm copy the tree and would hide it)."""
     import tomllib
 
-    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-                 ["packages"])  # fmt: skip
-    found = {".".join(p.parent.relative_to(REPO).parts)
-             for p in (REPO / "luxlogd").rglob("__init__.py")}  # fmt: skip
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "luxlogd").rglob("__init__.py")
+    }
     assert found == listed

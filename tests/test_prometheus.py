@@ -28,8 +28,11 @@ DASHBOARD = REPO / "packaging" / "grafana" / "luxlogd-dashboard.json"
 def dashboard_queries():
     """Every expression of the dashboard, with its variables as Prometheus would get them."""
     board = json.loads(DASHBOARD.read_text())
-    return [target["expr"].replace("$instance", ".+")
-            for panel in board["panels"] for target in panel["targets"]]  # fmt: skip
+    return [
+        target["expr"].replace("$instance", ".+")
+        for panel in board["panels"]
+        for target in panel["targets"]
+    ]
 
 
 def sample_exposition(raw=False):
@@ -40,8 +43,13 @@ def sample_exposition(raw=False):
 
     poll = simulated_polls(1, start=time.time())[0]
     status = Counters(polls_ok=3, last_success=time.time()).as_dict() | {"storage_ok": True}
-    sizes = {"wal_bytes": 1, "database_bytes": 2, "disk_free_bytes": 3, "rollup_success": 4.0,
-             "rollup_failure": 5.0}  # fmt: skip
+    sizes = {
+        "wal_bytes": 1,
+        "database_bytes": 2,
+        "disk_free_bytes": 3,
+        "rollup_success": 4.0,
+        "rollup_failure": 5.0,
+    }
     return render_metrics(status, poll, sizes, raw=raw)
 
 
@@ -56,8 +64,12 @@ def test_the_dashboard_uses_only_metrics_luxlogd_serves():
 @pytest.mark.parametrize("raw", [False, True])
 def test_promtool_has_nothing_to_say_about_the_exposition(raw):
     require(shutil.which("promtool"), "promtool (Debian's prometheus package)")
-    checked = subprocess.run(["promtool", "check", "metrics"], input=sample_exposition(raw),
-                             capture_output=True, text=True)  # fmt: skip
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=sample_exposition(raw),
+        capture_output=True,
+        text=True,
+    )
     assert checked.returncode == 0 and checked.stdout + checked.stderr == "", checked
 
 
@@ -85,10 +97,17 @@ def start_prometheus(tmp_path, name, config):
     directory.mkdir()
     (directory / "prometheus.yml").write_text(config)
     process = subprocess.Popen(
-        ["prometheus", f"--config.file={directory / 'prometheus.yml'}",
-         f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=directory,
-    )  # fmt: skip
+        [
+            "prometheus",
+            f"--config.file={directory / 'prometheus.yml'}",
+            f"--storage.tsdb.path={directory / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=directory,
+    )
     wait_for(lambda: _ready(port))
     return process, port
 
@@ -133,8 +152,10 @@ def render_dashboard(port, tmp_path, seconds):
 @pytest.mark.system
 @pytest.mark.timeout(300)
 def test_prometheus_scrapes_two_daemons_and_every_dashboard_query_answers(tmp_path):
-    require(shutil.which("prometheus") and shutil.which("promtool"),
-            "prometheus and promtool (Debian's prometheus package)")  # fmt: skip
+    require(
+        shutil.which("prometheus") and shutil.which("promtool"),
+        "prometheus and promtool (Debian's prometheus package)",
+    )
     processes = []
     simulators = [Simulator(seed=seed, speed=60).start() for seed in (1, 2)]
     try:
@@ -147,35 +168,54 @@ def test_prometheus_scrapes_two_daemons_and_every_dashboard_query_answers(tmp_pa
                 f'[poll]\ninterval_s = 1\n[storage]\nstate_dir = "{state}"\n'
                 f'[web]\nlisten = "127.0.0.1:{web_port}"\n[schedule]\ninternal = false\n'
             )
-            subprocess.run([sys.executable, "-m", "luxlogd", "--config", str(config), "rollup"],
-                           cwd=REPO, capture_output=True, check=True)  # fmt: skip
+            subprocess.run(
+                [sys.executable, "-m", "luxlogd", "--config", str(config), "rollup"],
+                cwd=REPO,
+                capture_output=True,
+                check=True,
+            )
             process = subprocess.Popen(
-                [sys.executable, "-m", "luxlogd", "--config", str(config), "run"], cwd=REPO,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [sys.executable, "-m", "luxlogd", "--config", str(config), "run"],
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
                 env=dict(os.environ, RUNTIME_DIRECTORY=str(tmp_path / f"run{number}")),
-            )  # fmt: skip
+            )
             processes.append(process)
             daemons.append((f"127.0.0.1:{web_port}", state))
         targets = json.dumps([address for address, _ in daemons])
         rules = tmp_path / "dashboard.rules.yml"
-        rules.write_text("groups:\n- name: dashboard\n  rules:\n" + "".join(
-            f"  - record: dashboard:query_{n}\n    expr: {json.dumps(expr)}\n"
-            for n, expr in enumerate(dashboard_queries())))  # fmt: skip
-        check = subprocess.run(["promtool", "check", "rules", str(rules)], capture_output=True,
-                               text=True)  # fmt: skip
+        rules.write_text(
+            "groups:\n- name: dashboard\n  rules:\n"
+            + "".join(
+                f"  - record: dashboard:query_{n}\n    expr: {json.dumps(expr)}\n"
+                for n, expr in enumerate(dashboard_queries())
+            )
+        )
+        check = subprocess.run(
+            ["promtool", "check", "rules", str(rules)], capture_output=True, text=True
+        )
         assert check.returncode == 0, check.stdout + check.stderr
-        prometheus, port = start_prometheus(tmp_path, "prometheus", (
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-            f"rule_files: [{json.dumps(str(rules))}]\n"
-            f"scrape_configs:\n- job_name: luxlogd\n  static_configs:\n  - targets: {targets}\n"
-        ))  # fmt: skip
+        prometheus, port = start_prometheus(
+            tmp_path,
+            "prometheus",
+            (
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                f"rule_files: [{json.dumps(str(rules))}]\n"
+                f"scrape_configs:\n- job_name: luxlogd\n  static_configs:\n  - targets: {targets}\n"
+            ),
+        )
         processes.append(prometheus)
-        federation, federated_port = start_prometheus(tmp_path, "federation", (
-            "global:\n  scrape_interval: 2s\n"
-            "scrape_configs:\n- job_name: federate\n  honor_labels: true\n"
-            "  metrics_path: /federate\n  params:\n    'match[]': ['{job=\"luxlogd\"}']\n"
-            f"  static_configs:\n  - targets: ['127.0.0.1:{port}']\n"
-        ))  # fmt: skip
+        federation, federated_port = start_prometheus(
+            tmp_path,
+            "federation",
+            (
+                "global:\n  scrape_interval: 2s\n"
+                "scrape_configs:\n- job_name: federate\n  honor_labels: true\n"
+                "  metrics_path: /federate\n  params:\n    'match[]': ['{job=\"luxlogd\"}']\n"
+                f"  static_configs:\n  - targets: ['127.0.0.1:{port}']\n"
+            ),
+        )
         processes.append(federation)
         wait_for(lambda: len([r for r in query(port, "up") if r["value"][1] == "1"]) == 2)
         wait_for(lambda: len(query(port, "luxtronik_info")) == 2)
@@ -184,8 +224,9 @@ def test_prometheus_scrapes_two_daemons_and_every_dashboard_query_answers(tmp_pa
 
         # Each daemon's outdoor temperature in Prometheus is one of its newest polls.
         for address, state in daemons:
-            result = query(port, f'luxtronik_temperature_celsius{{sensor="outdoor",'
-                                 f'instance="{address}"}}')  # fmt: skip
+            result = query(
+                port, f'luxtronik_temperature_celsius{{sensor="outdoor",instance="{address}"}}'
+            )
             with Reader(state) as reader:
                 times, (column,) = reader.columns(0, 2**62, [(1 << 16) | 15])
             newest = {value / 10 for value in column[-4:]}
@@ -203,15 +244,21 @@ def test_prometheus_scrapes_two_daemons_and_every_dashboard_query_answers(tmp_pa
         series = query(port, 'count by (instance) ({job="luxlogd"})')
         samples = query(port, "scrape_samples_scraped")
         durations = query(port, "scrape_duration_seconds")
-        print("series per instance:", {r["metric"]["instance"]: r["value"][1] for r in series},
-              "scrape seconds:", [r["value"][1] for r in durations],
-              "samples:", [r["value"][1] for r in samples])  # fmt: skip
+        print(
+            "series per instance:",
+            {r["metric"]["instance"]: r["value"][1] for r in series},
+            "scrape seconds:",
+            [r["value"][1] for r in durations],
+            "samples:",
+            [r["value"][1] for r in samples],
+        )
         assert all(int(r["value"][1]) < 200 for r in series)
         for address, _ in daemons:
             with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as page:
                 text = page.read()
-            checked = subprocess.run(["promtool", "check", "metrics"], input=text,
-                                     capture_output=True)  # fmt: skip
+            checked = subprocess.run(
+                ["promtool", "check", "metrics"], input=text, capture_output=True
+            )
             assert checked.returncode == 0 and not checked.stdout + checked.stderr, checked
     finally:
         for process in processes:

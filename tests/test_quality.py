@@ -25,8 +25,13 @@ def changed(poll, ts_ms=None, **values):
     calculations = list(poll.calculations)
     for name, value in values.items():
         calculations[int(name[1:])] = value
-    return Poll(poll.ts_ms if ts_ms is None else ts_ms, poll.calc_status, poll.parameters,
-                tuple(calculations), poll.visibilities)  # fmt: skip
+    return Poll(
+        poll.ts_ms if ts_ms is None else ts_ms,
+        poll.calc_status,
+        poll.parameters,
+        tuple(calculations),
+        poll.visibilities,
+    )
 
 
 def warnings(caplog):
@@ -40,8 +45,10 @@ def test_the_real_capture_has_no_problem():
 def test_ranges_rails_missing_sensors_short_answers_and_time_going_back_are_found():
     poll = read_capture(ts_ms=10_000)
     found = check_poll(changed(poll, c15=990, c10=1500), None)
-    assert [(p.check, p.key) for p in found] == [("not_connected", "flow"),
-                                                 ("out_of_range", "outdoor")]  # fmt: skip
+    assert [(p.check, p.key) for p in found] == [
+        ("not_connected", "flow"),
+        ("out_of_range", "outdoor"),
+    ]
     assert found[1].message == "Outdoor: 99 °C, outside -40 to 50 °C"
     assert "Flow: reads 150, the value of a sensor that is not connected" in found[0].message
     short = Poll(20_000, 0, poll.parameters, poll.calculations[:12], poll.visibilities)
@@ -61,15 +68,22 @@ def test_stuck_and_backwards_values_are_reported_once_each_and_recover(caplog):
     for hour in range(60):
         heat += 10  # 1 kWh an hour
         reading = heat - 500 if 30 <= hour < 33 else heat
-        poll = changed(base, ts_ms=hour * HOUR_MS, c15=50 + hour % 7, c11=300 + hour % 5,
-                       c17=450 + hour % 3, c154=reading)  # fmt: skip
+        poll = changed(
+            base,
+            ts_ms=hour * HOUR_MS,
+            c15=50 + hour % 7,
+            c11=300 + hour % 5,
+            c17=450 + hour % 3,
+            c154=reading,
+        )
         validator.check(poll)
     said = warnings(caplog)
     stuck = [w for w in said if "without a change" in w]
     backwards = [w for w in said if "went backwards" in w]
     assert stuck == ["data quality: Flow: 34.2 for 2.0 days without a change (stored unchanged)"]
-    assert backwards == ["data quality: Heat produced, total: went backwards from 10030 to 9981 "
-                         "(stored unchanged)"]  # fmt: skip
+    assert backwards == [
+        "data quality: Heat produced, total: went backwards from 10030 to 9981 (stored unchanged)"
+    ]
     recovered = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
     assert recovered == ["data quality: recovered: Heat produced, total"]
     assert validator.counts == {"stuck": 1, "counter": 1}

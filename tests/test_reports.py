@@ -53,9 +53,13 @@ def test_daily_and_weekly_reports_cover_their_periods_exactly(tmp_path, timezone
     assert daily[1][0] == "2026-11-17T07:00:00+01:00"
     assert daily[-1][0] == "2026-11-18T06:50:00+01:00"
     assert len(daily) - 1 == 144
-    expected = [p for p in polls
-                if local(2026, 11, 17, 7).timestamp() * 1000 <= p.ts_ms
-                < local(2026, 11, 18, 7).timestamp() * 1000]  # fmt: skip
+    expected = [
+        p
+        for p in polls
+        if local(2026, 11, 17, 7).timestamp() * 1000
+        <= p.ts_ms
+        < local(2026, 11, 18, 7).timestamp() * 1000
+    ]
     assert [float(row[1]) for row in daily[1:]] == [p.calculations[10] / 10 for p in expected]
     weekly = read_csv(tmp_path / "a" / "2026-11-18_weekly.csv")
     assert weekly[1][0] == "2026-11-11T07:00:00+01:00" and len(weekly) - 1 == 7 * 144
@@ -227,17 +231,22 @@ def test_dta_reports_read_back_with_the_same_values(tmp_path, timezone):
     frame = pandas.read_stata(path)
     rows = read_csv(tmp_path / "a" / "2026-02-02_daily.csv")
     assert list(frame.columns) == [
-        "timestamp", "utc_offset_min", "flow", "return", "compressor", "firmware",
-    ]  # fmt: skip
+        "timestamp",
+        "utc_offset_min",
+        "flow",
+        "return",
+        "compressor",
+        "firmware",
+    ]
     labels = pandas.io.stata.StataReader(path).variable_labels()
     assert labels["flow"] == "ID_WEB_Temperatur_TVL" and labels["firmware"] == "ID_WEB_SoftStand"
     assert len(frame) == len(rows) - 1
     # A real Stata datetime: local wall-clock time, with its offset beside it.
     assert str(frame["timestamp"].dtype).startswith("datetime64")
-    assert [f"{t:%Y-%m-%dT%H:%M:%S}+{o // 60:02d}:00" for t, o in
-            zip(frame["timestamp"], frame["utc_offset_min"], strict=True)] == [
-        r[0] for r in rows[1:]
-    ]  # fmt: skip
+    assert [
+        f"{t:%Y-%m-%dT%H:%M:%S}+{o // 60:02d}:00"
+        for t, o in zip(frame["timestamp"], frame["utc_offset_min"], strict=True)
+    ] == [r[0] for r in rows[1:]]
     assert [round(v, 1) for v in frame["flow"]] == [float(r[1]) for r in rows[1:]]
     assert [int(v) for v in frame["compressor"]] == [int(r[3]) for r in rows[1:]]
     assert set(frame["firmware"]) == {"V3.88"}
@@ -272,8 +281,7 @@ def test_cleanup_applies_raw_data_retention(tmp_path, timezone):
     timezone("UTC")
     config, _ = make_config(tmp_path)
     polls = fill(config, local(2026, 1, 1, 0, 30), 4, step_s=600)
-    config = load_config(tmp_path / "luxlogd.toml",
-                         environ={"LUXLOGD_STORAGE_RETENTION_DAYS": "1"})  # fmt: skip
+    config = load_config(tmp_path / "luxlogd.toml", environ={"LUXLOGD_STORAGE_RETENTION_DAYS": "1"})
     removed = cleanup(config, now=local(2026, 1, 5, 1)).polls_removed
     assert removed > 0
     from luxlogd.chunks import series_id

@@ -342,10 +342,17 @@ class FakeClient:
 def virtual_service(config, clock, sync=False, **options):
     """The daemon on a virtual clock: its days pass in milliseconds (and, unless `sync`,
     without waiting for the disk)."""
-    storage = None if sync else Storage(config.state_dir, fdatasync=lambda fd: None,
-                                        clock=clock.time)  # fmt: skip
-    return Service(config, timefunc=clock.monotonic, delayfunc=clock.sleep,
-                   wallclock=clock.time, storage=storage, **options)  # fmt: skip
+    storage = (
+        None if sync else Storage(config.state_dir, fdatasync=lambda fd: None, clock=clock.time)
+    )
+    return Service(
+        config,
+        timefunc=clock.monotonic,
+        delayfunc=clock.sleep,
+        wallclock=clock.time,
+        storage=storage,
+        **options,
+    )
 
 
 def run_virtual_week(tmp_path, interval_s, durations=None, fail_at=()):
@@ -515,9 +522,16 @@ def test_internal_schedule_runs_the_roll_up_at_its_time(tmp_path, timezone):
     from luxlogd import status
 
     timezone("UTC")
-    path = config_for(tmp_path, 1, poll={"interval_s": 60}, schedule={"internal": "true"},
-                      reports={"output_dirs": f'["{tmp_path / "reports"}"]',
-                               "sensors": '["ID_WEB_Temperatur_TVL"]'})  # fmt: skip
+    path = config_for(
+        tmp_path,
+        1,
+        poll={"interval_s": 60},
+        schedule={"internal": "true"},
+        reports={
+            "output_dirs": f'["{tmp_path / "reports"}"]',
+            "sensors": '["ID_WEB_Temperatur_TVL"]',
+        },
+    )
     config = load_config(path, environ={})
     clock = VirtualClock(wall_start=dt.datetime(2026, 11, 16, 6, 55, tzinfo=dt.UTC).timestamp())
     service = virtual_service(config, clock, max_polls=12, environ={})
@@ -556,8 +570,9 @@ def test_a_pause_of_the_whole_process_is_not_a_stall(caplog):
     the loop gets a fresh deadline; a real stall afterwards still ends the process."""
     clock = {"now": 0.0}
     stalls = []
-    monitor = StallMonitor(120.0, on_stall=lambda: stalls.append(clock["now"]),
-                           clock=lambda: clock["now"])  # fmt: skip
+    monitor = StallMonitor(
+        120.0, on_stall=lambda: stalls.append(clock["now"]), clock=lambda: clock["now"]
+    )
     check = monitor.check_s()
     before = 0.0
     with caplog.at_level(logging.INFO, logger="luxlogd"):
@@ -581,8 +596,9 @@ def test_the_stall_reason_is_written_before_the_thread_dump(tmp_path):
     seen = []
     try:
         clock = {"now": 0.0}
-        monitor = StallMonitor(1.0, on_stall=lambda: seen.append(stream.getvalue()),
-                               clock=lambda: clock["now"])  # fmt: skip
+        monitor = StallMonitor(
+            1.0, on_stall=lambda: seen.append(stream.getvalue()), clock=lambda: clock["now"]
+        )
         clock["now"] = 0.25
         monitor.look(0.0, 0.25)
         clock["now"] = 1.5

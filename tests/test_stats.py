@@ -67,15 +67,15 @@ def test_months_and_seasons_equal_an_independent_computation(tmp_path, timezone)
     polls = fill(tmp_path, start, 10, step_s=1200)  # to 4 December: a month and a season
     now_ms = polls[-1].ts_ms + 1
     with Reader(tmp_path) as reader:
-        days, month = stats.calendar_figures(reader, dt.date(2023, 11, 1), dt.date(2023, 12, 1),
-                                             "day", now_ms)  # fmt: skip
+        days, month = stats.calendar_figures(
+            reader, dt.date(2023, 11, 1), dt.date(2023, 12, 1), "day", now_ms
+        )
         first, end = stats.season_range(2023, "11-25")
         months, season = stats.calendar_figures(reader, first, end, "month", now_ms)
     assert [d.label for d in days] == [f"2023-11-{n}" for n in range(24, 31)]
     assert_matches(days[3], truth(polls, dt.date(2023, 11, 27), dt.date(2023, 11, 28)))
     assert_matches(month, truth(polls, dt.date(2023, 11, 1), dt.date(2023, 12, 1)))
-    assert month.counters["compressor_starts"] == sum(d.counters["compressor_starts"]
-                                                      for d in days)  # fmt: skip
+    assert month.counters["compressor_starts"] == sum(d.counters["compressor_starts"] for d in days)
     assert [m.label for m in months] == ["2023-11", "2023-12"]
     assert_matches(months[0], truth(polls, first, dt.date(2023, 12, 1)))
     assert_matches(season, truth(polls, first, dt.date(2023, 12, 11)))
@@ -98,8 +98,17 @@ def test_the_stats_command_prints_a_table_csv_and_json(tmp_path, timezone, capsy
     assert data["total"]["date"] == "season" and data["total"]["cop"] > 2
     season_start_ms = dt.datetime(2023, 11, 29, tzinfo=dt.UTC).timestamp() * 1000
     assert data["total"]["polls"] == sum(1 for p in polls if p.ts_ms >= season_start_ms)
-    args = ["--config", str(path), "stats", "--from", "2023-11-29", "--to", "2023-11-30",
-            "--format", "csv"]  # fmt: skip
+    args = [
+        "--config",
+        str(path),
+        "stats",
+        "--from",
+        "2023-11-29",
+        "--to",
+        "2023-11-30",
+        "--format",
+        "csv",
+    ]
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("date,polls,") and len(lines) == 1 + 2 + 1
@@ -124,13 +133,19 @@ def test_a_restarted_simulator_and_a_bad_read_stay_within_the_truth(tmp_path):
         sim.glitch(3004, 57, 65535)  # one absurd read of the compressor starts
         time.sleep(0.8)
         sim.stop()  # the controller restarts: a new model, its counters where they began
-        run_one = (sim.model.starts - first[0], sim.model.compressor_s - first[1],
-                   sim.model.heat_heating_kwh - first[2])  # fmt: skip
+        run_one = (
+            sim.model.starts - first[0],
+            sim.model.compressor_s - first[1],
+            sim.model.heat_heating_kwh - first[2],
+        )
         sim = Simulator(port=port, speed=speed, seed=7).start()
         second = sim.model.starts, sim.model.compressor_s, sim.model.heat_heating_kwh
         time.sleep(1.5)
-        run_two = (sim.model.starts - second[0], sim.model.compressor_s - second[1],
-                   sim.model.heat_heating_kwh - second[2])  # fmt: skip
+        run_two = (
+            sim.model.starts - second[0],
+            sim.model.compressor_s - second[1],
+            sim.model.heat_heating_kwh - second[2],
+        )
     finally:
         service.request_stop()
         thread.join(5)

@@ -403,8 +403,9 @@ def test_blocks_lost_in_a_rebuild_read_as_missing_never_as_wrong_values(tmp_path
     with Reader(tmp_path) as reader:
         rows = list(reader.polls(0, 2**62, [TVL, SEQ]))
         short = reader.buckets(TVL, polls[0].ts_ms, polls[-1].ts_ms + 1, 500)
-        hourly = reader.buckets(TVL, polls[0].ts_ms - polls[0].ts_ms % HOUR_MS,
-                                polls[-1].ts_ms + HOUR_MS, 20)  # fmt: skip
+        hourly = reader.buckets(
+            TVL, polls[0].ts_ms - polls[0].ts_ms % HOUR_MS, polls[-1].ts_ms + HOUR_MS, 20
+        )
     for (ts_ms, _, (tvl, seq)), poll in zip(rows, polls, strict=True):
         assert seq == poll.parameters[0]  # other series of that day are intact
         assert tvl is None if ts_ms <= day_end else tvl == poll.calculations[10]

@@ -59,8 +59,7 @@ def test_records_after_the_first_are_written_against_the_segment_base(tmp_path):
     (segment,) = wal.segment_paths(tmp_path / "wal")
     records = list(wal.read_records(tmp_path / "wal"))
     assert codec.is_keyframe(records[0].payload)
-    assert all(codec.is_base_delta(r.payload) and r.base == records[0].payload
-               for r in records[1:])  # fmt: skip
+    assert all(codec.is_base_delta(r.payload) and r.base == records[0].payload for r in records[1:])
     assert wal.base_path(segment).read_bytes() == wal.frame(1, records[0].payload)
     assert [p for _, p in decode_records(records)] == [poll(seq) for seq in range(1, 21)]
 
@@ -160,8 +159,10 @@ def test_polls_an_earlier_recovery_moved_aside_are_stored_again(tmp_path, caplog
     with caplog.at_level(logging.WARNING, logger="luxlogd"), Storage(tmp_path):
         pass
     assert sorted(stored(tmp_path)) == list(range(1, 151))
-    assert any(f"{len(moved_seqs)} polls that an earlier recovery moved aside" in m
-               for m in caplog.messages)  # fmt: skip
+    assert any(
+        f"{len(moved_seqs)} polls that an earlier recovery moved aside" in m
+        for m in caplog.messages
+    )
     with Storage(tmp_path):  # done once
         pass
     assert sorted(stored(tmp_path)) == list(range(1, 151))

@@ -50,8 +50,9 @@ def test_metrics_are_curated_families_that_parse_strictly(web, monkeypatch):
     assert polls_total == {"ok": 5.0, "failed": 1.0}
     assert families["luxlogd_polls"].type == "counter"
     newest = polls[-1]
-    temperatures = {s.labels["sensor"]: s.value
-                    for s in families["luxtronik_temperature_celsius"].samples}  # fmt: skip
+    temperatures = {
+        s.labels["sensor"]: s.value for s in families["luxtronik_temperature_celsius"].samples
+    }
     assert temperatures["flow"] == newest.calculations[10] / 10
     assert temperatures["outdoor"] == newest.calculations[15] / 10
     assert "heat_source_in" not in temperatures  # not connected (reads -50.0): not served
@@ -59,8 +60,9 @@ def test_metrics_are_curated_families_that_parse_strictly(web, monkeypatch):
     assert starts.type == "counter" and starts.samples[0].value == newest.calculations[57]
     heat = {s.labels["circuit"]: s.value for s in families["luxtronik_heat_energy_kwh"].samples}
     assert heat["total"] == newest.calculations[154] / 10
-    electric = {s.labels["circuit"]: s.value
-                for s in families["luxtronik_electric_energy_kwh"].samples}  # fmt: skip
+    electric = {
+        s.labels["circuit"]: s.value for s in families["luxtronik_electric_energy_kwh"].samples
+    }
     assert electric["heating"] == newest.parameters[1136] / 100
     modes = {s.labels["state"]: s.value for s in families["luxtronik_operating_mode"].samples}
     assert sum(modes.values()) == 1.0 and len(modes) == 8
@@ -81,8 +83,12 @@ def test_metrics_are_curated_families_that_parse_strictly(web, monkeypatch):
     monkeypatch.setenv("LUXLOGD_METRICS_RAW", "true")
     raw, _ = web()
     text = get(raw + "/metrics")[2].decode()
-    names = {s.labels["name"] for f in text_string_to_metric_families(text)
-             if f.name == "luxtronik_raw_value" for s in f.samples}  # fmt: skip
+    names = {
+        s.labels["name"]
+        for f in text_string_to_metric_families(text)
+        if f.name == "luxtronik_raw_value"
+        for s in f.samples
+    }
     assert len(names) > 1500 and "ID_WEB_Temperatur_TVL" in names
     assert not any("Passwort" in n or "Password" in n or "Zugangscode" in n for n in names)
 
@@ -378,8 +384,10 @@ def test_the_page_in_headless_chromium(web, tmp_path):
         )
 
         # Auf Deutsch: the same heat pump, in German words.
-        browser.run("const s = document.getElementById('language'); s.value = 'de';"
-                    "s.dispatchEvent(new Event('change'))")  # fmt: skip
+        browser.run(
+            "const s = document.getElementById('language'); s.value = 'de';"
+            "s.dispatchEvent(new Event('change'))"
+        )
         german = browser.wait_for(
             "return luxlogd.glance && luxlogd.glance.language === 'de' ? {mode: document."
             "getElementById('mode').textContent, now: document.getElementById('now')"
@@ -454,8 +462,9 @@ def test_charts_and_status_include_the_poll_stored_a_moment_ago(tmp_path, capsys
         committed = service.storage.database.last_seq_committed()
         start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 60))
         end = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + 60))
-        status, _, body = get(f"http://{host}:{port}/api/series?sensor=flow&from={start}"
-                              f"&to={end}&points=1000")  # fmt: skip
+        status, _, body = get(
+            f"http://{host}:{port}/api/series?sensor=flow&from={start}&to={end}&points=1000"
+        )
         assert main(["--config", str(path), "status"]) == 0
         out = capsys.readouterr().out
         hold.set()
@@ -477,12 +486,23 @@ def test_no_secret_of_the_controller_is_ever_served(web, monkeypatch):
     assert polls[-1].parameters[107] == SECRET_VALUES[107]  # the store holds them
     day = time.strftime("%Y-%m-%d")
     answers = []
-    for path in ["/", "/metrics", "/healthz", "/api/sensors", "/api/sensors?lang=de",
-                 "/api/latest?sensors=parameters", "/api/latest?sensors=*",
-                 f"/api/export?from={day}&to={day}&sensors=parameters",
-                 f"/api/export?from={day}&to={day}&sensors=*&format=json",
-                 "/api/glance", "/api/status", "/api/summary?days=2", "/api/logs",
-                 f"/api/stats?month={day[:7]}", f"/api/coverage?from={day}&to={day}"]:  # fmt: skip
+    for path in [
+        "/",
+        "/metrics",
+        "/healthz",
+        "/api/sensors",
+        "/api/sensors?lang=de",
+        "/api/latest?sensors=parameters",
+        "/api/latest?sensors=*",
+        f"/api/export?from={day}&to={day}&sensors=parameters",
+        f"/api/export?from={day}&to={day}&sensors=*&format=json",
+        "/api/glance",
+        "/api/status",
+        "/api/summary?days=2",
+        "/api/logs",
+        f"/api/stats?month={day[:7]}",
+        f"/api/coverage?from={day}&to={day}",
+    ]:
         status, _, body = get(base + path)
         assert status == 200, path
         answers.append(body.decode())

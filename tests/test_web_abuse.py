@@ -53,12 +53,14 @@ def status_of(answer):
 def test_a_bad_or_huge_content_length_is_refused_without_reading(web):
     base, _ = web(token="s3cret")
     for length in (b"-1", b"abc", b""):
-        answer = raw_request(base, b"POST /login HTTP/1.1\r\nContent-Length: " + length
-                             + b"\r\n\r\ntoken=x")  # fmt: skip
+        answer = raw_request(
+            base, b"POST /login HTTP/1.1\r\nContent-Length: " + length + b"\r\n\r\ntoken=x"
+        )
         assert status_of(answer) == 400, length
     started = time.monotonic()
-    answer = raw_request(base, b"POST /login HTTP/1.1\r\nContent-Length: 314572800\r\n\r\n"
-                         + b"x" * 65536)  # fmt: skip
+    answer = raw_request(
+        base, b"POST /login HTTP/1.1\r\nContent-Length: 314572800\r\n\r\n" + b"x" * 65536
+    )
     assert status_of(answer) == 413 and time.monotonic() - started < 2
 
 
@@ -102,8 +104,13 @@ def test_without_a_token_only_requests_naming_this_machine_are_answered(web, mon
     _, port = base[7:].rsplit(":", 1)
     assert get(base + "/api/status", {"Host": "evil.example"})[0] == 403
     assert get(base + "/api/status", {"Host": f"evil.example:{port}"})[0] == 403
-    for host in (f"127.0.0.1:{port}", "localhost", f"[::1]:{port}", "192.168.1.50",
-                 socket.gethostname()):  # fmt: skip
+    for host in (
+        f"127.0.0.1:{port}",
+        "localhost",
+        f"[::1]:{port}",
+        "192.168.1.50",
+        socket.gethostname(),
+    ):
         assert get(base + "/api/status", {"Host": host})[0] == 200, host
     monkeypatch.setenv("LUXLOGD_WEB_ALLOWED_HOSTS", "heatpump.home.arpa")
     named, _ = web()
@@ -202,9 +209,13 @@ def start_daemon(tmp_path, port, web_port, token=""):
 
     process = subprocess.Popen(
         [sys.executable, "-m", "luxlogd", "--config", str(path), "run"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-        preexec_fn=limits, env=dict(os.environ, RUNTIME_DIRECTORY=str(tmp_path / "run")),
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        preexec_fn=limits,
+        env=dict(os.environ, RUNTIME_DIRECTORY=str(tmp_path / "run")),
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -269,8 +280,10 @@ def test_abuse_of_a_running_daemon_keeps_polls_going_and_memory_bounded(tmp_path
         finally:
             process.kill()
     err = process.stderr.read()
-    print(f"rss_kb before={before_rss} after={after_rss} polls={after_polls - before_polls} "
-          f"in {elapsed:.1f} s held={len(held)}")  # fmt: skip
+    print(
+        f"rss_kb before={before_rss} after={after_rss} polls={after_polls - before_polls} "
+        f"in {elapsed:.1f} s held={len(held)}"
+    )
     assert answer[0] == 200
     assert len(held) >= 1_000
     assert "Too many open files" not in err and "Traceback" not in err
@@ -292,8 +305,11 @@ def test_guesses_from_many_addresses_meet_one_budget(web, caplog):
     with caplog.at_level(logging.WARNING, logger="luxlogd"):
         for host in range(10, 260):
             for _ in range(4):
-                answers.append(get_from(f"127.0.1.{host - 5}" if host > 255 else
-                                        f"127.0.0.{host}", port, "guess"))  # fmt: skip
+                answers.append(
+                    get_from(
+                        f"127.0.1.{host - 5}" if host > 255 else f"127.0.0.{host}", port, "guess"
+                    )
+                )
     assert answers.count(401) == auth.GLOBAL_FAILURES
     assert answers.count(429) == len(answers) - auth.GLOBAL_FAILURES
     assert get_from("127.0.0.2", port, "s3cret") == 200
@@ -304,8 +320,9 @@ def test_guesses_from_many_addresses_meet_one_budget(web, caplog):
 
 def get_from(source, port, token):
     """GET /api/status from a given loopback source address with a Bearer token."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5,
-                                            source_address=(source, 0))  # fmt: skip
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=5, source_address=(source, 0)
+    )
     try:
         connection.request("GET", "/api/status", headers={"Authorization": f"Bearer {token}"})
         return connection.getresponse().status

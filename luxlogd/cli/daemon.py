@@ -49,8 +49,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "on http://127.0.0.1:8088/ (another free port when that one is taken; the banner "
         "says which; LUXLOGD_WEB_LISTEN chooses). Ctrl-C stops.",
     )
-    parser.add_argument("dir", nargs="?", default="luxlogd-demo", metavar="DIR",
-                        help="where to keep state (default ./luxlogd-demo)")  # fmt: skip
+    parser.add_argument(
+        "dir",
+        nargs="?",
+        default="luxlogd-demo",
+        metavar="DIR",
+        help="where to keep state (default ./luxlogd-demo)",
+    )
     parser.set_defaults(handler=cmd_demo)
 
     _add_simulate(commands)
@@ -74,10 +79,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 CRASH_FILE = "crash.txt"
 FATAL_SIGNALS = {
     "Bus error": "SIGBUS: a file luxlogd had mapped (luxlogd.sqlite-shm) was truncated, or the "
-                 "disk failed",
+    "disk failed",
     "Aborted": "SIGABRT: the systemd watchdog found the main loop hung",
     "Segmentation fault": "SIGSEGV: a crash in C code (SQLite, Python): please report it",
-}  # fmt: skip
+}
 
 
 def catch_fatal_signals(state_dir: Path, environ: Mapping[str, str]) -> Path | None:
@@ -91,9 +96,13 @@ def catch_fatal_signals(state_dir: Path, environ: Mapping[str, str]) -> Path | N
     runtime = environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
     # Not in the state directory: a file held open there would keep its disk from being
     # unmounted (and a failing disk would swallow the report).
-    path = Path(runtime) / CRASH_FILE if runtime else \
-        fallback_status_path(state_dir).with_name(
-            fallback_status_path(state_dir).name.replace("-status-", "-crash-"))  # fmt: skip
+    path = (
+        Path(runtime) / CRASH_FILE
+        if runtime
+        else fallback_status_path(state_dir).with_name(
+            fallback_status_path(state_dir).name.replace("-status-", "-crash-")
+        )
+    )
     try:
         report = path.read_text(errors="replace").strip()
     except OSError:
@@ -101,8 +110,12 @@ def catch_fatal_signals(state_dir: Path, environ: Mapping[str, str]) -> Path | N
     if report:
         first = report.splitlines()[0]
         why = next((text for key, text in FATAL_SIGNALS.items() if key in first), "")
-        logger.error("the previous run died: %s%s; where each thread was:\n%s", first,
-                     f" ({why})" if why else "", report)  # fmt: skip
+        logger.error(
+            "the previous run died: %s%s; where each thread was:\n%s",
+            first,
+            f" ({why})" if why else "",
+            report,
+        )
         try:
             path.replace(path.with_name(CRASH_FILE + ".1"))
         except OSError:
@@ -197,23 +210,33 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=port, default=8889, help="TCP port (8889; 0 picks one)")
     parser.add_argument(
-        "--profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
+        "--profile",
+        choices=list(PROFILES),
+        default=DEFAULT_PROFILE,
         help=f"firmware profile (array lengths), default {DEFAULT_PROFILE}",
-    )  # fmt: skip
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the thermal model (1)")
     parser.add_argument(
-        "--speed", type=positive_float, default=1.0,
+        "--speed",
+        type=positive_float,
+        default=1.0,
         help="simulated seconds per real second (default 1; 60: a minute per second)",
-    )  # fmt: skip
-    parser.add_argument("--fault", choices=list(FAULTS), metavar="MODE",
-                        help="misbehave in this way (see below)")  # fmt: skip
+    )
     parser.add_argument(
-        "--delay", type=positive_float, default=35.0, metavar="S",
+        "--fault", choices=list(FAULTS), metavar="MODE", help="misbehave in this way (see below)"
+    )
+    parser.add_argument(
+        "--delay",
+        type=positive_float,
+        default=35.0,
+        metavar="S",
         help="with --fault slow: seconds a whole read takes (default 35)",
-    )  # fmt: skip
-    parser.add_argument("--replay", metavar="DIR",
-                        help="send the captured 3003.bin, 3004.bin, 3005.bin of DIR byte for "
-                        "byte")  # fmt: skip
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="DIR",
+        help="send the captured 3003.bin, 3004.bin, 3005.bin of DIR byte for byte",
+    )
     parser.set_defaults(handler=cmd_simulate)
 
 
@@ -231,15 +254,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         for name in ("3003.bin", "3004.bin", "3005.bin"):
             if not (Path(args.replay) / name).is_file():
                 raise UsageError(f"--replay {args.replay}: {name} not found")
-    simulator = Simulator(args.host, args.port, profile=args.profile, seed=args.seed,
-                          speed=args.speed, fault=args.fault, replay_dir=args.replay,
-                          delay_s=args.delay)  # fmt: skip
+    simulator = Simulator(
+        args.host,
+        args.port,
+        profile=args.profile,
+        seed=args.seed,
+        speed=args.speed,
+        fault=args.fault,
+        replay_dir=args.replay,
+        delay_s=args.delay,
+    )
     simulator.start()
     what = f"replay of {args.replay}" if args.replay else f"profile {args.profile}"
     logging.getLogger("luxlogd").info(
         "simulated controller listening host=%s port=%d %s speed=%g fault=%s",
-        simulator.host, simulator.port, what, args.speed, args.fault or "none",
-    )  # fmt: skip
+        simulator.host,
+        simulator.port,
+        what,
+        args.speed,
+        args.fault or "none",
+    )
     print(f"simulated heat pump on {simulator.host}:{simulator.port} (Ctrl-C stops)", flush=True)
     stop.wait()
     simulator.stop()

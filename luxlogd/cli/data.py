@@ -27,22 +27,27 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--from", dest="start", required=True, metavar="T", help="start")
     parser.add_argument("--to", dest="end", required=True, metavar="T", help="end (exclusive)")
     parser.add_argument(
-        "--format", choices=("csv", "json", "dta"), default="csv",
+        "--format",
+        choices=("csv", "json", "dta"),
+        default="csv",
         help="csv, json, or dta (Stata; needs --output and the extra luxlogd[dta])",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--sensors", metavar="P,...",
+        "--sensors",
+        metavar="P,...",
         help="catalogue keys (flow, outdoor, ...), well-known, field names, * globs or groups "
         "(default: reports.sensors)",
-    )  # fmt: skip
-    parser.add_argument("--headers", choices=HEADER_STYLES,
-                        help="column names (default: reports.headers)")  # fmt: skip
+    )
+    parser.add_argument(
+        "--headers", choices=HEADER_STYLES, help="column names (default: reports.headers)"
+    )
     parser.add_argument("--output", metavar="FILE", help="write here (default: stdout)")
     parser.add_argument(
-        "--clock-suspect", action="store_true",
+        "--clock-suspect",
+        action="store_true",
         help="instead: the polls kept apart because a wrong system clock stamped them (their "
         "stamps as read; luxlogd doctor tells when the clock was wrong)",
-    )  # fmt: skip
+    )
     parser.set_defaults(handler=cmd_export)
 
     parser = commands.add_parser(
@@ -83,12 +88,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--month", metavar="YYYY-MM", help="one month, per day")
-    which.add_argument("--season", metavar="YYYY", type=int,
-                       help="the heating season that begins in YYYY, per month")  # fmt: skip
-    which.add_argument("--from", dest="start", metavar="DATE", type=date,
-                       help="from this day on, per day (with --to)")  # fmt: skip
-    parser.add_argument("--to", dest="end", metavar="DATE", type=date,
-                        help="up to and including this day")  # fmt: skip
+    which.add_argument(
+        "--season",
+        metavar="YYYY",
+        type=int,
+        help="the heating season that begins in YYYY, per month",
+    )
+    which.add_argument(
+        "--from",
+        dest="start",
+        metavar="DATE",
+        type=date,
+        help="from this day on, per day (with --to)",
+    )
+    parser.add_argument(
+        "--to", dest="end", metavar="DATE", type=date, help="up to and including this day"
+    )
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.set_defaults(handler=cmd_stats)
 
@@ -150,13 +165,20 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 STATS_COLUMNS = [  # (row key, table header)
-    ("date", "period"), ("polls", "polls"), ("outdoor_min_c", "out min"),
-    ("outdoor_mean_c", "out mean"), ("outdoor_max_c", "out max"),
-    ("heat_total_kwh", "heat kWh"), ("electric_kwh", "elec kWh"), ("cop", "COP"),
-    ("compressor_starts", "starts"), ("compressor_hours", "hours"),
-    ("average_run_min", "run min"), ("defrosts", "defrosts"),
+    ("date", "period"),
+    ("polls", "polls"),
+    ("outdoor_min_c", "out min"),
+    ("outdoor_mean_c", "out mean"),
+    ("outdoor_max_c", "out max"),
+    ("heat_total_kwh", "heat kWh"),
+    ("electric_kwh", "elec kWh"),
+    ("cop", "COP"),
+    ("compressor_starts", "starts"),
+    ("compressor_hours", "hours"),
+    ("average_run_min", "run min"),
+    ("defrosts", "defrosts"),
     ("hot_water_cycles", "hot water"),
-]  # fmt: skip
+]
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -194,16 +216,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
             terminal_progress(f"stats: day {done} of {total}")
 
     with Reader(config.state_dir) as reader:
-        rows, total = stats.calendar_figures(reader, first, end, by, int(time.time() * 1000),
-                                             progress)  # fmt: skip
+        rows, total = stats.calendar_figures(
+            reader, first, end, by, int(time.time() * 1000), progress
+        )
     total.label = "total" if by == "day" else "season"
     records = [row.row() | {"partial": row.partial} for row in [*rows, total]]
     if args.format == "json":
-        sys.stdout.write(json.dumps({"rows": records[:-1], "total": records[-1]},
-                                    ensure_ascii=False) + "\n")  # fmt: skip
+        sys.stdout.write(
+            json.dumps({"rows": records[:-1], "total": records[-1]}, ensure_ascii=False) + "\n"
+        )
     elif args.format == "csv":
-        writer = csv.DictWriter(sys.stdout, [*stats.ROW_COLUMNS, "partial"],
-                                lineterminator="\n")  # fmt: skip
+        writer = csv.DictWriter(sys.stdout, [*stats.ROW_COLUMNS, "partial"], lineterminator="\n")
         writer.writeheader()
         for record in records:
             writer.writerow({k: "" if v is None else v for k, v in record.items()})
@@ -219,8 +242,12 @@ def _table(records: list[dict[str, object]], first: object, end: object, by: str
     title = f"luxlogd stats {first} to {end - dt.timedelta(days=1)}, per {by}"
     cells = [[header for _, header in STATS_COLUMNS]]
     for record in records:
-        cells.append([_cell(record.get(key)) + ("*" if key == "date" and record["partial"]
-                                                 else "") for key, _ in STATS_COLUMNS])  # fmt: skip
+        cells.append(
+            [
+                _cell(record.get(key)) + ("*" if key == "date" and record["partial"] else "")
+                for key, _ in STATS_COLUMNS
+            ]
+        )
     widths = [max(len(row[i]) for row in cells) for i in range(len(STATS_COLUMNS))]
     lines = [title, ""]
     for position, row in enumerate(cells):
@@ -230,10 +257,11 @@ def _table(records: list[dict[str, object]], first: object, end: object, by: str
             lines.append("  ".join("-" * w for w in widths))
     notes = [str(records[-1]["notes"])] if records[-1].get("notes") else []
     lines.append("")
-    partial = "* so far (the period has not ended). " if any(r["partial"] for r in records) \
-        else ""  # fmt: skip
-    lines.append(f"{partial}COP: heat produced / electric energy used (a season's: the "
-                 "seasonal performance factor).")  # fmt: skip
+    partial = "* so far (the period has not ended). " if any(r["partial"] for r in records) else ""
+    lines.append(
+        f"{partial}COP: heat produced / electric energy used (a season's: the "
+        "seasonal performance factor)."
+    )
     lines += [f"data quality: {note}" for note in notes]
     return "\n".join(lines) + "\n"
 

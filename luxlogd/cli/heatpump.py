@@ -48,20 +48,30 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "be read.",
     )
     _connection_arguments(parser, retries=False)
-    parser.add_argument("--days", type=days_back, default=14, metavar="N",
-                        help="days of polls per day to list (default 14)")  # fmt: skip
     parser.add_argument(
-        "--full", action="store_true",
+        "--days",
+        type=days_back,
+        default=14,
+        metavar="N",
+        help="days of polls per day to list (default 14)",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
         help="SQLite integrity_check and every sealed day re-checked (slower)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--no-heat-pump", dest="heat_pump", action="store_false",
+        "--no-heat-pump",
+        dest="heat_pump",
+        action="store_false",
         help="check only the recorded data (no connection)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--format", choices=("text", "json"), default="text",
+        "--format",
+        choices=("text", "json"),
+        default="text",
         help="text: sections with verdicts; json: the same for scripts",
-    )  # fmt: skip
+    )
     parser.set_defaults(handler=cmd_doctor)
 
 
@@ -74,15 +84,20 @@ def days_back(text: str) -> int:
 def _connection_arguments(parser: argparse.ArgumentParser, retries: bool = True) -> None:
     parser.add_argument("--host", help="controller address (default: heatpump.host)")
     parser.add_argument("--port", type=port, help="controller port (default: heatpump.port)")
-    parser.add_argument("--timeout", type=positive_float, metavar="S",
-                        help="deadline for connecting and each answer (default: "
-                        "heatpump.timeout_s)")  # fmt: skip
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        metavar="S",
+        help="deadline for connecting and each answer (default: heatpump.timeout_s)",
+    )
     if not retries:
         return
     parser.add_argument(
-        "--retries", type=count, metavar="N",
+        "--retries",
+        type=count,
+        metavar="N",
         help="retries after a failed attempt (default: heatpump.retries)",
-    )  # fmt: skip
+    )
 
 
 def make_client(args: argparse.Namespace) -> object:
@@ -116,8 +131,9 @@ def cmd_dump(args: argparse.Namespace) -> int:
         return EXIT_OK
     secrets = {f.name for f in sensors.secret_fields()}
     if args.format == "json":
-        decoded = {name: (HIDDEN if name in secrets else value)
-                   for name, value in poll.decode().items()}  # fmt: skip
+        decoded = {
+            name: (HIDDEN if name in secrets else value) for name, value in poll.decode().items()
+        }
         sys.stdout.write(json.dumps(decoded, default=json_value, ensure_ascii=False) + "\n")
         return EXIT_OK
     lines = []
@@ -136,10 +152,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from luxlogd import doctor
 
     config = load_args_config(args)
-    terminal_progress("checking" + (" the heat pump and" if args.heat_pump else "")
-                      + f" the data in {config.state_dir} ...")  # fmt: skip
-    report = doctor.run(config, host=args.host, port=args.port, timeout_s=args.timeout,
-                        heat_pump=args.heat_pump, days=args.days, full=args.full)  # fmt: skip
+    terminal_progress(
+        "checking"
+        + (" the heat pump and" if args.heat_pump else "")
+        + f" the data in {config.state_dir} ..."
+    )
+    report = doctor.run(
+        config,
+        host=args.host,
+        port=args.port,
+        timeout_s=args.timeout,
+        heat_pump=args.heat_pump,
+        days=args.days,
+        full=args.full,
+    )
     text = doctor.format_json(report) if args.format == "json" else doctor.format_text(report)
     sys.stdout.write(text)
     return report.exit_code

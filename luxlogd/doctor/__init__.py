@@ -66,7 +66,7 @@ class Report:
         return {
             "verdict": max(
                 (s.verdict for s in self.sections), key=VERDICT_RANK.__getitem__, default="ok"
-            ),  # fmt: skip
+            ),
             "exit_code": self.exit_code,
             "took_s": round(self.took_s, 3),
             "sections": [
@@ -77,13 +77,21 @@ class Report:
                     "facts": s.facts,
                 }
                 for s in self.sections
-            ],  # fmt: skip
+            ],
         }
 
 
-def run(config: Config, *, host: str | None = None, port: int | None = None,
-        timeout_s: float | None = None, heat_pump: bool = True, days: int = 14,
-        full: bool = False, now: float | None = None) -> Report:  # fmt: skip
+def run(
+    config: Config,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    timeout_s: float | None = None,
+    heat_pump: bool = True,
+    days: int = 14,
+    full: bool = False,
+    now: float | None = None,
+) -> Report:
     """Every section; the heat pump ones only with `heat_pump`."""
     from luxlogd.doctor import heatpump, records
 
@@ -93,9 +101,12 @@ def run(config: Config, *, host: str | None = None, port: int | None = None,
     unreachable = False
     if heat_pump:
         section, poll = heatpump.connection(
-            host or config.heatpump.host, port or config.heatpump.port,
-            timeout_s or min(config.heatpump.timeout_s, 10.0), config.state_dir, now,
-        )  # fmt: skip
+            host or config.heatpump.host,
+            port or config.heatpump.port,
+            timeout_s or min(config.heatpump.timeout_s, 10.0),
+            config.state_dir,
+            now,
+        )
         sections.append(section)
         unreachable = poll is None
         if poll is not None:

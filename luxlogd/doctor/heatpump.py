@@ -18,21 +18,26 @@ OTHER_PORT = {8888: 8889, 8889: 8888}
 SLOW_READ_S = 2.0  # a real controller answers all three reads in about 0.1 s
 CLOCK_OK_S = 60  # the controller's clock within a minute of ours: fine
 # Array lengths of the firmware versions seen so far (parameters, calculations, visibilities).
-KNOWN_LENGTHS = {"V1.80": (1086, 200, 336), "V3.78": (1075, 232, 327),
-                 "V3.81": (1087, 249, 337)}  # fmt: skip
-ANOTHER_CLIENT = ("Luxtronik controllers serve one client at a time: another one (an app, a "
-                  "home automation system, a second logger) may have held the connection. Run "
-                  "doctor again; if it stays so, find and stop the other client")  # fmt: skip
+KNOWN_LENGTHS = {"V1.80": (1086, 200, 336), "V3.78": (1075, 232, 327), "V3.81": (1087, 249, 337)}
+ANOTHER_CLIENT = (
+    "Luxtronik controllers serve one client at a time: another one (an app, a "
+    "home automation system, a second logger) may have held the connection. Run "
+    "doctor again; if it stays so, find and stop the other client"
+)
 
 
-def connection(host: str, port: int, timeout_s: float, state_dir: Path,
-               now: float) -> tuple[Section, Poll | None]:  # fmt: skip
+def connection(
+    host: str, port: int, timeout_s: float, state_dir: Path, now: float
+) -> tuple[Section, Poll | None]:
     """Resolve, connect, read all three arrays (a second attempt after a failure); judge the
     answer, the time it took and the controller's clock."""
     section = Section("connection", facts={"host": host, "port": port})
     if not host:
-        section.add("problem", "no heat pump address",
-                    "set heatpump.host in the configuration (or give --host)")  # fmt: skip
+        section.add(
+            "problem",
+            "no heat pump address",
+            "set heatpump.host in the configuration (or give --host)",
+        )
         return section, None
     if not _resolve(section, host, port):
         return section, None
@@ -77,9 +82,12 @@ def _resolve(section: Section, host: str, port: int) -> bool:
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
-        section.add("problem", f"cannot resolve {host!r}: {error.strerror}",
-                    "check the name, or use the controller's IP address (its network "
-                    "settings show it; a DHCP reservation keeps it fixed)")  # fmt: skip
+        section.add(
+            "problem",
+            f"cannot resolve {host!r}: {error.strerror}",
+            "check the name, or use the controller's IP address (its network "
+            "settings show it; a DHCP reservation keeps it fixed)",
+        )
         return False
     took = time.monotonic() - started
     addresses = sorted({str(info[4][0]) for info in found})
@@ -92,38 +100,52 @@ def _resolve(section: Section, host: str, port: int) -> bool:
     return True
 
 
-def _explain_failure(section: Section, error: AttemptError, host: str, port: int,
-                     timeout_s: float) -> None:  # fmt: skip
+def _explain_failure(
+    section: Section, error: AttemptError, host: str, port: int, timeout_s: float
+) -> None:
     """Tell refused, no answer, garbage, silence, a broken-off answer and a reset apart."""
     reason, where = error.reason, f"{host}:{port}"
     section.facts["failure"] = {"phase": error.phase, "reason": reason}
     if error.phase == "connect" and "refused" in reason.lower():
-        advice = ("Luxtronik 2.x controllers listen on 8889, very old firmware on 8888; check "
-                  "heatpump.port, and that the address is the heat pump's")  # fmt: skip
+        advice = (
+            "Luxtronik 2.x controllers listen on 8889, very old firmware on 8888; check "
+            "heatpump.port, and that the address is the heat pump's"
+        )
         other = OTHER_PORT.get(port)
         if other is not None and _accepts(host, other):
             advice = f"port {other} accepts connections: set heatpump.port = {other}"
-        section.add("problem", f"{where} refused the connection: nothing listens on that port",
-                    advice)  # fmt: skip
+        section.add(
+            "problem", f"{where} refused the connection: nothing listens on that port", advice
+        )
     elif error.phase == "connect" and "timed out" in reason:
         section.add(
-            "problem", f"no answer from {where} within {timeout_s:g} s (connecting timed out)",
+            "problem",
+            f"no answer from {where} within {timeout_s:g} s (connecting timed out)",
             "the controller is off or restarting, the address is wrong, or a firewall drops "
             "the packets: check the address in the controller's network settings and that "
             f"this computer reaches it (ping {host})",
-        )  # fmt: skip
+        )
     elif _reset_before_answer(reason):  # also in connect: accepted, then reset
-        section.add("problem", f"the controller reset the connection before answering "
-                    f"({error.phase}: {reason})", ANOTHER_CLIENT)  # fmt: skip
+        section.add(
+            "problem",
+            f"the controller reset the connection before answering ({error.phase}: {reason})",
+            ANOTHER_CLIENT,
+        )
     elif error.phase == "connect":
-        section.add("problem", f"cannot connect to {where}: {reason}",
-                    "check the network between this computer and the heat pump (cable, "
-                    "Wi-Fi, routes, VLANs)")  # fmt: skip
+        section.add(
+            "problem",
+            f"cannot connect to {where}: {reason}",
+            "check the network between this computer and the heat pump (cable, "
+            "Wi-Fi, routes, VLANs)",
+        )
     elif "wrong echo" in reason or "implausible length" in reason:
-        section.add("problem", f"{where} answers, but not as a Luxtronik 2.x controller "
-                    f"({error.phase}: {reason})", "is this the heat pump's address and port? "
-                    "Another device may have the address; Luxtronik 2.x answers on 8889 (its "
-                    "web page is not what luxlogd reads)")  # fmt: skip
+        section.add(
+            "problem",
+            f"{where} answers, but not as a Luxtronik 2.x controller ({error.phase}: {reason})",
+            "is this the heat pump's address and port? "
+            "Another device may have the address; Luxtronik 2.x answers on 8889 (its "
+            "web page is not what luxlogd reads)",
+        )
     elif "timed out with 0 of" in reason:
         section.add(
             "problem",
@@ -131,11 +153,14 @@ def _explain_failure(section: Section, error: AttemptError, host: str, port: int
             f"({error.phase})",
             "the controller is busy with another client or hanging; if it stays so, restart "
             "it (power off for a minute)",
-        )  # fmt: skip
+        )
     else:
-        section.add("problem", f"the answer broke off ({error.phase}: {reason})",
-                    "a flaky link (Wi-Fi, powerline adapters) or a controller restarting: run "
-                    "doctor again, and check the link if it recurs")  # fmt: skip
+        section.add(
+            "problem",
+            f"the answer broke off ({error.phase}: {reason})",
+            "a flaky link (Wi-Fi, powerline adapters) or a controller restarting: run "
+            "doctor again, and check the link if it recurs",
+        )
 
 
 def _reset_before_answer(reason: str) -> bool:
@@ -156,23 +181,33 @@ def _judge_read(section: Section, timings: dict[str, float], poll: Poll) -> None
     total = sum(timings.values())
     section.facts["timings_ms"] = {k: round(v * 1000, 1) for k, v in timings.items()}
     parts = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items() if k != "connect")
-    text = (f"connected in {timings.get('connect', 0) * 1000:.0f} ms; read {parts} "
-            f"({total:.2f} s in all)")  # fmt: skip
+    text = (
+        f"connected in {timings.get('connect', 0) * 1000:.0f} ms; read {parts} "
+        f"({total:.2f} s in all)"
+    )
     if total > SLOW_READ_S:
-        section.add("warning", text, "a real controller answers in about 0.1 s: a weak link "
-                    "(Wi-Fi, powerline) or a busy controller; luxlogd copes, but each poll takes "
-                    "longer")  # fmt: skip
+        section.add(
+            "warning",
+            text,
+            "a real controller answers in about 0.1 s: a weak link "
+            "(Wi-Fi, powerline) or a busy controller; luxlogd copes, but each poll takes "
+            "longer",
+        )
     else:
         section.add("ok", text)
     if poll.calc_status != 0:
-        section.add("warning", f"the controller says it is busy (status word {poll.calc_status})",
-                    "nothing to do: it still sent every value, and luxlogd keeps them with the "
-                    "status")  # fmt: skip
+        section.add(
+            "warning",
+            f"the controller says it is busy (status word {poll.calc_status})",
+            "nothing to do: it still sent every value, and luxlogd keeps them with the status",
+        )
     firmware = _firmware(poll)
     lengths = poll.lengths
     section.facts.update(firmware=firmware, lengths=list(lengths))
-    text = (f"firmware {firmware or 'unknown'}: {lengths[0]} parameters, {lengths[1]} "
-            f"calculations, {lengths[2]} visibilities")  # fmt: skip
+    text = (
+        f"firmware {firmware or 'unknown'}: {lengths[0]} parameters, {lengths[1]} "
+        f"calculations, {lengths[2]} visibilities"
+    )
     known = KNOWN_LENGTHS.get(firmware or "")
     if known is not None and known != lengths:
         text += f" (this firmware usually sends {known[0]}/{known[1]}/{known[2]})"
@@ -200,13 +235,20 @@ def _judge_clock(section: Section, poll: Poll, now: float) -> None:
     section.facts["clock_drift_s"] = round(drift, 1)
     direction = "ahead of" if drift > 0 else "behind"
     if abs(drift) <= CLOCK_OK_S:
-        section.add("ok", f"the controller's clock is within {abs(drift):.0f} s of this "
-                    f"computer's (it keeps {zone})")  # fmt: skip
+        section.add(
+            "ok",
+            f"the controller's clock is within {abs(drift):.0f} s of this "
+            f"computer's (it keeps {zone})",
+        )
         return
-    section.add("warning", f"the controller's clock is {duration_text(drift)} {direction} this "
-                f"computer's (it keeps {zone})", "set the controller's date and time; luxlogd "
-                "stamps polls with this computer's clock, but the controller's error and "
-                "switch-off logs use its own")  # fmt: skip
+    section.add(
+        "warning",
+        f"the controller's clock is {duration_text(drift)} {direction} this "
+        f"computer's (it keeps {zone})",
+        "set the controller's date and time; luxlogd "
+        "stamps polls with this computer's clock, but the controller's error and "
+        "switch-off logs use its own",
+    )
 
 
 def _note_daemon(section: Section, state_dir: Path, now: float) -> None:
@@ -215,8 +257,11 @@ def _note_daemon(section: Section, state_dir: Path, now: float) -> None:
         return
     last = status.get("last_success")
     when = health.clock_text(last) if last else "none yet"
-    section.add("info", f"the luxlogd daemon is running (pid {status.get('pid')}, last poll "
-                f"{when}); doctor read the heat pump beside it")  # fmt: skip
+    section.add(
+        "info",
+        f"the luxlogd daemon is running (pid {status.get('pid')}, last poll "
+        f"{when}); doctor read the heat pump beside it",
+    )
 
 
 def capabilities(poll: Poll) -> Section:
@@ -241,31 +286,48 @@ def capabilities(poll: Poll) -> Section:
     section.facts["connected"] = [s.key for s in connected]
     section.facts["not_connected"] = [s.key for s in absent]
     section.facts["zero"] = [s.key for s in zero]
-    section.add("ok", f"{len(connected)} temperature sensors connected: "
-                + "; ".join(s.en for s in connected))  # fmt: skip
+    section.add(
+        "ok",
+        f"{len(connected)} temperature sensors connected: " + "; ".join(s.en for s in connected),
+    )
     if absent:
-        section.add("info", "not connected (they read a fixed value): "
-                    + "; ".join(s.en for s in absent))  # fmt: skip
+        section.add(
+            "info", "not connected (they read a fixed value): " + "; ".join(s.en for s in absent)
+        )
     if zero:
-        section.add("info", "reading exactly 0.0 (not present on this installation, or really "
-                    "0 °C now): " + "; ".join(s.en for s in zero))  # fmt: skip
+        section.add(
+            "info",
+            "reading exactly 0.0 (not present on this installation, or really "
+            "0 °C now): " + "; ".join(s.en for s in zero),
+        )
     for sensor in absent:
         if sensor.key in catalogue.CRITICAL:
-            section.add("problem", f"the {sensor.en.lower()} sensor is not connected (it reads "
-                        "a fixed value)", "the heat pump cannot work right without it: check "
-                        "the sensor and its wiring (a service call)")  # fmt: skip
-    circuits = [key for key, (_, keys) in catalogue.CIRCUITS.items()
-                if any(_in_use(key, poll) for key in keys)]  # fmt: skip
+            section.add(
+                "problem",
+                f"the {sensor.en.lower()} sensor is not connected (it reads a fixed value)",
+                "the heat pump cannot work right without it: check "
+                "the sensor and its wiring (a service call)",
+            )
+    circuits = [
+        key
+        for key, (_, keys) in catalogue.CIRCUITS.items()
+        if any(_in_use(key, poll) for key in keys)
+    ]
     section.facts["circuits"] = circuits
     names = [catalogue.CIRCUITS[key][0][0].lower() for key in circuits]
     section.add("info", "in use: " + (", ".join(names) if names else "no circuit seen yet"))
     _reported(section, poll)
-    beyond = {group: len(poll.array(group)) - sensors.library_length(group)
-              for group in ("parameters", "calculations", "visibilities")}  # fmt: skip
+    beyond = {
+        group: len(poll.array(group)) - sensors.library_length(group)
+        for group in ("parameters", "calculations", "visibilities")
+    }
     newer = ", ".join(f"{n} {group}" for group, n in beyond.items() if n > 0)
     if newer:
-        section.add("info", f"newer firmware than luxtronik 0.3.14 knows: {newer} without a "
-                    "name; stored like every other value, shown as Unknown_*")  # fmt: skip
+        section.add(
+            "info",
+            f"newer firmware than luxtronik 0.3.14 knows: {newer} without a "
+            "name; stored like every other value, shown as Unknown_*",
+        )
     return section
 
 
@@ -280,8 +342,9 @@ def _in_use(key: str, poll: Poll) -> bool:
 
 def _reported(section: Section, poll: Poll) -> None:
     def value(key: str) -> float:
-        found = sensors.decode_value(sensors.sensor_field(key), poll.array(
-            catalogue.by_key()[key].group))  # fmt: skip
+        found = sensors.decode_value(
+            sensors.sensor_field(key), poll.array(catalogue.by_key()[key].group)
+        )
         return float(value_or_zero(found))
 
     heat = value("heat_total")
@@ -291,13 +354,19 @@ def _reported(section: Section, poll: Poll) -> None:
     if heat > 0:
         section.add("ok", f"reports the heat it produced ({heat:,.1f} kWh so far)")
     else:
-        section.add("info", "reports no heat produced (no heat meter, or it is switched off): "
-                    "no heat figures and no COP")  # fmt: skip
+        section.add(
+            "info",
+            "reports no heat produced (no heat meter, or it is switched off): "
+            "no heat figures and no COP",
+        )
     if electric > 0:
         section.add("ok", f"reports the electric energy it used ({electric:,.1f} kWh so far)")
     else:
-        section.add("info", "reports no electric energy (older firmware has no energy "
-                    "counters): a COP needs an external meter")  # fmt: skip
+        section.add(
+            "info",
+            "reports no electric energy (older firmware has no energy "
+            "counters): a COP needs an external meter",
+        )
     if flow > 0:
         section.add("ok", f"reports the flow rate ({flow:,.0f} l/h now)")
     else:

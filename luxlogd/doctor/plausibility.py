@@ -23,12 +23,16 @@ def plausibility(reader: Reader) -> Section:
     start = stats.first_ms - stats.first_ms % DAY_MS
     whole_days = -(-(stats.last_ms + 1 - start) // DAY_MS)
     end = start + whole_days * DAY_MS  # whole days and hours: buckets fall on hourly figures
-    ranged = [s for s in catalogue.SENSORS if s.low is not None and s.high is not None
-              and not s.counter and _connected(s, latest)]  # fmt: skip
+    ranged = [
+        s
+        for s in catalogue.SENSORS
+        if s.low is not None and s.high is not None and not s.counter and _connected(s, latest)
+    ]
     counters = [s for s in catalogue.SENSORS if s.counter and _connected(s, latest)]
     ids = {s.key: series_id(s.group, s.index) for s in ranged + counters}
-    points = {ids[s.key]: whole_days for s in ranged} | {ids[s.key]: whole_days * 24
-                                                         for s in counters}  # fmt: skip
+    points = {ids[s.key]: whole_days for s in ranged} | {
+        ids[s.key]: whole_days * 24 for s in counters
+    }
     buckets = reader.buckets_of(list(ids.values()), start, end, points)
     out, rails, stuck = [], [], []
     for sensor in ranged:
@@ -36,35 +40,56 @@ def plausibility(reader: Reader) -> Section:
         days = buckets[ids[sensor.key]]
         low = [(b, _decode(found, b.minimum)) for b in days]
         high = [(b, _decode(found, b.maximum)) for b in days]
-        bad = [(b, v) for b, v in low + high if v is not None and
-               not sensor.low <= v <= sensor.high]  # type: ignore[operator]  # fmt: skip
+        lo, hi = sensor.low or 0.0, sensor.high or 0.0  # both set: `ranged` holds no others
+        bad = [(b, v) for b, v in low + high if v is not None and not lo <= v <= hi]
         railed = [b for b, v in bad if sensor.kind == "temperature" and v in catalogue.RAILS]
         bad = [(b, v) for b, v in bad if b not in railed]
         if railed:
             rails.append(f"{sensor.en} on {count(len({b.start_ms for b in railed}), 'day')}")
         if bad:
             worst = max(bad, key=lambda item: abs(item[1]))
-            out.append(f"{sensor.en} on {count(len({b.start_ms for b, _ in bad}), 'day')} (e.g. "
-                       f"{worst[1]:g} on {_day(worst[0].start_ms)})")  # fmt: skip
+            out.append(
+                f"{sensor.en} on {count(len({b.start_ms for b, _ in bad}), 'day')} (e.g. "
+                f"{worst[1]:g} on {_day(worst[0].start_ms)})"
+            )
         if sensor.key in catalogue.CHANGING:
             run = _longest_constant(days)
             if run is not None and run[1] - run[0] >= catalogue.STUCK_AFTER_S * 1000:
                 stuck.append(f"{sensor.en} from {_day(run[0])} to {_day(run[1] - 1)}")
     section.facts.update(out_of_range=out, rail_values=rails, stuck=stuck)
-    _report(section, out, "values outside their plausible range: ", "ok",
-            "all readings within their plausible ranges", "a sensor or its wiring may be "
-            "failing; the values are stored as read, check them in the charts")  # fmt: skip
-    _report(section, rails, "connected sensors that read the not-connected value: ", None, "",
-            "a loose contact or a broken sensor (a service call if it recurs)")  # fmt: skip
-    _report(section, stuck, "sensors that did not change for days: ", "ok",
-            "no sensor stuck", "a stuck sensor or a hung controller: restart the controller; "
-            "if it stays, have the sensor checked")  # fmt: skip
+    _report(
+        section,
+        out,
+        "values outside their plausible range: ",
+        "ok",
+        "all readings within their plausible ranges",
+        "a sensor or its wiring may be "
+        "failing; the values are stored as read, check them in the charts",
+    )
+    _report(
+        section,
+        rails,
+        "connected sensors that read the not-connected value: ",
+        None,
+        "",
+        "a loose contact or a broken sensor (a service call if it recurs)",
+    )
+    _report(
+        section,
+        stuck,
+        "sensors that did not change for days: ",
+        "ok",
+        "no sensor stuck",
+        "a stuck sensor or a hung controller: restart the controller; "
+        "if it stays, have the sensor checked",
+    )
     _counters(section, counters, {s.key: buckets[ids[s.key]] for s in counters})
     return section
 
 
-def _report(section: Section, found: list[str], prefix: str, clean: str | None,
-            clean_text: str, advice: str) -> None:  # fmt: skip
+def _report(
+    section: Section, found: list[str], prefix: str, clean: str | None, clean_text: str, advice: str
+) -> None:
     if found:
         section.add("warning", prefix + "; ".join(found[:6]), advice)
     elif clean is not None:
@@ -90,8 +115,7 @@ def _longest_constant(buckets: Sequence[Bucket]) -> tuple[int, int] | None:
     best, run = None, None
     for bucket in buckets:
         constant = bucket.count and bucket.minimum == bucket.maximum
-        if constant and run is not None and run[2] == bucket.minimum \
-                and bucket.start_ms == run[1]:  # fmt: skip
+        if constant and run is not None and run[2] == bucket.minimum and bucket.start_ms == run[1]:
             run = (run[0], bucket.start_ms + DAY_MS, run[2])
         elif constant:
             run = (bucket.start_ms, bucket.start_ms + DAY_MS, bucket.minimum)
@@ -102,8 +126,9 @@ def _longest_constant(buckets: Sequence[Bucket]) -> tuple[int, int] | None:
     return best
 
 
-def _counters(section: Section, counters: Sequence[catalogue.Sensor],
-              hours: dict[str, list[Bucket]]) -> None:  # fmt: skip
+def _counters(
+    section: Section, counters: Sequence[catalogue.Sensor], hours: dict[str, list[Bucket]]
+) -> None:
     """Counters hour by hour: an hour whose lowest reading is below the hour before's highest
     went backwards somewhere in between."""
     found = []
@@ -117,10 +142,18 @@ def _counters(section: Section, counters: Sequence[catalogue.Sensor],
         if drops:
             field = sensors.sensor_field(sensor.key)
             before, after = drops[0]
-            found.append(f"{sensor.en} {count(len(drops), 'time')} (first on "
-                         f"{_day(after.start_ms)}: {_decode(field, before.maximum):g} to "
-                         f"{_decode(field, after.minimum):g})")  # fmt: skip
+            found.append(
+                f"{sensor.en} {count(len(drops), 'time')} (first on "
+                f"{_day(after.start_ms)}: {_decode(field, before.maximum):g} to "
+                f"{_decode(field, after.minimum):g})"
+            )
     section.facts["counters_backwards"] = found
-    _report(section, found, "counters that went backwards: ", "ok", "every counter only grew",
-            "readings of a disturbed controller, or the controller was replaced or reset: "
-            "statistics skip such steps (luxlogd stats notes them)")  # fmt: skip
+    _report(
+        section,
+        found,
+        "counters that went backwards: ",
+        "ok",
+        "every counter only grew",
+        "readings of a disturbed controller, or the controller was replaced or reset: "
+        "statistics skip such steps (luxlogd stats notes them)",
+    )

@@ -37,8 +37,11 @@ def sections(config: Config, *, days: int, full: bool, now: float) -> list[Secti
         reader = Reader(state_dir)
     except StorageError as error:
         section = Section("recorded data")
-        section.add("warning", f"no data yet: {error}", "start the daemon: systemctl enable "
-                    "--now luxlogd (or luxlogd run)")  # fmt: skip
+        section.add(
+            "warning",
+            f"no data yet: {error}",
+            "start the daemon: systemctl enable --now luxlogd (or luxlogd run)",
+        )
         return [section]
     with reader:
         return [
@@ -48,9 +51,11 @@ def sections(config: Config, *, days: int, full: bool, now: float) -> list[Secti
         ]
 
 
-DAMAGED = ("restart the daemon (systemctl restart luxlogd): at start it moves a damaged "
-           "database aside (luxlogd.sqlite.damaged-*) and rebuilds it from what is readable "
-           "and the write-ahead log")  # fmt: skip
+DAMAGED = (
+    "restart the daemon (systemctl restart luxlogd): at start it moves a damaged "
+    "database aside (luxlogd.sqlite.damaged-*) and rebuilds it from what is readable "
+    "and the write-ahead log"
+)
 
 
 def _guarded(name: str, check: Callable[[], Section]) -> Section:
@@ -73,23 +78,33 @@ def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
     stats = reader.stats()
     interval = config.poll.interval_s
     if stats.polls == 0 or stats.first_ms is None or stats.last_ms is None:
-        section.add("warning", f"no polls stored yet in {reader.state_dir}",
-                    "start the daemon: systemctl enable --now luxlogd")  # fmt: skip
+        section.add(
+            "warning",
+            f"no polls stored yet in {reader.state_dir}",
+            "start the daemon: systemctl enable --now luxlogd",
+        )
         return section
     first, last = stats.first_ms / 1000, stats.last_ms / 1000
     section.facts.update(polls=stats.polls, first=first, last=last)
-    section.add("ok", f"{stats.polls:,} polls from {clock_text(first)} to {clock_text(last)} "
-                f"({duration_text(last - first)})")  # fmt: skip
+    section.add(
+        "ok",
+        f"{stats.polls:,} polls from {clock_text(first)} to {clock_text(last)} "
+        f"({duration_text(last - first)})",
+    )
     age = now - last
     if age > health.stale_after_s(interval):
         running = _daemon_running(reader.state_dir)
-        section.add("problem", f"the newest poll is {duration_text(age)} old",
-                    "the daemon runs but stores nothing: see luxlogd status and journalctl -u "
-                    "luxlogd" if running else "the daemon is not running: systemctl status "
-                    "luxlogd; journalctl -u luxlogd")  # fmt: skip
+        section.add(
+            "problem",
+            f"the newest poll is {duration_text(age)} old",
+            "the daemon runs but stores nothing: see luxlogd status and journalctl -u luxlogd"
+            if running
+            else "the daemon is not running: systemctl status luxlogd; journalctl -u luxlogd",
+        )
     clock = series_id("calculations", catalogue.by_key()["controller_clock"].index)
-    stored, (clocks,) = reader.columns(stats.first_ms, stats.last_ms + 1, [clock],
-                                       stored_order=True)  # fmt: skip
+    stored, (clocks,) = reader.columns(
+        stats.first_ms, stats.last_ms + 1, [clock], stored_order=True
+    )
     times = sorted(stored)
     diary = events.read_events(reader.state_dir)
     _per_day(section, times, interval, days, now)
@@ -98,12 +113,16 @@ def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
     _kept_apart(section, stats)
     _growth(section, reader, stats, first, last)
     if stats.wal_only > WAL_BACKLOG and _daemon_running(reader.state_dir):
-        section.add("warning", f"{stats.wal_only:,} polls are only in the write-ahead log: "
-                    "SQLite is falling behind", "see storage_problem in luxlogd status; "
-                    "nothing is lost, the log holds them")  # fmt: skip
+        section.add(
+            "warning",
+            f"{stats.wal_only:,} polls are only in the write-ahead log: SQLite is falling behind",
+            "see storage_problem in luxlogd status; nothing is lost, the log holds them",
+        )
     else:
-        section.add("ok", f"{stats.wal_only} polls only in the write-ahead log (moved into "
-                    "SQLite in batches)")  # fmt: skip
+        section.add(
+            "ok",
+            f"{stats.wal_only} polls only in the write-ahead log (moved into SQLite in batches)",
+        )
     _rollups(section, config, first, now, days)
     return section
 
@@ -112,8 +131,9 @@ def _local_day_start(day: dt.date) -> float:
     return dt.datetime.combine(day, dt.time()).astimezone().timestamp()
 
 
-def _per_day(section: Section, times: Sequence[int], interval: float, days: int,
-             now: float) -> None:  # fmt: skip
+def _per_day(
+    section: Section, times: Sequence[int], interval: float, days: int, now: float
+) -> None:
     """Polls per local day of the last `days` days, against what the interval promises."""
     today = dt.datetime.fromtimestamp(now, dt.UTC).astimezone().date()
     first_s = times[0] / 1000
@@ -129,55 +149,74 @@ def _per_day(section: Section, times: Sequence[int], interval: float, days: int,
         got = bisect.bisect_left(times, end * 1000) - bisect.bisect_left(times, start * 1000)
         expected = max(1, int(span // interval))
         share = min(1.0, got / expected)  # a clock step can stamp two polls in one slot
-        rows.append({"date": day.isoformat(), "polls": got, "expected": expected,
-                     "share": round(share, 4)})  # fmt: skip
+        rows.append(
+            {"date": day.isoformat(), "polls": got, "expected": expected, "share": round(share, 4)}
+        )
         if share < COMPLETE and span >= 3600:
             short.append(f"{day:%m-%d} ({share:.0%})")
     section.facts["days"] = rows
-    section.details.append("polls per day: " + ", ".join(
-        f"{r['date'][5:]} {min(1.0, r['share']):.0%}" for r in rows))  # fmt: skip
+    section.details.append(
+        "polls per day: " + ", ".join(f"{r['date'][5:]} {min(1.0, r['share']):.0%}" for r in rows)
+    )
     if short:
         verb = "has" if len(short) == 1 else "have"
         their = "its" if len(short) == 1 else "their"
-        section.add("warning", f"{len(short)} of the last {len(rows)} days {verb} less than "
-                    f"{COMPLETE:.0%} of {their} polls: " + ", ".join(short),
-                    "the gaps below say why")  # fmt: skip
+        section.add(
+            "warning",
+            f"{len(short)} of the last {len(rows)} days {verb} less than "
+            f"{COMPLETE:.0%} of {their} polls: " + ", ".join(short),
+            "the gaps below say why",
+        )
     elif rows:
         section.add("ok", f"each of the last {len(rows)} days has its polls")
 
 
-def _gaps(section: Section, times: Sequence[int], interval: float,
-          diary: list[dict[str, Any]]) -> None:  # fmt: skip
+def _gaps(
+    section: Section, times: Sequence[int], interval: float, diary: list[dict[str, Any]]
+) -> None:
     """Periods without polls (longer than 2.5 intervals), with the diary's reason."""
     limit_ms = 2.5 * interval * 1000
     found = [(a, b) for a, b in zip(times, times[1:], strict=False) if b - a > limit_ms]
     missing_s = sum(b - a for a, b in found) / 1000
-    section.facts["gaps"] = [{"from": a / 1000, "to": b / 1000,
-                              "why": events.explain_gap(diary, a / 1000, b / 1000)}
-                             for a, b in found[-100:]]  # fmt: skip
+    section.facts["gaps"] = [
+        {"from": a / 1000, "to": b / 1000, "why": events.explain_gap(diary, a / 1000, b / 1000)}
+        for a, b in found[-100:]
+    ]
     if not found:
         section.add("ok", "no gaps: every poll slot has its poll")
         return
     span_s = max(1.0, (times[-1] - times[0]) / 1000)
     share = min(1.0, missing_s / span_s)
-    section.add("warning" if share > 0.01 else "info",
-                f"{count(len(found), 'gap')}, {duration_text(missing_s)} without polls in all "
-                f"({share:.1%} of the time)",
-                "see why below; luxlogd status and journalctl -u luxlogd tell more")  # fmt: skip
+    section.add(
+        "warning" if share > 0.01 else "info",
+        f"{count(len(found), 'gap')}, {duration_text(missing_s)} without polls in all "
+        f"({share:.1%} of the time)",
+        "see why below; luxlogd status and journalctl -u luxlogd tell more",
+    )
     for a, b in found[-GAPS_SHOWN:]:
         why = events.explain_gap(diary, a / 1000, b / 1000)
-        section.details.append(f"gap {clock_text(a / 1000)} to {clock_text(b / 1000)} "
-                               f"({duration_text((b - a) / 1000)}): {why}")  # fmt: skip
+        section.details.append(
+            f"gap {clock_text(a / 1000)} to {clock_text(b / 1000)} "
+            f"({duration_text((b - a) / 1000)}): {why}"
+        )
 
 
-def _clock_jumps(section: Section, times: Sequence[int], clocks: Sequence[int | None],
-                 diary: list[dict[str, Any]], since: float) -> None:  # fmt: skip
+def _clock_jumps(
+    section: Section,
+    times: Sequence[int],
+    clocks: Sequence[int | None],
+    diary: list[dict[str, Any]],
+    since: float,
+) -> None:
     """Clock jumps: what the daemon told its diary (the system clock against its monotonic
     clock), and in the data, our clock against the controller's, poll after poll as they were
     stored (a step of more than five minutes; daylight-saving steps of a controller on local
     time are not jumps)."""
-    told = [e for e in diary if e.get("event") in (events.CLOCK_JUMP, events.CLOCK_STEP)
-            and e["ts"] >= since]  # fmt: skip
+    told = [
+        e
+        for e in diary
+        if e.get("event") in (events.CLOCK_JUMP, events.CLOCK_STEP) and e["ts"] >= since
+    ]
     pairs = [(c, t) for t, c in zip(times, clocks, strict=True) if c]
     steps = []
     for (clock_a, ts_a), (clock_b, ts_b) in zip(pairs, pairs[1:], strict=False):
@@ -191,34 +230,54 @@ def _clock_jumps(section: Section, times: Sequence[int], clocks: Sequence[int | 
     for entry in told[-5:]:
         size = float(entry.get("seconds") or 0)
         what = "jumped" if entry["event"] == events.CLOCK_JUMP else "stepped"
-        where = " (at a start: the time since the newest poll stored)" if entry.get(
-            "at_start") else ""  # fmt: skip
-        section.details.append(f"{clock_text(entry['ts'])}: the system clock {what} "
-                               f"{entry.get('direction', '')} by {duration_text(size)}"
-                               f"{where}")  # fmt: skip
+        where = (
+            " (at a start: the time since the newest poll stored)" if entry.get("at_start") else ""
+        )
+        section.details.append(
+            f"{clock_text(entry['ts'])}: the system clock {what} "
+            f"{entry.get('direction', '')} by {duration_text(size)}"
+            f"{where}"
+        )
     jumps = [e for e in told if e["event"] == events.CLOCK_JUMP]
     if jumps:
         last = jumps[-1]
-        section.add("warning", f"{count(len(jumps), 'clock jump')} of more than a day; the last: "
-                    f"the system clock jumped {last.get('direction', '')} by "
-                    f"{duration_text(float(last.get('seconds') or 0))} at "
-                    f"{clock_text(last['ts'])}", CLOCK_ADVICE)  # fmt: skip
+        section.add(
+            "warning",
+            f"{count(len(jumps), 'clock jump')} of more than a day; the last: "
+            f"the system clock jumped {last.get('direction', '')} by "
+            f"{duration_text(float(last.get('seconds') or 0))} at "
+            f"{clock_text(last['ts'])}",
+            CLOCK_ADVICE,
+        )
     if steps:
-        listed = ", ".join(f"{clock_text(ts / 1000)} ({'+' if by > 0 else '-'}"
-                           f"{duration_text(by)})" for ts, by in steps[:3])  # fmt: skip
-        section.add("warning", f"{count(len(steps), 'clock jump')} against the controller's "
-                    f"clock (first: {listed}); every poll is read by its time stamp",
-                    CLOCK_ADVICE)  # fmt: skip
+        listed = ", ".join(
+            f"{clock_text(ts / 1000)} ({'+' if by > 0 else '-'}{duration_text(by)})"
+            for ts, by in steps[:3]
+        )
+        section.add(
+            "warning",
+            f"{count(len(steps), 'clock jump')} against the controller's "
+            f"clock (first: {listed}); every poll is read by its time stamp",
+            CLOCK_ADVICE,
+        )
     elif told and not jumps:
-        section.add("info", f"{count(len(told), 'clock step')} of the system clock (the "
-                    "diary); every poll is read by its time stamp", CLOCK_ADVICE)  # fmt: skip
+        section.add(
+            "info",
+            f"{count(len(told), 'clock step')} of the system clock (the "
+            "diary); every poll is read by its time stamp",
+            CLOCK_ADVICE,
+        )
     if not told and not steps:
-        section.add("ok", "no clock jumps (this computer's and the controller's clocks agree "
-                    "from poll to poll)")  # fmt: skip
+        section.add(
+            "ok",
+            "no clock jumps (this computer's and the controller's clocks agree from poll to poll)",
+        )
 
 
-CLOCK_ADVICE = ("keep this computer's clock synchronised (timedatectl; a Raspberry Pi without "
-                "a real-time clock starts with an old time until NTP has synced)")  # fmt: skip
+CLOCK_ADVICE = (
+    "keep this computer's clock synchronised (timedatectl; a Raspberry Pi without "
+    "a real-time clock starts with an old time until NTP has synced)"
+)
 
 
 def _kept_apart(section: Section, stats: Any) -> None:
@@ -226,11 +285,13 @@ def _kept_apart(section: Section, stats: Any) -> None:
         return
     section.facts["clock_suspect_polls"] = stats.clock_suspect
     verb = "is" if stats.clock_suspect == 1 else "are"
-    section.add("warning", f"{count(stats.clock_suspect, 'poll')} stamped by a wrong system "
-                "clock (more than a day from the heat pump's clock and the store's history) "
-                f"{verb} kept apart: stored as read, left out of charts, reports and exports",
-                "set the clock right; luxlogd export --clock-suspect gives those "
-                "polls")  # fmt: skip
+    section.add(
+        "warning",
+        f"{count(stats.clock_suspect, 'poll')} stamped by a wrong system "
+        "clock (more than a day from the heat pump's clock and the store's history) "
+        f"{verb} kept apart: stored as read, left out of charts, reports and exports",
+        "set the clock right; luxlogd export --clock-suspect gives those polls",
+    )
 
 
 def _utc_offset(ms: int) -> float:
@@ -243,14 +304,21 @@ def _growth(section: Section, reader: Reader, stats: Any, first: float, last: fl
     span_days = max(1.0, (last - first) / 86400)
     per_day = size / span_days
     free = shutil.disk_usage(reader.state_dir).free
-    section.facts.update(database_bytes=stats.database_bytes, wal_bytes=stats.wal_bytes,
-                         bytes_per_day=round(per_day), free_bytes=free)  # fmt: skip
-    text = (f"database {bytes_text(stats.database_bytes)} and write-ahead log "
-            f"{bytes_text(stats.wal_bytes)}: about {bytes_text(per_day)} a day, "
-            f"{bytes_text(per_day * 365)} a year; {bytes_text(free)} free")  # fmt: skip
+    section.facts.update(
+        database_bytes=stats.database_bytes,
+        wal_bytes=stats.wal_bytes,
+        bytes_per_day=round(per_day),
+        free_bytes=free,
+    )
+    text = (
+        f"database {bytes_text(stats.database_bytes)} and write-ahead log "
+        f"{bytes_text(stats.wal_bytes)}: about {bytes_text(per_day)} a day, "
+        f"{bytes_text(per_day * 365)} a year; {bytes_text(free)} free"
+    )
     if free < per_day * 365:
-        section.add("warning", text, "less than a year of room: free space, or lower "
-                    "storage.retention_days")  # fmt: skip
+        section.add(
+            "warning", text, "less than a year of room: free space, or lower storage.retention_days"
+        )
     else:
         section.add("ok", text)
 
@@ -260,8 +328,11 @@ def _rollups(section: Section, config: Config, first: float, now: float, days: i
     done = reports.last_rollup(config)
     if failed and (not done or failed.get("name", "") >= done.get("name", "")):
         name = failed.get("name")
-        section.add("problem", f"the roll-up of {name} failed: {failed.get('error')}",
-                    f"run it by hand to see why: luxlogd rollup --date {name}")  # fmt: skip
+        section.add(
+            "problem",
+            f"the roll-up of {name} failed: {failed.get('error')}",
+            f"run it by hand to see why: luxlogd rollup --date {name}",
+        )
     latest = reports.latest_rollup_date(config, dt.datetime.fromtimestamp(now, dt.UTC))
     first_whole_day = dt.datetime.fromtimestamp(first, dt.UTC).astimezone().date()
     kept = min(days, config.reports.retention_days)
@@ -283,11 +354,15 @@ def _rollups(section: Section, config: Config, first: float, now: float, days: i
     if not wanted:
         return
     if missing:
-        shown = ", ".join(d.isoformat() for d in missing[:5]) + (", ..." if len(missing) > 5
-                                                                  else "")  # fmt: skip
-        section.add("warning", f"{len(missing)} of the last {len(wanted)} daily reports are "
-                    f"missing: {shown}", f"luxlogd rollup --date {missing[-1]} writes one; is "
-                    "the roll-up timer on? systemctl list-timers luxlogd-rollup.timer")  # fmt: skip
+        shown = ", ".join(d.isoformat() for d in missing[:5]) + (
+            ", ..." if len(missing) > 5 else ""
+        )
+        section.add(
+            "warning",
+            f"{len(missing)} of the last {len(wanted)} daily reports are missing: {shown}",
+            f"luxlogd rollup --date {missing[-1]} writes one; is "
+            "the roll-up timer on? systemctl list-timers luxlogd-rollup.timer",
+        )
     else:
         section.add("ok", f"the last {len(wanted)} daily reports are there")
 
@@ -310,35 +385,48 @@ def integrity(reader: Reader, state_dir: Path, full: bool, now: float) -> Sectio
         checked, sealed, problems = 0, 0, [f"cannot be read: {error}"]
     section.facts.update(sealed_days=sealed, sealed_days_checked=checked)
     if problems:
-        section.add("problem", "; ".join(problems[:5]), "the raw values of other days are "
-                    "intact; restart the daemon to rebuild, and report this as a bug")  # fmt: skip
+        section.add(
+            "problem",
+            "; ".join(problems[:5]),
+            "the raw values of other days are "
+            "intact; restart the daemon to rebuild, and report this as a bug",
+        )
     elif sealed:
         which = "all" if checked == sealed else f"{checked} of {sealed}"
         section.add("ok", f"{which} sealed days agree with their hourly figures")
     _losses(section, state_dir, now)
     lost = reader.lost_blocks()
     if lost:
-        section.add("warning", f"{lost} series-days could not be rescued when the database was "
-                    "rebuilt: their values are unknown (gaps in charts)",
-                    "nothing to do; the rest is intact")  # fmt: skip
+        section.add(
+            "warning",
+            f"{lost} series-days could not be rescued when the database was "
+            "rebuilt: their values are unknown (gaps in charts)",
+            "nothing to do; the rest is intact",
+        )
     return section
 
 
 def _losses(section: Section, state_dir: Path, now: float) -> None:
     """Every loss the daemon told (damage, rebuilds, polls dropped while storage failed)."""
     told = losses.read_losses(state_dir)
-    section.facts["losses"] = [{"ts": x.ts, "kind": x.kind, "polls_lost": x.polls_lost,
-                                "seqs": x.seqs, "detail": x.detail} for x in told]  # fmt: skip
+    section.facts["losses"] = [
+        {"ts": x.ts, "kind": x.kind, "polls_lost": x.polls_lost, "seqs": x.seqs, "detail": x.detail}
+        for x in told
+    ]
     if not told:
         section.add("ok", "no stored poll was ever lost or damaged (ledger of losses empty)")
         return
     total = sum(x.polls_lost for x in told)
     recent = [x for x in told if now - x.ts < RECENT_LOSS_S]
     level = "problem" if recent else "warning"
-    section.add(level, f"{count(len(told), 'damage event')}, {count(total, 'poll')} lost in "
-                f"all; the last: {told[-1].text()}", "check the disk (an SD card that loses "
-                "writes on power cuts? dmesg, smartctl); luxlogd kept everything it "
-                "could")  # fmt: skip
+    section.add(
+        level,
+        f"{count(len(told), 'damage event')}, {count(total, 'poll')} lost in "
+        f"all; the last: {told[-1].text()}",
+        "check the disk (an SD card that loses "
+        "writes on power cuts? dmesg, smartctl); luxlogd kept everything it "
+        "could",
+    )
     for loss in told[-GAPS_SHOWN:]:
         section.details.append(loss.text())
 
@@ -368,27 +456,38 @@ def _wal_frames(section: Section, directory: Path, daemon_running: bool) -> None
         for start, end in found.damaged:
             if live_tail and (start, end) == found.damaged[-1]:
                 continue  # the record being written right now
-            damaged.append(f"{path.name}: {end - start} bytes at {start} that are not whole "
-                           "frames")  # fmt: skip
+            damaged.append(f"{path.name}: {end - start} bytes at {start} that are not whole frames")
     aside = sorted(p.name for p in directory.glob("*.damaged*"))
-    section.facts.update(wal_frames=frames, wal_segments=len(paths), wal_damaged=damaged,
-                         wal_moved_aside=aside)  # fmt: skip
+    section.facts.update(
+        wal_frames=frames, wal_segments=len(paths), wal_damaged=damaged, wal_moved_aside=aside
+    )
     decoded = sum(1 for _ in decode_records(records))
     if damaged:
-        section.add("problem", "write-ahead log: " + "; ".join(damaged),
-                    "a torn write (a crash or power cut while writing): no acknowledged poll is "
-                    "in it. Restart the daemon; it moves the damaged bytes aside")  # fmt: skip
+        section.add(
+            "problem",
+            "write-ahead log: " + "; ".join(damaged),
+            "a torn write (a crash or power cut while writing): no acknowledged poll is "
+            "in it. Restart the daemon; it moves the damaged bytes aside",
+        )
     elif decoded != frames:
-        section.add("problem", f"write-ahead log: {frames - decoded} of {frames} records cannot "
-                    "be decoded", "report this as a bug, with the wal directory")  # fmt: skip
+        section.add(
+            "problem",
+            f"write-ahead log: {frames - decoded} of {frames} records cannot be decoded",
+            "report this as a bug, with the wal directory",
+        )
     else:
         where = f"{count(frames, 'frame')} in {count(len(paths), 'segment')}"
-        section.add("ok", f"write-ahead log: {where} verified (checksums, numbering, every "
-                    "record readable)")  # fmt: skip
+        section.add(
+            "ok", f"write-ahead log: {where} verified (checksums, numbering, every record readable)"
+        )
     if aside:
-        section.add("info", f"earlier damage was moved aside: {', '.join(aside[:3])}"
-                    + (" ..." if len(aside) > 3 else "") + " (no acknowledged poll is in them;"
-                    " they may be deleted)")  # fmt: skip
+        section.add(
+            "info",
+            f"earlier damage was moved aside: {', '.join(aside[:3])}"
+            + (" ..." if len(aside) > 3 else "")
+            + " (no acknowledged poll is in them;"
+            " they may be deleted)",
+        )
 
 
 def _read_settled(path: Path, live: bool) -> bytes | None:

@@ -97,8 +97,7 @@ def _lengths(handler: Handler) -> dict[str, int]:
 def _patterns(text: str, name: str) -> list[str]:
     patterns = [p for p in text.split(",") if p.strip()]
     if len(text) > MAX_PATTERN_CHARS or len(patterns) > MAX_PATTERNS:
-        raise BadRequest(f"{name}: at most {MAX_PATTERNS} patterns, {MAX_PATTERN_CHARS} "
-                         "characters")  # fmt: skip
+        raise BadRequest(f"{name}: at most {MAX_PATTERNS} patterns, {MAX_PATTERN_CHARS} characters")
     return list(dict.fromkeys(p.strip() for p in patterns))
 
 
@@ -147,14 +146,15 @@ def metrics_text(handler: Handler, query: dict[str, str]) -> None:
             p.stat().st_size
             for p in state_dir.glob("luxlogd.sqlite*")
             if p.is_file() and ".damaged" not in p.name
-        ),  # fmt: skip
+        ),
         "disk_free_bytes": free,
         "rollup_success": (done or {}).get("finished"),
         "rollup_failure": (failed or {}).get("failed"),
     }
     provider = handler.server.provider
-    text = metrics.render_metrics(provider.status(), provider.latest_poll(), sizes,
-                                  raw=config.metrics.raw)  # fmt: skip
+    text = metrics.render_metrics(
+        provider.status(), provider.latest_poll(), sizes, raw=config.metrics.raw
+    )
     handler.send_text(text, "text/plain; version=0.0.4; charset=utf-8")
 
 
@@ -187,13 +187,22 @@ def sensor_list(handler: Handler, query: dict[str, str]) -> None:
     listing = []
     for f in sensors.resolve_sensors([*GROUPS, sensors.WELL_KNOWN], lengths):
         sensor = f.sensor
-        listing.append({
-            "name": f.name, "key": sensor.key if sensor else None, "label": f.label(language),
-            "group": f.group, "index": f.index, "unit": f.unit, "display_unit": f.display_unit,
-            "type": f.kind, "kind": sensor.kind if sensor else None,
-            "numeric": f.numeric or bool(sensor and sensor.kind == "state"),
-            "well_known": bool(sensor and sensor.well_known), "hidden": _hidden(f, poll),
-        })  # fmt: skip
+        listing.append(
+            {
+                "name": f.name,
+                "key": sensor.key if sensor else None,
+                "label": f.label(language),
+                "group": f.group,
+                "index": f.index,
+                "unit": f.unit,
+                "display_unit": f.display_unit,
+                "type": f.kind,
+                "kind": sensor.kind if sensor else None,
+                "numeric": f.numeric or bool(sensor and sensor.kind == "state"),
+                "well_known": bool(sensor and sensor.well_known),
+                "hidden": _hidden(f, poll),
+            }
+        )
     handler.send_json(HTTPStatus.OK, listing)
 
 
@@ -228,17 +237,22 @@ def series(handler: Handler, query: dict[str, str]) -> None:
     states = None
     if state and found.sensor is not None and found.sensor.states:
         names = catalogue.STATES[found.sensor.states]
-        states = {code: catalogue.state_text(found.sensor.states, code, language)
-                  for code in names}  # fmt: skip
-    handler.send_json(HTTPStatus.OK, {
-        "sensor": found.name, "unit": found.unit, "label": found.label(language),
-        "display_unit": found.display_unit, "states": states,
-        "t": [b.start_ms / 1000 for b in buckets],
-        "min": [value(b.minimum) for b in buckets],
-        "max": [value(b.maximum) for b in buckets],
-        "mean": [round(value(b.mean), 4) for b in buckets],
-        "count": [b.count for b in buckets],
-    })  # fmt: skip
+        states = {code: catalogue.state_text(found.sensor.states, code, language) for code in names}
+    handler.send_json(
+        HTTPStatus.OK,
+        {
+            "sensor": found.name,
+            "unit": found.unit,
+            "label": found.label(language),
+            "display_unit": found.display_unit,
+            "states": states,
+            "t": [b.start_ms / 1000 for b in buckets],
+            "min": [value(b.minimum) for b in buckets],
+            "max": [value(b.maximum) for b in buckets],
+            "mean": [round(value(b.mean), 4) for b in buckets],
+            "count": [b.count for b in buckets],
+        },
+    )
 
 
 def _decode_number(found: sensors.Field, raw: float) -> float:
@@ -269,8 +283,9 @@ def export_data(handler: Handler, query: dict[str, str]) -> None:
     chosen = _chosen(handler, text, "sensors")
     with handler.server.reader() as reader:
         handler.send_response(HTTPStatus.OK)
-        handler.send_header("Content-Type", "text/csv; charset=utf-8" if fmt == "csv"
-                            else "application/json")  # fmt: skip
+        handler.send_header(
+            "Content-Type", "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+        )
         handler.send_header("Content-Disposition", f'attachment; filename="luxlogd.{fmt}"')
         handler.end_headers()
         rows = cast(Generator[Any, None, None], export.decoded_rows(reader, chosen, start, end))
@@ -329,8 +344,14 @@ def coverage(handler: Handler, query: dict[str, str]) -> None:
                 buckets = reader.buckets(series_id(flow.group, flow.index), day_start, day_end, 1)
                 stored = sum(b.count for b in buckets)
                 due = max(1, round((day_end - day_start) / 1000 / interval))
-                days.append({"date": day.isoformat(), "stored": stored, "due": due,
-                             "percent": round(min(100.0, 100 * stored / due), 1)})  # fmt: skip
+                days.append(
+                    {
+                        "date": day.isoformat(),
+                        "stored": stored,
+                        "due": due,
+                        "percent": round(min(100.0, 100 * stored / due), 1),
+                    }
+                )
             day += dt.timedelta(days=1)
     handler.send_json(HTTPStatus.OK, {"interval_s": interval, "days": days})
 
@@ -368,17 +389,30 @@ def calendar_stats(handler: Handler, query: dict[str, str]) -> None:
             end_ms = min(stats.local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
             finished = end_ms < now_ms
             compute = partial(stats.period_figures, reader, start_ms, end_ms, day.isoformat())
-            figures = _cached(handler, ("day", start_ms), dt.datetime.fromtimestamp(
-                end_ms / 1000, dt.UTC), compute) if finished else compute()  # fmt: skip
+            figures = (
+                _cached(
+                    handler,
+                    ("day", start_ms),
+                    dt.datetime.fromtimestamp(end_ms / 1000, dt.UTC),
+                    compute,
+                )
+                if finished
+                else compute()
+            )
             figures.partial = not finished
             day_rows.append(figures)
             day += dt.timedelta(days=1)
     rows, total = stats.merge_calendar(day_rows, by, first, end)
-    handler.send_json(HTTPStatus.OK, {
-        "from": first.isoformat(), "to": end.isoformat(), "by": by,
-        "rows": [r.row() | {"partial": r.partial} for r in rows],
-        "total": total.row() | {"partial": total.partial},
-    })  # fmt: skip
+    handler.send_json(
+        HTTPStatus.OK,
+        {
+            "from": first.isoformat(),
+            "to": end.isoformat(),
+            "by": by,
+            "rows": [r.row() | {"partial": r.partial} for r in rows],
+            "total": total.row() | {"partial": total.partial},
+        },
+    )
 
 
 def _cached(handler: Handler, key: Any, end: dt.datetime, compute: Callable[[], Any]) -> Any:

@@ -60,8 +60,11 @@ class Throttle:
             if until is not None and now >= until:
                 del self._blocked[address]
                 until = None
-            if until is None and now < self._all_blocked_until \
-                    and now - self._trusted.get(address, -TRUSTED_S) >= TRUSTED_S:  # fmt: skip
+            if (
+                until is None
+                and now < self._all_blocked_until
+                and now - self._trusted.get(address, -TRUSTED_S) >= TRUSTED_S
+            ):
                 until = self._all_blocked_until
             if until is not None:
                 self.turned_away += 1
@@ -86,16 +89,22 @@ class Throttle:
                 del self._failures[address]
                 logger.warning(
                     "web: %d wrong tokens from %s within %.0f s; turning it away for %.0f s",
-                    len(recent), address, FAILURE_WINDOW_S, BLOCK_S,
-                )  # fmt: skip
+                    len(recent),
+                    address,
+                    FAILURE_WINDOW_S,
+                    BLOCK_S,
+                )
             self._all = [t for t in self._all if now - t < FAILURE_WINDOW_S] + [now]
             if len(self._all) >= GLOBAL_FAILURES and now >= self._all_blocked_until:
                 self._all_blocked_until = now + BLOCK_S
                 logger.warning(
                     "web: %d wrong tokens within %.0f s from %d addresses; turning away every "
-                    "address that has not shown the right token for %.0f s", len(self._all),
-                    FAILURE_WINDOW_S, len(self._failures) + len(self._blocked), BLOCK_S,
-                )  # fmt: skip
+                    "address that has not shown the right token for %.0f s",
+                    len(self._all),
+                    FAILURE_WINDOW_S,
+                    len(self._failures) + len(self._blocked),
+                    BLOCK_S,
+                )
                 self._all.clear()
 
 

@@ -107,8 +107,9 @@ class Handler(BaseHTTPRequestHandler):
             except BadRequest as error:
                 self.send_json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
             except Busy as error:
-                self.send_json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error)},
-                               {"Retry-After": "5"})  # fmt: skip
+                self.send_json(
+                    HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error)}, {"Retry-After": "5"}
+                )
         except (BrokenPipeError, ConnectionResetError, TimeoutError) as error:
             logger.debug("web: the client of %s went away: %s", clip(self.path), error)
         except OSError as error:
@@ -143,8 +144,11 @@ class Handler(BaseHTTPRequestHandler):
         self.server.janitor.working(self.connection)
         address = self.client_address[0]
         if self.server.throttle.blocked(address):
-            self.send_json(HTTPStatus.TOO_MANY_REQUESTS, {"error": "too many wrong tokens"},
-                           {"Retry-After": str(int(auth.BLOCK_S))})  # fmt: skip
+            self.send_json(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                {"error": "too many wrong tokens"},
+                {"Retry-After": str(int(auth.BLOCK_S))},
+            )
             return
         token = self.server.config.web.token
         if not auth.same((form.get("token") or [""])[0], token):
@@ -169,9 +173,13 @@ class Handler(BaseHTTPRequestHandler):
         if not config.web.token:
             if self.server.host_check.allows(self.headers.get("Host")):
                 return True
-            self.send_json(HTTPStatus.FORBIDDEN, {
-                "error": "this Host is not allowed; add it to web.allowed_hosts, or set "
-                         "web.token"})  # fmt: skip
+            self.send_json(
+                HTTPStatus.FORBIDDEN,
+                {
+                    "error": "this Host is not allowed; add it to web.allowed_hosts, or set "
+                    "web.token"
+                },
+            )
             return False
         # A session cookie proves the token was given once (guessing one is guessing a
         # SHA-256 HMAC): it passes even while guesses are turned away.
@@ -182,8 +190,11 @@ class Handler(BaseHTTPRequestHandler):
                 return True
         address = self.client_address[0]
         if self.server.throttle.blocked(address):
-            self.send_json(HTTPStatus.TOO_MANY_REQUESTS, {"error": "too many wrong tokens"},
-                           {"Retry-After": str(int(auth.BLOCK_S))})  # fmt: skip
+            self.send_json(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                {"error": "too many wrong tokens"},
+                {"Retry-After": str(int(auth.BLOCK_S))},
+            )
             return False
         header = self.headers.get("Authorization", "")
         if header.startswith("Bearer "):
@@ -199,8 +210,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(HTTPStatus.UNAUTHORIZED, {"error": "token required"})
         return False
 
-    def send_json(self, status: HTTPStatus, body: Any, headers: dict[str, str] | None = None
-                  ) -> None:  # fmt: skip
+    def send_json(
+        self, status: HTTPStatus, body: Any, headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(body, default=_json_default, ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -294,8 +306,9 @@ class LuxlogdHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, address: tuple[str, int], config: Config, provider: Any,
-                 clock: Callable[[], float]) -> None:  # fmt: skip
+    def __init__(
+        self, address: tuple[str, int], config: Config, provider: Any, clock: Callable[[], float]
+    ) -> None:
         # Before binding: socketserver calls server_close() itself when bind fails.
         self.janitor = Janitor()
         self.config = config
@@ -314,8 +327,10 @@ class LuxlogdHTTPServer(ThreadingHTTPServer):
         if self.janitor.open_connections() >= self.cap:
             try:  # turned away at once: no thread, no waiting for the request
                 request.setblocking(False)
-                request.send(b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n"
-                             b"Content-Length: 0\r\n\r\n")  # fmt: skip
+                request.send(
+                    b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n"
+                    b"Content-Length: 0\r\n\r\n"
+                )
             except OSError:
                 pass
             self.shutdown_request(request)
@@ -329,8 +344,11 @@ class LuxlogdHTTPServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Through the logger, never a raw traceback on stderr."""
-        logger.error("web: error serving %s", client_address[0] if client_address else "?",
-                     exc_info=sys.exc_info()[1])  # fmt: skip
+        logger.error(
+            "web: error serving %s",
+            client_address[0] if client_address else "?",
+            exc_info=sys.exc_info()[1],
+        )
 
     def reader(self) -> Reader:
         try:
@@ -366,7 +384,7 @@ class WebServer:
                 "web: listening on %s without web.token: anyone who can reach this port can "
                 "read everything luxlogd recorded; set web.token (or listen on 127.0.0.1)",
                 self.config.web.listen,
-            )  # fmt: skip
+            )
         return (str(bound[0]), int(bound[1]))
 
     def reconfigure(self, config: Config) -> None:
