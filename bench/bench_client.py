@@ -14,7 +14,7 @@ import time
 import luxtronik
 from common import Figure
 
-from luxlogd.client import HeatPumpClient
+from luxlogd.heatpump.client import HeatPumpClient
 
 
 def start_simulator() -> tuple[subprocess.Popen[str], int]:

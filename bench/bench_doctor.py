@@ -18,7 +18,7 @@ from common import Figure
 
 from luxlogd import doctor
 from luxlogd.config import load_config
-from luxlogd.database import Database
+from luxlogd.store.database import Database
 
 
 def build(state: Path, days: int) -> None:

@@ -19,10 +19,10 @@ from pathlib import Path
 from bench_storage import generate
 from common import Figure
 
-from luxlogd import mqtt
 from luxlogd.config import load_config
-from luxlogd.mqtt import Publisher
-from luxlogd.storage import Storage
+from luxlogd.outputs import mqtt
+from luxlogd.outputs.mqtt import Publisher
+from luxlogd.store.writer import Storage
 
 
 def free_port() -> int:

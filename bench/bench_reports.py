@@ -15,11 +15,12 @@ from pathlib import Path
 from bench_storage import generate
 from common import Figure
 
-from luxlogd import reports, sensors
 from luxlogd.config import load_config
-from luxlogd.housekeeping import Ledger
-from luxlogd.reader import Reader
-from luxlogd.storage import Storage
+from luxlogd.heatpump import sensors
+from luxlogd.reports import rollup
+from luxlogd.reports.housekeeping import Ledger
+from luxlogd.store.reader import Reader
+from luxlogd.store.writer import Storage
 
 
 def run(quick: bool) -> list[Figure]:
@@ -32,7 +33,7 @@ def run(quick: bool) -> list[Figure]:
             for poll in polls:
                 storage.append(poll)
         end_day = dt.datetime.fromtimestamp(polls[-1].ts_ms / 1000).astimezone().date()
-        job = reports.Job(end_day.isoformat(), reports.rollup_time(config, end_day))
+        job = rollup.Job(end_day.isoformat(), rollup.rollup_time(config, end_day))
         reader = Reader(config.state_dir)
         chosen = sensors.resolve_sensors(config.reports.sensors, reader.latest_lengths())
         scratch = work / "scratch"
@@ -42,9 +43,9 @@ def run(quick: bool) -> list[Figure]:
         for kind, span, goal in (("daily", 1, 1.0), ("weekly", 7, 5.0)):
             if quick and kind == "weekly":
                 continue
-            start, end = reports.job_period(config, job, span)
+            start, end = rollup.job_period(config, job, span)
             started = time.perf_counter()
-            written = reports.write_period_report(
+            written = rollup.write_period_report(
                 config, reader, chosen, start, end, f"bench_{kind}", scratch, ledger
             )
             seconds = time.perf_counter() - started
@@ -58,7 +59,7 @@ def run(quick: bool) -> list[Figure]:
                 )
             )
         started = time.perf_counter()
-        summary = reports.write_summary(config, reader, job, scratch, ledger)
+        summary = rollup.write_summary(config, reader, job, scratch, ledger)
         figures.append(Figure("reports: summary of 7 days", time.perf_counter() - started, "s"))
         figures += _sizes(config, reader, job, scratch, ledger, summary[0].stat().st_size)
         reader.close()
@@ -83,7 +84,7 @@ def _sizes(config, reader, job, scratch, ledger, summary_bytes):
     import dataclasses
 
     figures = []
-    start, end = reports.job_period(config, job, 1)
+    start, end = rollup.job_period(config, job, 1)
     for name, chosen_sensors, headers, fmt, compress in SIZE_CHOICES:
         choice = dataclasses.replace(
             config,
@@ -96,7 +97,7 @@ def _sizes(config, reader, job, scratch, ledger, summary_bytes):
             ),
         )
         chosen = sensors.resolve_sensors(chosen_sensors, reader.latest_lengths())
-        written = reports.write_period_report(
+        written = rollup.write_period_report(
             choice, reader, chosen, start, end, f"size_{len(figures)}", scratch, ledger
         )
         daily = written[0].stat().st_size

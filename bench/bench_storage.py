@@ -16,12 +16,12 @@ from pathlib import Path
 
 from common import Figure, best_of
 
-from luxlogd.chunks import DAY_MS, series_id
-from luxlogd.database import Database
-from luxlogd.poll import Poll
-from luxlogd.reader import Reader
-from luxlogd.simmodel import PROFILES, ThermalModel, base_arrays
-from luxlogd.storage import Storage
+from luxlogd.heatpump.poll import Poll
+from luxlogd.sim.model import PROFILES, ThermalModel, base_arrays
+from luxlogd.store.chunks import DAY_MS, series_id
+from luxlogd.store.database import Database
+from luxlogd.store.reader import Reader
+from luxlogd.store.writer import Storage
 
 START_S = 1_700_000_000.0
 STEP_S = 30

@@ -27,7 +27,7 @@ from bench_client import start_simulator
 from bench_storage import START_S, generate
 from common import Figure
 
-from luxlogd.database import Database
+from luxlogd.store.database import Database
 
 CLIENTS = 50
 

@@ -14,9 +14,9 @@ import resource
 import sys
 import time
 
-from luxlogd.client import HeatPumpClient
 from luxlogd.config import load_config
-from luxlogd.service import Service
+from luxlogd.daemon.service import Service
+from luxlogd.heatpump.client import HeatPumpClient
 
 START_S = 1_795_820_400.0  # 2026-11-26 23:00 UTC
 

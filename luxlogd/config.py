@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from luxlogd.errors import ConfigError
+from luxlogd.base.errors import ConfigError
 
 try:
     import tomllib
@@ -539,7 +539,7 @@ def load_config(
             found = invalid.found or _describe(raw)
             problems.append(f"{where}: {section}.{key}: expected {invalid}, got {found}")
     if "sensors" in sections["reports"]:
-        from luxlogd.sensors import check_patterns
+        from luxlogd.heatpump.sensors import check_patterns
 
         where = values[("reports", "sensors")][1]
         problems += [
@@ -605,7 +605,7 @@ def _mqtt_problems(
         elif mqtt.get(key) and not Path(mqtt[key]).is_file():
             problems.append(f"{where(key)}: mqtt.{key}: no such file: {mqtt[key]}")
     if "sensors" in mqtt:
-        from luxlogd.sensors import check_patterns
+        from luxlogd.heatpump.sensors import check_patterns
 
         problems += [
             f"{where('sensors')}: mqtt.sensors: {problem}"

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from luxlogd.config import load_config
-from luxlogd.storage import Storage
-from luxlogd.web import WebServer
+from luxlogd.outputs.web import WebServer
+from luxlogd.store.writer import Storage
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,8 @@ import functools
 import random
 import sys
 
-from luxlogd.poll import Poll
-from luxlogd.storage import Storage
+from luxlogd.heatpump.poll import Poll
+from luxlogd.store.writer import Storage
 
 BASE_MS = 1_700_000_000_000
 STEP_MS = 15 * 60 * 1000

@@ -16,7 +16,7 @@ REAL_DUMPS = Path(__file__).resolve().parent / "data" / "real-dumps" / "V1.80_L1
 
 def read_capture(ts_ms=0):
     """The real controller's answers (tests/data/real-dumps) as a Poll taken at ts_ms."""
-    from luxlogd.poll import Poll
+    from luxlogd.heatpump.poll import Poll
 
     def values(command):
         data = (REAL_DUMPS / f"{command}.bin").read_bytes()
@@ -99,9 +99,9 @@ def receive(sock, max_bytes=1 << 20, expected=None, deadline_s=5.0):
 def fill_from_model(state_dir, start, days, step_s, seed):
     """Store polls of the simulator's model every step_s from `start` (an aware datetime)
     for `days` days, without fsync; return them."""
-    from luxlogd.poll import Poll
-    from luxlogd.simulator import Simulator
-    from luxlogd.storage import Storage
+    from luxlogd.heatpump.poll import Poll
+    from luxlogd.sim.simulator import Simulator
+    from luxlogd.store.writer import Storage
 
     clock = FrozenClock(start.timestamp())
     sim = Simulator(clock=clock, seed=seed, start_s=start.timestamp())

@@ -7,11 +7,11 @@ from luxtronik.calculations import Calculations
 from luxtronik.parameters import Parameters
 from luxtronik.visibilities import Visibilities
 
-from luxlogd import sensors
+from luxlogd.base.errors import SensorPatternError
 from luxlogd.cli import main
-from luxlogd.client import HeatPumpClient, HeatPumpError
-from luxlogd.errors import SensorPatternError
-from luxlogd.simulator import Simulator
+from luxlogd.heatpump import sensors
+from luxlogd.heatpump.client import HeatPumpClient, HeatPumpError
+from luxlogd.sim.simulator import Simulator
 from tests.helpers import REAL_DUMPS, read_capture
 
 

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from luxlogd import events
-from luxlogd.chunks import series_id
 from luxlogd.cli import main
-from luxlogd.clock import ClockGuard
 from luxlogd.config import load_config
-from luxlogd.quality import controller_clock_index
-from luxlogd.reader import Reader
-from luxlogd.service import Service
-from luxlogd.simulator import Simulator
-from luxlogd.storage import Storage
+from luxlogd.daemon.clock import ClockGuard
+from luxlogd.daemon.service import Service
+from luxlogd.health import events
+from luxlogd.heatpump.quality import controller_clock_index
+from luxlogd.sim.simulator import Simulator
+from luxlogd.store.chunks import series_id
+from luxlogd.store.reader import Reader
+from luxlogd.store.writer import Storage
 from tests.crash_writer import poll_for
 from tests.helpers import VirtualClock, require, start_daemon, wait_for
 from tests.test_service import config_for

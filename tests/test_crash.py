@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from luxlogd import codec, wal
-from luxlogd.chunks import series_id
-from luxlogd.reader import Reader
-from luxlogd.storage import Storage
+from luxlogd.store import codec, wal
+from luxlogd.store.chunks import series_id
+from luxlogd.store.reader import Reader
+from luxlogd.store.writer import Storage
 from tests.crash_writer import poll_for
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,14 +10,15 @@ import time
 
 import pytest
 
-from luxlogd import doctor, events
+from luxlogd import doctor
 from luxlogd.cli import main
-from luxlogd.client import AttemptError
 from luxlogd.config import load_config
 from luxlogd.doctor import heatpump as doctor_heatpump
-from luxlogd.poll import Poll
-from luxlogd.simulator import Simulator
-from luxlogd.storage import Storage
+from luxlogd.health import events
+from luxlogd.heatpump.client import AttemptError
+from luxlogd.heatpump.poll import Poll
+from luxlogd.sim.simulator import Simulator
+from luxlogd.store.writer import Storage
 from tests.helpers import REAL_DUMPS, FrozenClock
 
 START = 1_795_000_000.0  # 2026-11-18 09:46 UTC

@@ -25,15 +25,15 @@ from pathlib import Path
 
 import pytest
 
-from luxlogd import wal
-from luxlogd.chunks import series_id
-from luxlogd.errors import StorageError
-from luxlogd.losses import read_losses
-from luxlogd.poll import Poll
-from luxlogd.reader import Reader
-from luxlogd.service import Service
-from luxlogd.simulator import STAMP_INDEX, Simulator
-from luxlogd.storage import Storage
+from luxlogd.base.errors import StorageError
+from luxlogd.daemon.service import Service
+from luxlogd.heatpump.poll import Poll
+from luxlogd.sim.simulator import STAMP_INDEX, Simulator
+from luxlogd.store import wal
+from luxlogd.store.chunks import series_id
+from luxlogd.store.losses import read_losses
+from luxlogd.store.reader import Reader
+from luxlogd.store.writer import Storage
 from tests.helpers import REPO, VirtualClock, require, wait_for
 from tests.test_service import config_for
 

@@ -19,19 +19,19 @@ from pathlib import Path
 
 import pytest
 
-from luxlogd import reports
-from luxlogd.chunks import DAY_MS, series_id
+from luxlogd.base.errors import LockedError, StorageError
+from luxlogd.base.files import atomic_file
 from luxlogd.cli import main
 from luxlogd.config import load_config
-from luxlogd.errors import LockedError, StorageError
-from luxlogd.files import atomic_file
-from luxlogd.housekeeping import DiskGuard, Ledger, cleanup, report_date, reports_lock
-from luxlogd.losses import read_losses
-from luxlogd.outputs import Outputs
-from luxlogd.reader import Reader
-from luxlogd.service import Service
-from luxlogd.simulator import STAMP_INDEX, Simulator
-from luxlogd.storage import REBUILT_FILE, Storage
+from luxlogd.daemon.service import Service
+from luxlogd.outputs.dispatch import Outputs
+from luxlogd.reports import rollup
+from luxlogd.reports.housekeeping import DiskGuard, Ledger, cleanup, report_date, reports_lock
+from luxlogd.sim.simulator import STAMP_INDEX, Simulator
+from luxlogd.store.chunks import DAY_MS, series_id
+from luxlogd.store.losses import read_losses
+from luxlogd.store.reader import Reader
+from luxlogd.store.writer import REBUILT_FILE, Storage
 from tests.crash_writer import poll_for
 from tests.helpers import start_daemon, wait_for
 from tests.test_service import config_for, run_in_thread
@@ -114,7 +114,7 @@ class Disk:
 def roll_up_days(config, days):
     """Real roll-ups of `days` dates, so the ledger knows the files."""
     for day in days:
-        reports.rollup(config, day, now=dt.datetime(2026, 12, 31, 12).astimezone())
+        rollup.rollup(config, day, now=dt.datetime(2026, 12, 31, 12).astimezone())
 
 
 def test_shedding_deletes_only_our_old_reports_oldest_first(tmp_path, timezone):

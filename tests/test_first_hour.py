@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from luxlogd.cli import main
-from luxlogd.simulator import Simulator
+from luxlogd.sim.simulator import Simulator
 from tests.test_faults import write_polls
 from tests.test_service import config_for
 
@@ -233,8 +233,8 @@ def test_the_demo_moves_to_a_free_port_and_starts_without_warnings(tmp_path):
 def test_reports_can_be_compressed_and_readable(tmp_path, timezone):
     import datetime as dt
 
-    from luxlogd import reports
     from luxlogd.config import load_config
+    from luxlogd.reports import rollup
 
     timezone("UTC")
     path = config_for(
@@ -250,7 +250,7 @@ def test_reports_can_be_compressed_and_readable(tmp_path, timezone):
     config = load_config(path)
     write_polls(config.state_dir, 1, 2 * 96)
     now = dt.datetime(2023, 11, 17, tzinfo=dt.UTC)
-    written = reports.rollup(config, dt.date(2023, 11, 16), now=now)
+    written = rollup.rollup(config, dt.date(2023, 11, 16), now=now)
     assert sorted(p.name for p in written) == [
         "2023-11-16_daily.csv.gz",
         "2023-11-16_summary.csv.gz",
@@ -259,5 +259,5 @@ def test_reports_can_be_compressed_and_readable(tmp_path, timezone):
     lines = gzip.decompress((tmp_path / "r" / "2023-11-16_daily.csv.gz").read_bytes())
     header = lines.decode().splitlines()[0]
     assert header == "timestamp,Flow (°C),Outdoor (°C),Compressor 1"
-    again = reports.rollup(config, dt.date(2023, 11, 16), now=now)
+    again = rollup.rollup(config, dt.date(2023, 11, 16), now=now)
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in written]  # same bytes

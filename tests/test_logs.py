@@ -4,12 +4,12 @@ import subprocess
 import sys
 import textwrap
 
-from luxlogd.logs import DedupFilter, configure_logging, journald_priority, stream_is_journal
+from luxlogd.health.logs import DedupFilter, configure_logging, journald_priority, stream_is_journal
 
 CHILD = textwrap.dedent(
     """
     import logging
-    from luxlogd.logs import configure_logging
+    from luxlogd.health.logs import configure_logging
     setup = configure_logging("debug")
     log = logging.getLogger("luxlogd.test")
     log.warning("heat pump unreachable host=%s", "10.0.0.9")

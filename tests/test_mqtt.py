@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from luxlogd import catalogue, metrics
-from luxlogd.chunks import series_id
 from luxlogd.cli import main
 from luxlogd.config import load_config
-from luxlogd.reader import Reader
-from luxlogd.service import Service
-from luxlogd.simulator import Simulator
+from luxlogd.daemon.service import Service
+from luxlogd.heatpump import catalogue
+from luxlogd.outputs import metrics
+from luxlogd.sim.simulator import Simulator
+from luxlogd.store.chunks import series_id
+from luxlogd.store.reader import Reader
 from tests.helpers import require
 from tests.test_service import config_for
 

@@ -249,7 +249,8 @@ def test_rpm_contents_scriptlets_and_config(tmp_path):
         "/usr/bin/luxlogd",
         "/usr/lib/luxlogd/luxlogd/cli/__init__.py",
         "/usr/lib/luxlogd/luxlogd/doctor/records.py",
-        "/usr/lib/luxlogd/luxlogd/catalogue.py",
+        "/usr/lib/luxlogd/luxlogd/heatpump/catalogue.py",
+        "/usr/lib/luxlogd/luxlogd/outputs/web/static/app.js",
         "/usr/lib/luxlogd/luxtronik/calculations.py",
         "/usr/lib/luxlogd/sdnotify/__init__.py",
         "/usr/lib/systemd/system/luxlogd.service",
@@ -285,7 +286,7 @@ def test_rpm_contents_scriptlets_and_config(tmp_path):
 @pytest.mark.timeout(600)
 def test_docker_image_runs_healthy_against_the_simulator_and_stops_cleanly(tmp_path):
     system.require_root("building and running the image with podman")
-    from luxlogd.simulator import Simulator
+    from luxlogd.sim.simulator import Simulator
 
     env = system.podman_env(tmp_path)
     base = system.import_base_image(env)
@@ -413,15 +414,22 @@ def test_the_man_page_formats_without_warnings():
     assert done.returncode == 0 and done.stderr == "", done.stderr
 
 
-def test_the_wheel_lists_every_subpackage():
-    """A package directory missing from pyproject's list would be missing from pip installs
-    (the .deb and .rpm copy the tree and would hide it)."""
+def test_the_wheel_holds_every_subpackage_and_the_page():
+    """A package directory pip would leave out (one without `__init__.py`, or outside
+    pyproject's `include`) or a page file not declared as package data would be missing from
+    pip installs (the .deb and .rpm copy the tree and would hide it)."""
     import tomllib
 
-    listed = set(
-        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
-    )
+    from setuptools import find_packages
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(find_packages(str(REPO), **setuptools["packages"]["find"]))
     found = {
-        ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "luxlogd").rglob("__init__.py")
-    }
+        ".".join(p.relative_to(REPO).parts)
+        for p in (REPO / "luxlogd").rglob("*")
+        if p.is_dir() and p.name not in ("__pycache__", "static")
+    } | {"luxlogd"}
     assert found == listed
+    data = setuptools["package-data"]
+    assert data == {"luxlogd.outputs.web": ["static/*"]}
+    assert (REPO / "luxlogd" / "outputs" / "web" / "static" / "index.html").is_file()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from luxlogd.reader import Reader
-from luxlogd.simulator import Simulator
+from luxlogd.sim.simulator import Simulator
+from luxlogd.store.reader import Reader
 from tests.helpers import require
 from tests.system import free_port
 
@@ -37,8 +37,8 @@ def dashboard_queries():
 
 def sample_exposition(raw=False):
     """The exposition of a daemon with every family present (a poll, sizes, a roll-up)."""
-    from luxlogd.health import Counters
-    from luxlogd.metrics import render_metrics
+    from luxlogd.health.status import Counters
+    from luxlogd.outputs.metrics import render_metrics
     from tests.test_storage import simulated_polls
 
     poll = simulated_polls(1, start=time.time())[0]

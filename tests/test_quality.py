@@ -5,14 +5,14 @@ import logging
 import threading
 import time
 
-from luxlogd import metrics
-from luxlogd.chunks import series_id
 from luxlogd.config import load_config
-from luxlogd.poll import Poll
-from luxlogd.quality import PERSISTS, Validator, check_poll
-from luxlogd.reader import Reader
-from luxlogd.service import Service
-from luxlogd.simulator import Simulator
+from luxlogd.daemon.service import Service
+from luxlogd.heatpump.poll import Poll
+from luxlogd.heatpump.quality import PERSISTS, Validator, check_poll
+from luxlogd.outputs import metrics
+from luxlogd.sim.simulator import Simulator
+from luxlogd.store.chunks import series_id
+from luxlogd.store.reader import Reader
 from tests.helpers import read_capture
 from tests.test_service import config_for
 

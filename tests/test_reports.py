@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from luxlogd import reports, stats
 from luxlogd.cli import main
 from luxlogd.config import load_config
-from luxlogd.housekeeping import Ledger, cleanup
+from luxlogd.reports import rollup, stats
+from luxlogd.reports.housekeeping import Ledger, cleanup
 from tests.helpers import fill_from_model
 
 BERLIN = dt.timezone(dt.timedelta(hours=1))
@@ -42,7 +42,7 @@ def test_daily_and_weekly_reports_cover_their_periods_exactly(tmp_path, timezone
     timezone("Europe/Berlin")
     config, _ = make_config(tmp_path, sensors='["ID_WEB_Temperatur_TA", "ID_WEB_Temperatur_TVL"]')
     polls = fill(config, local(2026, 11, 10, 7, 0), 9, step_s=600)
-    written = reports.rollup(config, dt.date(2026, 11, 18), now=local(2026, 11, 19, 12, 0))
+    written = rollup.rollup(config, dt.date(2026, 11, 18), now=local(2026, 11, 19, 12, 0))
     names = sorted({p.name for p in written})
     assert names == ["2026-11-18_daily.csv", "2026-11-18_summary.csv", "2026-11-18_weekly.csv"]
     for directory in ("a", "b"):
@@ -63,7 +63,7 @@ def test_daily_and_weekly_reports_cover_their_periods_exactly(tmp_path, timezone
     assert [float(row[1]) for row in daily[1:]] == [p.calculations[10] / 10 for p in expected]
     weekly = read_csv(tmp_path / "a" / "2026-11-18_weekly.csv")
     assert weekly[1][0] == "2026-11-11T07:00:00+01:00" and len(weekly) - 1 == 7 * 144
-    next_daily = reports.rollup(config, dt.date(2026, 11, 19), now=local(2026, 11, 19, 12))
+    next_daily = rollup.rollup(config, dt.date(2026, 11, 19), now=local(2026, 11, 19, 12))
     assert next_daily
     following = read_csv(tmp_path / "a" / "2026-11-19_daily.csv")
     assert following[1][0] == "2026-11-18T07:00:00+01:00"
@@ -73,8 +73,8 @@ def test_a_dst_change_makes_a_23_hour_day_without_gap_or_overlap(tmp_path, timez
     timezone("Europe/Berlin")
     config, _ = make_config(tmp_path, sensors='["ID_WEB_Temperatur_TA"]', formats='["json"]')
     fill(config, local(2026, 3, 27, 7, 0), 4)
-    reports.rollup(config, dt.date(2026, 3, 29), now=local(2026, 3, 30, 12))
-    reports.rollup(config, dt.date(2026, 3, 30), now=local(2026, 3, 30, 12))
+    rollup.rollup(config, dt.date(2026, 3, 29), now=local(2026, 3, 30, 12))
+    rollup.rollup(config, dt.date(2026, 3, 30), now=local(2026, 3, 30, 12))
     short = json.loads((tmp_path / "a" / "2026-03-29_daily.json").read_text())
     after = json.loads((tmp_path / "a" / "2026-03-30_daily.json").read_text())
     assert short[0]["timestamp"] == "2026-03-28T07:00:00+01:00"
@@ -87,7 +87,7 @@ def test_the_summary_matches_figures_computed_from_the_polls(tmp_path, timezone)
     timezone("UTC")
     config, _ = make_config(tmp_path)
     polls = fill(config, local(2026, 1, 6, 6, 0), 1.1, step_s=120, seed=5)
-    reports.rollup(config, dt.date(2026, 1, 7), now=local(2026, 1, 7, 8))
+    rollup.rollup(config, dt.date(2026, 1, 7), now=local(2026, 1, 7, 8))
     rows = list(csv.DictReader(open(tmp_path / "a" / "2026-01-07_summary.csv")))
     row = rows[-1]
     start, end = local(2026, 1, 6, 7).timestamp() * 1000, local(2026, 1, 7, 7).timestamp() * 1000
@@ -157,14 +157,14 @@ def test_a_crash_before_the_rename_leaves_the_old_file_and_the_next_run_finishes
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
-        reports.rollup(config, dt.date(2026, 2, 3), now=local(2026, 2, 4, 8))
+        rollup.rollup(config, dt.date(2026, 2, 3), now=local(2026, 2, 4, 8))
     monkeypatch.setattr(os, "replace", real_replace)
     assert old.read_text() == "previous content\n"  # never a partial file
-    assert (config.state_dir / reports.PROGRESS_FILE).exists()
+    assert (config.state_dir / rollup.PROGRESS_FILE).exists()
     # The next run (the timer, a day later) first completes the interrupted roll-up.
-    reports.rollup(config, dt.date(2026, 2, 4), now=local(2026, 2, 4, 8))
+    rollup.rollup(config, dt.date(2026, 2, 4), now=local(2026, 2, 4, 8))
     assert read_csv(old)[0] == ["timestamp", "ID_WEB_Temperatur_TA"]
-    assert not (config.state_dir / reports.PROGRESS_FILE).exists()
+    assert not (config.state_dir / rollup.PROGRESS_FILE).exists()
     assert (tmp_path / "b" / "2026-02-04_weekly.csv").exists()
     assert not [p for p in (tmp_path / "a").iterdir() if p.name.endswith(".tmp")]
 
@@ -173,7 +173,7 @@ def test_a_failed_roll_up_is_retried_once_then_an_error(tmp_path, timezone, monk
     timezone("UTC")
     config, _ = make_config(tmp_path, sensors='["ID_WEB_Temperatur_TA"]')
     fill(config, local(2026, 2, 1, 7), 2)
-    real_copy = reports.shutil.copyfileobj
+    real_copy = rollup.shutil.copyfileobj
     failures = {"left": 1}
 
     def flaky(source, target):
@@ -182,13 +182,13 @@ def test_a_failed_roll_up_is_retried_once_then_an_error(tmp_path, timezone, monk
             raise OSError(5, "Input/output error")
         return real_copy(source, target)
 
-    monkeypatch.setattr(reports.shutil, "copyfileobj", flaky)
+    monkeypatch.setattr(rollup.shutil, "copyfileobj", flaky)
     sleeps = []
-    assert reports.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3), sleep=sleeps.append)
-    assert sleeps == [reports.RETRY_DELAY_S]
+    assert rollup.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3), sleep=sleeps.append)
+    assert sleeps == [rollup.RETRY_DELAY_S]
     failures["left"] = 2
-    with pytest.raises(reports.RollupError, match="failed twice: .*Input/output error"):
-        reports.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3), sleep=sleeps.append)
+    with pytest.raises(rollup.RollupError, match="failed twice: .*Input/output error"):
+        rollup.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3), sleep=sleeps.append)
 
 
 def test_rollup_command_default_date_future_date_and_no_data(tmp_path, timezone, capsys):
@@ -202,17 +202,17 @@ def test_rollup_command_default_date_future_date_and_no_data(tmp_path, timezone,
     assert "no data, no reports written" in capsys.readouterr().err
     assert main(["--config", str(path), "rollup", "--now"]) == 0
     assert main(["--config", str(path), "rollup", "--date", "2020-13-01"]) == 2
-    assert reports.latest_rollup_date(config, local(2026, 5, 5, 6, 59)) == dt.date(2026, 5, 4)
-    assert reports.latest_rollup_date(config, local(2026, 5, 5, 7, 0)) == dt.date(2026, 5, 5)
+    assert rollup.latest_rollup_date(config, local(2026, 5, 5, 6, 59)) == dt.date(2026, 5, 4)
+    assert rollup.latest_rollup_date(config, local(2026, 5, 5, 7, 0)) == dt.date(2026, 5, 5)
 
 
 def test_the_idempotent_roll_up_rewrites_identical_files(tmp_path, timezone):
     timezone("UTC")
     config, _ = make_config(tmp_path, sensors='["calculations"]', formats='["csv", "json"]')
     fill(config, local(2026, 2, 1, 7), 1.5)
-    first = reports.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3))
+    first = rollup.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3))
     contents = {p: p.read_bytes() for p in first}
-    second = reports.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3))
+    second = rollup.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3))
     assert {p: p.read_bytes() for p in second} == contents
     assert len(read_csv(tmp_path / "a" / "2026-02-02_daily.csv")[0]) == 1 + 267 - 9
 
@@ -226,7 +226,7 @@ def test_dta_reports_read_back_with_the_same_values(tmp_path, timezone):
         formats='["csv", "dta"]',
     )
     fill(config, local(2026, 2, 1, 7), 1.2)
-    reports.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3))
+    rollup.rollup(config, dt.date(2026, 2, 2), now=local(2026, 2, 3))
     path = tmp_path / "a" / "2026-02-02_daily.dta"
     frame = pandas.read_stata(path)
     rows = read_csv(tmp_path / "a" / "2026-02-02_daily.csv")
@@ -284,8 +284,8 @@ def test_cleanup_applies_raw_data_retention(tmp_path, timezone):
     config = load_config(tmp_path / "luxlogd.toml", environ={"LUXLOGD_STORAGE_RETENTION_DAYS": "1"})
     removed = cleanup(config, now=local(2026, 1, 5, 1)).polls_removed
     assert removed > 0
-    from luxlogd.chunks import series_id
-    from luxlogd.reader import Reader
+    from luxlogd.store.chunks import series_id
+    from luxlogd.store.reader import Reader
 
     reader = Reader(config.state_dir)
     left = [t for t, _, _ in reader.polls(0, 2**62, [series_id("calculations", 10)])]
@@ -324,7 +324,7 @@ def test_export_command_writes_dta_and_needs_an_output_file(tmp_path, timezone, 
 def test_long_exports_show_progress_on_a_terminal_only():
     import io
 
-    from luxlogd.export import TerminalProgress
+    from luxlogd.reports.export import TerminalProgress
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -347,7 +347,7 @@ def test_default_roll_up_date_under_a_frozen_clock_across_dst(tmp_path, timezone
     config, _ = make_config(tmp_path, sensors='["ID_WEB_Temperatur_TA"]')
     fill(config, local(2026, 10, 23, 7, 0), 4)
     with freeze_time("2026-10-26 05:59:59"):  # 06:59:59 CET: the 26th's time has not come
-        written = reports.rollup(config)
+        written = rollup.rollup(config)
     assert {p.name for p in written} >= {"2026-10-25_daily.csv"}
     long_day = read_csv(tmp_path / "a" / "2026-10-25_daily.csv")
     assert long_day[1][0] == "2026-10-24T07:00:00+02:00"

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from luxlogd.chunks import series_id
 from luxlogd.cli import main
-from luxlogd.client import HeatPumpError
 from luxlogd.config import load_config
-from luxlogd.health import StallMonitor, stall_limit_s, watchdog_interval_s
-from luxlogd.logs import configure_logging
-from luxlogd.poll import Poll
-from luxlogd.reader import Reader
-from luxlogd.service import Service
-from luxlogd.simulator import Simulator
-from luxlogd.storage import Storage
+from luxlogd.daemon.service import Service
+from luxlogd.health.logs import configure_logging
+from luxlogd.health.status import StallMonitor, stall_limit_s, watchdog_interval_s
+from luxlogd.heatpump.client import HeatPumpError
+from luxlogd.heatpump.poll import Poll
+from luxlogd.sim.simulator import Simulator
+from luxlogd.store.chunks import series_id
+from luxlogd.store.reader import Reader
+from luxlogd.store.writer import Storage
 from tests.helpers import VirtualClock
 
 REPO = Path(__file__).resolve().parent.parent
@@ -519,7 +519,7 @@ def test_demo_runs_the_simulator_the_daemon_and_the_web_until_ctrl_c(tmp_path):
 
 
 def test_internal_schedule_runs_the_roll_up_at_its_time(tmp_path, timezone):
-    from luxlogd import status
+    from luxlogd.cli import status
 
     timezone("UTC")
     path = config_for(
@@ -555,7 +555,7 @@ def test_internal_schedule_runs_the_roll_up_at_its_time(tmp_path, timezone):
 
 
 def test_internal_schedule_auto_means_not_under_systemd(tmp_path):
-    from luxlogd.housekeeping import internal_schedule_enabled
+    from luxlogd.reports.housekeeping import internal_schedule_enabled
 
     config = load_config(None, environ={})
     assert internal_schedule_enabled(config, {}) is True

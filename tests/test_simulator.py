@@ -8,9 +8,9 @@ import time
 import luxtronik
 import pytest
 
-from luxlogd.protocol import encode_answer
-from luxlogd.simmodel import PROFILES, ThermalModel
-from luxlogd.simulator import FAULTS, Simulator
+from luxlogd.heatpump.protocol import encode_answer
+from luxlogd.sim.model import PROFILES, ThermalModel
+from luxlogd.sim.simulator import FAULTS, Simulator
 from tests.helpers import REAL_DUMPS, FrozenClock, receive, request
 
 DAY_S = 86400

@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from luxlogd import stats
 from luxlogd.cli import main
 from luxlogd.config import load_config
-from luxlogd.reader import Reader
-from luxlogd.service import Service
-from luxlogd.simulator import Simulator
+from luxlogd.daemon.service import Service
+from luxlogd.reports import stats
+from luxlogd.sim.simulator import Simulator
+from luxlogd.store.reader import Reader
 from tests.helpers import fill_from_model
 from tests.test_service import config_for
 

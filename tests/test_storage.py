@@ -5,16 +5,16 @@ import sqlite3
 
 import pytest
 
-from luxlogd import codec, wal
-from luxlogd.chunks import DAY_MS, HOUR_MS, series_id
+from luxlogd.base.errors import StorageError
 from luxlogd.cli import main
-from luxlogd.codec import CodecError
-from luxlogd.database import SCHEMA_VERSION, Database
-from luxlogd.errors import StorageError
-from luxlogd.poll import Poll
-from luxlogd.reader import Reader
-from luxlogd.simulator import Simulator
-from luxlogd.storage import Storage
+from luxlogd.heatpump.poll import Poll
+from luxlogd.sim.simulator import Simulator
+from luxlogd.store import codec, wal
+from luxlogd.store.chunks import DAY_MS, HOUR_MS, series_id
+from luxlogd.store.codec import CodecError
+from luxlogd.store.database import SCHEMA_VERSION, Database
+from luxlogd.store.reader import Reader
+from luxlogd.store.writer import Storage
 from tests.crash_writer import poll_for
 from tests.helpers import FrozenClock
 

@@ -4,11 +4,11 @@ its copy, the torn final record, polls an earlier recovery moved aside."""
 import dataclasses
 import logging
 
-from luxlogd import codec, wal
-from luxlogd.chunks import series_id
-from luxlogd.losses import read_losses
-from luxlogd.reader import Reader, decode_records
-from luxlogd.storage import Storage
+from luxlogd.store import codec, wal
+from luxlogd.store.chunks import series_id
+from luxlogd.store.losses import read_losses
+from luxlogd.store.reader import Reader, decode_records
+from luxlogd.store.writer import Storage
 from tests.crash_writer import poll_for
 
 SEQ = series_id("parameters", 0)

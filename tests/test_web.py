@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from luxlogd.client import HeatPumpError
 from luxlogd.config import load_config
-from luxlogd.metrics import escape_label
-from luxlogd.service import Service
-from luxlogd.simulator import Simulator
+from luxlogd.daemon.service import Service
+from luxlogd.heatpump.client import HeatPumpError
+from luxlogd.outputs.metrics import escape_label
+from luxlogd.sim.simulator import Simulator
 from tests import webdriver
 from tests.system import free_port
 
@@ -292,8 +292,9 @@ def test_the_daemon_serves_its_own_data(tmp_path):
 def test_the_page_in_headless_chromium(web, tmp_path):
     """The heat pump at a glance (English, then German), charts with their envelope, the
     operating mode band, gaps and coverage; toggles, ranges, a phone's width, a screenshot."""
-    from luxlogd import catalogue, stats
-    from luxlogd.reader import Reader
+    from luxlogd.heatpump import catalogue
+    from luxlogd.reports import stats
+    from luxlogd.store.reader import Reader
 
     note = "Outdoor: 99 °C, outside -40 to 50 °C"  # the daemon's data-quality note
     base, polls = web(quality_notes=[note])
@@ -424,8 +425,8 @@ def test_the_page_in_headless_chromium(web, tmp_path):
 def test_charts_and_status_include_the_poll_stored_a_moment_ago(tmp_path, capsys):
     """Polls still in the write buffer (SQLite has not got them yet) are in every read."""
     from luxlogd.cli import main
-    from luxlogd.client import HeatPumpClient
-    from luxlogd.health import clock_text
+    from luxlogd.health.status import clock_text
+    from luxlogd.heatpump.client import HeatPumpClient
 
     hold = threading.Event()
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from luxlogd.simulator import Simulator
-from luxlogd.web import auth, server
+from luxlogd.outputs.web import auth, server
+from luxlogd.sim.simulator import Simulator
 from tests.test_web import get, post_login
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,8 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from luxlogd import __version__
-from luxlogd.config import LOG_LEVELS, Config, load_config
-from luxlogd.errors import (
+from luxlogd.base.errors import (
     ConfigError,
     HeatPumpError,
     LuxlogdError,
@@ -22,7 +21,8 @@ from luxlogd.errors import (
     StateDirError,
     UsageError,
 )
-from luxlogd.logs import configure_logging
+from luxlogd.config import LOG_LEVELS, Config, load_config
+from luxlogd.health.logs import configure_logging
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -134,7 +134,7 @@ def exit_code_of(error: BaseException) -> int | None:
 
 def _error(text: str) -> None:
     """One line naming what is wrong; under journald tagged <3> (err) so it is not info."""
-    from luxlogd.logs import stream_is_journal
+    from luxlogd.health.logs import stream_is_journal
 
     prefix = "<3>" if stream_is_journal(sys.stderr) else ""
     print(f"{prefix}luxlogd: error: {text}", file=sys.stderr)

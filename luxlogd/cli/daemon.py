@@ -9,9 +9,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from luxlogd.base.errors import UsageError
 from luxlogd.cli import EXIT_FAILURE, EXIT_OK, load_args_config, logger, port, positive_float
 from luxlogd.config import format_config, require_host
-from luxlogd.errors import UsageError
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -62,8 +62,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from luxlogd.health import StallMonitor, stall_limit_s
-    from luxlogd.service import Service
+    from luxlogd.daemon.service import Service
+    from luxlogd.health.status import StallMonitor, stall_limit_s
 
     config = load_args_config(args)
     require_host(config)
@@ -91,7 +91,7 @@ def catch_fatal_signals(state_dir: Path, environ: Mapping[str, str]) -> Path | N
     at start, as one ERROR record, what the previous run's crash file says. A process that
     dies of a signal cannot log; its successor can. Return the crash file, or None (then
     faulthandler writes to stderr)."""
-    from luxlogd.health import fallback_status_path
+    from luxlogd.health.status import fallback_status_path
 
     runtime = environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
     # Not in the state directory: a file held open there would keep its disk from being
@@ -160,7 +160,7 @@ def fewer_malloc_arenas(environ: Mapping[str, str]) -> bool:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from luxlogd import status
+    from luxlogd.cli import status
 
     config = load_args_config(args)
     report, healthy = status.build_report(config)
@@ -172,7 +172,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_args_config(args, path=args.path or args.config)
     require_host(config)
     if config.mqtt.enabled:
-        from luxlogd.mqtt import paho
+        from luxlogd.outputs.mqtt import paho
 
         paho()  # a ConfigError (exit 78) saying how to install it when it is missing
         if config.mqtt.tls and config.mqtt.tls_insecure:
@@ -182,7 +182,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from luxlogd.demo import Demo
+    from luxlogd.sim.demo import Demo
 
     # The way this demo was started, so the printed commands work as typed (.venv/bin/...).
     started_as = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("luxlogd")
@@ -196,8 +196,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_simulate(commands: argparse._SubParsersAction) -> None:
-    from luxlogd.simmodel import DEFAULT_PROFILE, PROFILES
-    from luxlogd.simulator import FAULTS
+    from luxlogd.sim.model import DEFAULT_PROFILE, PROFILES
+    from luxlogd.sim.simulator import FAULTS
 
     parser = commands.add_parser(
         "simulate",
@@ -245,7 +245,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from luxlogd.simulator import Simulator
+    from luxlogd.sim.simulator import Simulator
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -7,9 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
+from luxlogd.base.errors import UsageError
 from luxlogd.cli import EXIT_OK, date, load_args_config
 from luxlogd.config import HEADER_STYLES
-from luxlogd.errors import UsageError
 
 logger = logging.getLogger("luxlogd")
 
@@ -109,9 +109,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from luxlogd import export, sensors
-    from luxlogd.files import atomic_file
-    from luxlogd.reader import Reader
+    from luxlogd.base.files import atomic_file
+    from luxlogd.heatpump import sensors
+    from luxlogd.reports import export
+    from luxlogd.store.reader import Reader
 
     config = load_args_config(args)
     start = export.to_ms(export.parse_time(args.start))
@@ -128,7 +129,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         progress = export.TerminalProgress(start, end)
         rows = export.decoded_rows(reader, chosen, start, end, suspect=args.clock_suspect)
         if args.format == "dta":
-            from luxlogd.dta import write_dta
+            from luxlogd.reports.dta import write_dta
 
             with atomic_file(Path(args.output), "wb") as handle:
                 count = write_dta(handle, chosen, names, rows)
@@ -146,14 +147,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_rollup(args: argparse.Namespace) -> int:
-    from luxlogd import reports
+    from luxlogd.reports import rollup
 
-    reports.rollup(load_args_config(args), args.date, on_demand=args.now)
+    rollup.rollup(load_args_config(args), args.date, on_demand=args.now)
     return EXIT_OK
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
-    from luxlogd.housekeeping import cleanup
+    from luxlogd.reports.housekeeping import cleanup
 
     result = cleanup(load_args_config(args))
     skipped = f", skipped {result.skipped} that could not be deleted" if result.skipped else ""
@@ -187,9 +188,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from luxlogd import stats
     from luxlogd.cli import terminal_progress
-    from luxlogd.reader import Reader
+    from luxlogd.reports import stats
+    from luxlogd.store.reader import Reader
 
     config = load_args_config(args)
     today = dt.datetime.now(dt.UTC).astimezone().date()

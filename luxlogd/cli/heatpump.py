@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from luxlogd.base.errors import UsageError
 from luxlogd.cli import (
     EXIT_OK,
     count,
@@ -15,7 +16,6 @@ from luxlogd.cli import (
     positive_float,
     terminal_progress,
 )
-from luxlogd.errors import UsageError
 
 HIDDEN = "(secret: not shown)"
 
@@ -101,7 +101,7 @@ def _connection_arguments(parser: argparse.ArgumentParser, retries: bool = True)
 
 
 def make_client(args: argparse.Namespace) -> object:
-    from luxlogd.client import HeatPumpClient
+    from luxlogd.heatpump.client import HeatPumpClient
 
     config = load_args_config(args)
     host = args.host or config.heatpump.host
@@ -119,9 +119,9 @@ def make_client(args: argparse.Namespace) -> object:
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
-    from luxlogd import sensors
-    from luxlogd.client import HeatPumpClient
-    from luxlogd.poll import GROUPS
+    from luxlogd.heatpump import sensors
+    from luxlogd.heatpump.client import HeatPumpClient
+    from luxlogd.heatpump.poll import GROUPS
 
     client = make_client(args)
     assert isinstance(client, HeatPumpClient)

@@ -8,10 +8,11 @@ import socket
 import time
 from pathlib import Path
 
-from luxlogd import catalogue, health, quality, sensors
-from luxlogd.client import AttemptError, HeatPumpClient
 from luxlogd.doctor import Section, duration_text
-from luxlogd.poll import Poll
+from luxlogd.health import status as health
+from luxlogd.heatpump import catalogue, quality, sensors
+from luxlogd.heatpump.client import AttemptError, HeatPumpClient
+from luxlogd.heatpump.poll import Poll
 
 # The other port a Luxtronik 2.x controller may listen on (8888 on very old firmware).
 OTHER_PORT = {8888: 8889, 8889: 8888}

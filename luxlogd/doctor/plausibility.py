@@ -7,10 +7,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from luxlogd import catalogue, quality, sensors
-from luxlogd.chunks import DAY_MS, Bucket, series_id
 from luxlogd.doctor import Section, count
-from luxlogd.reader import Reader
+from luxlogd.heatpump import catalogue, quality, sensors
+from luxlogd.store.chunks import DAY_MS, Bucket, series_id
+from luxlogd.store.reader import Reader
 
 
 def plausibility(reader: Reader) -> Section:

@@ -16,13 +16,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from luxlogd import catalogue, events, health, losses, reports, wal
-from luxlogd.chunks import series_id
+from luxlogd.base.errors import StorageError
 from luxlogd.config import Config
 from luxlogd.doctor import Section, bytes_text, clock_text, count, duration_text, plausibility
-from luxlogd.errors import StorageError
-from luxlogd.housekeeping import report_date
-from luxlogd.reader import WAL_DIRECTORY, Reader, decode_records
+from luxlogd.health import events
+from luxlogd.health import status as health
+from luxlogd.heatpump import catalogue
+from luxlogd.reports import rollup
+from luxlogd.reports.housekeeping import report_date
+from luxlogd.store import losses, wal
+from luxlogd.store.chunks import series_id
+from luxlogd.store.reader import WAL_DIRECTORY, Reader, decode_records
 
 GAPS_SHOWN = 10
 COMPLETE = 0.99  # a day with fewer of its expected polls is incomplete
@@ -324,8 +328,8 @@ def _growth(section: Section, reader: Reader, stats: Any, first: float, last: fl
 
 
 def _rollups(section: Section, config: Config, first: float, now: float, days: int) -> None:
-    failed = reports.last_rollup(config, failed=True)
-    done = reports.last_rollup(config)
+    failed = rollup.last_rollup(config, failed=True)
+    done = rollup.last_rollup(config)
     if failed and (not done or failed.get("name", "") >= done.get("name", "")):
         name = failed.get("name")
         section.add(
@@ -333,7 +337,7 @@ def _rollups(section: Section, config: Config, first: float, now: float, days: i
             f"the roll-up of {name} failed: {failed.get('error')}",
             f"run it by hand to see why: luxlogd rollup --date {name}",
         )
-    latest = reports.latest_rollup_date(config, dt.datetime.fromtimestamp(now, dt.UTC))
+    latest = rollup.latest_rollup_date(config, dt.datetime.fromtimestamp(now, dt.UTC))
     first_whole_day = dt.datetime.fromtimestamp(first, dt.UTC).astimezone().date()
     kept = min(days, config.reports.retention_days)
     earliest = max(first_whole_day + dt.timedelta(days=1), latest - dt.timedelta(days=kept - 1))

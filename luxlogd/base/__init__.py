@@ -1,0 +1,1 @@
+"""Leaf helpers every layer may use: errors and exit codes, atomic files, time, text."""

@@ -1,0 +1,1 @@
+"""The daemon: the poll loop, its schedule, the clock guard, the systemd watchdog."""

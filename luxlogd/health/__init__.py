@@ -1,0 +1,1 @@
+"""How the daemon tells how it is: the status file, counters, the diary, journal logging."""

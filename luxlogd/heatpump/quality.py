@@ -1,0 +1,195 @@
+"""Plausibility of every poll, checked after it is stored: nothing is ever dropped or altered.
+
+A problem (a sensor out of its catalogue range, a critical sensor missing or not connected, a
+counter that went backwards or jumped, a value stuck for days, time running backwards, too
+few values) is logged once when it appears and once when it is gone; each is counted (for
+/metrics) and the ones still present are the page's data-quality notes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from luxlogd.heatpump import catalogue, sensors
+from luxlogd.heatpump.catalogue import Sensor
+from luxlogd.heatpump.poll import Poll
+from luxlogd.reports import stats
+
+logger = logging.getLogger("luxlogd.quality")  # its name in the journal (README)
+
+MIN_VALUES = 50  # fewer values in an array: not a whole answer of any firmware
+PERSISTS = 10  # implausible counter readings in a row that become the counter's new track
+
+
+@dataclass(frozen=True)
+class Problem:
+    check: str  # too_few_values, missing, not_connected, out_of_range, counter, stuck, clock
+    key: str  # the sensor (or array) it is about
+    message: str
+
+
+def not_connected(sensor: Sensor, value: float) -> bool:
+    """An unconnected temperature sensor reads a rail value (75.0 only where implausible)."""
+    if sensor.kind != "temperature" or value not in catalogue.RAILS:
+        return False
+    high = sensor.high if sensor.high is not None else 150
+    return value != 75.0 or high < 75
+
+
+def _value(poll: Poll, sensor: Sensor) -> Any:
+    found = sensors.sensor_field(sensor.key)
+    return sensors.decode_value(found, poll.array(found.group))
+
+
+def check_poll(poll: Poll, previous: Poll | None) -> list[Problem]:
+    """The problems of one poll (given the one before it)."""
+    found: list[Problem] = []
+    for group, values in (("parameters", poll.parameters), ("calculations", poll.calculations)):
+        if len(values) < MIN_VALUES:
+            text = f"{group}: {len(values)} values (a whole answer has hundreds)"
+            found.append(Problem("too_few_values", group, text))
+    by_key = catalogue.by_key()
+    for key in catalogue.CRITICAL:
+        sensor = by_key[key]
+        value = _value(poll, sensor)
+        if value is None:
+            found.append(Problem("missing", key, f"{sensor.en}: not in this poll"))
+        elif not_connected(sensor, value):
+            found.append(
+                Problem(
+                    "not_connected",
+                    key,
+                    f"{sensor.en}: reads {value:g}, the value of a sensor that is not connected",
+                )
+            )
+    for sensor in catalogue.SENSORS:
+        if sensor.low is None or sensor.high is None or sensor.kind in catalogue.COUNTER_KINDS:
+            continue
+        value = _value(poll, sensor)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        if not_connected(sensor, value):
+            continue  # optional sensors that are not there
+        if not sensor.low <= value <= sensor.high:
+            unit = f" {sensor.unit}" if sensor.unit else ""
+            found.append(
+                Problem(
+                    "out_of_range",
+                    sensor.key,
+                    f"{sensor.en}: {value:g}{unit}, outside {sensor.low:g} to "
+                    f"{sensor.high:g}{unit}",
+                )
+            )
+    if previous is not None and poll.ts_ms <= previous.ts_ms:
+        found.append(
+            Problem(
+                "clock", "time", "this poll is not later than the one before (the clock went back)"
+            )
+        )
+    return found
+
+
+def controller_clock_index() -> int:
+    """Where calculations hold the controller's clock (epoch seconds of its wall clock)."""
+    return catalogue.by_key()["controller_clock"].index
+
+
+def controller_clock(poll: Poll) -> int | None:
+    index = controller_clock_index()
+    return poll.calculations[index] if index < len(poll.calculations) else None
+
+
+@dataclass
+class Mark:
+    """A counter's last plausible reading, and how many implausible ones followed it."""
+
+    value: float
+    at: tuple[int, int | None]  # (our ms, the controller's clock in s)
+    odd: int = 0
+
+
+@dataclass
+class Validator:
+    """The daemon's memory of problems: what is active, what was counted, what is stuck."""
+
+    active: dict[tuple[str, str], Problem] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    previous: Poll | None = None
+    changed: dict[str, tuple[Any, int]] = field(default_factory=dict)  # key -> (value, since ms)
+    marks: dict[str, Mark] = field(default_factory=dict)
+
+    def check(self, poll: Poll) -> list[Problem]:
+        """Check a stored poll; log appearing and disappearing problems; return the new ones."""
+        found = {(p.check, p.key): p for p in check_poll(poll, self.previous)}
+        for problem in self._stuck(poll) + self._counters(poll):
+            found[(problem.check, problem.key)] = problem
+        self.previous = poll
+        new = [problem for key, problem in found.items() if key not in self.active]
+        for problem in new:
+            self.counts[problem.check] = self.counts.get(problem.check, 0) + 1
+            logger.warning("data quality: %s (stored unchanged)", problem.message)
+        for key, problem in list(self.active.items()):
+            if key not in found:
+                logger.info("data quality: recovered: %s", problem.message.split(":")[0])
+        self.active = found
+        return new
+
+    def observe(self, poll: Poll) -> None:
+        """check() for the daemon: a fault in checking never stops the poll loop."""
+        try:
+            self.check(poll)
+        except Exception:
+            logger.exception("data-quality check failed; the poll is stored")
+
+    def _counters(self, poll: Poll) -> list[Problem]:
+        """Counters only grow, and only so fast: a reading below the last plausible one, or
+        too far above it, is a problem until the counter is back on track. A new level
+        that holds for PERSISTS readings (a replaced controller) becomes the new track."""
+        found = []
+        at = (poll.ts_ms, controller_clock(poll))
+        for sensor in catalogue.SENSORS:
+            value = _value(poll, sensor) if sensor.counter else None
+            if value is None:
+                continue
+            mark = self.marks.get(sensor.key)
+            if (
+                mark is None
+                or value < mark.value * stats.NEAR_ZERO
+                or stats.plausible_growth(sensor.kind, mark.value, mark.at, value, at)
+            ):
+                self.marks[sensor.key] = Mark(value, at)
+                continue
+            mark.odd += 1
+            if mark.odd >= PERSISTS:
+                self.marks[sensor.key] = Mark(value, at)
+                continue
+            word = "went backwards" if value < mark.value else "jumped"
+            text = f"{sensor.en}: {word} from {mark.value:g} to {value:g}"
+            found.append(Problem("counter", sensor.key, text))
+        return found
+
+    def _stuck(self, poll: Poll) -> list[Problem]:
+        found = []
+        by_key = catalogue.by_key()
+        for key in catalogue.CHANGING:
+            value = _value(poll, by_key[key])
+            if value is None:
+                continue
+            seen = self.changed.get(key)
+            if seen is None or seen[0] != value:
+                self.changed[key] = (value, poll.ts_ms)
+            elif poll.ts_ms - seen[1] > catalogue.STUCK_AFTER_S * 1000:
+                days = (poll.ts_ms - seen[1]) / 86_400_000
+                found.append(
+                    Problem(
+                        "stuck",
+                        key,
+                        f"{by_key[key].en}: {value:g} for {days:.1f} days without a change",
+                    )
+                )
+        return found
+
+    def notes(self) -> list[str]:
+        return [problem.message for problem in self.active.values()]

@@ -1,0 +1,1 @@
+"""A simulated Luxtronik controller and heat pump (for the demo, the tests and doctor)."""

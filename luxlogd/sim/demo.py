@@ -1,0 +1,89 @@
+"""`luxlogd demo`: a simulated heat pump, the daemon polling it, its web page; state in a folder.
+
+The web page goes to 127.0.0.1:8088, or to a free port when that one is taken (or
+web.listen asks for port 0); the banner names the address really used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import socket
+from pathlib import Path
+
+from luxlogd.base.files import write_atomically
+from luxlogd.config import Config, load_config
+from luxlogd.daemon.service import Service
+from luxlogd.sim.simulator import Simulator
+
+DEMO_LISTEN = "127.0.0.1:8088"
+
+
+def free_listen(listen: str) -> str:
+    """`listen` if it can be bound now, else the same host with a free port."""
+    host, _, port = listen.rpartition(":")
+    address = host.strip("[]")
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
+        try:
+            probe.bind((address, int(port)))
+            if int(port):
+                return listen
+        except OSError:
+            probe.bind((address, 0))
+        return f"{host}:{probe.getsockname()[1]}"
+
+
+class Demo:
+    """start() writes the configuration and starts the simulator; run() is the daemon."""
+
+    def __init__(self, directory: Path, log_level: str | None = None) -> None:
+        self.directory = directory.resolve()
+        self.log_level = log_level
+        self.simulator: Simulator | None = None
+        self.config: Config | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "luxlogd.toml"
+
+    def start(self, command: str) -> str:
+        """Start the simulator, write the configuration; return the banner for the user."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.simulator = Simulator("127.0.0.1", 0, speed=60.0, seed=1).start()
+        write_atomically(
+            self.config_path,
+            "# Written by `luxlogd demo`: the simulated heat pump of this run.\n"
+            f'[heatpump]\nhost = "127.0.0.1"\nport = {self.simulator.port}\ntimeout_s = 5\n'
+            "retries = 1\nbackoff_s = 1\n[poll]\ninterval_s = 10\n"
+            f'[storage]\nstate_dir = "{self.directory / "state"}"\n'
+            f'[reports]\noutput_dirs = ["{self.directory / "reports"}"]\n'
+            'sensors = ["well-known"]\nheaders = "readable"\n'
+            f'[web]\nenabled = true\nlisten = "{DEMO_LISTEN}"\n',
+        )
+        config = load_config(self.config_path, log_level=self.log_level)
+        listen = free_listen(config.web.listen)
+        web = dataclasses.replace(config.web, listen=listen)
+        self.config = dataclasses.replace(config, web=web)
+        today = dt.datetime.now().astimezone().date().isoformat()
+        moved = "" if listen == DEMO_LISTEN else f" ({DEMO_LISTEN} is taken)"
+        at = f"{command} --config {self.config_path}"
+        return (
+            f"luxlogd demo: simulated heat pump on 127.0.0.1:{self.simulator.port} (a simulated "
+            "minute per second), polled every 10 s.\n"
+            f"Web page, API and metrics: http://{listen}/{moved}\n"
+            f"State and configuration in {self.directory}. In another terminal:\n"
+            f"  {at} status\n"
+            f"  {at} export --from {today} --to {today} --sensors flow,return,outdoor\n"
+            f"  {at} dump\n"
+            "Ctrl-C stops."
+        )
+
+    def run(self) -> int:
+        assert self.config is not None, "start() first"
+        service = Service(self.config, config_path=str(self.config_path))
+        service.install_signal_handlers()
+        return service.run()
+
+    def stop(self) -> None:
+        if self.simulator is not None:
+            self.simulator.stop()
