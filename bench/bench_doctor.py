@@ -18,6 +18,7 @@ from common import Figure
 
 from luxlogd import doctor
 from luxlogd.config import load_config
+from luxlogd.doctor import report as doctor_report
 from luxlogd.store.database import Database
 
 
@@ -48,7 +49,7 @@ def run(quick: bool) -> list[Figure]:
             report = doctor.run(config, heat_pump=False, days=14, full=full, now=now)
             took = time.perf_counter() - started
             verdicts = {s.name: s.verdict for s in report.sections}
-            assert verdicts["integrity"] == "ok", doctor.format_text(report)
+            assert verdicts["integrity"] == "ok", doctor_report.format_text(report)
             assert report.sections[0].facts["polls"] == days * 2880
             figures.append(
                 Figure(

@@ -18,7 +18,7 @@ from common import Figure
 from luxlogd.config import load_config
 from luxlogd.heatpump import sensors
 from luxlogd.reports import rollup
-from luxlogd.reports.housekeeping import Ledger
+from luxlogd.reports.ledger import Ledger
 from luxlogd.store.reader import Reader
 from luxlogd.store.writer import Storage
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from luxlogd.config import load_config
-from luxlogd.outputs.web import WebServer
+from luxlogd.outputs.web.app import WebServer
 from luxlogd.store.writer import Storage
 
 

@@ -14,6 +14,7 @@ from luxlogd import doctor
 from luxlogd.cli import main
 from luxlogd.config import load_config
 from luxlogd.doctor import heatpump as doctor_heatpump
+from luxlogd.doctor import report as doctor_report
 from luxlogd.health import events
 from luxlogd.heatpump.client import AttemptError
 from luxlogd.heatpump.poll import Poll
@@ -217,7 +218,7 @@ def test_another_client_holding_the_controller_is_named(tmp_path, capsys):
 def test_a_reset_is_another_client_even_when_it_comes_during_connect(phase):
     """On a busy machine the reset of an accepted connection can reach connect() before it
     returns (ECONNRESET from a non-blocking connect): still the controller being busy."""
-    section = doctor.Section("connection")
+    section = doctor_report.Section("connection")
     error = AttemptError(phase, "Connection reset by peer")
     doctor_heatpump._explain_failure(section, error, "127.0.0.1", 8889, 5.0)
     assert section.findings[-1].text.startswith("the controller reset the connection before")
@@ -319,7 +320,7 @@ def test_gaps_are_found_and_explained_by_the_diary(tmp_path):
     days = found["facts"]["days"]
     assert sum(d["polls"] for d in days) == len(polls)
     assert report.exit_code == 0  # warnings, no problem
-    text = doctor.format_text(report)
+    text = doctor_report.format_text(report)
     assert "gap " in text and "the heat pump was unreachable" in text
 
 

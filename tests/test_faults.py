@@ -26,7 +26,8 @@ from luxlogd.config import load_config
 from luxlogd.daemon.service import Service
 from luxlogd.outputs.dispatch import Outputs
 from luxlogd.reports import rollup
-from luxlogd.reports.housekeeping import DiskGuard, Ledger, cleanup, report_date, reports_lock
+from luxlogd.reports.cleanup import DiskGuard, cleanup
+from luxlogd.reports.ledger import Ledger, report_date, reports_lock
 from luxlogd.sim.simulator import STAMP_INDEX, Simulator
 from luxlogd.store.chunks import DAY_MS, series_id
 from luxlogd.store.losses import read_losses

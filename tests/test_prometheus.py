@@ -37,7 +37,7 @@ def dashboard_queries():
 
 def sample_exposition(raw=False):
     """The exposition of a daemon with every family present (a poll, sizes, a roll-up)."""
-    from luxlogd.health.status import Counters
+    from luxlogd.health.counters import Counters
     from luxlogd.outputs.metrics import render_metrics
     from tests.test_storage import simulated_polls
 

@@ -7,8 +7,10 @@ import pytest
 
 from luxlogd.cli import main
 from luxlogd.config import load_config
-from luxlogd.reports import rollup, stats
-from luxlogd.reports.housekeeping import Ledger, cleanup
+from luxlogd.heatpump.counters import CounterTrack
+from luxlogd.reports import rollup
+from luxlogd.reports.cleanup import cleanup
+from luxlogd.reports.ledger import Ledger
 from tests.helpers import fill_from_model
 
 BERLIN = dt.timezone(dt.timedelta(hours=1))
@@ -116,7 +118,7 @@ def test_the_summary_matches_figures_computed_from_the_polls(tmp_path, timezone)
 
 
 def counter_growth(kind, values, step_ms=30_000):
-    track = stats.CounterTrack(kind)
+    track = CounterTrack(kind)
     for position, value in enumerate(values):
         track.add(position * step_ms, value)
     return track.growth, track.notes

@@ -16,7 +16,7 @@ from luxlogd.cli import main
 from luxlogd.config import load_config
 from luxlogd.daemon.service import Service
 from luxlogd.health.logs import configure_logging
-from luxlogd.health.status import StallMonitor, stall_limit_s, watchdog_interval_s
+from luxlogd.daemon.liveness import StallMonitor, stall_limit_s, watchdog_interval_s
 from luxlogd.heatpump.client import HeatPumpError
 from luxlogd.heatpump.poll import Poll
 from luxlogd.sim.simulator import Simulator
@@ -555,7 +555,7 @@ def test_internal_schedule_runs_the_roll_up_at_its_time(tmp_path, timezone):
 
 
 def test_internal_schedule_auto_means_not_under_systemd(tmp_path):
-    from luxlogd.reports.housekeeping import internal_schedule_enabled
+    from luxlogd.reports.schedule import internal_schedule_enabled
 
     config = load_config(None, environ={})
     assert internal_schedule_enabled(config, {}) is True

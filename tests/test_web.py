@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from luxlogd.base.times import local_midnight_ms
 from luxlogd.config import load_config
 from luxlogd.daemon.service import Service
 from luxlogd.heatpump.client import HeatPumpError
@@ -301,7 +302,7 @@ def test_the_page_in_headless_chromium(web, tmp_path):
     newest = polls[-1]
     with Reader(Path(os.environ["LUXLOGD_STORAGE_STATE_DIR"])) as reader:
         today = stats.period_figures(
-            reader, stats.local_midnight_ms(dt.date.today()), int(time.time() * 1000) + 1, "x"
+            reader, local_midnight_ms(dt.date.today()), int(time.time() * 1000) + 1, "x"
         )
     browser = webdriver.Browser(free_port(), tmp_path / "chromium")
     try:
@@ -424,8 +425,8 @@ def test_the_page_in_headless_chromium(web, tmp_path):
 
 def test_charts_and_status_include_the_poll_stored_a_moment_ago(tmp_path, capsys):
     """Polls still in the write buffer (SQLite has not got them yet) are in every read."""
+    from luxlogd.base.times import clock_text
     from luxlogd.cli import main
-    from luxlogd.health.status import clock_text
     from luxlogd.heatpump.client import HeatPumpClient
 
     hold = threading.Event()

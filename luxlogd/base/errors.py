@@ -1,8 +1,8 @@
 """The expected failures of luxlogd: one base class, one subclass per kind of trouble.
 
-Library code raises these with a sentence for the user; only `cli.py` turns them into an
-exit code (its EXIT_CODES map) and a one-line message. Anything else is a bug and keeps its
-traceback.
+Library code raises these with a sentence for the user; only the command line turns them
+into an exit code (EXIT_CODES, at the end) and a one-line message. Anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -79,3 +79,30 @@ class RollupError(LuxlogdError):
 
 class PeriodNotOverError(UsageError):
     """A roll-up asked for a period that has not ended yet."""
+
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE: the heat pump cannot be read
+EXIT_CONFIG = 78  # sysexits.h EX_CONFIG; luxlogd.service has RestartPreventExitStatus=78
+
+# Exit codes of the expected failures, by class; the most specific class in an error's MRO
+# wins. Anything not listed here is a bug and keeps its traceback.
+EXIT_CODES: dict[type[BaseException], int] = {
+    ConfigError: EXIT_CONFIG,
+    StateDirError: EXIT_CONFIG,  # systemd must not restart into a directory it cannot use
+    UsageError: EXIT_USAGE,
+    SensorPatternError: EXIT_USAGE,
+    HeatPumpError: EXIT_UNAVAILABLE,
+    LuxlogdError: EXIT_FAILURE,
+    OSError: EXIT_FAILURE,
+}
+
+
+def exit_code_of(error: BaseException) -> int | None:
+    """The exit code of an expected failure, or None for a bug."""
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return None

@@ -9,12 +9,12 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from luxlogd.base.errors import UsageError
-from luxlogd.cli import EXIT_FAILURE, EXIT_OK, load_args_config, logger, port, positive_float
+from luxlogd.base.errors import EXIT_FAILURE, EXIT_OK, UsageError
+from luxlogd.cli.common import Commands, load_args_config, logger, port, positive_float
 from luxlogd.config import format_config, require_host
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: Commands) -> None:
     parser = commands.add_parser(
         "run",
         help="the daemon, in the foreground (systemd Type=notify)",
@@ -62,8 +62,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from luxlogd.daemon.liveness import StallMonitor, stall_limit_s
     from luxlogd.daemon.service import Service
-    from luxlogd.health.status import StallMonitor, stall_limit_s
 
     config = load_args_config(args)
     require_host(config)
@@ -195,7 +195,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         demo.stop()
 
 
-def _add_simulate(commands: argparse._SubParsersAction) -> None:
+def _add_simulate(commands: Commands) -> None:
     from luxlogd.sim.model import DEFAULT_PROFILE, PROFILES
     from luxlogd.sim.simulator import FAULTS
 

@@ -7,14 +7,15 @@ import logging
 import sys
 from pathlib import Path
 
-from luxlogd.base.errors import UsageError
-from luxlogd.cli import EXIT_OK, date, load_args_config
+from luxlogd.base.errors import EXIT_OK, UsageError
+from luxlogd.base.times import to_ms
+from luxlogd.cli.common import Commands, date, load_args_config
 from luxlogd.config import HEADER_STYLES
 
 logger = logging.getLogger("luxlogd")
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: Commands) -> None:
     parser = commands.add_parser(
         "export",
         help="export stored polls of a time range as CSV, JSON or DTA",
@@ -115,8 +116,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from luxlogd.store.reader import Reader
 
     config = load_args_config(args)
-    start = export.to_ms(export.parse_time(args.start))
-    end = export.to_ms(export.parse_time(args.end, end_of_day=True))
+    start = to_ms(export.parse_time(args.start))
+    end = to_ms(export.parse_time(args.end, end_of_day=True))
     if end <= start:
         raise UsageError(f"--to {args.end} is not after --from {args.start}")
     if args.format == "dta" and not args.output:
@@ -154,7 +155,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
-    from luxlogd.reports.housekeeping import cleanup
+    from luxlogd.reports.cleanup import cleanup
 
     result = cleanup(load_args_config(args))
     skipped = f", skipped {result.skipped} that could not be deleted" if result.skipped else ""
@@ -188,7 +189,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from luxlogd.cli import terminal_progress
+    from luxlogd.cli.common import terminal_progress
     from luxlogd.reports import stats
     from luxlogd.store.reader import Reader
 

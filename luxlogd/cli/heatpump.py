@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
-from luxlogd.base.errors import UsageError
-from luxlogd.cli import (
-    EXIT_OK,
+from luxlogd.base.errors import EXIT_OK, UsageError
+from luxlogd.base.text import json_default
+from luxlogd.cli.common import (
+    Commands,
     count,
-    json_value,
     load_args_config,
     port,
     positive_float,
@@ -20,7 +20,7 @@ from luxlogd.cli import (
 HIDDEN = "(secret: not shown)"
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: Commands) -> None:
     parser = commands.add_parser(
         "dump",
         help="read the heat pump once and print every value",
@@ -121,7 +121,7 @@ def make_client(args: argparse.Namespace) -> object:
 def cmd_dump(args: argparse.Namespace) -> int:
     from luxlogd.heatpump import sensors
     from luxlogd.heatpump.client import HeatPumpClient
-    from luxlogd.heatpump.poll import GROUPS
+    from luxlogd.heatpump.protocol import GROUPS
 
     client = make_client(args)
     assert isinstance(client, HeatPumpClient)
@@ -134,7 +134,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
         decoded = {
             name: (HIDDEN if name in secrets else value) for name, value in poll.decode().items()
         }
-        sys.stdout.write(json.dumps(decoded, default=json_value, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(decoded, default=json_default, ensure_ascii=False) + "\n")
         return EXIT_OK
     lines = []
     for group in GROUPS:
@@ -150,6 +150,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from luxlogd import doctor
+    from luxlogd.doctor import report as doctor_report
 
     config = load_args_config(args)
     terminal_progress(
@@ -166,6 +167,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         days=args.days,
         full=args.full,
     )
-    text = doctor.format_json(report) if args.format == "json" else doctor.format_text(report)
+    text = (
+        doctor_report.format_json(report)
+        if args.format == "json"
+        else doctor_report.format_text(report)
+    )
     sys.stdout.write(text)
     return report.exit_code

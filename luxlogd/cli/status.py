@@ -8,23 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from luxlogd.base.errors import StorageError
+from luxlogd.base.text import bytes_text as human_bytes
+from luxlogd.base.times import clock_text
 from luxlogd.config import Config
 from luxlogd.daemon.clock import days_text
-from luxlogd.health import status as health
 from luxlogd.health.events import CLOCK_JUMP, read_events
-from luxlogd.health.status import clock_text
-from luxlogd.reports.housekeeping import usage_percent
+from luxlogd.health.status import problems, process_alive, read_status
+from luxlogd.reports.cleanup import usage_percent
 from luxlogd.store.losses import read_losses, recent_losses
 from luxlogd.store.reader import Reader
 from luxlogd.store.writer import read_rebuilt_note
-
-
-def human_bytes(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"  # pragma: no cover
 
 
 def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
@@ -33,12 +26,12 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
 
     now = time.time() if now is None else now
     lines = [f"luxlogd status (state {config.state_dir})"]
-    daemon = health.read_status(config.state_dir)
+    daemon = read_status(config.state_dir)
     running = False
     if daemon is None:
         lines.append("daemon:        no status written yet (not started?)")
     else:
-        running = health.process_alive(daemon.get("pid")) and not daemon.get("stopping")
+        running = process_alive(daemon.get("pid")) and not daemon.get("stopping")
         state = f"running (pid {daemon['pid']})" if running else "not running"
         lines.append(f"daemon:        {state}, status from {clock_text(daemon.get('updated'))}")
         lines.append(f"heat pump:     {daemon.get('status')}")
@@ -60,7 +53,7 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
                 f"mqtt:          {link} to {mqtt.get('broker')}, "
                 f"{mqtt.get('states', 0)} polls published since start"
             )
-    problems = health.problems(daemon, now=now, interval_s=config.poll.interval_s, running=running)
+    found = problems(daemon, now=now, interval_s=config.poll.interval_s, running=running)
     lines += _stored(config.state_dir)
     lines += _at_a_glance(config, now)
     if config.state_dir.exists():
@@ -84,7 +77,7 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
             f"{len(told)} times told; the last: {told[-1].text()}"
         )
     if daemon is None or not running:  # the daemon is not there to say it
-        problems += [
+        found += [
             f"stored data was damaged in the last day: {loss.text()}"
             for loss in recent_losses(config.state_dir, now)
         ]
@@ -103,13 +96,13 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
             f"last roll-up:  {done.get('name')} at {clock_text(done.get('finished'))}, "
             f"{done.get('files', 0)} files"
         )
-    warnings = (daemon or {}).get("recent_warnings") or []
+    warnings = daemon.get("recent_warnings") or [] if daemon is not None else []
     if warnings:
         lines.append("recent warnings:")
         for record in warnings[-10:]:
             lines.append(f"  {clock_text(record['time'])} {record['message']}")
-    lines.append("UNHEALTHY: " + "; ".join(problems) if problems else "healthy")
-    return "\n".join(lines) + "\n", not problems
+    lines.append("UNHEALTHY: " + "; ".join(found) if found else "healthy")
+    return "\n".join(lines) + "\n", not found
 
 
 def _number(value: Any, unit: str | None = None, digits: int = 1) -> str:

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from luxlogd.base.times import clock_text
 from luxlogd.health import events
 from luxlogd.heatpump.poll import Poll
 from luxlogd.heatpump.quality import controller_clock
@@ -182,7 +183,7 @@ class ClockGuard:
                 "the system clock jumped %s by %s (now %s)",
                 direction,
                 days_text(skew),
-                _clock(wall),
+                clock_text(wall),
             )
             self._record(events.CLOCK_JUMP, **details)
         else:
@@ -219,7 +220,3 @@ class ClockGuard:
 
     def status(self) -> dict[str, Any]:
         return {"suspect": self.suspect, "controller_offset_s": self.offset_s, "jumps": self.jumps}
-
-
-def _clock(epoch_s: float) -> str:
-    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")

@@ -3,7 +3,8 @@
 One thread does everything that matters (poll -> WAL -> SQLite, watchdog pings), so a stuck
 poll stops the pings and systemd restarts the process. The clock and the sleep are
 arguments: tests drive days of schedule in milliseconds. Counters and the health rule live
-in health.py, disk pressure and the internal schedule in housekeeping.py.
+in health/, the watchdog in liveness.py, disk pressure in reports/cleanup.py, the internal
+schedule in reports/schedule.py.
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ from luxlogd.base.errors import ConfigError, HeatPumpError, StorageError, Storag
 from luxlogd.config import Config, reload_config
 from luxlogd.daemon.clock import ClockGuard
 from luxlogd.daemon.grid import FixedRate
-from luxlogd.health import status as health
+from luxlogd.daemon.liveness import Liveness, Notifier, StallMonitor
+from luxlogd.health import logs
+from luxlogd.health.counters import Counters
 from luxlogd.health.events import STARTED, STOPPED, Events
-from luxlogd.health.status import Counters, Liveness, Notifier, StallMonitor
+from luxlogd.health.status import DaemonStatus, read_status
 from luxlogd.heatpump.client import HeatPumpClient
 from luxlogd.heatpump.poll import Poll
 from luxlogd.heatpump.quality import Validator, controller_clock_index
 from luxlogd.outputs.dispatch import Outputs
-from luxlogd.reports.housekeeping import DiskGuard, InternalSchedule, internal_schedule_enabled
+from luxlogd.reports.cleanup import DiskGuard
+from luxlogd.reports.schedule import InternalSchedule, internal_schedule_enabled
 from luxlogd.store.chunks import series_id
 from luxlogd.store.pending import PendingPolls
 from luxlogd.store.reader import Reader
@@ -136,9 +140,10 @@ class Service:
         else:
             # The last run's status names the last poll it acknowledged: a witness of the end
             # of the log that damage to the log itself cannot take away.
-            last = health.read_status(self.config.state_dir) or {}
-            if isinstance(last.get("last_seq"), int):
-                self.storage.expect_through(last["last_seq"], f"{self.config.state_dir} holds")
+            last = read_status(self.config.state_dir)
+            seq = last.get("last_seq") if last is not None else None
+            if isinstance(seq, int):
+                self.storage.expect_through(seq, f"{self.config.state_dir} holds")
         newest_ms, newest_clock = None, None
         if not self.pending.failing:
             try:
@@ -310,9 +315,36 @@ class Service:
             text += "; the system clock is wrong, polls kept apart"
         return text
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> DaemonStatus:
         """The daemon's state for status.json, `luxlogd status`, /healthz and /api/status."""
-        return health.daemon_status(self, self.wallclock())
+        now = self.wallclock()
+        ring = logs.ring_buffer()
+        pending, guard, losses = self.pending, self.clock_guard, self.storage.losses
+        return {
+            **self.counters.as_dict(),
+            "pid": os.getpid(),
+            "state_dir": str(self.config.state_dir),
+            "updated": now,
+            "interval_s": self.config.poll.interval_s,
+            "status": self.status_text(),
+            "recent_warnings": ring.snapshot(logging.WARNING)[-20:] if ring else [],
+            "stopping": self.stopping,
+            "storage_ok": not pending.failing
+            and pending.outlook is None
+            and (self.storage.ok or self.stopping),
+            "storage_problem": pending.problem or pending.outlook or self.storage.problem,
+            "polls_pending": len(pending.polls),
+            "last_seq": self.storage.last_acked,
+            "database_rebuilt": self.storage.rebuilt,
+            "clock_suspect": guard.suspect if guard is not None else None,
+            "clock_jumps": guard.jumps if guard is not None else 0,
+            "losses_recent": [loss.text() for loss in losses.recent(now)],
+            "polls_lost_total": losses.total(),
+            "quality": dict(self.quality.counts),
+            "quality_notes": self.quality.notes(),
+            "mqtt": self.outputs.status(),
+            "outputs": self.outputs.problems(),
+        }
 
     def latest_poll(self) -> Poll | None:
         """The newest stored poll (for the web's metrics), or None."""

@@ -8,8 +8,9 @@ import socket
 import time
 from pathlib import Path
 
-from luxlogd.doctor import Section, duration_text
-from luxlogd.health import status as health
+from luxlogd.base.times import clock_text, duration_text
+from luxlogd.doctor.report import Section
+from luxlogd.health.status import process_alive, read_status
 from luxlogd.heatpump import catalogue, quality, sensors
 from luxlogd.heatpump.client import AttemptError, HeatPumpClient
 from luxlogd.heatpump.poll import Poll
@@ -253,11 +254,11 @@ def _judge_clock(section: Section, poll: Poll, now: float) -> None:
 
 
 def _note_daemon(section: Section, state_dir: Path, now: float) -> None:
-    status = health.read_status(state_dir)
-    if status is None or not health.process_alive(status.get("pid")):
+    status = read_status(state_dir)
+    if status is None or not process_alive(status.get("pid")):
         return
     last = status.get("last_success")
-    when = health.clock_text(last) if last else "none yet"
+    when = clock_text(last) if last else "none yet"
     section.add(
         "info",
         f"the luxlogd daemon is running (pid {status.get('pid')}, last poll "

@@ -3,11 +3,12 @@ figures (a year in about a second); stuck sensors; counters hour by hour."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from luxlogd.doctor import Section, count
+from luxlogd.base.text import count
+from luxlogd.base.times import utc_date_text
+from luxlogd.doctor.report import Section
 from luxlogd.heatpump import catalogue, quality, sensors
 from luxlogd.store.chunks import DAY_MS, Bucket, series_id
 from luxlogd.store.reader import Reader
@@ -50,12 +51,14 @@ def plausibility(reader: Reader) -> Section:
             worst = max(bad, key=lambda item: abs(item[1]))
             out.append(
                 f"{sensor.en} on {count(len({b.start_ms for b, _ in bad}), 'day')} (e.g. "
-                f"{worst[1]:g} on {_day(worst[0].start_ms)})"
+                f"{worst[1]:g} on {utc_date_text(worst[0].start_ms)})"
             )
         if sensor.key in catalogue.CHANGING:
             run = _longest_constant(days)
             if run is not None and run[1] - run[0] >= catalogue.STUCK_AFTER_S * 1000:
-                stuck.append(f"{sensor.en} from {_day(run[0])} to {_day(run[1] - 1)}")
+                stuck.append(
+                    f"{sensor.en} from {utc_date_text(run[0])} to {utc_date_text(run[1] - 1)}"
+                )
     section.facts.update(out_of_range=out, rail_values=rails, stuck=stuck)
     _report(
         section,
@@ -106,10 +109,6 @@ def _decode(found: sensors.Field, raw: float) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _day(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).date().isoformat()
-
-
 def _longest_constant(buckets: Sequence[Bucket]) -> tuple[int, int] | None:
     """The longest run of consecutive days whose readings were all one and the same value."""
     best, run = None, None
@@ -144,7 +143,7 @@ def _counters(
             before, after = drops[0]
             found.append(
                 f"{sensor.en} {count(len(drops), 'time')} (first on "
-                f"{_day(after.start_ms)}: {_decode(field, before.maximum):g} to "
+                f"{utc_date_text(after.start_ms)}: {_decode(field, before.maximum):g} to "
                 f"{_decode(field, after.minimum):g})"
             )
     section.facts["counters_backwards"] = found

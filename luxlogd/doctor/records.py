@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from luxlogd.base.errors import StorageError
+from luxlogd.base.text import bytes_text, count
+from luxlogd.base.times import duration_text, local_midnight_ms, minute_text
 from luxlogd.config import Config
-from luxlogd.doctor import Section, bytes_text, clock_text, count, duration_text, plausibility
+from luxlogd.doctor import plausibility
+from luxlogd.doctor.report import Section
 from luxlogd.health import events
-from luxlogd.health import status as health
+from luxlogd.health.status import process_alive, read_status, stale_after_s
 from luxlogd.heatpump import catalogue
 from luxlogd.reports import rollup
-from luxlogd.reports.housekeeping import report_date
+from luxlogd.reports.ledger import report_date
 from luxlogd.store import losses, wal
 from luxlogd.store.chunks import series_id
 from luxlogd.store.reader import WAL_DIRECTORY, Reader, decode_records
@@ -73,8 +76,8 @@ def _guarded(name: str, check: Callable[[], Section]) -> Section:
 
 
 def _daemon_running(state_dir: Path) -> bool:
-    status = health.read_status(state_dir)
-    return status is not None and health.process_alive(status.get("pid"))
+    status = read_status(state_dir)
+    return status is not None and process_alive(status.get("pid"))
 
 
 def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
@@ -92,11 +95,11 @@ def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
     section.facts.update(polls=stats.polls, first=first, last=last)
     section.add(
         "ok",
-        f"{stats.polls:,} polls from {clock_text(first)} to {clock_text(last)} "
+        f"{stats.polls:,} polls from {minute_text(first)} to {minute_text(last)} "
         f"({duration_text(last - first)})",
     )
     age = now - last
-    if age > health.stale_after_s(interval):
+    if age > stale_after_s(interval):
         running = _daemon_running(reader.state_dir)
         section.add(
             "problem",
@@ -131,10 +134,6 @@ def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
     return section
 
 
-def _local_day_start(day: dt.date) -> float:
-    return dt.datetime.combine(day, dt.time()).astimezone().timestamp()
-
-
 def _per_day(
     section: Section, times: Sequence[int], interval: float, days: int, now: float
 ) -> None:
@@ -146,7 +145,8 @@ def _per_day(
     short: list[str] = []
     for back in range(days - 1, -1, -1):
         day = today - dt.timedelta(days=back)
-        start, end = _local_day_start(day), _local_day_start(day + dt.timedelta(days=1))
+        start = local_midnight_ms(day) / 1000
+        end = local_midnight_ms(day + dt.timedelta(days=1)) / 1000
         span = max(0.0, min(end, until) - max(start, first_s))
         if span <= 0:
             continue
@@ -200,7 +200,7 @@ def _gaps(
     for a, b in found[-GAPS_SHOWN:]:
         why = events.explain_gap(diary, a / 1000, b / 1000)
         section.details.append(
-            f"gap {clock_text(a / 1000)} to {clock_text(b / 1000)} "
+            f"gap {minute_text(a / 1000)} to {minute_text(b / 1000)} "
             f"({duration_text((b - a) / 1000)}): {why}"
         )
 
@@ -238,7 +238,7 @@ def _clock_jumps(
             " (at a start: the time since the newest poll stored)" if entry.get("at_start") else ""
         )
         section.details.append(
-            f"{clock_text(entry['ts'])}: the system clock {what} "
+            f"{minute_text(entry['ts'])}: the system clock {what} "
             f"{entry.get('direction', '')} by {duration_text(size)}"
             f"{where}"
         )
@@ -250,12 +250,12 @@ def _clock_jumps(
             f"{count(len(jumps), 'clock jump')} of more than a day; the last: "
             f"the system clock jumped {last.get('direction', '')} by "
             f"{duration_text(float(last.get('seconds') or 0))} at "
-            f"{clock_text(last['ts'])}",
+            f"{minute_text(last['ts'])}",
             CLOCK_ADVICE,
         )
     if steps:
         listed = ", ".join(
-            f"{clock_text(ts / 1000)} ({'+' if by > 0 else '-'}{duration_text(by)})"
+            f"{minute_text(ts / 1000)} ({'+' if by > 0 else '-'}{duration_text(by)})"
             for ts, by in steps[:3]
         )
         section.add(

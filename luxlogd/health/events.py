@@ -9,13 +9,14 @@ kept), so it never grows without bound.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from luxlogd.base.times import minute_text
 
 logger = logging.getLogger("luxlogd.events")  # its name in the journal (README)
 
@@ -71,11 +72,9 @@ def read_events(state_dir: Path) -> list[dict[str, Any]]:
     return found
 
 
-def _clock(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-def _state_at(events: Sequence[dict[str, Any]], at: float, down: str, up: str) -> dict | None:
+def _state_at(
+    events: Sequence[dict[str, Any]], at: float, down: str, up: str
+) -> dict[str, Any] | None:
     """The `down` event in force at `at` (the last of down/up before it is a down), or None."""
     current = None
     for entry in events:
@@ -95,13 +94,13 @@ def explain_gap(events: Sequence[dict[str, Any]], start_s: float, end_s: float) 
     stopped = next((e for e in within if e["event"] == STOPPED), None)
     started = next((e for e in within if e["event"] == STARTED), None)
     if stopped is not None:
-        text = f"luxlogd was stopped at {_clock(stopped['ts'])}"
+        text = f"luxlogd was stopped at {minute_text(stopped['ts'])}"
         if started is not None and started["ts"] >= stopped["ts"]:
-            text += f" and started at {_clock(started['ts'])}"
+            text += f" and started at {minute_text(started['ts'])}"
         reasons.append(text)
     elif started is not None:
         reasons.append(
-            f"luxlogd was not running until {_clock(started['ts'])} and had not "
+            f"luxlogd was not running until {minute_text(started['ts'])} and had not "
             "stopped cleanly (a power cut, a crash or kill -9)"
         )
     for down, up, words in (

@@ -13,7 +13,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from luxlogd.base.errors import HeatPumpError
 from luxlogd.heatpump.poll import Poll
@@ -50,6 +50,25 @@ class AttemptError(Exception):
 __all__ = ["AttemptError", "HeatPumpClient", "HeatPumpError", "Poll", "Snapshot"]
 
 Snapshot = Poll  # the name of the client's result in the library API of earlier versions
+
+
+class Endpoint(Protocol):
+    """Where and how patiently to read: what a [heatpump] configuration section says."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def timeout_s(self) -> float: ...
+
+    @property
+    def retries(self) -> int: ...
+
+    @property
+    def backoff_s(self) -> float: ...
 
 
 class HeatPumpClient:
@@ -141,7 +160,7 @@ class HeatPumpClient:
 
     @classmethod
     def from_config(
-        cls, heatpump: Any, wallclock: Callable[[], float] | None = None
+        cls, heatpump: Endpoint, wallclock: Callable[[], float] | None = None
     ) -> HeatPumpClient:
         """The client a [heatpump] configuration section describes."""
         h = heatpump

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-GROUPS = ("parameters", "calculations", "visibilities")
+from luxlogd.heatpump import sensors
+from luxlogd.heatpump.protocol import GROUPS
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,6 @@ class Poll:
 
     def decode(self) -> dict[str, Any]:
         """luxtronik field name -> value, exactly as luxtronik 0.3.14 decodes these integers."""
-        from luxlogd.heatpump import sensors
-
         decoded: dict[str, Any] = {}
         for group in GROUPS:
             decoded.update(sensors.decode_array(group, self.array(group)))

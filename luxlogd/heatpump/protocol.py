@@ -17,6 +17,7 @@ READ_PARAMETERS = 3003
 READ_CALCULATIONS = 3004
 READ_VISIBILITIES = 3005
 READ_COMMANDS = (READ_PARAMETERS, READ_CALCULATIONS, READ_VISIBILITIES)
+GROUPS = ("parameters", "calculations", "visibilities")  # the arrays they answer, in order
 
 # No controller has more than ~1,200 values per array; a larger count is a broken answer.
 MAX_VALUES = 10_000

@@ -14,8 +14,8 @@ from typing import Any
 
 from luxlogd.heatpump import catalogue, sensors
 from luxlogd.heatpump.catalogue import Sensor
+from luxlogd.heatpump.counters import NEAR_ZERO, plausible_growth
 from luxlogd.heatpump.poll import Poll
-from luxlogd.reports import stats
 
 logger = logging.getLogger("luxlogd.quality")  # its name in the journal (README)
 
@@ -156,8 +156,8 @@ class Validator:
             mark = self.marks.get(sensor.key)
             if (
                 mark is None
-                or value < mark.value * stats.NEAR_ZERO
-                or stats.plausible_growth(sensor.kind, mark.value, mark.at, value, at)
+                or value < mark.value * NEAR_ZERO
+                or plausible_growth(sensor.kind, mark.value, mark.at, value, at)
             ):
                 self.marks[sensor.key] = Mark(value, at)
                 continue

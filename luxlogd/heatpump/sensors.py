@@ -25,7 +25,7 @@ from luxtronik.visibilities import Visibilities
 from luxlogd.base.errors import SensorPatternError
 from luxlogd.heatpump import catalogue
 from luxlogd.heatpump.catalogue import SECRETS, Sensor
-from luxlogd.heatpump.poll import GROUPS
+from luxlogd.heatpump.protocol import GROUPS
 
 # Calculations 81-90 hold the firmware version, one character per value; luxtronik decodes
 # each index of its table in that range from the slice [index, index + 9).

@@ -18,7 +18,10 @@ from typing import Any
 
 from luxlogd.base.errors import ConfigError
 from luxlogd.config import Config
+from luxlogd.health.status import StatusProvider
 from luxlogd.heatpump.poll import Poll
+from luxlogd.outputs.mqtt import Publisher
+from luxlogd.outputs.web.app import WebServer
 
 logger = logging.getLogger("luxlogd.outputs")  # its name in the journal (README)
 
@@ -61,7 +64,7 @@ class Outputs:
     def __init__(
         self,
         config: Config,
-        daemon: Any,
+        daemon: StatusProvider,
         wallclock: Callable[[], float],
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -69,8 +72,8 @@ class Outputs:
         self.daemon = daemon
         self.wallclock = wallclock
         self.monotonic = monotonic
-        self.web: Any = None
-        self.mqtt: Any = None
+        self.web: WebServer | None = None
+        self.mqtt: Publisher | None = None
         self.web_problem: str | None = None  # why the web server is not serving
         self._web_retry_at = 0.0
         self._web_retry_s = RETRY_FIRST_S
@@ -82,8 +85,6 @@ class Outputs:
     def _start_web(self) -> None:
         if not self.config.web.enabled or self.web is not None:
             return
-        from luxlogd.outputs.web import WebServer
-
         server = WebServer(self.config, self.daemon, self.wallclock)
         try:
             server.start()

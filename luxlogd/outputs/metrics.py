@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from luxlogd import __version__
-from luxlogd.health.status import DURATION_BUCKETS
+from luxlogd.health.counters import DURATION_BUCKETS
+from luxlogd.health.status import DaemonStatus
 from luxlogd.heatpump import catalogue, sensors
 from luxlogd.heatpump.catalogue import Sensor
-from luxlogd.heatpump.poll import GROUPS, Poll
+from luxlogd.heatpump.poll import Poll
+from luxlogd.heatpump.protocol import GROUPS
 
 # kind -> (family, help, type, scale applied to the decoded value)
 FAMILIES: dict[str, tuple[str, str, str, float]] = {
@@ -207,7 +209,7 @@ def _heat_pump(out: Exposition, poll: Poll, raw: bool) -> None:
                     )
 
 
-def _daemon(out: Exposition, status: dict[str, Any], sizes: dict[str, Any]) -> None:
+def _daemon(out: Exposition, status: DaemonStatus, sizes: dict[str, Any]) -> None:
     out.add(
         "luxlogd_build_info",
         "gauge",
@@ -347,7 +349,7 @@ def _daemon(out: Exposition, status: dict[str, Any], sizes: dict[str, Any]) -> N
 
 
 def render_metrics(
-    status: dict[str, Any], poll: Poll | None, sizes: dict[str, Any], raw: bool = False
+    status: DaemonStatus, poll: Poll | None, sizes: dict[str, Any], raw: bool = False
 ) -> str:
     """The whole exposition; the heat pump's values only while it is reachable."""
     out = Exposition()

@@ -51,10 +51,6 @@ def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
     return moment
 
 
-def to_ms(moment: dt.datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 def format_timestamp(ts_ms: int) -> str:
     """ISO 8601 in local time with the UTC offset, to the second (polls are seconds apart)."""
     moment = dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).astimezone()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from luxlogd.base.times import local_midnight_ms
 from luxlogd.heatpump import catalogue, sensors
 from luxlogd.heatpump.poll import Poll
 from luxlogd.reports import stats
@@ -127,7 +128,7 @@ def glance(reader: Reader, now_s: float, language: str = "en") -> dict[str, Any]
     result["cop_last_hour"] = {"value": hour.cop if why is None else None, "why": why}
     day = dt.datetime.fromtimestamp(now_s, dt.UTC).astimezone().date()
     today = stats.period_figures(
-        reader, stats.local_midnight_ms(day), int(now_s * 1000) + 1, day.isoformat()
+        reader, local_midnight_ms(day), int(now_s * 1000) + 1, day.isoformat()
     )
     result["today"] = {
         "heat_kwh": today.heat_kwh,

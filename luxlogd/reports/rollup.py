@@ -24,11 +24,12 @@ from typing import IO, Any, cast
 
 from luxlogd.base.errors import PeriodNotOverError, RollupError, StorageError
 from luxlogd.base.files import atomic_file, write_atomically
+from luxlogd.base.times import to_ms
 from luxlogd.config import Config
 from luxlogd.heatpump import sensors
 from luxlogd.reports import export, stats
 from luxlogd.reports.dta import write_dta
-from luxlogd.reports.housekeeping import Ledger, reports_lock
+from luxlogd.reports.ledger import Ledger, reports_lock
 from luxlogd.store.reader import Reader
 
 logger = logging.getLogger("luxlogd.reports")  # its name in the journal (README)
@@ -62,10 +63,6 @@ class Job:
     name: str
     end: dt.datetime
     on_demand: bool = False
-
-
-def _ms(moment: dt.datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 def _publish(source: Path, directories: Sequence[Path], name: str, ledger: Ledger) -> list[Path]:
@@ -103,7 +100,7 @@ def write_period_report(
     headers = [f.header(config.reports.headers, config.ui.language) for f in chosen]
     suffix = ".gz" if config.reports.compress else ""
     for fmt in config.reports.formats:
-        rows = export.decoded_rows(reader, chosen, _ms(start), _ms(end))
+        rows = export.decoded_rows(reader, chosen, to_ms(start), to_ms(end))
         peeked = _peek(rows)
         if peeked is None:
             logger.warning("no polls from %s to %s: %s skipped", start, end, name)
@@ -136,7 +133,7 @@ def summarize_day(
     reader: Reader, start: dt.datetime, end: dt.datetime, name: str
 ) -> dict[str, Any] | None:
     """One summary row for [start, end), or None without polls."""
-    figures = stats.period_figures(reader, _ms(start), _ms(end), name)
+    figures = stats.period_figures(reader, to_ms(start), to_ms(end), name)
     return figures.row() if figures.polls else None
 
 

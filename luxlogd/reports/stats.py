@@ -1,9 +1,7 @@
 """Statistics of a period from the stored polls: temperatures, counters, COP, cycles, logs.
 
-Counters only grow on a real heat pump. A drop to near zero is a reset (growth counts from
-zero); any other drop or jump is a glitch: the value is ignored and noted, never summed. A
-new level that persists (the controller restarted with other counters, a simulator restarted)
-becomes the new base, again without counting the step. Everything is named by catalogue key.
+Counters grow glitch-proof (heatpump/counters.py says how). Everything is named by
+catalogue key.
 """
 
 from __future__ import annotations
@@ -14,7 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from luxlogd.base.times import local_midnight_ms
 from luxlogd.heatpump import catalogue, sensors
+from luxlogd.heatpump.counters import CounterTrack
 from luxlogd.store.chunks import series_id
 from luxlogd.store.reader import Reader
 
@@ -22,87 +22,9 @@ TEMPERATURES = ("flow", "return", "outdoor", "hot_water")
 HEAT = ("heat_heating", "heat_hot_water", "heat_total")
 ELECTRIC = ("electric_heating", "electric_hot_water", "electric_cooling")
 COUNTERS = ("compressor_starts", "compressor_time", *HEAT, *ELECTRIC)
-# How fast a counter can possibly grow (per second), and the slack for one reading's step.
-MAX_RATE = {
-    "starts": (1 / 60, 2),
-    "operating_time": (1.0, 120),
-    "heat_energy": (0.03, 1.0),
-    "electric_energy": (0.015, 0.5),
-}
-NEAR_ZERO = 0.02  # a drop to below 2 % of the value is a reset
 # Counters grow between polls: a period's growth starts at the last reading before it (found
 # within this much), so consecutive periods add up exactly to the whole.
 OPENING_LOOKBACK_MS = 6 * 3_600_000
-
-
-def plausible_growth(
-    kind: str, start: float, since: tuple[int, int | None], value: float, at: tuple[int, int | None]
-) -> bool:
-    """Whether a counter of `kind` can have grown from `start` (read at `since`) to `value`
-    (read at `at`); times are (our ms, the controller's clock in s or None). The time between
-    is ours, or the controller's when that says more (a simulator faster than real time)."""
-    rate, slack = MAX_RATE[kind]
-    elapsed_s = max(0.0, (at[0] - since[0]) / 1000)
-    if at[1] is not None and since[1] is not None:
-        elapsed_s = max(elapsed_s, at[1] - since[1])
-    return 0 <= value - start <= rate * elapsed_s + slack
-
-
-@dataclass
-class CounterTrack:
-    """The growth of one counter over consecutive readings, glitch-proof (see
-    plausible_growth for how much it may grow between two readings)."""
-
-    kind: str
-    total: float = 0.0
-    base: float | None = None
-    base_at: tuple[int, int | None] = (0, None)  # (our ms, the controller's clock in s)
-    candidate: tuple[tuple[int, int | None], float] | None = None
-    notes: list[str] = field(default_factory=list)
-    readings: int = 0
-
-    def _plausible(
-        self, start: float, since: tuple[int, int | None], value: float, at: tuple[int, int | None]
-    ) -> bool:
-        return plausible_growth(self.kind, start, since, value, at)
-
-    def add(self, at_ms: int, value: float | None, clock_s: int | None = None) -> None:
-        if value is None:
-            return
-        at = (at_ms, clock_s)
-        self.readings += 1
-        if self.base is None:
-            self.base, self.base_at = value, at
-            return
-        if self.candidate is not None:
-            seen_at, seen = self.candidate
-            self.candidate = None
-            if self._plausible(seen, seen_at, value, at):  # the new level holds: re-base
-                self.total += value - seen
-                self.base, self.base_at = value, at
-                self.notes.append(f"restarted at {_clock(seen_at[0])} ({self.base_text()})")
-                return
-        if self._plausible(self.base, self.base_at, value, at):
-            self.total += value - self.base
-            self.base, self.base_at = value, at
-        elif value < self.base * NEAR_ZERO and self._plausible(0, self.base_at, value, at):
-            self.total += value
-            self.base, self.base_at = value, at
-            self.notes.append(f"reset to zero at {_clock(at_ms)}")
-        else:
-            self.notes.append(f"ignored {value:g} at {_clock(at_ms)} (was {self.base:g})")
-            self.candidate = (at, value)
-
-    def base_text(self) -> str:
-        return f"now {self.base:g}"
-
-    @property
-    def growth(self) -> float | None:
-        return self.total if self.readings >= 2 else None
-
-
-def _clock(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone().strftime("%H:%M")
 
 
 @dataclass
@@ -330,10 +252,6 @@ def _track_changes(
         elif position == len(column) - 1:
             track.add(times[position], found.decode([raw]), clock[position])
     return track
-
-
-def local_midnight_ms(day: dt.date) -> int:
-    return int(dt.datetime.combine(day, dt.time()).astimezone().timestamp() * 1000)
 
 
 def month_range(text: str) -> tuple[dt.date, dt.date]:

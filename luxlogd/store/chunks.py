@@ -52,7 +52,7 @@ def pack(values: Sequence[int], code: str) -> bytes:
     return zlib.compress(array(code, values).tobytes(), 6)
 
 
-def unpack(blob: bytes, code: str) -> array:
+def unpack(blob: bytes, code: str) -> array[int]:
     result = array(code)
     result.frombytes(zlib.decompress(blob))
     return result
@@ -240,7 +240,7 @@ def _fold(result: list[int], slot: int, value: int, taken: int) -> None:
     result[at + 3] += taken
 
 
-def constant_hourly(value: int, slot_counts: Sequence[int]) -> array:
+def constant_hourly(value: int, slot_counts: Sequence[int]) -> array[int]:
     """The hourly aggregates of a series that did not change all day."""
     aggregates = array("q")
     for count in slot_counts:

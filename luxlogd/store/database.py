@@ -16,10 +16,14 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from luxlogd.base.errors import StorageError
 from luxlogd.heatpump.poll import Poll
 from luxlogd.store import chunks, codec
+
+# A row as SQLite gives it; each query's docstring says what its columns are.
+Row = tuple[Any, ...]
 
 logger = logging.getLogger("luxlogd.database")  # its name in the journal (README)
 
@@ -296,7 +300,7 @@ class Database:
             busy, log_frames, done = self.db.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
         except sqlite3.Error as error:
             raise storage_error(self.path, "cannot checkpoint", error) from None
-        return busy == 0 and log_frames == done
+        return bool(busy == 0 and log_frames == done)
 
     def seal_all(self) -> int:
         """Seal every hot poll (tests and benchmarks use it)."""
@@ -377,7 +381,7 @@ class Database:
 
     def chunk_rows(
         self, start_ms: int, end_ms: int, *, suspect: bool = False, by_seq: bool = False
-    ) -> list[tuple]:
+    ) -> list[Row]:
         """(id, earliest ms, latest ms, count, lengths, base, times, statuses) of the sealed
         days with polls in [start_ms, end_ms), by their earliest poll (or as stored, with
         `by_seq`); those stamped by a distrusted clock only with `suspect` (then only those)."""
@@ -406,7 +410,7 @@ class Database:
         rows = self.db.execute("SELECT series FROM lost WHERE chunk = ?", (chunk,))
         return {row[0] for row in rows}
 
-    def hourly_rows(self, series: int, start_ms: int, end_ms: int) -> list[tuple]:
+    def hourly_rows(self, series: int, start_ms: int, end_ms: int) -> list[Row]:
         """(start_ms, end_ms, lengths, base, slot_counts, hourly or None) per chunk, except
         chunks where that series was lost."""
         query = (
@@ -420,7 +424,7 @@ class Database:
             parameters += (series,)
         return self.db.execute(query + " ORDER BY c.start_ms", parameters).fetchall()
 
-    def points_rows(self, series: int, start_ms: int, end_ms: int) -> list[tuple]:
+    def points_rows(self, series: int, start_ms: int, end_ms: int) -> list[Row]:
         """(latest ms, count, lengths, base, times, points or None, lost) per chunk."""
         lost = "c.id IN (SELECT chunk FROM lost WHERE series = ?)" if self.has_lost_table else "0"
         return self.db.execute(
@@ -434,7 +438,7 @@ class Database:
     def chunk_ids(self) -> list[int]:
         return [row[0] for row in self.db.execute("SELECT id FROM chunks ORDER BY start_ms, id")]
 
-    def chunk_for_check(self, chunk: int) -> tuple[tuple, list[tuple[int, bytes, bytes]]]:
+    def chunk_for_check(self, chunk: int) -> tuple[Row, list[tuple[int, bytes, bytes]]]:
         """((start_ms, count, lengths, base, times, slot_counts), [(series, points, hourly)])
         of one sealed chunk, for chunks.verify."""
         row = self.db.execute(

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from luxlogd.base.times import clock_text
+
 logger = logging.getLogger("luxlogd.losses")  # its name in the journal (README)
 
 LOSSES_FILE = "losses.jsonl"
@@ -46,8 +48,6 @@ class Loss:
 
     def text(self) -> str:
         """One line for people: what, how many, when."""
-        from luxlogd.health.status import clock_text
-
         what = KINDS.get(self.kind, self.kind)
         span = ""
         if self.from_ms is not None and self.to_ms is not None:

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from luxlogd.base.errors import StorageError
-from luxlogd.heatpump.poll import GROUPS, Poll
+from luxlogd.base.times import utc_date_text
+from luxlogd.heatpump.poll import Poll
+from luxlogd.heatpump.protocol import GROUPS
 from luxlogd.store import chunks, codec, wal
 from luxlogd.store.chunks import Bucket, flat_of_series, is_sorted
 from luxlogd.store.database import Database, storage_error
@@ -438,7 +440,7 @@ class Reader:
             for chunk in ids:
                 row, blocks = self.database.chunk_for_check(chunk)
                 for problem in chunks.verify(row, blocks):
-                    day = _day_text(row[0])
+                    day = utc_date_text(row[0])
                     problems.append(f"sealed day {day}: {problem}")
             return len(ids), len(self.database.chunk_ids()), problems
 
@@ -530,12 +532,6 @@ def _pick(
             positions_by_shape[shape] = positions
         values = poll.flat()
         yield ts_ms, poll.calc_status, [values[p] if p is not None else None for p in positions]
-
-
-def _day_text(ms: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).date().isoformat()
 
 
 def _every_series(lengths: Sequence[int]) -> list[int]:

@@ -217,7 +217,8 @@ def _claimed(data: bytes, start: int, end: int, after_seq: int) -> list[int]:
 
 def _frame_end(data: bytes, offset: int) -> int:
     """Where the frame whose header is at `offset` claims to end."""
-    return offset + HEADER.size + HEADER.unpack_from(data, offset)[0]
+    length: int = HEADER.unpack_from(data, offset)[0]
+    return offset + HEADER.size + length
 
 
 def missing_between(seqs: list[int], first: int) -> list[tuple[int, int]]:

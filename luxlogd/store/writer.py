@@ -23,6 +23,7 @@ from typing import Any
 
 from luxlogd.base.errors import StorageError, StorageFaultError, state_dir_error
 from luxlogd.base.files import fsync_directory, write_atomically
+from luxlogd.config import MAX_RETENTION_DAYS
 from luxlogd.heatpump.poll import Poll
 from luxlogd.store import codec, losses, wal
 from luxlogd.store.chunks import DAY_MS
@@ -35,7 +36,6 @@ logger = logging.getLogger("luxlogd.storage")  # its name in the journal (README
 
 RETRY_EVERY = 10  # while SQLite is failing, try it again every this many polls
 REBUILT_FILE = "database-rebuilt.json"
-MAX_RETENTION_DAYS = 36_500
 # Retention at a seal deletes at most this many days: a clock that all witnesses wrongly
 # agree on still cannot empty the store at once (lowering retention_days takes a few days).
 RETENTION_DAYS_PER_SEAL = 7

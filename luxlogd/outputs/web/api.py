@@ -17,11 +17,13 @@ from http import HTTPStatus
 from typing import Any, cast
 
 from luxlogd.base.errors import SensorPatternError, TimeRangeError
+from luxlogd.base.times import local_midnight_ms, to_ms
 from luxlogd.config import LANGUAGES
 from luxlogd.health import logs
 from luxlogd.health.status import problems
 from luxlogd.heatpump import catalogue, sensors
-from luxlogd.heatpump.poll import GROUPS, Poll
+from luxlogd.heatpump.poll import Poll
+from luxlogd.heatpump.protocol import GROUPS
 from luxlogd.outputs import metrics
 from luxlogd.outputs.web.server import STATIC, BadRequest, Busy, Handler
 from luxlogd.reports import export
@@ -69,7 +71,7 @@ def _time_ms(text: str | None, name: str, *, end_of_day: bool = False) -> int:
     if not text:
         raise BadRequest(f"{name}: missing (an ISO 8601 date or date-time)")
     try:
-        return export.to_ms(export.parse_time(text, end_of_day=end_of_day))
+        return to_ms(export.parse_time(text, end_of_day=end_of_day))
     except TimeRangeError as error:
         raise BadRequest(f"{name}: {error}") from None
 
@@ -327,7 +329,6 @@ def summary(handler: Handler, query: dict[str, str]) -> None:
 def coverage(handler: Handler, query: dict[str, str]) -> None:
     """Polls stored per local day of [from, to) against the polls due (poll.interval_s):
     where data is missing. At most 400 days."""
-    from luxlogd.reports import stats
 
     start, end = _range(query)
     first = dt.datetime.fromtimestamp(start / 1000, dt.UTC).astimezone().date()
@@ -341,8 +342,8 @@ def coverage(handler: Handler, query: dict[str, str]) -> None:
     with handler.server.reader() as reader:
         day = first
         while day <= last:
-            day_start = stats.local_midnight_ms(day)
-            day_end = min(stats.local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
+            day_start = local_midnight_ms(day)
+            day_end = min(local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
             if day_end > day_start:
                 buckets = reader.buckets(series_id(flow.group, flow.index), day_start, day_end, 1)
                 stored = sum(b.count for b in buckets)
@@ -385,11 +386,11 @@ def calendar_stats(handler: Handler, query: dict[str, str]) -> None:
     with handler.server.reader() as reader:
         day_rows: list[stats.Figures] = []
         day = first
-        while day < end and stats.local_midnight_ms(day) < now_ms:
+        while day < end and local_midnight_ms(day) < now_ms:
             if time.monotonic() > give_up:
                 raise Busy("still computing; ask again (the days done so far are kept)")
-            start_ms = stats.local_midnight_ms(day)
-            end_ms = min(stats.local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
+            start_ms = local_midnight_ms(day)
+            end_ms = min(local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
             finished = end_ms < now_ms
             compute = partial(stats.period_figures, reader, start_ms, end_ms, day.isoformat())
             figures = (
@@ -451,7 +452,7 @@ def log_lines(handler: Handler, query: dict[str, str]) -> None:
 
 def status(handler: Handler, query: dict[str, str]) -> None:
     language = handler.server.config.ui.language
-    handler.send_json(HTTPStatus.OK, handler.server.provider.status() | {"language": language})
+    handler.send_json(HTTPStatus.OK, {**handler.server.provider.status(), "language": language})
 
 
 ENDPOINTS: dict[str, tuple[str, Callable[[Handler, dict[str, str]], None]]] = {

@@ -7,7 +7,8 @@
 - Work is bounded: requests take a slot of their kind (probes: /healthz and /metrics; light;
   heavy: series, export, summary), bodies are capped, long paths refused, logs truncated.
 - Parameters are validated (400 with a JSON error); only the static folder is served.
-The endpoints themselves are in api.py, authentication in auth.py.
+The endpoints themselves are in api.py (passed in as the route: the server knows no
+endpoint), authentication in auth.py; app.py puts them together.
 """
 
 from __future__ import annotations
@@ -28,13 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from luxlogd.base.errors import StorageError
+from luxlogd.base.text import json_default
 from luxlogd.config import Config
+from luxlogd.health.status import StatusProvider
 from luxlogd.outputs.web import auth
 from luxlogd.store.reader import Reader
 
 logger = logging.getLogger("luxlogd.web.server")  # its name in the journal (README)
 
 STATIC = Path(__file__).resolve().parent / "static"
+# What answers a request: the API's router (api.route), given the handler and the parsed URL.
+Route = Callable[["Handler", urllib.parse.SplitResult], None]
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -96,14 +101,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self.server.janitor.working(self.connection)
-        from luxlogd.outputs.web import api
-
         url = urllib.parse.urlsplit(self.path)
         try:
             try:
                 if not self._allowed(url.path):
                     return
-                api.route(self, url)
+                self.server.route(self, url)
             except BadRequest as error:
                 self.send_json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
             except Busy as error:
@@ -213,7 +216,7 @@ class Handler(BaseHTTPRequestHandler):
     def send_json(
         self, status: HTTPStatus, body: Any, headers: dict[str, str] | None = None
     ) -> None:
-        data = json.dumps(body, default=_json_default, ensure_ascii=False).encode()
+        data = json.dumps(body, default=json_default, ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -252,11 +255,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
         self.wfile.write(data)
-
-
-def _json_default(value: Any) -> Any:
-    isoformat = getattr(value, "isoformat", None)
-    return isoformat() if isoformat is not None else str(value)
 
 
 class Janitor:
@@ -307,10 +305,16 @@ class LuxlogdHTTPServer(ThreadingHTTPServer):
     request_queue_size = 64
 
     def __init__(
-        self, address: tuple[str, int], config: Config, provider: Any, clock: Callable[[], float]
+        self,
+        address: tuple[str, int],
+        config: Config,
+        provider: StatusProvider,
+        clock: Callable[[], float],
+        route: Route,
     ) -> None:
         # Before binding: socketserver calls server_close() itself when bind fails.
         self.janitor = Janitor()
+        self.route = route
         self.config = config
         self.provider = provider
         self.clock = clock
@@ -362,9 +366,16 @@ class LuxlogdHTTPServer(ThreadingHTTPServer):
 
 
 class WebServer:
-    """The daemon's web server on `web.listen`; start() binds, stop() ends."""
+    """A web server on `web.listen` answering with `route`; start() binds, stop() ends."""
 
-    def __init__(self, config: Config, provider: Any, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        provider: StatusProvider,
+        clock: Callable[[], float],
+        route: Route,
+    ) -> None:
+        self.route = route
         host, _, port = config.web.listen.rpartition(":")
         self.address = (host.strip("[]"), int(port))
         self.config = config
@@ -374,7 +385,9 @@ class WebServer:
         self.thread: threading.Thread | None = None
 
     def start(self) -> tuple[str, int]:
-        self.httpd = LuxlogdHTTPServer(self.address, self.config, self.provider, self.clock)
+        self.httpd = LuxlogdHTTPServer(
+            self.address, self.config, self.provider, self.clock, self.route
+        )
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="web", daemon=True)
         self.thread.start()
         bound = self.httpd.server_address

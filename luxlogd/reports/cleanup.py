@@ -1,129 +1,28 @@
-"""Housekeeping around the reports: what luxlogd wrote (the ledger), retention (`cleanup`),
-shedding reports when a disk is full, and the daemon's internal roll-up schedule.
+"""Retention (`cleanup`) and shedding reports when a disk is full.
 
 Only luxlogd's own files are ever deleted: `cleanup` takes files named exactly like its
 reports (a valid date, daily/weekly/summary, a report format); shedding under disk pressure
 takes only files the ledger says luxlogd wrote, byte for byte as it wrote them, on a file
-system that is over the threshold, never today's.
-"""
+system that is over the threshold, never today's. Raw polls are deleted by retention only
+through the store's writer, which trusts no single clock."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import os
-import re
 import shutil
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from luxlogd.base.errors import LockedError, StorageError
-from luxlogd.base.files import atomic_file
 from luxlogd.config import Config
+from luxlogd.reports.ledger import Ledger, report_date, reports_lock
 from luxlogd.store.chunks import DAY_MS
-from luxlogd.store.lock import REPORTS_LOCK, FileLock
+from luxlogd.store.reader import DATABASE_NAME
+from luxlogd.store.writer import Storage
 
 logger = logging.getLogger("luxlogd.housekeeping")  # its name in the journal (README)
-
-REPORT_NAME = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})_(now_)?(daily|weekly|summary)\.(csv|json|dta)(\.gz)?$"
-)
-LEDGER_FILE = "reports-written.jsonl"
-
-
-def report_date(name: str) -> dt.date | None:
-    """The date of a file named like a report of luxlogd's, else None (1999-13-45 too)."""
-    match = REPORT_NAME.match(name)
-    if match is None:
-        return None
-    try:
-        return dt.date.fromisoformat(match.group(1))
-    except ValueError:
-        return None
-
-
-def reports_lock(config: Config) -> FileLock:
-    """The lock every writer of reports holds (roll-up, cleanup, the daemon's shedding)."""
-    from luxlogd.store.writer import prepare_state_dir
-
-    prepare_state_dir(config.state_dir)
-    return FileLock(config.state_dir / REPORTS_LOCK, "writing or deleting reports")
-
-
-class Ledger:
-    """`<state_dir>/reports-written.jsonl`: one line per report file luxlogd published.
-
-    A line records the file's identity (device, inode, size, modification time), so a file
-    that someone replaced or edited since is no longer "ours". Appends are fsynced; a torn
-    last line is ignored.
-    """
-
-    def __init__(self, state_dir: Path) -> None:
-        self.path = Path(state_dir) / LEDGER_FILE
-
-    @staticmethod
-    def _identity(path: Path) -> dict[str, Any] | None:
-        try:
-            found = path.stat()
-        except OSError:
-            return None
-        return {
-            "dev": found.st_dev,
-            "ino": found.st_ino,
-            "size": found.st_size,
-            "mtime_ns": found.st_mtime_ns,
-        }
-
-    def record(self, paths: list[Path]) -> None:
-        lines = []
-        for path in paths:
-            identity = self._identity(path)
-            if identity is not None:
-                lines.append(json.dumps({"path": str(path.resolve()), **identity}) + "\n")
-        if not lines:
-            return
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            os.write(fd, "".join(lines).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def entries(self) -> dict[str, dict[str, Any]]:
-        """path -> identity, the newest line for each path."""
-        try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return {}
-        found: dict[str, dict[str, Any]] = {}
-        for line in text.splitlines():
-            try:
-                entry = json.loads(line)
-                found[str(entry.pop("path"))] = entry
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue
-        return found
-
-    def ours(self) -> list[Path]:
-        """The recorded files that still exist exactly as luxlogd wrote them."""
-        return [
-            Path(path)
-            for path, identity in self.entries().items()
-            if self._identity(Path(path)) == identity
-        ]
-
-    def prune(self) -> None:
-        """Forget files that are gone or changed (rewrites the ledger)."""
-        kept = [
-            json.dumps({"path": str(p), **(self._identity(p) or {})}) + "\n" for p in self.ours()
-        ]
-        if self.path.exists():
-            with atomic_file(self.path) as handle:
-                handle.writelines(kept)
 
 
 def usage_percent(path: Path) -> float:
@@ -198,9 +97,6 @@ def cleanup(config: Config, now: dt.datetime | None = None) -> CleanupResult:
 
 
 def _raw_retention(config: Config, now: dt.datetime, result: CleanupResult) -> None:
-    from luxlogd.store.reader import DATABASE_NAME
-    from luxlogd.store.writer import Storage
-
     if not (config.state_dir / DATABASE_NAME).exists():
         result.raw_retention = "no database yet"
         return
@@ -326,73 +222,3 @@ class DiskGuard:
             )
             self.exhausted = True
         return deleted
-
-
-class InternalSchedule:
-    """Roll-up at reports.time and a daily cleanup inside the daemon, when no systemd timer
-    does it (Docker). Checked every minute against the wall clock, like a timer with
-    Persistent=true: a roll-up missed while the daemon was down runs at start. The work runs
-    in a thread, so polls never wait for it.
-    """
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.thread: threading.Thread | None = None
-        self._last_cleanup: dt.date | None = None
-
-    def tick(self, now: dt.datetime) -> None:
-        from luxlogd.reports import rollup
-
-        if self.thread is not None and self.thread.is_alive():
-            return
-        due = rollup.latest_rollup_date(self.config, now)
-        if (rollup.last_rollup_name(self.config) or "") >= due.isoformat():
-            return
-        if not self._has_polls_before(rollup.rollup_time(self.config, due)):
-            return  # a new store: nothing to report on yet, and nothing missing either
-        run_cleanup = self._last_cleanup != now.date()
-        self._last_cleanup = now.date()
-        self.thread = threading.Thread(
-            target=self._work,
-            args=(self.config, due, now, run_cleanup),
-            name="housekeeping",
-            daemon=True,
-        )
-        self.thread.start()
-
-    @staticmethod
-    def _work(config: Config, due: dt.date, now: dt.datetime, run_cleanup: bool) -> None:
-        """The same code the systemd timers run; failures are logged, polling goes on."""
-        from luxlogd.reports import rollup
-
-        try:
-            rollup.rollup(config, due, now=now)
-            if run_cleanup:
-                cleanup(config, now=now)
-        except LockedError as error:
-            logger.info("internal schedule: %s; trying again in a minute", error)
-        except Exception:
-            logger.exception("internal roll-up or cleanup failed; polling goes on")
-
-    def _has_polls_before(self, end: dt.datetime) -> bool:
-        from luxlogd.base.errors import StorageError
-        from luxlogd.store.reader import Reader
-
-        try:
-            with Reader(self.config.state_dir) as reader:
-                first = reader.stats().first_ms
-        except StorageError:
-            return False
-        return first is not None and first < end.timestamp() * 1000
-
-    def join(self, timeout_s: float) -> None:
-        if self.thread is not None:
-            self.thread.join(timeout_s)
-
-
-def internal_schedule_enabled(config: Config, environ: Any) -> bool:
-    """schedule.internal: on, off, or auto (on unless systemd started us: its timers run)."""
-    setting = config.schedule.internal
-    if setting == "auto":
-        return not (environ.get("INVOCATION_ID") or environ.get("NOTIFY_SOCKET"))
-    return setting == "on"
