@@ -24,6 +24,7 @@ from luxlogd.base.files import atomic_file
 from luxlogd.cli import main
 from luxlogd.config import load_config
 from luxlogd.daemon.service import Service
+from luxlogd.heatpump.protocol import GROUPS
 from luxlogd.outputs.dispatch import Outputs
 from luxlogd.reports import rollup
 from luxlogd.reports.cleanup import DiskGuard, cleanup
@@ -31,8 +32,9 @@ from luxlogd.reports.ledger import Ledger, report_date, reports_lock
 from luxlogd.sim.simulator import STAMP_INDEX, Simulator
 from luxlogd.store.chunks import DAY_MS, series_id
 from luxlogd.store.losses import read_losses
+from luxlogd.store.paths import REBUILT_FILE
 from luxlogd.store.reader import Reader
-from luxlogd.store.writer import REBUILT_FILE, Storage
+from luxlogd.store.writer import Storage
 from tests.crash_writer import poll_for
 from tests.helpers import start_daemon, wait_for
 from tests.test_service import config_for, run_in_thread
@@ -374,9 +376,7 @@ def test_a_damaged_database_is_moved_aside_and_rebuilt_at_start(tmp_path, caplog
     assert Path(note["moved_to"]).exists() and note["days_rescued"] == 4
     every = [
         series_id(group, index)
-        for group, length in zip(
-            ("parameters", "calculations", "visibilities"), poll_for(1, 0).lengths, strict=True
-        )
+        for group, length in zip(GROUPS, poll_for(1, 0).lengths, strict=True)
         for index in range(length)
     ]
     with Reader(state) as reader:

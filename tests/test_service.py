@@ -14,9 +14,9 @@ import pytest
 
 from luxlogd.cli import main
 from luxlogd.config import load_config
+from luxlogd.daemon.liveness import StallMonitor, stall_limit_s, watchdog_interval_s
 from luxlogd.daemon.service import Service
 from luxlogd.health.logs import configure_logging
-from luxlogd.daemon.liveness import StallMonitor, stall_limit_s, watchdog_interval_s
 from luxlogd.heatpump.client import HeatPumpError
 from luxlogd.heatpump.poll import Poll
 from luxlogd.sim.simulator import Simulator

@@ -12,6 +12,7 @@ from pathlib import Path
 from luxlogd.base.errors import EXIT_FAILURE, EXIT_OK, UsageError
 from luxlogd.cli.common import Commands, load_args_config, logger, port, positive_float
 from luxlogd.config import format_config, require_host
+from luxlogd.store.paths import CRASH_FILE
 
 
 def add_commands(commands: Commands) -> None:
@@ -76,7 +77,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return service.run()
 
 
-CRASH_FILE = "crash.txt"
 FATAL_SIGNALS = {
     "Bus error": "SIGBUS: a file luxlogd had mapped (luxlogd.sqlite-shm) was truncated, or the "
     "disk failed",

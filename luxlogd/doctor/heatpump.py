@@ -217,7 +217,7 @@ def _judge_read(section: Section, timings: dict[str, float], poll: Poll) -> None
 
 
 def _firmware(poll: Poll) -> str | None:
-    value = sensors.decode_value(sensors.sensor_field("firmware"), poll.calculations)
+    value = sensors.value(poll, "firmware")
     return str(value).strip() or None if value is not None else None
 
 
@@ -269,7 +269,7 @@ def _note_daemon(section: Section, state_dir: Path, now: float) -> None:
 def capabilities(poll: Poll) -> Section:
     """What this installation has: type, sensors connected, circuits, what it reports."""
     section = Section("capabilities")
-    kind = sensors.decode_value(sensors.sensor_field("heat_pump_type"), poll.calculations)
+    kind = sensors.value(poll, "heat_pump_type")
     section.facts["heat_pump_type"] = str(kind)
     section.add("info", f"heat pump type {kind}")
     connected: list[catalogue.Sensor] = []
@@ -278,10 +278,10 @@ def capabilities(poll: Poll) -> Section:
     for sensor in catalogue.SENSORS:
         if sensor.kind != "temperature":
             continue
-        value = sensors.decode_value(sensors.sensor_field(sensor.key), poll.calculations)
+        value = sensors.value(poll, sensor.key)
         if value is None:
             continue
-        if quality.not_connected(sensor, value):
+        if sensor.not_connected(value):
             absent.append(sensor)
         else:
             (zero if value == 0 else connected).append(sensor)
@@ -320,8 +320,8 @@ def capabilities(poll: Poll) -> Section:
     section.add("info", "in use: " + (", ".join(names) if names else "no circuit seen yet"))
     _reported(section, poll)
     beyond = {
-        group: len(poll.array(group)) - sensors.library_length(group)
-        for group in ("parameters", "calculations", "visibilities")
+        group: length - sensors.library_length(group)
+        for group, length in poll.lengths_by_group().items()
     }
     newer = ", ".join(f"{n} {group}" for group, n in beyond.items() if n > 0)
     if newer:
@@ -336,10 +336,10 @@ def capabilities(poll: Poll) -> Section:
 def _in_use(key: str, poll: Poll) -> bool:
     """A counter above zero, or a temperature connected and not exactly 0.0."""
     sensor = catalogue.by_key()[key]
-    value = sensors.decode_value(sensors.sensor_field(key), poll.array(sensor.group))
+    value = sensors.value(poll, key)
     if not isinstance(value, int | float) or value == 0:
         return False
-    return sensor.counter or not quality.not_connected(sensor, value)
+    return sensor.counter or not sensor.not_connected(value)
 
 
 def _reported(section: Section, poll: Poll) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from luxlogd.base.text import count
 from luxlogd.base.times import utc_date_text
 from luxlogd.doctor.report import Section
-from luxlogd.heatpump import catalogue, quality, sensors
+from luxlogd.heatpump import catalogue, sensors
 from luxlogd.store.chunks import DAY_MS, Bucket, series_id
 from luxlogd.store.reader import Reader
 
@@ -43,7 +43,7 @@ def plausibility(reader: Reader) -> Section:
         high = [(b, _decode(found, b.maximum)) for b in days]
         lo, hi = sensor.low or 0.0, sensor.high or 0.0  # both set: `ranged` holds no others
         bad = [(b, v) for b, v in low + high if v is not None and not lo <= v <= hi]
-        railed = [b for b, v in bad if sensor.kind == "temperature" and v in catalogue.RAILS]
+        railed = [b for b, v in bad if sensor.not_connected(v)]
         bad = [(b, v) for b, v in bad if b not in railed]
         if railed:
             rails.append(f"{sensor.en} on {count(len({b.start_ms for b in railed}), 'day')}")
@@ -100,8 +100,8 @@ def _report(
 
 
 def _connected(sensor: catalogue.Sensor, poll: Any) -> bool:
-    value = sensors.decode_value(sensors.sensor_field(sensor.key), poll.array(sensor.group))
-    return value is not None and not quality.not_connected(sensor, value)
+    value = sensors.value(poll, sensor.key)
+    return value is not None and not sensor.not_connected(value)
 
 
 def _decode(found: sensors.Field, raw: float) -> float | None:

@@ -29,7 +29,8 @@ from luxlogd.reports import rollup
 from luxlogd.reports.ledger import report_date
 from luxlogd.store import losses, wal
 from luxlogd.store.chunks import series_id
-from luxlogd.store.reader import WAL_DIRECTORY, Reader, decode_records
+from luxlogd.store.paths import WAL_DIRECTORY
+from luxlogd.store.reader import Reader, decode_records
 
 GAPS_SHOWN = 10
 COMPLETE = 0.99  # a day with fewer of its expected polls is incomplete

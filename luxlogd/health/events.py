@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from luxlogd.base.times import minute_text
+from luxlogd.store.paths import EVENTS_FILE
 
 logger = logging.getLogger("luxlogd.events")  # its name in the journal (README)
 
-EVENTS_FILE = "events.jsonl"
 MAX_BYTES = 256 * 1024
 
 # What the daemon writes, and the words doctor uses for it.

@@ -17,11 +17,10 @@ from luxlogd.base.files import write_atomically
 from luxlogd.base.times import clock_text
 from luxlogd.health.counters import CounterFigures
 from luxlogd.heatpump.poll import Poll
+from luxlogd.store.paths import HEARTBEAT_FILE, STATUS_FILE
 
 logger = logging.getLogger("luxlogd.health")  # its name in the journal (README)
 
-STATUS_FILE = "status.json"
-HEARTBEAT_FILE = "heartbeat"
 # A tmpfs on every Linux: the status goes there while the state directory fails. Written by
 # rename (a planted symlink is replaced, not followed); read only when owned by the state
 # directory's owner or root.

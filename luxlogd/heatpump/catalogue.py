@@ -15,6 +15,7 @@ manuals' error list (701-793), python-luxtronik's later tables for parameters 11
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 C, P = "calculations", "parameters"
 
@@ -66,6 +67,13 @@ class Sensor:
 
     def text(self, language: str) -> str:
         return self.de if language == "de" else self.en
+
+    def not_connected(self, value: Any) -> bool:
+        """Whether `value` says the sensor is not connected: an unconnected temperature
+        sensor reads a rail value (RAILS; 75.0 only where the plausible range ends below)."""
+        if self.kind != "temperature" or value not in RAILS:
+            return False
+        return value != 75.0 or (self.high if self.high is not None else 150) < 75
 
 
 def _t(

@@ -38,6 +38,10 @@ class Poll:
     def lengths(self) -> tuple[int, int, int]:
         return (len(self.parameters), len(self.calculations), len(self.visibilities))
 
+    def lengths_by_group(self) -> dict[str, int]:
+        """{"parameters": n, "calculations": n, "visibilities": n}."""
+        return dict(zip(GROUPS, self.lengths, strict=True))
+
     def flat(self) -> list[int]:
         """Every value in one list: parameters, then calculations, then visibilities."""
         return [*self.parameters, *self.calculations, *self.visibilities]

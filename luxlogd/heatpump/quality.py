@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from luxlogd.heatpump import catalogue, sensors
-from luxlogd.heatpump.catalogue import Sensor
 from luxlogd.heatpump.counters import NEAR_ZERO, plausible_growth
 from luxlogd.heatpump.poll import Poll
 
@@ -30,19 +29,6 @@ class Problem:
     message: str
 
 
-def not_connected(sensor: Sensor, value: float) -> bool:
-    """An unconnected temperature sensor reads a rail value (75.0 only where implausible)."""
-    if sensor.kind != "temperature" or value not in catalogue.RAILS:
-        return False
-    high = sensor.high if sensor.high is not None else 150
-    return value != 75.0 or high < 75
-
-
-def _value(poll: Poll, sensor: Sensor) -> Any:
-    found = sensors.sensor_field(sensor.key)
-    return sensors.decode_value(found, poll.array(found.group))
-
-
 def check_poll(poll: Poll, previous: Poll | None) -> list[Problem]:
     """The problems of one poll (given the one before it)."""
     found: list[Problem] = []
@@ -53,10 +39,10 @@ def check_poll(poll: Poll, previous: Poll | None) -> list[Problem]:
     by_key = catalogue.by_key()
     for key in catalogue.CRITICAL:
         sensor = by_key[key]
-        value = _value(poll, sensor)
+        value = sensors.value(poll, sensor.key)
         if value is None:
             found.append(Problem("missing", key, f"{sensor.en}: not in this poll"))
-        elif not_connected(sensor, value):
+        elif sensor.not_connected(value):
             found.append(
                 Problem(
                     "not_connected",
@@ -67,10 +53,10 @@ def check_poll(poll: Poll, previous: Poll | None) -> list[Problem]:
     for sensor in catalogue.SENSORS:
         if sensor.low is None or sensor.high is None or sensor.kind in catalogue.COUNTER_KINDS:
             continue
-        value = _value(poll, sensor)
+        value = sensors.value(poll, sensor.key)
         if not isinstance(value, int | float) or isinstance(value, bool):
             continue
-        if not_connected(sensor, value):
+        if sensor.not_connected(value):
             continue  # optional sensors that are not there
         if not sensor.low <= value <= sensor.high:
             unit = f" {sensor.unit}" if sensor.unit else ""
@@ -150,7 +136,7 @@ class Validator:
         found = []
         at = (poll.ts_ms, controller_clock(poll))
         for sensor in catalogue.SENSORS:
-            value = _value(poll, sensor) if sensor.counter else None
+            value = sensors.value(poll, sensor.key) if sensor.counter else None
             if value is None:
                 continue
             mark = self.marks.get(sensor.key)
@@ -174,7 +160,7 @@ class Validator:
         found = []
         by_key = catalogue.by_key()
         for key in catalogue.CHANGING:
-            value = _value(poll, by_key[key])
+            value = sensors.value(poll, by_key[key].key)
             if value is None:
                 continue
             seen = self.changed.get(key)

@@ -15,7 +15,7 @@ import fnmatch
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from luxtronik.calculations import Calculations
 from luxtronik.datatypes import Base
@@ -261,6 +261,29 @@ def decode_value(found: Field, values: Sequence[int]) -> Any:
     if found.index + found.width > len(values):
         return None
     return found.decode(values[found.index : found.index + found.width])
+
+
+class Arrays(Protocol):
+    """What holds a poll's three raw arrays (a Poll)."""
+
+    def array(self, group: str) -> Sequence[int]: ...
+
+
+def field_value(found: Field, poll: Arrays) -> Any:
+    """A field's decoded value in a poll; None where the poll's array is shorter."""
+    return decode_value(found, poll.array(found.group))
+
+
+def value(poll: Arrays, key: str) -> Any:
+    """A catalogue sensor's decoded value in a poll (None where the array is shorter)."""
+    return field_value(sensor_field(key), poll)
+
+
+def reading(poll: Arrays, sensor: Sensor) -> Any:
+    """A sensor's value as a reading: None where absent or where it says the sensor is not
+    connected (a rail value), so it is never taken for a temperature."""
+    found = value(poll, sensor.key)
+    return None if found is None or sensor.not_connected(found) else found
 
 
 def _available(lengths: dict[str, int] | None) -> dict[str, list[Field]]:

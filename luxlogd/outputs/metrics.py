@@ -125,20 +125,12 @@ class Exposition:
 
 
 def _sensor_value(sensor: Sensor, poll: Poll) -> float | None:
-    found = sensors.sensor_field(sensor.key)
-    value = _number(sensors.decode_value(found, poll.array(found.group)))
-    if value is None:
-        return None
-    if sensor.kind == "temperature" and value in catalogue.RAILS:
-        high = sensor.high if sensor.high is not None else 150
-        if value != 75.0 or high < 75:
-            return None  # not connected: not a temperature
-    return value
+    return _number(sensors.reading(poll, sensor))  # not connected: no temperature
 
 
 def _heat_pump(out: Exposition, poll: Poll, raw: bool) -> None:
-    firmware = sensors.decode_value(sensors.sensor_field("firmware"), poll.calculations)
-    heat_pump_type = sensors.decode_value(sensors.sensor_field("heat_pump_type"), poll.calculations)
+    firmware = sensors.value(poll, "firmware")
+    heat_pump_type = sensors.value(poll, "heat_pump_type")
     info = [("firmware", str(firmware or "")), ("heatpump_type", str(heat_pump_type or ""))]
     out.add("luxtronik_info", "gauge", "The controller: firmware and heat pump type.", 1.0, info)
     for sensor in catalogue.SENSORS:

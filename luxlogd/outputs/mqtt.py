@@ -34,8 +34,9 @@ from typing import Any
 
 from luxlogd import __version__
 from luxlogd.base.errors import ConfigError
+from luxlogd.base.text import json_default
 from luxlogd.config import Config, MqttConfig
-from luxlogd.heatpump import catalogue, quality, sensors
+from luxlogd.heatpump import catalogue, sensors
 from luxlogd.heatpump.poll import Poll
 
 logger = logging.getLogger("luxlogd.mqtt")  # its name in the journal (README)
@@ -97,8 +98,7 @@ def _value(found: sensors.Field, poll: Poll, language: str) -> Any:
     value = sensors.decode_value(found, values)
     if isinstance(value, bool | int | float | str) or value is None:
         return value
-    isoformat = getattr(value, "isoformat", None)
-    return isoformat() if isoformat is not None else str(value)
+    return json_default(value)
 
 
 def _key(found: sensors.Field) -> str:
@@ -108,17 +108,12 @@ def _key(found: sensors.Field) -> str:
 def published_fields(mqtt: MqttConfig, poll: Poll) -> list[sensors.Field]:
     """The fields mqtt.sensors names that this heat pump has: never a secret, never a
     temperature sensor that is not connected (it reads a fixed rail value)."""
-    lengths = dict(zip(("parameters", "calculations", "visibilities"), poll.lengths, strict=True))
     chosen = []
-    for found in sensors.resolve_sensors(mqtt.sensors, lengths):
-        value = sensors.decode_value(found, poll.array(found.group))
+    for found in sensors.resolve_sensors(mqtt.sensors, poll.lengths_by_group()):
+        value = sensors.field_value(found, poll)
         if found.secret or value is None:
             continue
-        if (
-            found.sensor is not None
-            and isinstance(value, int | float)
-            and quality.not_connected(found.sensor, value)
-        ):
+        if found.sensor is not None and found.sensor.not_connected(value):
             continue
         chosen.append(found)
     return chosen
@@ -137,8 +132,8 @@ def entities(config: Config, fields: list[sensors.Field], poll: Poll) -> list[En
     mqtt, language = config.mqtt, config.ui.language
     prefix = mqtt.prefix
     node = f"luxlogd_{mqtt.name}"
-    kind_of = sensors.decode_value(sensors.sensor_field("heat_pump_type"), poll.calculations)
-    firmware = sensors.decode_value(sensors.sensor_field("firmware"), poll.calculations)
+    kind_of = sensors.value(poll, "heat_pump_type")
+    firmware = sensors.value(poll, "firmware")
     device = {
         "identifiers": [node],
         "name": "Heat pump" if mqtt.name == "heatpump" else mqtt.name,

@@ -19,7 +19,7 @@ from luxlogd.base.errors import LockedError, StorageError
 from luxlogd.config import Config
 from luxlogd.reports.ledger import Ledger, report_date, reports_lock
 from luxlogd.store.chunks import DAY_MS
-from luxlogd.store.reader import DATABASE_NAME
+from luxlogd.store.paths import DATABASE_NAME
 from luxlogd.store.writer import Storage
 
 logger = logging.getLogger("luxlogd.housekeeping")  # its name in the journal (README)

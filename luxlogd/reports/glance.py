@@ -38,11 +38,6 @@ def phrase(key: str, language: str) -> str:
     return german if language == "de" else english
 
 
-def _value(poll: Poll, key: str) -> Any:
-    found = sensors.sensor_field(key)
-    return sensors.decode_value(found, poll.array(found.group))
-
-
 def _raw(poll: Poll, key: str) -> int | None:
     sensor = catalogue.by_key()[key]
     values = poll.array(sensor.group)
@@ -109,10 +104,10 @@ def glance(reader: Reader, now_s: float, language: str = "en") -> dict[str, Any]
             "since": _since(reader, poll, "compressor"),
         },
         "status_lines": lines,
-        "status_for_s": _value(poll, "status_time") if line2 else None,
-        "now": [_entry(key, _value(poll, key), language) for key in NOW_KEYS],
+        "status_for_s": sensors.value(poll, "status_time") if line2 else None,
+        "now": [_entry(key, sensors.value(poll, key), language) for key in NOW_KEYS],
     }
-    heat_output = _value(poll, "heat_output")
+    heat_output = sensors.value(poll, "heat_output")
     result["heat_output"] = (
         _entry("heat_output", heat_output, language)
         if heat_output is not None

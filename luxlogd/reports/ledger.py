@@ -14,7 +14,8 @@ from typing import Any
 
 from luxlogd.base.files import atomic_file
 from luxlogd.config import Config
-from luxlogd.store.lock import REPORTS_LOCK, FileLock
+from luxlogd.store.lock import FileLock
+from luxlogd.store.paths import LEDGER_FILE, REPORTS_LOCK
 from luxlogd.store.writer import prepare_state_dir
 
 logger = logging.getLogger("luxlogd.housekeeping")  # its name in the journal (README)
@@ -22,7 +23,6 @@ logger = logging.getLogger("luxlogd.housekeeping")  # its name in the journal (R
 REPORT_NAME = re.compile(
     r"^(\d{4}-\d{2}-\d{2})_(now_)?(daily|weekly|summary)\.(csv|json|dta)(\.gz)?$"
 )
-LEDGER_FILE = "reports-written.jsonl"
 
 
 def report_date(name: str) -> dt.date | None:

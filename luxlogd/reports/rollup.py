@@ -30,13 +30,11 @@ from luxlogd.heatpump import sensors
 from luxlogd.reports import export, stats
 from luxlogd.reports.dta import write_dta
 from luxlogd.reports.ledger import Ledger, reports_lock
+from luxlogd.store.paths import FAILED_ROLLUP_FILE, LAST_ROLLUP_FILE, PROGRESS_FILE
 from luxlogd.store.reader import Reader
 
 logger = logging.getLogger("luxlogd.reports")  # its name in the journal (README)
 
-PROGRESS_FILE = "rollup-progress.json"
-LAST_ROLLUP_FILE = "rollup-last.json"
-FAILED_ROLLUP_FILE = "rollup-failed.json"
 RETRY_DELAY_S = 5.0
 
 
@@ -177,7 +175,7 @@ def write_summary(
 
 def run_job(config: Config, job: Job) -> list[Path]:
     """Write the daily, weekly and summary reports of `job`."""
-    from luxlogd.store.reader import DATABASE_NAME, WAL_DIRECTORY
+    from luxlogd.store.paths import DATABASE_NAME, WAL_DIRECTORY
 
     if not any((config.state_dir / name).exists() for name in (DATABASE_NAME, WAL_DIRECTORY)):
         logger.warning("no polls stored in %s yet", config.state_dir)

@@ -558,7 +558,7 @@ class Database:
 
     def size_bytes(self) -> int:
         """Bytes of the database file and its SQLite log."""
-        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+        return file_bytes(self.path)
 
     def close(self) -> None:
         try:
@@ -566,3 +566,14 @@ class Database:
                 self.commit()
         finally:
             self.db.close()
+
+
+def file_bytes(path: Path) -> int:
+    """Bytes of a database file and its SQLite log (its shared-memory index is not data)."""
+    total = 0
+    for part in (path, Path(f"{path}-wal")):
+        try:
+            total += part.stat().st_size
+        except OSError:
+            pass
+    return total

@@ -16,9 +16,6 @@ from pathlib import Path
 
 from luxlogd.base.errors import LockedError, state_dir_error
 
-STORE_LOCK = "luxlogd.lock"
-REPORTS_LOCK = "reports.lock"
-
 
 class FileLock:
     """An exclusive flock on `path`; `what` says in messages what the holder is doing."""

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from luxlogd.base.times import clock_text
+from luxlogd.store.paths import LOSSES_FILE
 
 logger = logging.getLogger("luxlogd.losses")  # its name in the journal (README)
 
-LOSSES_FILE = "losses.jsonl"
 RECENT_S = 86_400.0  # /healthz reports a loss for this long
 
 # What happened (the words status and doctor use for each kind).

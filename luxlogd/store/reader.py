@@ -24,12 +24,11 @@ from luxlogd.heatpump.poll import Poll
 from luxlogd.heatpump.protocol import GROUPS
 from luxlogd.store import chunks, codec, wal
 from luxlogd.store.chunks import Bucket, flat_of_series, is_sorted
-from luxlogd.store.database import Database, storage_error
+from luxlogd.store.database import Database, file_bytes, storage_error
+from luxlogd.store.paths import DATABASE_NAME, WAL_DIRECTORY
 
 logger = logging.getLogger("luxlogd.reader")  # its name in the journal (README)
 
-DATABASE_NAME = "luxlogd.sqlite"
-WAL_DIRECTORY = "wal"
 
 Row = tuple[int, int, list[int | None]]  # (ts_ms, calc_status, values of the series asked for)
 
@@ -99,6 +98,12 @@ def directory_bytes(path: Path) -> int:
         return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
     except OSError:
         return 0
+
+
+def database_bytes(state_dir: Path) -> int:
+    """Bytes of the database file and its SQLite log: the one figure `status`, doctor and
+    /metrics show (files moved aside as damaged and SQLite's shared-memory index excluded)."""
+    return file_bytes(Path(state_dir) / DATABASE_NAME)
 
 
 @dataclass
@@ -506,7 +511,7 @@ class Reader:
             wal_only=len(recent),
             first_ms=first,
             last_ms=last,
-            database_bytes=self.database.size_bytes() if self.database else 0,
+            database_bytes=database_bytes(self.state_dir),
             wal_bytes=directory_bytes(self.state_dir / WAL_DIRECTORY),
             clock_suspect=suspect + len(unsealed) - len(trusted),
         )

@@ -28,14 +28,14 @@ from luxlogd.heatpump.poll import Poll
 from luxlogd.store import codec, losses, wal
 from luxlogd.store.chunks import DAY_MS
 from luxlogd.store.database import Database, DatabaseDamagedError, merge_ranges
-from luxlogd.store.lock import STORE_LOCK, FileLock
-from luxlogd.store.reader import DATABASE_NAME, WAL_DIRECTORY, Reader, decode_records
+from luxlogd.store.lock import FileLock
+from luxlogd.store.paths import DATABASE_NAME, REBUILT_FILE, STORE_LOCK, WAL_DIRECTORY
+from luxlogd.store.reader import Reader, decode_records
 from luxlogd.store.rescue import rescue
 
 logger = logging.getLogger("luxlogd.storage")  # its name in the journal (README)
 
 RETRY_EVERY = 10  # while SQLite is failing, try it again every this many polls
-REBUILT_FILE = "database-rebuilt.json"
 # Retention at a seal deletes at most this many days: a clock that all witnesses wrongly
 # agree on still cannot empty the store at once (lowering retention_days takes a few days).
 RETENTION_DAYS_PER_SEAL = 7

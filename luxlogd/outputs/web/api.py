@@ -17,7 +17,7 @@ from http import HTTPStatus
 from typing import Any, cast
 
 from luxlogd.base.errors import SensorPatternError, TimeRangeError
-from luxlogd.base.times import local_midnight_ms, to_ms
+from luxlogd.base.times import local_midnight_ms, local_time, to_ms
 from luxlogd.config import LANGUAGES
 from luxlogd.health import logs
 from luxlogd.health.status import problems
@@ -96,7 +96,7 @@ def _integer(query: dict[str, str], name: str, default: int, low: int, high: int
 
 def _lengths(handler: Handler) -> dict[str, int]:
     poll = handler.server.provider.latest_poll()
-    return {} if poll is None else dict(zip(GROUPS, poll.lengths, strict=True))
+    return {} if poll is None else poll.lengths_by_group()
 
 
 def _patterns(text: str, name: str) -> list[str]:
@@ -136,7 +136,8 @@ def healthz(handler: Handler, query: dict[str, str]) -> None:
 
 def metrics_text(handler: Handler, query: dict[str, str]) -> None:
     from luxlogd.reports import rollup
-    from luxlogd.store.reader import WAL_DIRECTORY, directory_bytes
+    from luxlogd.store.paths import WAL_DIRECTORY
+    from luxlogd.store.reader import database_bytes, directory_bytes
 
     config = handler.server.config
     state_dir = config.state_dir
@@ -147,11 +148,7 @@ def metrics_text(handler: Handler, query: dict[str, str]) -> None:
         free = None
     sizes = {
         "wal_bytes": directory_bytes(state_dir / WAL_DIRECTORY),
-        "database_bytes": sum(
-            p.stat().st_size
-            for p in state_dir.glob("luxlogd.sqlite*")
-            if p.is_file() and ".damaged" not in p.name
-        ),
+        "database_bytes": database_bytes(state_dir),
         "disk_free_bytes": free,
         "rollup_success": (done or {}).get("finished"),
         "rollup_failure": (failed or {}).get("failed"),
@@ -177,10 +174,8 @@ def _hidden(found: sensors.Field, poll: Poll | None) -> str | None:
         return "visibility flag"
     if found.name.startswith("Unknown_") and found.sensor is None:
         return "unknown field"
-    if poll is not None and found.sensor is not None and found.sensor.kind == "temperature":
-        value = sensors.decode_value(found, poll.array(found.group))
-        high = found.sensor.high if found.sensor.high is not None else 150
-        if value is not None and value in catalogue.RAILS and (value != 75.0 or high < 75):
+    if poll is not None and found.sensor is not None:
+        if found.sensor.not_connected(sensors.field_value(found, poll)):
             return "not connected"
     return None
 
@@ -305,7 +300,8 @@ def summary(handler: Handler, query: dict[str, str]) -> None:
 
     config = handler.server.config
     days = _integer(query, "days", 7, 1, MAX_DAYS)
-    today = dt.datetime.now(dt.UTC).astimezone().date()
+    now = local_time(handler.server.clock())  # "today" and "now" from the one clock
+    today = now.date()
     give_up = time.monotonic() + WORK_DEADLINE_S
     rows = []
     with handler.server.reader() as reader:
@@ -318,7 +314,6 @@ def summary(handler: Handler, query: dict[str, str]) -> None:
             if row is not None:
                 rows.append(row | {"partial": False})
         # Today so far: the period that began at the last roll-up time.
-        now = dt.datetime.fromtimestamp(handler.server.clock(), dt.UTC).astimezone()
         begun = rollup.rollup_time(config, rollup.latest_rollup_date(config, now))
         row = rollup.summarize_day(reader, begun, now, "today")
         if row is not None:
@@ -376,7 +371,7 @@ def calendar_stats(handler: Handler, query: dict[str, str]) -> None:
             raise BadRequest("season: expected a year (YYYY)") from None
         by = "month"
     else:
-        today = dt.datetime.now(dt.UTC).astimezone()
+        today = local_time(handler.server.clock())
         try:
             first, end = stats.month_range(query.get("month") or today.strftime("%Y-%m"))
         except ValueError:
@@ -426,7 +421,7 @@ def _cached(handler: Handler, key: Any, end: dt.datetime, compute: Callable[[], 
         if key in server.cache:
             return server.cache[key]
     value = compute()
-    if end.timestamp() < time.time() - 3600:
+    if end.timestamp() < server.clock() - 3600:
         with server.cache_lock:
             if len(server.cache) >= CACHED_DAYS:
                 server.cache.pop(next(iter(server.cache)))
@@ -441,7 +436,7 @@ def latest(handler: Handler, query: dict[str, str]) -> None:
     if poll is None:
         handler.send_json(HTTPStatus.OK, {"time": None, "values": {}})
         return
-    values = {f.name: [sensors.decode_value(f, poll.array(f.group)), f.unit] for f in chosen}
+    values = {f.name: [sensors.field_value(f, poll), f.unit] for f in chosen}
     handler.send_json(HTTPStatus.OK, {"time": poll.ts_ms / 1000, "values": values})
 
 
