@@ -80,7 +80,7 @@ def web(tmp_path, monkeypatch):
     yields start(token=, storage_ok=, last_success=) -> (base url, polls)."""
     monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("LUXLOGD_WEB_LISTEN", "127.0.0.1:0")
-    from tests.test_storage import simulated_polls
+    from tests.helpers import simulated_polls
 
     polls = [with_secrets(p) for p in simulated_polls(240, start=time.time() - 7200)]
     del polls[100:140]  # 20 minutes without polls: a gap the page must show as one

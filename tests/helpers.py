@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from luxlogd.heatpump.poll import Poll
+from luxlogd.sim.simulator import Simulator
+
 REPO = Path(__file__).resolve().parent.parent
 REAL_DUMPS = Path(__file__).resolve().parent / "data" / "real-dumps" / "V1.80_L1A"
 
@@ -145,10 +148,42 @@ def start_daemon(config_path, env=None, unprivileged=False):
     )
 
 
-def wait_for(predicate, timeout=8.0):
+def eventually(check, timeout=8.0, step=0.05, what=None):
+    """The first truthy result of `check()` within `timeout` seconds (asked every `step`);
+    else an AssertionError saying `what` (a text, or a function giving one then) or the last
+    result. The one way the tests wait for what another thread or process does."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            said = what() if callable(what) else what
+            raise AssertionError(f"not within {timeout:g} s: {said if what else repr(result)}")
+        time.sleep(step)
+
+
+def accepts(port, host="127.0.0.1"):
+    """Whether something accepts connections on host:port (for eventually())."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def simulated_polls(count, step_s=30, seed=2, start=1_700_000_000.0):
+    """`count` polls of the simulator, `step_s` apart (its model runs on their clock)."""
+    clock = FrozenClock(start)
+    sim = Simulator(clock=clock, seed=seed)
+    polls = []
+    for _ in range(count):
+        p, c, v = sim.arrays()
+        polls.append(Poll(int(clock.now * 1000), 0, tuple(p), tuple(c), tuple(v)))
+        clock.now += step_s
+    return polls
+
+
+def no_sync(fd):
+    """An fdatasync that does nothing: for tests about content, not durability."""
+    return None

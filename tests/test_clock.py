@@ -23,7 +23,7 @@ from luxlogd.store.chunks import series_id
 from luxlogd.store.reader import Reader
 from luxlogd.store.writer import Storage
 from tests.crash_writer import poll_for
-from tests.helpers import VirtualClock, require, start_daemon, wait_for
+from tests.helpers import VirtualClock, eventually, require, start_daemon
 from tests.test_service import config_for
 
 DAY = 86_400.0
@@ -171,7 +171,7 @@ def test_a_daemon_started_with_its_clock_days_ahead_deletes_nothing(tmp_path, ah
             },
         )
         try:
-            assert wait_for(lambda: Reader(state).stats().clock_suspect >= 5, timeout=8)
+            eventually(lambda: Reader(state).stats().clock_suspect >= 5, timeout=8)
             assert main(["--config", str(path), "status"]) == 1
             out = capsys.readouterr().out
             process.send_signal(signal.SIGTERM)

@@ -34,7 +34,7 @@ from luxlogd.store.chunks import series_id
 from luxlogd.store.losses import read_losses
 from luxlogd.store.reader import Reader
 from luxlogd.store.writer import Storage
-from tests.helpers import REPO, VirtualClock, require, wait_for
+from tests.helpers import REPO, VirtualClock, eventually, require
 from tests.test_service import config_for
 
 pytestmark = pytest.mark.system
@@ -173,7 +173,7 @@ def no_daemon_left_behind():
 def grows(state, by, timeout=10.0):
     """Wait until `by` more stamped polls are stored."""
     before = len(stamps(state))
-    assert wait_for(lambda: len(stamps(state)) >= before + by, timeout=timeout), (before, by)
+    eventually(lambda: len(stamps(state)) >= before + by, timeout=timeout, what=(before, by))
 
 
 def require_root():
@@ -383,10 +383,10 @@ def test_a_file_system_read_only_at_start_then_writable(tmp_path):
         subprocess.run(["mount", "-o", "remount,ro", str(mountpoint)], check=True)
         daemon = Daemon(tmp_path, sim, state)
         daemon.start()
-        assert wait_for(lambda: len(sim.served) >= 10)
+        eventually(lambda: len(sim.served) >= 10)
         assert daemon.process.poll() is None  # no exit 78: storage faults are not config
         subprocess.run(["mount", "-o", "remount,rw", str(mountpoint)], check=True)
-        assert wait_for(lambda: len(stamps(state)) >= 10, timeout=20)
+        eventually(lambda: len(stamps(state)) >= 10, timeout=20)
         daemon.stop()
         served = list(sim.served)
         stored = stamps(state)
@@ -412,13 +412,13 @@ def test_a_full_file_system_then_freed(tmp_path, what):
         filler = fill(mountpoint, inodes=what == "inodes")
         daemon = Daemon(tmp_path, sim, state)
         daemon.start()
-        assert wait_for(
+        eventually(
             lambda: "storage failing" in daemon.log() or "storage will fail soon" in daemon.log(),
             timeout=20,
         )
-        assert wait_for(lambda: len(sim.served) >= 20)
+        eventually(lambda: len(sim.served) >= 20)
         shutil.rmtree(filler)
-        assert wait_for(lambda: set(sim.served[:20]) <= stamps(state), timeout=20)
+        eventually(lambda: set(sim.served[:20]) <= stamps(state), timeout=20)
         daemon.stop()
         served = before + list(sim.served)
         stored = stamps(state)

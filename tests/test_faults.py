@@ -36,7 +36,7 @@ from luxlogd.store.paths import REBUILT_FILE
 from luxlogd.store.reader import Reader
 from luxlogd.store.writer import Storage
 from tests.crash_writer import poll_for
-from tests.helpers import start_daemon, wait_for
+from tests.helpers import eventually, start_daemon
 from tests.test_service import config_for, run_in_thread
 
 REPO = Path(__file__).resolve().parent.parent
@@ -296,7 +296,7 @@ def test_a_second_daemon_on_one_store_refuses_and_the_first_loses_nothing(tmp_pa
         path = config_for(tmp_path, sim.port, poll={"interval_s": 0.1})
         first = start_daemon(path)
         try:
-            assert wait_for(lambda: (tmp_path / "state" / "status.json").exists())
+            eventually(lambda: (tmp_path / "state" / "status.json").exists())
             second = start_daemon(path)
             assert second.wait(timeout=8) == 1
             err = second.stderr.read()
@@ -469,7 +469,7 @@ def test_a_read_only_database_keeps_polling_into_the_wal(tmp_path, capsys):
         path = config_for(tmp_path, sim.port, poll={"interval_s": 0.1})
         process = start_daemon(path, unprivileged=True)
         try:
-            assert wait_for(lambda: len(stored_seqs(state)) >= 15, timeout=15)
+            eventually(lambda: len(stored_seqs(state)) >= 15, timeout=15)
             status = json.loads((state / "status.json").read_text())
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=5) == 0
@@ -554,7 +554,7 @@ def test_a_controller_slower_than_the_interval_is_slow_not_unreachable(tmp_path,
         service = Service(load_config(path))
         with caplog.at_level(logging.DEBUG, logger="luxlogd"):
             thread, _ = run_in_thread(service)
-            assert wait_for(lambda: service.counters.polls_ok >= 3, timeout=9)
+            eventually(lambda: service.counters.polls_ok >= 3, timeout=9)
             service.request_stop()
             thread.join(5)
     counters = service.counters
@@ -577,8 +577,8 @@ def test_at_the_default_interval_a_35_s_controller_is_polled(tmp_path, caplog):
         service = Service(load_config(path))
         with caplog.at_level(logging.INFO, logger="luxlogd"):
             thread, _ = run_in_thread(service)
-            assert wait_for(lambda: service.counters.polls_ok >= 1, timeout=45)
-            assert wait_for(lambda: service.counters.slots_skipped >= 1, timeout=5)
+            eventually(lambda: service.counters.polls_ok >= 1, timeout=45)
+            eventually(lambda: service.counters.slots_skipped >= 1, timeout=5)
             service.request_stop()
             thread.join(5)
     assert service.counters.polls_failed == 0
@@ -630,7 +630,7 @@ def test_a_taken_web_port_is_one_error_and_polling_goes_on(tmp_path, capsys):
         )
         process = start_daemon(path)
         try:
-            assert wait_for(
+            eventually(
                 lambda: (
                     (tmp_path / "state" / "status.json").exists()
                     and len(stored_seqs(tmp_path / "state")) >= 10
@@ -691,11 +691,11 @@ def test_a_truncated_shared_memory_file_is_told_at_the_next_start(tmp_path):
         path = config_for(tmp_path, sim.port, poll={"interval_s": 0.1})
         process = start_daemon(path)
         try:
-            assert wait_for(lambda: len(stored_seqs(state)) >= 20)
+            eventually(lambda: len(stored_seqs(state)) >= 20)
             os.truncate(state / "luxlogd.sqlite-shm", 0)
             assert process.wait(timeout=10) == -signal.SIGBUS
             again = start_daemon(path)
-            assert wait_for(lambda: len(stored_seqs(state)) >= 40)
+            eventually(lambda: len(stored_seqs(state)) >= 40)
             again.send_signal(signal.SIGTERM)
             assert again.wait(timeout=5) == 0
         finally:
@@ -719,7 +719,7 @@ def test_after_a_clean_stop_storage_is_not_failing(tmp_path, capsys):
         path = config_for(tmp_path, sim.port, poll={"interval_s": 0.1})
         process = start_daemon(path)
         try:
-            assert wait_for(lambda: len(stored_seqs(tmp_path / "state")) >= 5)
+            eventually(lambda: len(stored_seqs(tmp_path / "state")) >= 5)
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=5) == 0
         finally:
@@ -746,9 +746,9 @@ def test_status_tells_a_storage_failure_within_a_poll(tmp_path, capsys):
                 main(["--config", str(path), "status"])
                 return "UNHEALTHY: storage failing: " in capsys.readouterr().out
 
-            assert wait_for(lambda: len(stored_seqs(state)) >= 11)
+            eventually(lambda: len(stored_seqs(state)) >= 11)
             started = time.monotonic()
-            assert wait_for(unhealthy, timeout=10 * 0.2 + 2)
+            eventually(unhealthy, timeout=10 * 0.2 + 2)
             assert time.monotonic() - started < 10 * 0.2 + 2
         finally:
             process.kill()
@@ -762,7 +762,7 @@ def test_status_stays_current_when_the_state_directory_cannot_be_written(tmp_pat
         path = config_for(tmp_path, sim.port, poll={"interval_s": 0.2})
         process = start_daemon(path, unprivileged=True)
         try:
-            assert wait_for(lambda: (state / "status.json").exists())
+            eventually(lambda: (state / "status.json").exists())
             os.chmod(state, 0o555)
             time.sleep(1)
             main(["--config", str(path), "status"])
@@ -813,7 +813,7 @@ def test_every_loss_is_told_by_status_doctor_healthz_and_metrics(tmp_path, capsy
         )
         process = start_daemon(path)
         try:
-            assert wait_for(lambda: len(stored_seqs(state)) >= 32)
+            eventually(lambda: len(stored_seqs(state)) >= 32)
             healthz = urllib.request.urlopen  # noqa: S310 - loopback
             with pytest.raises(urllib.error.HTTPError) as answer:
                 healthz(f"http://127.0.0.1:{port}/healthz", timeout=5)

@@ -26,7 +26,7 @@ from luxlogd.outputs import metrics
 from luxlogd.sim.simulator import Simulator
 from luxlogd.store.chunks import series_id
 from luxlogd.store.reader import Reader
-from tests.helpers import require
+from tests.helpers import accepts, eventually, require
 from tests.test_service import config_for
 
 try:
@@ -91,14 +91,7 @@ class Broker:
     def start(self):
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         self.process = subprocess.Popen([need("mosquitto"), "-c", str(self.config)], **quiet)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise AssertionError(f"mosquitto did not start: {self.log()}")
+        eventually(lambda: accepts(self.port), 5, 0.02, what=lambda: f"mosquitto: {self.log()}")
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:
@@ -157,14 +150,11 @@ class Subscriber:
             return [(payload, retained) for t, payload, retained in self.messages if t == topic]
 
     def wait_for(self, check, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def seen():
             with self.lock:
-                found = check(list(self.messages))
-            if found:
-                return found
-            time.sleep(0.02)
-        raise AssertionError(f"not seen in {timeout} s; got {[m[0] for m in self.messages]}")
+                return check(list(self.messages))
+
+        return eventually(seen, timeout, 0.02, what=lambda: f"got {[m[0] for m in self.messages]}")
 
     def close(self):
         self.client.loop_stop()

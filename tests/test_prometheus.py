@@ -18,7 +18,7 @@ import pytest
 
 from luxlogd.sim.simulator import Simulator
 from luxlogd.store.reader import Reader
-from tests.helpers import require
+from tests.helpers import eventually, require
 from tests.system import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def sample_exposition(raw=False):
     """The exposition of a daemon with every family present (a poll, sizes, a roll-up)."""
     from luxlogd.health.counters import Counters
     from luxlogd.outputs.metrics import render_metrics
-    from tests.test_storage import simulated_polls
+    from tests.helpers import simulated_polls
 
     poll = simulated_polls(1, start=time.time())[0]
     status = Counters(polls_ok=3, last_success=time.time()).as_dict() | {"storage_ok": True}
@@ -81,14 +81,9 @@ def query(port, expr):
     return answer["data"]["result"]
 
 
-def wait_for(check, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError("timed out")
+def wait_for(check, timeout=30.0, what=None):
+    """Prometheus scrapes every second: ask it every half second."""
+    return eventually(check, timeout=timeout, step=0.5, what=what)
 
 
 def start_prometheus(tmp_path, name, config):
@@ -235,7 +230,7 @@ def test_prometheus_scrapes_two_daemons_and_every_dashboard_query_answers(tmp_pa
         assert len(rates) == 2 and all(0 <= float(r["value"][1]) < 1 for r in rates)
         # Every query of the dashboard returns data.
         for n, expr in enumerate(dashboard_queries()):
-            assert wait_for(lambda e=expr: query(port, e), timeout=20), expr
+            wait_for(lambda e=expr: query(port, e), timeout=20, what=expr)
             assert query(port, f"dashboard:query_{n}"), expr
         # The dashboard's panels, drawn from these answers in headless Chromium.
         render_dashboard(port, tmp_path, observed + 10)

@@ -23,7 +23,7 @@ from luxlogd.sim.simulator import Simulator
 from luxlogd.store.chunks import series_id
 from luxlogd.store.reader import Reader
 from luxlogd.store.writer import Storage
-from tests.helpers import VirtualClock
+from tests.helpers import VirtualClock, eventually
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,13 +55,10 @@ class NotifySocket:
         return [text for _, text in self.messages]
 
     def wait_for(self, prefix, timeout=5.0, after=0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for _, text in self.messages[after:]:
-                if text.startswith(prefix):
-                    return text
-            time.sleep(0.01)
-        raise AssertionError(f"no {prefix!r} in {self.texts()}")
+        def said():
+            return next((t for _, t in self.messages[after:] if t.startswith(prefix)), None)
+
+        return eventually(said, timeout, 0.01, what=lambda: f"no {prefix!r} in {self.texts()}")
 
     def close(self):
         self._stop.set()
@@ -209,9 +206,7 @@ def test_without_a_watchdog_the_heartbeat_follows_progress_and_a_hang_exits(tmp_
         service = Service(load_config(path), stall_monitor=monitor)
         thread, _ = run_in_thread(service)
         heartbeat = runtime / "heartbeat"
-        deadline = time.monotonic() + 5
-        while not heartbeat.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        eventually(heartbeat.exists, timeout=5)
         first = heartbeat.stat().st_mtime_ns
         time.sleep(1.5)
         assert heartbeat.stat().st_mtime_ns > first  # polling: the heartbeat moves
@@ -219,9 +214,7 @@ def test_without_a_watchdog_the_heartbeat_follows_progress_and_a_hang_exits(tmp_
         service.client = HangingClient()
         time.sleep(0.5)
         stuck_at = heartbeat.stat().st_mtime_ns
-        deadline = time.monotonic() + 6
-        while not stalls and time.monotonic() < deadline:
-            time.sleep(0.05)
+        eventually(lambda: stalls, timeout=6)
         assert stalls == [1]  # the hung read outlived the 1 s limit
         assert heartbeat.stat().st_mtime_ns == stuck_at
         service.request_stop()
@@ -500,9 +493,7 @@ def test_demo_runs_the_simulator_the_daemon_and_the_web_until_ctrl_c(tmp_path):
     try:
         first = process.stdout.readline()
         assert first.startswith("luxlogd demo: simulated heat pump on 127.0.0.1:")
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline and not (tmp_path / "d/state/status.json").exists():
-            time.sleep(0.1)
+        eventually((tmp_path / "d/state/status.json").exists, timeout=8)
         time.sleep(0.5)
     finally:
         process.send_signal(signal.SIGINT)

@@ -7,59 +7,16 @@ import pytest
 
 from luxlogd.base.errors import StorageError
 from luxlogd.cli import main
-from luxlogd.heatpump.poll import Poll
-from luxlogd.sim.simulator import Simulator
-from luxlogd.store import codec, wal
+from luxlogd.store import wal
 from luxlogd.store.chunks import DAY_MS, HOUR_MS, series_id
-from luxlogd.store.codec import CodecError
 from luxlogd.store.database import SCHEMA_VERSION, Database
 from luxlogd.store.reader import Reader
 from luxlogd.store.writer import Storage
 from tests.crash_writer import poll_for
-from tests.helpers import FrozenClock
+from tests.helpers import no_sync, simulated_polls
 
 TVL = series_id("calculations", 10)
 SEQ = series_id("parameters", 0)
-
-
-def simulated_polls(count, step_s=30, seed=2, start=1_700_000_000.0):
-    clock = FrozenClock(start)
-    sim = Simulator(clock=clock, seed=seed)
-    polls = []
-    for _ in range(count):
-        p, c, v = sim.arrays()
-        polls.append(Poll(int(clock.now * 1000), 0, tuple(p), tuple(c), tuple(v)))
-        clock.now += step_s
-    return polls
-
-
-def no_sync(fd):
-    return None
-
-
-def test_codec_round_trips_keyframes_and_deltas():
-    first, second = poll_for(1), poll_for(2)
-    key = codec.encode(first, None)
-    delta = codec.encode(second, first)
-    assert codec.is_keyframe(key) and not codec.is_keyframe(delta)
-    assert codec.decode(key, None) == first
-    assert codec.decode(delta, first) == second
-    assert len(delta) < 200 < len(key)
-    ts_ms, status, changes = codec.changes_of(delta)
-    assert (ts_ms, status) == (second.ts_ms, second.calc_status) and changes
-    assert codec.changes_of(key) is None
-    reshaped = Poll(1, 0, (1, 2), (3,), ())
-    assert codec.is_keyframe(codec.encode(reshaped, first))
-    for bad, base in (
-        (b"", None),
-        (b"\x09\x00", None),
-        (delta, None),
-        (delta[:-1], first),
-        (delta + b"\x00", first),
-        (b"\x01\x01\x00\x00\xff", None),
-    ):
-        with pytest.raises(CodecError):
-            codec.decode(bad, base)
 
 
 def test_polls_survive_reopening_exactly(tmp_path):
@@ -112,69 +69,6 @@ def test_days_are_sealed_into_blocks_and_read_back_identically(tmp_path):
     assert rows == expected
     size = (tmp_path / "luxlogd.sqlite").stat().st_size
     assert size / len(polls) < 150  # bytes per poll, sealed days plus a hot day
-
-
-def brute_force_buckets(polls, start_ms, end_ms, points):
-    width = -(-(end_ms - start_ms) // points)
-    groups = {}
-    for p in polls:
-        if start_ms <= p.ts_ms < end_ms:
-            groups.setdefault((p.ts_ms - start_ms) // width, []).append(p.calculations[10])
-    return {
-        start_ms + k * width: (min(v), max(v), sum(v) / len(v), len(v)) for k, v in groups.items()
-    }
-
-
-def test_downsampled_series_equal_a_brute_force_computation(tmp_path):
-    polls = simulated_polls(2 * 720 + 100, step_s=120)
-    with Storage(tmp_path, fdatasync=no_sync) as storage:
-        for p in polls:
-            storage.append(p)
-    with Reader(tmp_path) as store:
-        # Short buckets: from the polls themselves, exactly.
-        start, end = polls[50].ts_ms, polls[500].ts_ms
-        got = {
-            b.start_ms: (b.minimum, b.maximum, b.mean, b.count)
-            for b in store.buckets(TVL, start, end, 100)
-        }
-        assert got == brute_force_buckets(polls, start, end, 100)
-        # Hour-aligned long buckets: from the hourly aggregates, also exactly.
-        day = polls[0].ts_ms - polls[0].ts_ms % DAY_MS + DAY_MS
-        start, end = day, day + DAY_MS + 4 * HOUR_MS
-        got = {
-            b.start_ms: (b.minimum, b.maximum, round(b.mean, 6), b.count)
-            for b in store.buckets(TVL, start, end, 7)
-        }
-        want = {
-            k: (a, b, round(c, 6), d)
-            for k, (a, b, c, d) in brute_force_buckets(polls, start, end, 7).items()
-        }
-        assert got == want
-        # A constant series in a sealed day comes from the day's base values.
-        constant = store.buckets(series_id("calculations", 91), start, end, 7)
-        assert {b.minimum for b in constant} == {polls[0].calculations[91]}
-
-
-def test_every_read_sees_polls_that_are_only_in_the_wal(tmp_path):
-    polls = simulated_polls(25)
-    storage = Storage(tmp_path, fdatasync=no_sync, commit_every=10).open()
-    for p in polls:
-        storage.append(p)
-    reader = Reader(tmp_path)  # SQLite has committed some; the rest wait in the write buffer
-    committed = reader.database.last_seq_committed()
-    assert 0 < committed < 25
-    assert [r[0] for r in reader.polls(0, 2**62, [TVL])] == [p.ts_ms for p in polls]
-    assert reader.latest_lengths() == {"parameters": 1143, "calculations": 267, "visibilities": 366}
-    buckets = reader.buckets(TVL, polls[0].ts_ms, polls[-1].ts_ms + 1, 25)
-    assert sum(b.count for b in buckets) == 25  # the chart includes the newest poll
-    assert buckets[-1].maximum == polls[-1].calculations[10]
-    stats = reader.stats()
-    assert (stats.polls, stats.wal_only, stats.last_ms) == (25, 25 - committed, polls[-1].ts_ms)
-    assert reader.latest() == polls[-1]
-    reader.close()
-    storage.close()
-    with Reader(tmp_path) as sealed_only:  # and the newest poll of a sealed day
-        assert sealed_only.latest() == polls[-1]
 
 
 def test_a_failed_fsync_is_never_acknowledged_and_poisons_the_log(tmp_path):

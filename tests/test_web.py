@@ -19,6 +19,7 @@ from luxlogd.heatpump.client import HeatPumpError
 from luxlogd.outputs.metrics import escape_label
 from luxlogd.sim.simulator import Simulator
 from tests import webdriver
+from tests.helpers import eventually
 from tests.system import free_port
 
 
@@ -272,9 +273,7 @@ def test_the_daemon_serves_its_own_data(tmp_path):
         service = Service(load_config(path, environ={}))
         thread = threading.Thread(target=service.run, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not service.counters.polls_ok:
-            time.sleep(0.05)
+        eventually(lambda: service.counters.polls_ok, timeout=5)
         host, port = service.outputs.web.httpd.server_address
         status, _, body = get(f"http://{host}:{port}/metrics")
         health = get(f"http://{host}:{port}/healthz")[0]
@@ -456,9 +455,7 @@ def test_charts_and_status_include_the_poll_stored_a_moment_ago(tmp_path, capsys
         service.client = FourPolls(HeatPumpClient.from_config(config.heatpump))
         thread = threading.Thread(target=service.run, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and service.counters.polls_ok < 4:
-            time.sleep(0.02)
+        eventually(lambda: service.counters.polls_ok >= 4, timeout=5)
         host, port = service.outputs.web.httpd.server_address
         newest = service.last_poll
         committed = service.storage.database.last_seq_committed()

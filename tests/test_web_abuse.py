@@ -19,6 +19,7 @@ import pytest
 
 from luxlogd.outputs.web import auth, server
 from luxlogd.sim.simulator import Simulator
+from tests.helpers import accepts, eventually
 from tests.test_web import get, post_login
 
 REPO = Path(__file__).resolve().parent.parent
@@ -216,13 +217,7 @@ def start_daemon(tmp_path, port, web_port, token=""):
         preexec_fn=limits,
         env=dict(os.environ, RUNTIME_DIRECTORY=str(tmp_path / "run")),
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", web_port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    eventually(lambda: accepts(web_port), timeout=10, step=0.1, what=f"web port {web_port}")
     return process
 
 

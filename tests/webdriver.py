@@ -14,6 +14,8 @@ import urllib.request
 import zlib
 from pathlib import Path
 
+from tests.helpers import eventually
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 # Headless, and nothing but 127.0.0.1: every other host name fails to resolve and every
@@ -101,14 +103,7 @@ class Browser:
         self.call("POST", f"/element/{self.find(css)}/click", {})
 
     def wait_for(self, script: str, timeout: float = 10.0, *args: object) -> object:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.run(script, *args)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise WebDriverError(f"timed out waiting for: {script}")
-            time.sleep(0.1)
+        return eventually(lambda: self.run(script, *args), timeout, 0.1, what=script)
 
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("GET", "/screenshot"))

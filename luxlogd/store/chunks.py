@@ -274,6 +274,7 @@ def verify(row: Sequence[Any], blocks: Sequence[tuple[int, bytes, bytes]]) -> li
             assert flat is not None, "a series outside the arrays"
             stored = expand(base[flat], points, count)
             values = [stored[position] for position in order]
+            figures = list(unpack(hourly, "q"))
         except (AssertionError, zlib.error, struct.error, ValueError, IndexError) as error:
             problems.append(f"series {series} cannot be read ({error})")
             continue
@@ -281,7 +282,7 @@ def verify(row: Sequence[Any], blocks: Sequence[tuple[int, bytes, bytes]]) -> li
         for slot in range(SLOTS):
             part = values[edges[slot] : edges[slot + 1]]
             expected += (min(part), max(part), sum(part), len(part)) if part else (0, 0, 0, 0)
-        if list(unpack(hourly, "q")) != expected:
+        if figures != expected:
             differ.append(series)
     if differ:
         problems.append(f"the hourly figures of {len(differ)} series differ from their values")
