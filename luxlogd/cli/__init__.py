@@ -2,6 +2,8 @@
 
 `main()` builds the parser from the command modules (daemon, data, heatpump), runs the
 handler, and turns an expected failure into one line and its exit code (base.errors.EXIT_CODES).
+Each command imports what it uses when it runs (the only function-level imports left), so
+`luxlogd --version` or `check-config` on a Raspberry Pi does not load the web server.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from luxlogd.health import logs
 from luxlogd.health.status import StatusFiles
 
 logger = logging.getLogger("luxlogd.health")  # its name in the journal (README)
@@ -200,7 +201,6 @@ class StallMonitor:
             idle,
             self.limit_s,
         )
-        from luxlogd.health import logs
 
         logs.flush()  # the reason first, before the dump
         try:

@@ -118,7 +118,6 @@ class Outputs:
     def _start_mqtt(self) -> None:
         if not self.config.mqtt.enabled:
             return
-        from luxlogd.outputs.mqtt import Publisher
 
         try:
             self.mqtt = Publisher(self.config, self.wallclock).start()

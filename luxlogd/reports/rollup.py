@@ -30,7 +30,13 @@ from luxlogd.heatpump import sensors
 from luxlogd.reports import export, stats
 from luxlogd.reports.dta import write_dta
 from luxlogd.reports.ledger import Ledger, reports_lock
-from luxlogd.store.paths import FAILED_ROLLUP_FILE, LAST_ROLLUP_FILE, PROGRESS_FILE
+from luxlogd.store.paths import (
+    DATABASE_NAME,
+    FAILED_ROLLUP_FILE,
+    LAST_ROLLUP_FILE,
+    PROGRESS_FILE,
+    WAL_DIRECTORY,
+)
 from luxlogd.store.reader import Reader
 
 logger = logging.getLogger("luxlogd.reports")  # its name in the journal (README)
@@ -175,7 +181,6 @@ def write_summary(
 
 def run_job(config: Config, job: Job) -> list[Path]:
     """Write the daily, weekly and summary reports of `job`."""
-    from luxlogd.store.paths import DATABASE_NAME, WAL_DIRECTORY
 
     if not any((config.state_dir / name).exists() for name in (DATABASE_NAME, WAL_DIRECTORY)):
         logger.warning("no polls stored in %s yet", config.state_dir)

@@ -26,8 +26,11 @@ from luxlogd.heatpump.poll import Poll
 from luxlogd.heatpump.protocol import GROUPS
 from luxlogd.outputs import metrics
 from luxlogd.outputs.web.server import STATIC, BadRequest, Busy, Handler
-from luxlogd.reports import export
+from luxlogd.reports import export, rollup, stats
+from luxlogd.reports.glance import glance
 from luxlogd.store.chunks import series_id
+from luxlogd.store.paths import WAL_DIRECTORY
+from luxlogd.store.reader import database_bytes, directory_bytes
 
 MAX_POINTS = 10_000
 MAX_PATTERNS = 64
@@ -135,9 +138,6 @@ def healthz(handler: Handler, query: dict[str, str]) -> None:
 
 
 def metrics_text(handler: Handler, query: dict[str, str]) -> None:
-    from luxlogd.reports import rollup
-    from luxlogd.store.paths import WAL_DIRECTORY
-    from luxlogd.store.reader import database_bytes, directory_bytes
 
     config = handler.server.config
     state_dir = config.state_dir
@@ -207,7 +207,6 @@ def sensor_list(handler: Handler, query: dict[str, str]) -> None:
 
 
 def glance_data(handler: Handler, query: dict[str, str]) -> None:
-    from luxlogd.reports.glance import glance
 
     language = _language(handler, query)
     with handler.server.reader() as reader:
@@ -296,7 +295,6 @@ def export_data(handler: Handler, query: dict[str, str]) -> None:
 
 
 def summary(handler: Handler, query: dict[str, str]) -> None:
-    from luxlogd.reports import rollup
 
     config = handler.server.config
     days = _integer(query, "days", 7, 1, MAX_DAYS)
@@ -359,7 +357,6 @@ def calendar_stats(handler: Handler, query: dict[str, str]) -> None:
     """/api/stats?month=YYYY-MM (per day) or ?season=YYYY (per month): finished days are
     computed once and kept; a request runs out of time rather than on, and the next one
     continues where it stopped."""
-    from luxlogd.reports import stats
 
     config = handler.server.config
     now_ms = int(handler.server.clock() * 1000)
