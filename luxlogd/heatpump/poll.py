@@ -7,6 +7,7 @@ the raw integers are the record of truth, decoded only on the way out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from luxlogd.heatpump import sensors
@@ -42,17 +43,22 @@ class Poll:
         """{"parameters": n, "calculations": n, "visibilities": n}."""
         return dict(zip(GROUPS, self.lengths, strict=True))
 
+    @cached_property
+    def values(self) -> tuple[int, ...]:
+        """Every value: parameters, then calculations, then visibilities (made once: the
+        writer compares a poll with two others)."""
+        return (*self.parameters, *self.calculations, *self.visibilities)
+
     def flat(self) -> list[int]:
-        """Every value in one list: parameters, then calculations, then visibilities."""
-        return [*self.parameters, *self.calculations, *self.visibilities]
+        """Every value in one list (a copy, to change): see `values`."""
+        return list(self.values)
 
     def array(self, group: str) -> tuple[int, ...]:
         """The raw array of `group` ("parameters", "calculations" or "visibilities")."""
-        return {
-            "parameters": self.parameters,
-            "calculations": self.calculations,
-            "visibilities": self.visibilities,
-        }[group]
+        if group not in GROUPS:
+            raise KeyError(group)
+        array: tuple[int, ...] = getattr(self, group)  # the groups are its fields' names
+        return array
 
     def decode(self) -> dict[str, Any]:
         """luxtronik field name -> value, exactly as luxtronik 0.3.14 decodes these integers."""

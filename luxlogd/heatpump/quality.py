@@ -8,11 +8,13 @@ few values) is logged once when it appears and once when it is gone; each is cou
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from luxlogd.heatpump import catalogue, sensors
+from luxlogd.heatpump.catalogue import Sensor
 from luxlogd.heatpump.counters import NEAR_ZERO, plausible_growth
 from luxlogd.heatpump.poll import Poll
 
@@ -27,6 +29,21 @@ class Problem:
     check: str  # too_few_values, missing, not_connected, out_of_range, counter, stuck, clock
     key: str  # the sensor (or array) it is about
     message: str
+
+
+@functools.cache
+def _ranged() -> tuple[tuple[Sensor, sensors.Field, float, float], ...]:
+    """The sensors with a plausible range (counters aside), their fields and that range."""
+    return tuple(
+        (s, sensors.sensor_field(s.key), s.low, s.high)
+        for s in catalogue.SENSORS
+        if s.low is not None and s.high is not None and s.kind not in catalogue.COUNTER_KINDS
+    )
+
+
+@functools.cache
+def _counter_sensors() -> tuple[Sensor, ...]:
+    return tuple(s for s in catalogue.SENSORS if s.counter)
 
 
 def check_poll(poll: Poll, previous: Poll | None) -> list[Problem]:
@@ -50,22 +67,19 @@ def check_poll(poll: Poll, previous: Poll | None) -> list[Problem]:
                     f"{sensor.en}: reads {value:g}, the value of a sensor that is not connected",
                 )
             )
-    for sensor in catalogue.SENSORS:
-        if sensor.low is None or sensor.high is None or sensor.kind in catalogue.COUNTER_KINDS:
-            continue
-        value = sensors.value(poll, sensor.key)
+    for sensor, known, low, high in _ranged():
+        value = sensors.field_value(known, poll)
         if not isinstance(value, int | float) or isinstance(value, bool):
             continue
         if sensor.not_connected(value):
             continue  # optional sensors that are not there
-        if not sensor.low <= value <= sensor.high:
+        if not low <= value <= high:
             unit = f" {sensor.unit}" if sensor.unit else ""
             found.append(
                 Problem(
                     "out_of_range",
                     sensor.key,
-                    f"{sensor.en}: {value:g}{unit}, outside {sensor.low:g} to "
-                    f"{sensor.high:g}{unit}",
+                    f"{sensor.en}: {value:g}{unit}, outside {low:g} to {high:g}{unit}",
                 )
             )
     if previous is not None and poll.ts_ms <= previous.ts_ms:
@@ -135,8 +149,8 @@ class Validator:
         that holds for PERSISTS readings (a replaced controller) becomes the new track."""
         found = []
         at = (poll.ts_ms, controller_clock(poll))
-        for sensor in catalogue.SENSORS:
-            value = sensors.value(poll, sensor.key) if sensor.counter else None
+        for sensor in _counter_sensors():
+            value = sensors.value(poll, sensor.key)
             if value is None:
                 continue
             mark = self.marks.get(sensor.key)

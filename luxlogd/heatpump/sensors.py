@@ -100,7 +100,7 @@ class Field:
     def secret(self) -> bool:
         return (self.group, self.index) in SECRETS
 
-    @property
+    @functools.cached_property
     def width(self) -> int:
         """How many values the decoding reads (the version string reads nine)."""
         versioned = self.group == "calculations" and self.index in VERSION_RANGE
@@ -197,6 +197,7 @@ def _scaled(sensor: Sensor) -> Field:
     )
 
 
+@functools.cache
 def sensor_field(key: str) -> Field:
     """The field of a catalogue key: luxtronik's, or our extra one for a scaled sensor."""
     sensor = catalogue.by_key()[key]
@@ -258,9 +259,15 @@ def decode_array(group: str, values: Sequence[int]) -> dict[str, Any]:
 
 def decode_value(found: Field, values: Sequence[int]) -> Any:
     """Decode one field from its whole array; None where this firmware's array is shorter."""
-    if found.index + found.width > len(values):
+    index, width = found.index, found.width
+    if index + width > len(values):
         return None
-    return found.decode(values[found.index : found.index + found.width])
+    if width == 1:  # all but the firmware version: no slice, no tuple (94 fields a poll)
+        value = values[index]
+        if value is None or found.decoder is None:
+            return value
+        return found.decoder(value)
+    return found.decode(values[index : index + width])
 
 
 class Arrays(Protocol):

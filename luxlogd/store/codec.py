@@ -88,10 +88,25 @@ class _Reader:
         return out
 
 
-def encode(poll: Poll, previous: Poll | None, *, against_base: bool = False) -> bytes:
+def differences(poll: Poll, reference: Poll) -> list[tuple[int, int]]:
+    """(index, difference) of every value that differs between two polls of one shape."""
+    values, before = poll.values, reference.values
+    # Which values differ is found in C (map/compress); Python only touches the few that do.
+    changed = compress(range(len(values)), map(ne, before, values))
+    return [(index, values[index] - before[index]) for index in changed]
+
+
+def encode(
+    poll: Poll,
+    previous: Poll | None,
+    *,
+    against_base: bool = False,
+    changes: list[tuple[int, int]] | None = None,
+) -> bytes:
     """Encode `poll`; as a delta against `previous` when given and of the same shape.
 
     `against_base`: `previous` is a base record every later one refers to (format 2).
+    `changes`: differences(poll, previous), when the caller has them already.
     """
     flags = FLAG_CLOCK_SUSPECT if poll.clock_suspect else 0
     out = bytearray((BASE_FORMAT if against_base else FORMAT_VERSION, flags))
@@ -99,17 +114,14 @@ def encode(poll: Poll, previous: Poll | None, *, against_base: bool = False) -> 
     _put_varint(out, poll.ts_ms)
     for length in poll.lengths:
         _put_varint(out, length)
-    values = poll.flat()
     if previous is None or previous.lengths != poll.lengths:
         out[0] = FORMAT_VERSION
         out[1] |= FLAG_KEYFRAME
-        for value in values:
+        for value in poll.values:
             _put_varint(out, _zigzag(value))
         return bytes(out)
-    before = previous.flat()
-    # Which values differ is found in C (map/compress); Python only touches the few that do.
-    changed = compress(range(len(values)), map(ne, before, values))
-    changes = [(index, values[index] - before[index]) for index in changed]
+    if changes is None:
+        changes = differences(poll, previous)
     _put_varint(out, len(changes))
     last = -1
     for index, difference in changes:
@@ -121,7 +133,7 @@ def encode(poll: Poll, previous: Poll | None, *, against_base: bool = False) -> 
 
 def changed_count(poll: Poll, reference: Poll) -> int:
     """How many values differ between two polls of one shape (counted in C)."""
-    return sum(map(ne, reference.flat(), poll.flat()))
+    return sum(map(ne, reference.values, poll.values))
 
 
 def is_keyframe(data: bytes) -> bool:

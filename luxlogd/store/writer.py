@@ -395,8 +395,9 @@ class Storage:
         base = self.segment_base
         payload = None
         if base is not None and base.lengths == poll.lengths:
-            if 3 * codec.changed_count(poll, base) <= sum(poll.lengths):
-                payload = codec.encode(poll, base, against_base=True)
+            changes = codec.differences(poll, base)  # found once, for the rule and the record
+            if 3 * len(changes) <= sum(poll.lengths):
+                payload = codec.encode(poll, base, against_base=True, changes=changes)
             elif self.wal.segment_records < REBASE_AFTER:
                 payload = codec.encode(poll, None)  # stands alone, like every record
             # else: a third of the values moved since the base (a firmware update, a replaced
