@@ -1,5 +1,5 @@
-"""Doctor's data sections: what was recorded (and what is missing, and why), whether the
-stored data is intact; the plausibility of the readings is in plausibility.py.
+"""Doctor's data sections: what was recorded (and what is missing, and why); whether the
+stored data is intact is in integrity.py, the plausibility of the readings in plausibility.py.
 
 Made for a year of data in a few seconds: poll times come from the sealed days' time
 blobs, and only a sample of sealed days is re-checked value by value (all with --full).
@@ -11,9 +11,7 @@ import bisect
 import datetime as dt
 import shutil
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from luxlogd.base.errors import StorageError
@@ -21,22 +19,19 @@ from luxlogd.base.text import bytes_text, count
 from luxlogd.base.times import duration_text, local_midnight_ms, minute_text
 from luxlogd.config import Config
 from luxlogd.doctor import plausibility
-from luxlogd.doctor.report import Section
+from luxlogd.doctor.integrity import DAMAGED, daemon_running, integrity
+from luxlogd.doctor.report import SHOWN, Section
 from luxlogd.health import events
-from luxlogd.health.status import process_alive, read_status, stale_after_s
+from luxlogd.health.status import stale_after_s
 from luxlogd.heatpump import catalogue
 from luxlogd.reports import rollup
 from luxlogd.reports.ledger import report_date
-from luxlogd.store import losses, wal
 from luxlogd.store.chunks import series_id
-from luxlogd.store.paths import WAL_DIRECTORY
-from luxlogd.store.reader import Reader, decode_records
+from luxlogd.store.reader import Reader
 
-GAPS_SHOWN = 10
+WAL_BACKLOG = 1000  # polls only in the write-ahead log while the daemon runs
 COMPLETE = 0.99  # a day with fewer of its expected polls is incomplete
 CLOCK_JUMP_S = 300  # our clock against the controller's moved by more: a clock jump
-WAL_BACKLOG = 1000  # polls only in the write-ahead log while the daemon runs: SQLite is behind
-RECENT_LOSS_S = 30 * 86400  # a loss this recent is a problem; older ones a warning
 
 
 def sections(config: Config, *, days: int, full: bool, now: float) -> list[Section]:
@@ -59,13 +54,6 @@ def sections(config: Config, *, days: int, full: bool, now: float) -> list[Secti
         ]
 
 
-DAMAGED = (
-    "restart the daemon (systemctl restart luxlogd): at start it moves a damaged "
-    "database aside (luxlogd.sqlite.damaged-*) and rebuilds it from what is readable "
-    "and the write-ahead log"
-)
-
-
 def _guarded(name: str, check: Callable[[], Section]) -> Section:
     """A section, or a problem when the data cannot be read for it (a damaged database)."""
     try:
@@ -74,11 +62,6 @@ def _guarded(name: str, check: Callable[[], Section]) -> Section:
         section = Section(name)
         section.add("problem", f"the stored data cannot be read: {error}", DAMAGED)
         return section
-
-
-def _daemon_running(state_dir: Path) -> bool:
-    status = read_status(state_dir)
-    return status is not None and process_alive(status.get("pid"))
 
 
 def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
@@ -101,7 +84,7 @@ def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
     )
     age = now - last
     if age > stale_after_s(interval):
-        running = _daemon_running(reader.state_dir)
+        running = daemon_running(reader.state_dir)
         section.add(
             "problem",
             f"the newest poll is {duration_text(age)} old",
@@ -120,7 +103,7 @@ def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
     _clock_jumps(section, stored, clocks, diary, now - days * 86400)
     _kept_apart(section, stats)
     _growth(section, reader, stats, first, last)
-    if stats.wal_only > WAL_BACKLOG and _daemon_running(reader.state_dir):
+    if stats.wal_only > WAL_BACKLOG and daemon_running(reader.state_dir):
         section.add(
             "warning",
             f"{stats.wal_only:,} polls are only in the write-ahead log: SQLite is falling behind",
@@ -198,7 +181,7 @@ def _gaps(
         f"({share:.1%} of the time)",
         "see why below; luxlogd status and journalctl -u luxlogd tell more",
     )
-    for a, b in found[-GAPS_SHOWN:]:
+    for a, b in found[-SHOWN:]:
         why = events.explain_gap(diary, a / 1000, b / 1000)
         section.details.append(
             f"gap {minute_text(a / 1000)} to {minute_text(b / 1000)} "
@@ -370,139 +353,3 @@ def _rollups(section: Section, config: Config, first: float, now: float, days: i
         )
     else:
         section.add("ok", f"the last {len(wanted)} daily reports are there")
-
-
-def integrity(reader: Reader, state_dir: Path, full: bool, now: float) -> Section:
-    section = Section("integrity")
-    _wal_frames(section, state_dir / WAL_DIRECTORY, _daemon_running(state_dir))
-    if reader.problem is not None:
-        section.add("problem", f"the database cannot be read: {reader.problem}", DAMAGED)
-    else:
-        check = "integrity_check" if full else "quick_check"
-        result = reader.database_check(full)
-        if result == "ok":
-            section.add("ok", f"SQLite {check}: ok")
-        elif result is not None:
-            section.add("problem", f"SQLite {check} finds damage: {result[:300]}", DAMAGED)
-    try:
-        checked, sealed, problems = reader.verify_sealed(None if full else 8)
-    except Exception as error:  # a damaged page can surface as any sqlite3 error here
-        checked, sealed, problems = 0, 0, [f"cannot be read: {error}"]
-    section.facts.update(sealed_days=sealed, sealed_days_checked=checked)
-    if problems:
-        section.add(
-            "problem",
-            "; ".join(problems[:5]),
-            "the raw values of other days are "
-            "intact; restart the daemon to rebuild, and report this as a bug",
-        )
-    elif sealed:
-        which = "all" if checked == sealed else f"{checked} of {sealed}"
-        section.add("ok", f"{which} sealed days agree with their hourly figures")
-    _losses(section, state_dir, now)
-    lost = reader.lost_blocks()
-    if lost:
-        section.add(
-            "warning",
-            f"{lost} series-days could not be rescued when the database was "
-            "rebuilt: their values are unknown (gaps in charts)",
-            "nothing to do; the rest is intact",
-        )
-    return section
-
-
-def _losses(section: Section, state_dir: Path, now: float) -> None:
-    """Every loss the daemon told (damage, rebuilds, polls dropped while storage failed)."""
-    told = losses.read_losses(state_dir)
-    section.facts["losses"] = [
-        {"ts": x.ts, "kind": x.kind, "polls_lost": x.polls_lost, "seqs": x.seqs, "detail": x.detail}
-        for x in told
-    ]
-    if not told:
-        section.add("ok", "no stored poll was ever lost or damaged (ledger of losses empty)")
-        return
-    total = sum(x.polls_lost for x in told)
-    recent = [x for x in told if now - x.ts < RECENT_LOSS_S]
-    level = "problem" if recent else "warning"
-    section.add(
-        level,
-        f"{count(len(told), 'damage event')}, {count(total, 'poll')} lost in "
-        f"all; the last: {told[-1].text()}",
-        "check the disk (an SD card that loses "
-        "writes on power cuts? dmesg, smartctl); luxlogd kept everything it "
-        "could",
-    )
-    for loss in told[-GAPS_SHOWN:]:
-        section.details.append(loss.text())
-
-
-def _wal_frames(section: Section, directory: Path, daemon_running: bool) -> None:
-    """Every frame's checksum and sequence, every record decodable."""
-    paths = wal.segment_paths(directory)
-    frames, damaged = 0, []
-    records: list[wal.Record] = []
-    expected: int | None = None
-    for position, path in enumerate(paths):
-        data = _read_settled(path, daemon_running and position == len(paths) - 1)
-        if data is None:
-            continue
-        found = wal.scan(data, int(path.stem))
-        seqs = [seq for seq, _ in found.records]
-        first = expected if expected is not None else int(path.stem)
-        missing = sum(b - a + 1 for a, b in wal.missing_between(seqs, first))
-        if missing:
-            damaged.append(f"{path.name}: {count(missing, 'record')} missing")
-        frames += len(found.records)
-        base = wal.read_base(path, found)
-        records += [wal.Record(seq, payload, base) for seq, payload in found.records]
-        if seqs:
-            expected = seqs[-1] + 1
-        live_tail = daemon_running and position == len(paths) - 1 and found.torn_tail
-        for start, end in found.damaged:
-            if live_tail and (start, end) == found.damaged[-1]:
-                continue  # the record being written right now
-            damaged.append(f"{path.name}: {end - start} bytes at {start} that are not whole frames")
-    aside = sorted(p.name for p in directory.glob("*.damaged*"))
-    section.facts.update(
-        wal_frames=frames, wal_segments=len(paths), wal_damaged=damaged, wal_moved_aside=aside
-    )
-    decoded = sum(1 for _ in decode_records(records))
-    if damaged:
-        section.add(
-            "problem",
-            "write-ahead log: " + "; ".join(damaged),
-            "a torn write (a crash or power cut while writing): no acknowledged poll is "
-            "in it. Restart the daemon; it moves the damaged bytes aside",
-        )
-    elif decoded != frames:
-        section.add(
-            "problem",
-            f"write-ahead log: {frames - decoded} of {frames} records cannot be decoded",
-            "report this as a bug, with the wal directory",
-        )
-    else:
-        where = f"{count(frames, 'frame')} in {count(len(paths), 'segment')}"
-        section.add(
-            "ok", f"write-ahead log: {where} verified (checksums, numbering, every record readable)"
-        )
-    if aside:
-        section.add(
-            "info",
-            f"earlier damage was moved aside: {', '.join(aside[:3])}"
-            + (" ..." if len(aside) > 3 else "")
-            + " (no acknowledged poll is in them;"
-            " they may be deleted)",
-        )
-
-
-def _read_settled(path: Path, live: bool) -> bytes | None:
-    """A segment's bytes; the one being written is read again after a moment when its tail
-    looks torn (the daemon may be in the middle of an append)."""
-    try:
-        data = path.read_bytes()
-        if live and wal.scan(data, int(path.stem)).damaged:
-            time.sleep(0.2)
-            data = path.read_bytes()
-        return data
-    except FileNotFoundError:  # the daemon removed it meanwhile: its records are in SQLite
-        return None

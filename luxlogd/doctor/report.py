@@ -10,6 +10,7 @@ from typing import Any
 from luxlogd.base.errors import EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
 from luxlogd.base.text import count
 
+SHOWN = 10  # at most this many items of one kind are listed (gaps, losses ...)
 LEVELS = ("ok", "info", "warning", "problem")
 VERDICT_RANK = {"ok": 0, "info": 0, "warning": 1, "problem": 2}
 
