@@ -1,43 +1,33 @@
-"""The endpoints: health, metrics, the JSON API and the page. Each request takes a slot of its
-kind first (server.SLOTS) and bounded work: at most MAX_PATTERNS sensor patterns, MAX_DAYS
-days of summaries (finished days are cached), 10,000 points. One short function per
-endpoint, hence a little over 400 lines.
+"""The endpoints: the routing, health, metrics, the sensors, the newest poll, the status,
+the log and the page. Each request takes a slot of its kind first (server.SLOTS) and bounded
+work (query.py); the endpoints that read stored polls are in data.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
-import time
 import urllib.parse
-from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
-from functools import partial
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, cast
 
-from luxlogd.base.errors import SensorPatternError, TimeRangeError
-from luxlogd.base.times import local_midnight_ms, local_time, to_ms
-from luxlogd.config import LANGUAGES
 from luxlogd.health import logs
 from luxlogd.health.status import problems
-from luxlogd.heatpump import catalogue, sensors
+from luxlogd.heatpump import sensors
 from luxlogd.heatpump.poll import Poll
 from luxlogd.heatpump.protocol import GROUPS
 from luxlogd.outputs import metrics
-from luxlogd.outputs.web.server import STATIC, BadRequest, Busy, Handler
-from luxlogd.reports import export, rollup, stats
+from luxlogd.outputs.web.data import calendar_stats, coverage, export_data, series, summary
+from luxlogd.outputs.web.query import (
+    chosen_fields,
+    language_of,
+    poll_lengths,
+    slot_for,
+)
+from luxlogd.outputs.web.server import STATIC, Handler
+from luxlogd.reports import rollup
 from luxlogd.reports.glance import glance
-from luxlogd.store.chunks import series_id
 from luxlogd.store.paths import WAL_DIRECTORY
 from luxlogd.store.reader import database_bytes, directory_bytes
-
-MAX_POINTS = 10_000
-MAX_PATTERNS = 64
-MAX_PATTERN_CHARS = 2_000
-MAX_DAYS = 31
-WORK_DEADLINE_S = 20.0
-CACHED_DAYS = 400
 
 
 def route(handler: Handler, url: urllib.parse.SplitResult) -> None:
@@ -47,73 +37,16 @@ def route(handler: Handler, url: urllib.parse.SplitResult) -> None:
     endpoint = ENDPOINTS.get(path)
     if endpoint is not None:
         kind, answer = endpoint
-        with _slot(handler, kind):
+        with slot_for(handler, kind):
             answer(handler, query)
     elif path in ("/", "/index.html", "/login"):
-        with _slot(handler, "light"):
+        with slot_for(handler, "light"):
             handler.send_file(STATIC / "index.html")
     elif path.startswith("/static/"):
-        with _slot(handler, "light"):
+        with slot_for(handler, "light"):
             handler.send_static(urllib.parse.unquote(path[len("/static/") :]))
     else:
         handler.send_json(HTTPStatus.NOT_FOUND, {"error": "not found"})
-
-
-@contextmanager
-def _slot(handler: Handler, kind: str) -> Iterator[None]:
-    slot = handler.server.slots[kind]
-    if not slot.acquire(timeout=2.0):
-        raise Busy(f"too many {kind} requests at once; try again")
-    try:
-        yield
-    finally:
-        slot.release()
-
-
-def _time_ms(text: str | None, name: str, *, end_of_day: bool = False) -> int:
-    if not text:
-        raise BadRequest(f"{name}: missing (an ISO 8601 date or date-time)")
-    try:
-        return to_ms(export.parse_time(text, end_of_day=end_of_day))
-    except TimeRangeError as error:
-        raise BadRequest(f"{name}: {error}") from None
-
-
-def _range(query: dict[str, str]) -> tuple[int, int]:
-    start = _time_ms(query.get("from"), "from")
-    end = _time_ms(query.get("to"), "to", end_of_day=True)
-    if end <= start:
-        raise BadRequest("to: must be after from")
-    return start, end
-
-
-def _integer(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    try:
-        value = int(query.get(name, str(default)))
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise BadRequest(f"{name}: expected an integer {low}-{high}")
-    return value
-
-
-def _lengths(handler: Handler) -> dict[str, int]:
-    poll = handler.server.provider.latest_poll()
-    return {} if poll is None else poll.lengths_by_group()
-
-
-def _patterns(text: str, name: str) -> list[str]:
-    patterns = [p for p in text.split(",") if p.strip()]
-    if len(text) > MAX_PATTERN_CHARS or len(patterns) > MAX_PATTERNS:
-        raise BadRequest(f"{name}: at most {MAX_PATTERNS} patterns, {MAX_PATTERN_CHARS} characters")
-    return list(dict.fromkeys(p.strip() for p in patterns))
-
-
-def _chosen(handler: Handler, text: str, name: str) -> list[sensors.Field]:
-    try:
-        return sensors.resolve_sensors(_patterns(text, name), _lengths(handler))
-    except SensorPatternError as error:
-        raise BadRequest(f"{name}: {error}") from None
 
 
 def healthz(handler: Handler, query: dict[str, str]) -> None:
@@ -160,13 +93,6 @@ def metrics_text(handler: Handler, query: dict[str, str]) -> None:
     handler.send_text(text, "text/plain; version=0.0.4; charset=utf-8")
 
 
-def _language(handler: Handler, query: dict[str, str]) -> str:
-    language = query.get("lang") or handler.server.config.ui.language
-    if language not in LANGUAGES:
-        raise BadRequest(f"lang: expected one of {', '.join(LANGUAGES)}")
-    return language
-
-
 def _hidden(found: sensors.Field, poll: Poll | None) -> str | None:
     """Why the page hides a sensor unless asked: a visibility flag, a field luxtronik does
     not know, a sensor that is not connected (it reads a rail value)."""
@@ -181,9 +107,9 @@ def _hidden(found: sensors.Field, poll: Poll | None) -> str | None:
 
 
 def sensor_list(handler: Handler, query: dict[str, str]) -> None:
-    language = _language(handler, query)
+    language = language_of(handler, query)
     poll = handler.server.provider.latest_poll()
-    lengths = _lengths(handler) or {group: 0 for group in GROUPS}
+    lengths = poll_lengths(handler) or {group: 0 for group in GROUPS}
     listing = []
     for f in sensors.resolve_sensors([*GROUPS, sensors.WELL_KNOWN], lengths):
         sensor = f.sensor
@@ -208,228 +134,15 @@ def sensor_list(handler: Handler, query: dict[str, str]) -> None:
 
 def glance_data(handler: Handler, query: dict[str, str]) -> None:
 
-    language = _language(handler, query)
+    language = language_of(handler, query)
     with handler.server.reader() as reader:
         handler.send_json(HTTPStatus.OK, glance(reader, handler.server.clock(), language))
-
-
-def series(handler: Handler, query: dict[str, str]) -> None:
-    name = query.get("sensor")
-    if not name:
-        raise BadRequest("sensor: missing")
-    chosen = _chosen(handler, name, "sensor")
-    if len(chosen) != 1:
-        raise BadRequest("sensor: name one field, not a pattern")
-    found = chosen[0]
-    state = found.sensor is not None and found.sensor.kind == "state"
-    if not found.numeric and not state:
-        raise BadRequest(f"sensor: {found.name} is not numeric")
-    start, end = _range(query)
-    points = _integer(query, "points", 1000, 1, MAX_POINTS)
-    with handler.server.reader() as reader:
-        buckets = reader.buckets(series_id(found.group, found.index), start, end, points)
-
-    def value(raw: float) -> float:
-        return float(raw) if state else _decode_number(found, raw)
-
-    language = _language(handler, query)
-    states = None
-    if state and found.sensor is not None and found.sensor.states:
-        names = catalogue.STATES[found.sensor.states]
-        states = {code: catalogue.state_text(found.sensor.states, code, language) for code in names}
-    handler.send_json(
-        HTTPStatus.OK,
-        {
-            "sensor": found.name,
-            "unit": found.unit,
-            "label": found.label(language),
-            "display_unit": found.display_unit,
-            "states": states,
-            "t": [b.start_ms / 1000 for b in buckets],
-            "min": [value(b.minimum) for b in buckets],
-            "max": [value(b.maximum) for b in buckets],
-            "mean": [round(value(b.mean), 4) for b in buckets],
-            "count": [b.count for b in buckets],
-        },
-    )
-
-
-def _decode_number(found: sensors.Field, raw: float) -> float:
-    """A bucket's raw min/max/mean as luxtronik decodes the field (it divides: 559 -> 55.9)."""
-    if found.decoder is None or found.kind == "Bool":
-        return float(raw)
-    decoded = found.decoder(raw)
-    return float(decoded) if isinstance(decoded, int | float) else float(raw)
-
-
-class _Utf8Writer:
-    """A text stream over the response's binary stream (write_export writes text)."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
-
-    def write(self, text: str) -> int:
-        self.raw.write(text.encode("utf-8"))
-        return len(text)
-
-
-def export_data(handler: Handler, query: dict[str, str]) -> None:
-    start, end = _range(query)
-    fmt = query.get("format", "csv")
-    if fmt not in export.FORMATS:
-        raise BadRequest("format: expected csv or json")
-    text = query.get("sensors") or ",".join(handler.server.config.reports.sensors)
-    chosen = _chosen(handler, text, "sensors")
-    with handler.server.reader() as reader:
-        handler.send_response(HTTPStatus.OK)
-        handler.send_header(
-            "Content-Type", "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
-        )
-        handler.send_header("Content-Disposition", f'attachment; filename="luxlogd.{fmt}"')
-        handler.end_headers()
-        rows = cast(Generator[Any, None, None], export.decoded_rows(reader, chosen, start, end))
-        try:
-            export.write_export(rows, [f.name for f in chosen], _Utf8Writer(handler.wfile), fmt)  # type: ignore[arg-type]
-        finally:
-            rows.close()  # before the reader closes: a client that went away leaves no trace
-
-
-def summary(handler: Handler, query: dict[str, str]) -> None:
-
-    config = handler.server.config
-    days = _integer(query, "days", 7, 1, MAX_DAYS)
-    now = local_time(handler.server.clock())  # "today" and "now" from the one clock
-    today = now.date()
-    give_up = time.monotonic() + WORK_DEADLINE_S
-    rows = []
-    with handler.server.reader() as reader:
-        for back in range(days - 1, -1, -1):
-            if time.monotonic() > give_up:
-                raise Busy("the summary took too long; ask for fewer days")
-            start, end = rollup.period(config, today - dt.timedelta(days=back), 1)
-            compute = partial(rollup.summarize_day, reader, start, end, end.date().isoformat())
-            row = _cached(handler, ("summary", start, end), end, compute)
-            if row is not None:
-                rows.append(row | {"partial": False})
-        # Today so far: the period that began at the last roll-up time.
-        begun = rollup.rollup_time(config, rollup.latest_rollup_date(config, now))
-        row = rollup.summarize_day(reader, begun, now, "today")
-        if row is not None:
-            rows.append(row | {"partial": True})
-    handler.send_json(HTTPStatus.OK, rows)
-
-
-def coverage(handler: Handler, query: dict[str, str]) -> None:
-    """Polls stored per local day of [from, to) against the polls due (poll.interval_s):
-    where data is missing. At most 400 days."""
-
-    start, end = _range(query)
-    first = dt.datetime.fromtimestamp(start / 1000, dt.UTC).astimezone().date()
-    last = dt.datetime.fromtimestamp((end - 1) / 1000, dt.UTC).astimezone().date()
-    if (last - first).days > 400:
-        raise BadRequest("from, to: at most 400 days")
-    interval = handler.server.config.poll.interval_s
-    now_ms = int(handler.server.clock() * 1000)
-    flow = sensors.sensor_field("flow")
-    days = []
-    with handler.server.reader() as reader:
-        day = first
-        while day <= last:
-            day_start = local_midnight_ms(day)
-            day_end = min(local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
-            if day_end > day_start:
-                buckets = reader.buckets(series_id(flow.group, flow.index), day_start, day_end, 1)
-                stored = sum(b.count for b in buckets)
-                due = max(1, round((day_end - day_start) / 1000 / interval))
-                days.append(
-                    {
-                        "date": day.isoformat(),
-                        "stored": stored,
-                        "due": due,
-                        "percent": round(min(100.0, 100 * stored / due), 1),
-                    }
-                )
-            day += dt.timedelta(days=1)
-    handler.send_json(HTTPStatus.OK, {"interval_s": interval, "days": days})
-
-
-def calendar_stats(handler: Handler, query: dict[str, str]) -> None:
-    """/api/stats?month=YYYY-MM (per day) or ?season=YYYY (per month): finished days are
-    computed once and kept; a request runs out of time rather than on, and the next one
-    continues where it stopped."""
-
-    config = handler.server.config
-    now_ms = int(handler.server.clock() * 1000)
-    if "season" in query:
-        try:
-            year = int(query["season"])
-            first, end = stats.season_range(year, config.stats.season_start)
-        except (ValueError, OverflowError):
-            raise BadRequest("season: expected a year (YYYY)") from None
-        by = "month"
-    else:
-        today = local_time(handler.server.clock())
-        try:
-            first, end = stats.month_range(query.get("month") or today.strftime("%Y-%m"))
-        except ValueError:
-            raise BadRequest("month: expected YYYY-MM") from None
-        by = "day"
-    give_up = time.monotonic() + WORK_DEADLINE_S
-    with handler.server.reader() as reader:
-        day_rows: list[stats.Figures] = []
-        day = first
-        while day < end and local_midnight_ms(day) < now_ms:
-            if time.monotonic() > give_up:
-                raise Busy("still computing; ask again (the days done so far are kept)")
-            start_ms = local_midnight_ms(day)
-            end_ms = min(local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
-            finished = end_ms < now_ms
-            compute = partial(stats.period_figures, reader, start_ms, end_ms, day.isoformat())
-            figures = (
-                _cached(
-                    handler,
-                    ("day", start_ms),
-                    dt.datetime.fromtimestamp(end_ms / 1000, dt.UTC),
-                    compute,
-                )
-                if finished
-                else compute()
-            )
-            figures.partial = not finished
-            day_rows.append(figures)
-            day += dt.timedelta(days=1)
-    rows, total = stats.merge_calendar(day_rows, by, first, end)
-    handler.send_json(
-        HTTPStatus.OK,
-        {
-            "from": first.isoformat(),
-            "to": end.isoformat(),
-            "by": by,
-            "rows": [r.row() | {"partial": r.partial} for r in rows],
-            "total": total.row() | {"partial": total.partial},
-        },
-    )
-
-
-def _cached(handler: Handler, key: Any, end: dt.datetime, compute: Callable[[], Any]) -> Any:
-    """Results about finished periods (ended more than an hour ago) are kept."""
-    server = handler.server
-    with server.cache_lock:
-        if key in server.cache:
-            return server.cache[key]
-    value = compute()
-    if end.timestamp() < server.clock() - 3600:
-        with server.cache_lock:
-            if len(server.cache) >= CACHED_DAYS:
-                server.cache.pop(next(iter(server.cache)))
-            server.cache[key] = value
-    return value
 
 
 def latest(handler: Handler, query: dict[str, str]) -> None:
     """The newest stored poll, decoded: {"time": s, "values": {name: [value, unit]}}."""
     poll = handler.server.provider.latest_poll()
-    chosen = _chosen(handler, query.get("sensors") or "calculations", "sensors")
+    chosen = chosen_fields(handler, query.get("sensors") or "calculations", "sensors")
     if poll is None:
         handler.send_json(HTTPStatus.OK, {"time": None, "values": {}})
         return
