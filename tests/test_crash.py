@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from luxlogd.store import codec, wal
+from luxlogd.store import codec, frames
 from luxlogd.store.chunks import series_id
 from luxlogd.store.reader import Reader
 from luxlogd.store.writer import Storage
@@ -172,7 +172,7 @@ def build_segment(count=40):
         poll = poll_for(seq)
         payload = codec.encode(poll, base if seq > 1 else None, against_base=seq > 1)
         records.append((seq, payload))
-        data += wal.frame(seq, payload)
+        data += frames.frame(seq, payload)
     return data, records
 
 
@@ -180,7 +180,7 @@ def spans(records):
     """(start, end) byte range of each record's frame in a segment built of them."""
     found, offset = [], 0
     for _, payload in records:
-        end = offset + wal.HEADER.size + len(payload)
+        end = offset + frames.HEADER.size + len(payload)
         found.append((offset, end))
         offset = end
     return found
@@ -193,7 +193,7 @@ def intact_records(buffer, data, records, shift_at=None, shift=0):
     for (start, end), record in zip(spans(records), records, strict=True):
         if shift_at is not None and start >= shift_at:
             start, end = start + shift, end + shift
-        if buffer[start:end] == wal.frame(*record):
+        if buffer[start:end] == frames.frame(*record):
             kept.append(record)
     return kept
 
@@ -210,7 +210,7 @@ def test_recovery_fuzz_finds_every_intact_record_after_any_damage(tmp_path):
     for cut in range(len(data) + 1):
         for tail in (b"", bytes(4096)):
             buffer = data[:cut] + tail
-            assert wal.scan(buffer, 1).records == intact_records(buffer, data, records)
+            assert frames.scan(buffer, 1).records == intact_records(buffer, data, records)
             cases += 1
     # Bit flips and zeroed runs anywhere: the records they touch are lost, no other.
     for _ in range(20_000):
@@ -222,14 +222,14 @@ def test_recovery_fuzz_finds_every_intact_record_after_any_damage(tmp_path):
             run = len(damaged[position : position + rnd.randrange(1, 600)])
             damaged[position : position + run] = bytes(run)
         buffer = bytes(damaged)
-        assert wal.scan(buffer, 1).records == intact_records(buffer, data, records)
+        assert frames.scan(buffer, 1).records == intact_records(buffer, data, records)
         cases += 1
     # Garbage in place of a record or between records.
     for _ in range(10_000):
         cut = rnd.choice([start for start, _ in spans(records)])
         garbage = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 64)))
         buffer = data[:cut] + garbage + data[cut:]
-        found = wal.scan(buffer, 1).records
+        found = frames.scan(buffer, 1).records
         assert found == intact_records(buffer, data, records, cut, len(garbage)) == records
         cases += 1
     assert cases >= 39_000

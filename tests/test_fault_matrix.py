@@ -29,7 +29,7 @@ from luxlogd.base.errors import StorageError
 from luxlogd.daemon.service import Service
 from luxlogd.heatpump.poll import Poll
 from luxlogd.sim.simulator import STAMP_INDEX, Simulator
-from luxlogd.store import wal
+from luxlogd.store import frames, wal
 from luxlogd.store.chunks import series_id
 from luxlogd.store.losses import read_losses
 from luxlogd.store.reader import Reader
@@ -494,10 +494,10 @@ def test_damage_at_random_places_in_the_log(tmp_path, kind):
     for cycle in range(cycles):
         directory = tmp_path / f"cycle{cycle}"
         serials = log_only_store(directory, 300)
-        segments = wal.segment_paths(directory / "wal")
+        segments = frames.segment_paths(directory / "wal")
         target = rnd.choice(segments)
-        found = wal.scan(target.read_bytes(), int(target.stem))
-        last = found.end - len(wal.frame(*found.records[-1]))
+        found = frames.scan(target.read_bytes(), int(target.stem))
+        last = found.end - len(frames.frame(*found.records[-1]))
         # Damage before the newest record: a record lost at the very end of the log looks
         # like one never written (or the one in flight) and is not told (see the README).
         reach = 32 if kind == "flipped bits" else 4096
@@ -656,8 +656,8 @@ def test_the_newest_records_zeroed_while_the_daemon_was_stopped(tmp_path):
         served_before = list(sim.served)
         for path in state.glob("luxlogd.sqlite*"):
             path.unlink()  # as if SQLite had been failing: the polls are only in the log
-        segment = wal.segment_paths(state / "wal")[-1]
-        found = wal.scan(segment.read_bytes(), int(segment.stem))
+        segment = frames.segment_paths(state / "wal")[-1]
+        found = frames.scan(segment.read_bytes(), int(segment.stem))
         content = bytearray(segment.read_bytes())
         cut = found.end - 1500  # the last 1.5 KB of records, to their end
         content[cut : found.end] = bytes(found.end - cut)

@@ -7,7 +7,7 @@ import pytest
 
 from luxlogd.base.errors import StorageError
 from luxlogd.cli import main
-from luxlogd.store import wal
+from luxlogd.store import frames, wal
 from luxlogd.store.chunks import DAY_MS, HOUR_MS, series_id
 from luxlogd.store.database import SCHEMA_VERSION, Database
 from luxlogd.store.reader import Reader
@@ -113,7 +113,7 @@ def test_a_failed_write_is_undone_so_later_records_follow_cleanly(tmp_path, monk
     storage.close()
     monkeypatch.undo()
     Storage(tmp_path).open().close()
-    assert [record.seq for record in wal.read_records(tmp_path / "wal")] == [1, 2]
+    assert [record.seq for record in frames.read_records(tmp_path / "wal")] == [1, 2]
 
 
 def test_a_database_write_failure_keeps_polls_in_the_wal_and_catches_up(tmp_path):

@@ -4,7 +4,7 @@ its copy, the torn final record, polls an earlier recovery moved aside."""
 import dataclasses
 import logging
 
-from luxlogd.store import codec, wal
+from luxlogd.store import codec, frames
 from luxlogd.store.chunks import series_id
 from luxlogd.store.losses import read_losses
 from luxlogd.store.reader import Reader, decode_records
@@ -37,12 +37,12 @@ def stored(state):
         return [values[0] for _, _, values in reader.polls(0, 2**62, [SEQ])]
 
 
-def frames(segment):
+def frames_in(segment):
     """(seq, start, end) of every record in a segment file."""
     data = segment.read_bytes()
     found, offset = [], 0
-    for seq, payload in wal.scan(data, int(segment.stem)).records:
-        end = offset + wal.HEADER.size + len(payload)
+    for seq, payload in frames.scan(data, int(segment.stem)).records:
+        end = offset + frames.HEADER.size + len(payload)
         found.append((seq, offset, end))
         offset = end
     return found
@@ -56,19 +56,19 @@ def flip(path, offset):
 
 def test_records_after_the_first_are_written_against_the_segment_base(tmp_path):
     write(tmp_path, 20)
-    (segment,) = wal.segment_paths(tmp_path / "wal")
-    records = list(wal.read_records(tmp_path / "wal"))
+    (segment,) = frames.segment_paths(tmp_path / "wal")
+    records = list(frames.read_records(tmp_path / "wal"))
     assert codec.is_keyframe(records[0].payload)
     assert all(codec.is_base_delta(r.payload) and r.base == records[0].payload for r in records[1:])
-    assert wal.base_path(segment).read_bytes() == wal.frame(1, records[0].payload)
+    assert frames.base_path(segment).read_bytes() == frames.frame(1, records[0].payload)
     assert [p for _, p in decode_records(records)] == [poll(seq) for seq in range(1, 21)]
 
 
 def test_a_flipped_bit_costs_its_record_only_and_is_counted(tmp_path):
     write(tmp_path, 30)
     forget_database(tmp_path)
-    (segment,) = wal.segment_paths(tmp_path / "wal")
-    seq, start, end = frames(segment)[11]
+    (segment,) = frames.segment_paths(tmp_path / "wal")
+    seq, start, end = frames_in(segment)[11]
     flip(segment, (start + end) // 2)
     with Storage(tmp_path) as storage:
         assert storage.append(poll(31)) == 31
@@ -85,8 +85,8 @@ def test_a_flipped_bit_costs_its_record_only_and_is_counted(tmp_path):
 def test_a_zeroed_page_costs_the_records_on_it(tmp_path):
     write(tmp_path, 120)
     forget_database(tmp_path)
-    (segment,) = wal.segment_paths(tmp_path / "wal")
-    hit = {seq for seq, start, end in frames(segment) if start < 12288 and end > 8192}
+    (segment,) = frames.segment_paths(tmp_path / "wal")
+    hit = {seq for seq, start, end in frames_in(segment) if start < 12288 and end > 8192}
     content = bytearray(segment.read_bytes())
     content[8192:12288] = bytes(4096)
     segment.write_bytes(bytes(content))
@@ -99,7 +99,7 @@ def test_a_zeroed_page_costs_the_records_on_it(tmp_path):
 def test_a_damaged_base_is_read_from_its_copy(tmp_path):
     write(tmp_path, 30)
     forget_database(tmp_path)
-    (segment,) = wal.segment_paths(tmp_path / "wal")
+    (segment,) = frames.segment_paths(tmp_path / "wal")
     flip(segment, 100)  # inside the keyframe
     with Storage(tmp_path):
         pass
@@ -110,9 +110,9 @@ def test_a_damaged_base_is_read_from_its_copy(tmp_path):
 def test_without_base_and_copy_the_segment_is_counted_lost(tmp_path):
     write(tmp_path, 30)
     forget_database(tmp_path)
-    (segment,) = wal.segment_paths(tmp_path / "wal")
+    (segment,) = frames.segment_paths(tmp_path / "wal")
     flip(segment, 100)
-    wal.base_path(segment).unlink()
+    frames.base_path(segment).unlink()
     with Storage(tmp_path) as storage:
         storage.append(poll(31))
     assert stored(tmp_path) == [31]
@@ -121,8 +121,8 @@ def test_without_base_and_copy_the_segment_is_counted_lost(tmp_path):
 
 def test_with_the_database_kept_damage_in_the_log_loses_nothing(tmp_path):
     write(tmp_path, 30)
-    (segment,) = wal.segment_paths(tmp_path / "wal")
-    flip(segment, frames(segment)[5][1] + 20)
+    (segment,) = frames.segment_paths(tmp_path / "wal")
+    flip(segment, frames_in(segment)[5][1] + 20)
     with Storage(tmp_path):
         pass
     assert stored(tmp_path) == list(range(1, 31))
@@ -134,8 +134,8 @@ def test_with_the_database_kept_damage_in_the_log_loses_nothing(tmp_path):
 def test_a_torn_final_record_is_the_poll_in_flight_not_a_loss(tmp_path, caplog):
     write(tmp_path, 10)
     forget_database(tmp_path)
-    (segment,) = wal.segment_paths(tmp_path / "wal")
-    _, start, end = frames(segment)[-1]
+    (segment,) = frames.segment_paths(tmp_path / "wal")
+    _, start, end = frames_in(segment)[-1]
     content = bytearray(segment.read_bytes())
     content[start + (end - start) // 2 : end] = bytes(end - start - (end - start) // 2)
     segment.write_bytes(bytes(content))  # a power cut in the middle of the last write
@@ -151,10 +151,10 @@ def test_polls_an_earlier_recovery_moved_aside_are_stored_again(tmp_path, caplog
     aside (`<seq>.damaged`), then numbered new polls from there: those polls are put back."""
     write(tmp_path, 150, segment_bytes=8 * 1024)
     forget_database(tmp_path)
-    segments = wal.segment_paths(tmp_path / "wal")
+    segments = frames.segment_paths(tmp_path / "wal")
     assert len(segments) >= 3
     moved = segments[-1]
-    moved_seqs = [seq for seq, _, _ in frames(moved)]
+    moved_seqs = [seq for seq, _, _ in frames_in(moved)]
     moved.rename(moved.with_suffix(".damaged"))
     with caplog.at_level(logging.WARNING, logger="luxlogd"), Storage(tmp_path):
         pass

@@ -9,7 +9,7 @@ from pathlib import Path
 from luxlogd.base.text import count
 from luxlogd.doctor.report import SHOWN, Section
 from luxlogd.health.status import process_alive, read_status
-from luxlogd.store import losses, wal
+from luxlogd.store import frames, losses
 from luxlogd.store.paths import WAL_DIRECTORY
 from luxlogd.store.reader import Reader, decode_records
 
@@ -94,23 +94,23 @@ def _losses(section: Section, state_dir: Path, now: float) -> None:
 
 def _wal_frames(section: Section, directory: Path, daemon_running: bool) -> None:
     """Every frame's checksum and sequence, every record decodable."""
-    paths = wal.segment_paths(directory)
-    frames, damaged = 0, []
-    records: list[wal.Record] = []
+    paths = frames.segment_paths(directory)
+    framed, damaged = 0, []
+    records: list[frames.Record] = []
     expected: int | None = None
     for position, path in enumerate(paths):
         data = _read_settled(path, daemon_running and position == len(paths) - 1)
         if data is None:
             continue
-        found = wal.scan(data, int(path.stem))
+        found = frames.scan(data, int(path.stem))
         seqs = [seq for seq, _ in found.records]
         first = expected if expected is not None else int(path.stem)
-        missing = sum(b - a + 1 for a, b in wal.missing_between(seqs, first))
+        missing = sum(b - a + 1 for a, b in frames.missing_between(seqs, first))
         if missing:
             damaged.append(f"{path.name}: {count(missing, 'record')} missing")
-        frames += len(found.records)
-        base = wal.read_base(path, found)
-        records += [wal.Record(seq, payload, base) for seq, payload in found.records]
+        framed += len(found.records)
+        base = frames.read_base(path, found)
+        records += [frames.Record(seq, payload, base) for seq, payload in found.records]
         if seqs:
             expected = seqs[-1] + 1
         live_tail = daemon_running and position == len(paths) - 1 and found.torn_tail
@@ -120,7 +120,7 @@ def _wal_frames(section: Section, directory: Path, daemon_running: bool) -> None
             damaged.append(f"{path.name}: {end - start} bytes at {start} that are not whole frames")
     aside = sorted(p.name for p in directory.glob("*.damaged*"))
     section.facts.update(
-        wal_frames=frames, wal_segments=len(paths), wal_damaged=damaged, wal_moved_aside=aside
+        wal_frames=framed, wal_segments=len(paths), wal_damaged=damaged, wal_moved_aside=aside
     )
     decoded = sum(1 for _ in decode_records(records))
     if damaged:
@@ -130,14 +130,14 @@ def _wal_frames(section: Section, directory: Path, daemon_running: bool) -> None
             "a torn write (a crash or power cut while writing): no acknowledged poll is "
             "in it. Restart the daemon; it moves the damaged bytes aside",
         )
-    elif decoded != frames:
+    elif decoded != framed:
         section.add(
             "problem",
-            f"write-ahead log: {frames - decoded} of {frames} records cannot be decoded",
+            f"write-ahead log: {framed - decoded} of {framed} records cannot be decoded",
             "report this as a bug, with the wal directory",
         )
     else:
-        where = f"{count(frames, 'frame')} in {count(len(paths), 'segment')}"
+        where = f"{count(framed, 'frame')} in {count(len(paths), 'segment')}"
         section.add(
             "ok", f"write-ahead log: {where} verified (checksums, numbering, every record readable)"
         )
@@ -156,7 +156,7 @@ def _read_settled(path: Path, live: bool) -> bytes | None:
     looks torn (the daemon may be in the middle of an append)."""
     try:
         data = path.read_bytes()
-        if live and wal.scan(data, int(path.stem)).damaged:
+        if live and frames.scan(data, int(path.stem)).damaged:
             time.sleep(0.2)
             data = path.read_bytes()
         return data

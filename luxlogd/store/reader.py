@@ -22,7 +22,7 @@ from luxlogd.base.errors import StorageError
 from luxlogd.base.times import utc_date_text
 from luxlogd.heatpump.poll import Poll
 from luxlogd.heatpump.protocol import GROUPS
-from luxlogd.store import chunks, codec, wal
+from luxlogd.store import chunks, codec, frames
 from luxlogd.store.chunks import Bucket, flat_of_series, is_sorted
 from luxlogd.store.database import Database, file_bytes, storage_error
 from luxlogd.store.paths import DATABASE_NAME, WAL_DIRECTORY
@@ -34,7 +34,7 @@ Row = tuple[int, int, list[int | None]]  # (ts_ms, calc_status, values of the se
 
 
 def decode_records(
-    records: Iterable[wal.Record], after_seq: int = 0, undecodable: list[int] | None = None
+    records: Iterable[frames.Record], after_seq: int = 0, undecodable: list[int] | None = None
 ) -> Iterator[tuple[int, Poll]]:
     """Decode write-ahead log records in order; yield (seq, poll) for seq > after_seq.
 
@@ -194,7 +194,7 @@ class Reader:
 
     def wal_polls(self, after_seq: int) -> list[tuple[int, Poll]]:
         """(seq, poll) of the WAL's records above `after_seq`."""
-        records = wal.read_records(self.state_dir / WAL_DIRECTORY, after_seq)
+        records = frames.read_records(self.state_dir / WAL_DIRECTORY, after_seq)
         return list(decode_records(records, after_seq))
 
     def _unsealed(

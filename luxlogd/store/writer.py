@@ -25,7 +25,7 @@ from luxlogd.base.errors import StorageError, StorageFaultError, state_dir_error
 from luxlogd.base.files import fsync_directory, write_atomically
 from luxlogd.config import MAX_RETENTION_DAYS
 from luxlogd.heatpump.poll import Poll
-from luxlogd.store import codec, losses, wal
+from luxlogd.store import codec, frames, losses, wal
 from luxlogd.store.chunks import DAY_MS
 from luxlogd.store.database import Database, DatabaseDamagedError, merge_ranges
 from luxlogd.store.lock import FileLock
@@ -343,7 +343,7 @@ class Storage:
     def _salvage(self) -> None:
         """Put back polls an earlier recovery moved aside (`wal/*.damaged`) that still verify
         and are not stored: they are appended again (new numbers, their own times)."""
-        for path in sorted(self.wal.directory.glob(f"*{wal.DAMAGED_SUFFIX}")):
+        for path in sorted(self.wal.directory.glob(f"*{frames.DAMAGED_SUFFIX}")):
             try:
                 polls = self._polls_in_damaged(path)
                 stored = self._stored_times(polls)
@@ -366,14 +366,14 @@ class Storage:
         """The polls whose records in a `.damaged` file still verify and decode."""
         stem = path.name.split(".")[0]
         first_seq = int(stem) if stem.isdigit() else 1
-        found = wal.scan(path.read_bytes(), first_seq)
-        segment = self.wal.directory / f"{stem}{wal.SUFFIX}"
+        found = frames.scan(path.read_bytes(), first_seq)
+        segment = self.wal.directory / f"{stem}{frames.SUFFIX}"
         base = None
         if found.records and found.records[0][0] == first_seq:
             base = found.records[0][1]
         elif segment.exists():
-            base = wal.read_base(segment, wal.scan(segment.read_bytes(), first_seq))
-        records = [wal.Record(seq, payload, base) for seq, payload in found.records]
+            base = frames.read_base(segment, frames.scan(segment.read_bytes(), first_seq))
+        records = [frames.Record(seq, payload, base) for seq, payload in found.records]
         return [poll for _, poll in decode_records(records)]
 
     def _stored_times(self, polls: list[Poll]) -> set[int]:
@@ -493,7 +493,7 @@ class Storage:
         days that the database lost (a rebuild) are sealed again as days of their own."""
         assert self.database is not None
         after = self.database.last_seq
-        records = list(wal.read_records(self.wal.directory))
+        records = list(frames.read_records(self.wal.directory))
         count = 0
         older: list[tuple[int, Poll]] = []
         held = self.database.seq_ranges()
