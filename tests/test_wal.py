@@ -6,8 +6,9 @@ import logging
 
 from luxlogd.store import codec, frames
 from luxlogd.store.chunks import series_id
+from luxlogd.store.codec import decode_records
 from luxlogd.store.losses import read_losses
-from luxlogd.store.reader import Reader, decode_records
+from luxlogd.store.reader import Reader
 from luxlogd.store.writer import Storage
 from tests.crash_writer import poll_for
 

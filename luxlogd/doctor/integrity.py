@@ -10,8 +10,9 @@ from luxlogd.base.text import count
 from luxlogd.doctor.report import SHOWN, Section
 from luxlogd.health.status import process_alive, read_status
 from luxlogd.store import frames, losses
+from luxlogd.store.codec import decode_records
 from luxlogd.store.paths import WAL_DIRECTORY
-from luxlogd.store.reader import Reader, decode_records
+from luxlogd.store.reader import Reader
 
 RECENT_LOSS_S = 30 * 86400  # a loss this recent is a problem; older ones a warning
 

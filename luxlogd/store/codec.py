@@ -9,10 +9,15 @@ record costs only itself. A flag marks polls stamped by a clock luxlogd does not
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Iterator
 from itertools import compress
 from operator import ne
 
 from luxlogd.heatpump.poll import Poll
+from luxlogd.store import frames
+
+logger = logging.getLogger("luxlogd.reader")  # its name in the journal (README)
 
 FORMAT_VERSION = 1  # keyframes, and deltas against the poll before
 BASE_FORMAT = 2  # deltas against a base record (the first of a write-ahead log segment)
@@ -207,3 +212,52 @@ def changes_of(data: bytes) -> tuple[int, int, list[tuple[int, int]]] | None:
         index += gap + 1
         changes.append((index, (difference >> 1) ^ -(difference & 1)))
     return ts_ms, status, changes
+
+
+def decode_records(
+    records: Iterable[frames.Record], after_seq: int = 0, undecodable: list[int] | None = None
+) -> Iterator[tuple[int, Poll]]:
+    """Decode write-ahead log records in order; yield (seq, poll) for seq > after_seq.
+
+    A keyframe stands alone; a format-2 delta needs its segment's base; an older format-1
+    delta needs the record just before it. A record that cannot be decoded is skipped (its
+    number goes to `undecodable`); the others are not affected by it.
+    """
+    previous: tuple[int, Poll] | None = None
+    bases: dict[int, tuple[bytes, Poll | None]] = {}  # id(base bytes) -> (bytes, decoded)
+    for record in records:
+        payload = record.payload
+        if record.seq <= after_seq and is_base_delta(payload):
+            continue  # needs nothing before it, and nothing after needs it
+        try:
+            if is_keyframe(payload):
+                poll = decode(payload, None)
+            elif is_base_delta(payload):
+                poll = decode(payload, _base_poll(bases, record.base))
+            elif previous is not None and previous[0] == record.seq - 1:
+                poll = decode(payload, previous[1])
+            else:
+                raise CodecError("the record before it is lost")
+        except CodecError as error:
+            logger.debug("wal: record seq=%d cannot be decoded: %s", record.seq, error)
+            if undecodable is not None and record.seq > after_seq:
+                undecodable.append(record.seq)
+            continue
+        previous = (record.seq, poll)
+        if record.seq > after_seq:
+            yield record.seq, poll
+
+
+def _base_poll(bases: dict[int, tuple[bytes, Poll | None]], base: bytes | None) -> Poll:
+    if base is None:
+        raise CodecError("its segment's base is lost")
+    cached = bases.get(id(base))
+    if cached is None or cached[0] is not base:
+        try:
+            cached = (base, decode(base, None))
+        except CodecError:
+            cached = (base, None)
+        bases[id(base)] = cached
+    if cached[1] is None:
+        raise CodecError("its segment's base cannot be decoded")
+    return cached[1]

@@ -13,7 +13,7 @@ import contextlib
 import heapq
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,8 +22,9 @@ from luxlogd.base.errors import StorageError
 from luxlogd.base.times import utc_date_text
 from luxlogd.heatpump.poll import Poll
 from luxlogd.heatpump.protocol import GROUPS
-from luxlogd.store import chunks, codec, frames
+from luxlogd.store import chunks, frames
 from luxlogd.store.chunks import Bucket, flat_of_series, is_sorted
+from luxlogd.store.codec import decode_records
 from luxlogd.store.database import Database, file_bytes, storage_error
 from luxlogd.store.paths import DATABASE_NAME, WAL_DIRECTORY
 
@@ -31,55 +32,6 @@ logger = logging.getLogger("luxlogd.reader")  # its name in the journal (README)
 
 
 Row = tuple[int, int, list[int | None]]  # (ts_ms, calc_status, values of the series asked for)
-
-
-def decode_records(
-    records: Iterable[frames.Record], after_seq: int = 0, undecodable: list[int] | None = None
-) -> Iterator[tuple[int, Poll]]:
-    """Decode write-ahead log records in order; yield (seq, poll) for seq > after_seq.
-
-    A keyframe stands alone; a format-2 delta needs its segment's base; an older format-1
-    delta needs the record just before it. A record that cannot be decoded is skipped (its
-    number goes to `undecodable`); the others are not affected by it.
-    """
-    previous: tuple[int, Poll] | None = None
-    bases: dict[int, tuple[bytes, Poll | None]] = {}  # id(base bytes) -> (bytes, decoded)
-    for record in records:
-        payload = record.payload
-        if record.seq <= after_seq and codec.is_base_delta(payload):
-            continue  # needs nothing before it, and nothing after needs it
-        try:
-            if codec.is_keyframe(payload):
-                poll = codec.decode(payload, None)
-            elif codec.is_base_delta(payload):
-                poll = codec.decode(payload, _base_poll(bases, record.base))
-            elif previous is not None and previous[0] == record.seq - 1:
-                poll = codec.decode(payload, previous[1])
-            else:
-                raise codec.CodecError("the record before it is lost")
-        except codec.CodecError as error:
-            logger.debug("wal: record seq=%d cannot be decoded: %s", record.seq, error)
-            if undecodable is not None and record.seq > after_seq:
-                undecodable.append(record.seq)
-            continue
-        previous = (record.seq, poll)
-        if record.seq > after_seq:
-            yield record.seq, poll
-
-
-def _base_poll(bases: dict[int, tuple[bytes, Poll | None]], base: bytes | None) -> Poll:
-    if base is None:
-        raise codec.CodecError("its segment's base is lost")
-    cached = bases.get(id(base))
-    if cached is None or cached[0] is not base:
-        try:
-            cached = (base, codec.decode(base, None))
-        except codec.CodecError:
-            cached = (base, None)
-        bases[id(base)] = cached
-    if cached[1] is None:
-        raise codec.CodecError("its segment's base cannot be decoded")
-    return cached[1]
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,11 @@ from luxlogd.config import MAX_RETENTION_DAYS
 from luxlogd.heatpump.poll import Poll
 from luxlogd.store import codec, frames, losses, wal
 from luxlogd.store.chunks import DAY_MS
+from luxlogd.store.codec import decode_records
 from luxlogd.store.database import Database, DatabaseDamagedError, merge_ranges
 from luxlogd.store.lock import FileLock
 from luxlogd.store.paths import DATABASE_NAME, REBUILT_FILE, STORE_LOCK, WAL_DIRECTORY
-from luxlogd.store.reader import Reader, decode_records
+from luxlogd.store.reader import Reader
 from luxlogd.store.rescue import rescue
 
 logger = logging.getLogger("luxlogd.storage")  # its name in the journal (README)
