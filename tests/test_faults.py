@@ -794,13 +794,13 @@ def test_every_loss_is_told_by_status_doctor_healthz_and_metrics(tmp_path, capsy
     """A flipped bit in the log while SQLite had not got the polls: one poll is gone, and
     every interface says so (doctor no longer says "Integrity: ok")."""
     from tests.system import free_port
-    from tests.test_wal import flip, forget_database, frames, write
+    from tests.test_wal import flip, forget_database, frames_in, write
 
     state = tmp_path / "state"
     write(state, 30)
     forget_database(state)
     (segment,) = sorted((state / "wal").glob("*.wal"))
-    seq, start, end = frames(segment)[9]
+    seq, start, end = frames_in(segment)[9]
     flip(segment, (start + end) // 2)
     port = free_port()
     with Simulator() as sim:
