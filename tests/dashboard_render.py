@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-STATIC = REPO / "luxlogd" / "web" / "static"
+STATIC = REPO / "luxlogd" / "outputs" / "web" / "static"
 COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>{css}
