@@ -9,8 +9,9 @@ from luxlogd.base.errors import StorageError
 from luxlogd.cli import main
 from luxlogd.store import frames, wal
 from luxlogd.store.chunks import DAY_MS, HOUR_MS, series_id
-from luxlogd.store.database import SCHEMA_VERSION, Database
+from luxlogd.store.database import Database
 from luxlogd.store.reader import Reader
+from luxlogd.store.schema import SCHEMA_VERSION
 from luxlogd.store.writer import Storage
 from tests.crash_writer import poll_for
 from tests.helpers import no_sync, simulated_polls

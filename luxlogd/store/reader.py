@@ -25,8 +25,9 @@ from luxlogd.heatpump.protocol import GROUPS
 from luxlogd.store import chunks, frames
 from luxlogd.store.chunks import Bucket, flat_of_series, is_sorted
 from luxlogd.store.codec import decode_records
-from luxlogd.store.database import Database, file_bytes, storage_error
+from luxlogd.store.database import Database, file_bytes
 from luxlogd.store.paths import DATABASE_NAME, WAL_DIRECTORY
+from luxlogd.store.schema import storage_error
 
 logger = logging.getLogger("luxlogd.reader")  # its name in the journal (README)
 

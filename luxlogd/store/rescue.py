@@ -14,7 +14,8 @@ from pathlib import Path
 
 from luxlogd.heatpump.poll import Poll
 from luxlogd.store import chunks, codec
-from luxlogd.store.database import CHUNK_COLUMNS, Database, connect
+from luxlogd.store.database import Database
+from luxlogd.store.schema import CHUNK_COLUMNS, connect
 
 logger = logging.getLogger("luxlogd.rescue")  # its name in the journal (README)
 

@@ -28,11 +28,12 @@ from luxlogd.heatpump.poll import Poll
 from luxlogd.store import codec, frames, losses, wal
 from luxlogd.store.chunks import DAY_MS
 from luxlogd.store.codec import decode_records
-from luxlogd.store.database import Database, DatabaseDamagedError, merge_ranges
+from luxlogd.store.database import Database, merge_ranges
 from luxlogd.store.lock import FileLock
 from luxlogd.store.paths import DATABASE_NAME, REBUILT_FILE, STORE_LOCK, WAL_DIRECTORY
 from luxlogd.store.reader import Reader
 from luxlogd.store.rescue import rescue
+from luxlogd.store.schema import DatabaseDamagedError
 
 logger = logging.getLogger("luxlogd.storage")  # its name in the journal (README)
 
