@@ -129,30 +129,10 @@ def test_an_unknown_report_sensor_is_a_configuration_error_everywhere(tmp_path, 
 def test_log_level_applies_to_every_command(tmp_path):
     path = config_for(tmp_path, 1, log={"level": '"warning"'})
     write_polls(tmp_path / "state", 1, 5)
-    quiet = luxlogd(
-        "--config",
-        str(path),
-        "export",
-        "--from",
-        "2023-11-14",
-        "--to",
-        "2023-11-16",
-        "--sensors",
-        "flow",
-    )
+    export = ("--config", str(path), "export", "--from", "2023-11-14", "--to", "2023-11-16")
+    quiet = luxlogd(*export, "--sensors", "flow")
     assert quiet.returncode == 0 and quiet.stderr == ""
-    chatty = luxlogd(
-        "--config",
-        str(path),
-        "export",
-        "--from",
-        "2023-11-14",
-        "--to",
-        "2023-11-16",
-        "--sensors",
-        "flow",
-        env={"LUXLOGD_LOG_LEVEL": "info"},
-    )
+    chatty = luxlogd(*export, "--sensors", "flow", env={"LUXLOGD_LOG_LEVEL": "info"})
     assert "INFO luxlogd: exported polls=5" in chatty.stderr
 
 
