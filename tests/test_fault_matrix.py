@@ -121,12 +121,14 @@ class Daemon:
         self.log_path = tmp_path / "daemon.log"
         self.process = None
         self.in_flight: set[int] = set()  # answers read when SIGTERM abandoned the poll
+        self._since_start = (0, 0)  # (served, acknowledged) when this run started
 
     def start(self, env=None, unprivileged=False):
         command = [sys.executable, "-m", "luxlogd", "--config", str(self.path), "run"]
         if unprivileged and os.geteuid() == 0:
             drop = "-dac_override,-dac_read_search,-fowner"
             command = ["setpriv", f"--bounding-set={drop}", "--", *command]
+        self._since_start = (len(self.sim.served), self.acknowledged())
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
                 command,
@@ -142,7 +144,12 @@ class Daemon:
         told = self.log().count("poll in flight abandoned for shutdown")
         self.process.send_signal(signal.SIGTERM)
         assert self.process.wait(timeout=10) == 0, self.log()[-3000:]
-        if self.log().count("poll in flight abandoned for shutdown") > told and self.sim.served:
+        # The poll abandoned may have been cut before the controller answered: the last answer
+        # served is in flight only if this run served more answers than it acknowledged.
+        served = len(self.sim.served) - self._since_start[0]
+        acknowledged = self.acknowledged() - self._since_start[1]
+        abandoned = self.log().count("poll in flight abandoned for shutdown") > told
+        if abandoned and served > acknowledged:
             self.in_flight.add(self.sim.served[-1])
 
     def kill(self):
@@ -150,7 +157,7 @@ class Daemon:
         self.process.wait()
 
     def log(self):
-        return self.log_path.read_text(errors="replace")
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def acknowledged(self):
         return self.log().count("poll stored seq=")
