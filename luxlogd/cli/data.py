@@ -85,7 +85,11 @@ def add_commands(commands: Commands) -> None:
         "heating season, from stats.season_start), and their total: heat produced, electric "
         "energy used, COP (the seasonal performance factor for a season), compressor starts, "
         "hours and average run, defrosts, hot-water cycles, outdoor min/mean/max. Counter "
-        "glitches are ignored and listed as notes. Default: this month, today so far.",
+        "glitches are ignored and listed as notes. Beside them, HeatpumpMonitor-style "
+        "figures by mode (space heating, hot water, cooling: heat, electricity, COP, hours, "
+        "temperatures while running, %% of Carnot), heat-weighted flow temperature, cycling, "
+        "defrost, backup heater, data quality, and a few observations in plain words. "
+        "Default: this month, today so far.",
     )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--month", metavar="YYYY-MM", help="one month, per day")
@@ -106,6 +110,12 @@ def add_commands(commands: Commands) -> None:
         "--to", dest="end", metavar="DATE", type=date, help="up to and including this day"
     )
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    parser.add_argument(
+        "--heatpumpmonitor",
+        action="store_true",
+        help="CSV of daily rows under HeatpumpMonitor.org's column names (combined_cop, "
+        "space_cop, weighted_flowT, ...), a season too, to compare with its public dataset",
+    )
     parser.set_defaults(handler=cmd_stats)
 
 
@@ -217,16 +227,33 @@ def cmd_stats(args: argparse.Namespace) -> int:
             shown[0] = done
             terminal_progress(f"stats: day {done} of {total}")
 
+    interval_s = config.poll.interval_s
+    if args.heatpumpmonitor:
+        by = "day"  # HeatpumpMonitor's rows are days, a season's too
     with Reader(config.state_dir) as reader:
         rows, total = stats.calendar_figures(
-            reader, first, end, by, int(time.time() * 1000), progress
+            reader, first, end, by, int(time.time() * 1000), progress, interval_s
         )
     total.label = "total" if by == "day" else "season"
+    if args.heatpumpmonitor:
+        from luxlogd.reports import performance
+
+        writer = csv.DictWriter(
+            sys.stdout, performance.HEATPUMPMONITOR_COLUMNS, lineterminator="\n"
+        )
+        writer.writeheader()
+        for row in rows:
+            theirs = performance.heatpumpmonitor_row(row.row(), row.start_ms, row.polls, interval_s)
+            writer.writerow({k: "" if v is None else v for k, v in theirs.items()})
+        return EXIT_OK
     records = [row.row() | {"partial": row.partial} for row in [*rows, total]]
     if args.format == "json":
-        sys.stdout.write(
-            json.dumps({"rows": records[:-1], "total": records[-1]}, ensure_ascii=False) + "\n"
-        )
+        document = {
+            "rows": records[:-1],
+            "total": records[-1],
+            "observations": total.observations(),
+        }
+        sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
     elif args.format == "csv":
         writer = csv.DictWriter(sys.stdout, [*stats.ROW_COLUMNS, "partial"], lineterminator="\n")
         writer.writeheader()
@@ -234,7 +261,46 @@ def cmd_stats(args: argparse.Namespace) -> int:
             writer.writerow({k: "" if v is None else v for k, v in record.items()})
     else:
         sys.stdout.write(_table(records, first, end, by))
+        sys.stdout.write(_by_mode(records[-1], total.observations()))
     return EXIT_OK
+
+
+MODE_NAMES = {"combined": "all modes", "space": "space heating", "water": "hot water"}
+
+
+def _by_mode(total: dict[str, object], observations: list[str]) -> str:
+    """The total's figures by mode, and the observations."""
+    lines = ["", "by mode (temperatures: means while the compressor ran in that mode)"]
+    for mode in ("combined", "space", "water", "cooling"):
+        if not total.get(f"{mode}_hours") and not total.get(f"{mode}_elec_kwh"):
+            continue
+        parts = [
+            f"heat {_cell(total.get(f'{mode}_heat_kwh'))} kWh",
+            f"electricity {_cell(total.get(f'{mode}_elec_kwh'))} kWh",
+            f"COP {_cell(total.get(f'{mode}_cop'))}",
+            f"{_cell(total.get(f'{mode}_hours'))} h",
+            f"flow {_cell(total.get(f'{mode}_flow_mean_c'))} °C",
+            f"outdoor {_cell(total.get(f'{mode}_outdoor_mean_c'))} °C",
+            f"{_cell(total.get(f'{mode}_prc_carnot'))} % of Carnot",
+        ]
+        lines.append(f"  {MODE_NAMES.get(mode, mode) + ':':<15} " + ", ".join(parts))
+    runs = total.get("runs")
+    lines.append(
+        f"  cycling: {_cell(total.get('combined_starts'))} starts, "
+        f"{_cell(total.get('starts_per_running_hour'))} per running hour; {runs} runs ended, "
+        f"median {_cell(total.get('run_minutes_median'))} min, longest "
+        f"{_cell(total.get('longest_run_minutes'))} min, {total.get('short_cycles')} under "
+        "10 min"
+    )
+    lines.append(
+        f"  defrost: {_cell(total.get('defrost_minutes'))} min "
+        f"({_cell(total.get('defrost_share_percent'))} % of running time); backup heater "
+        f"{_cell(total.get('backup_heater_hours'))} h; data quality "
+        f"{_cell(total.get('data_quality_percent'))} %"
+    )
+    if observations:
+        lines += ["", "observations:"] + [f"  - {line}" for line in observations]
+    return "\n".join(lines) + "\n"
 
 
 def _table(records: list[dict[str, object]], first: object, end: object, by: str) -> str:

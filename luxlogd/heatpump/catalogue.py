@@ -9,7 +9,8 @@ Long by nature (a data table), hence over 400 lines.
 
 Sources: luxtronik 0.3.14's tables (names, types, state texts), the Alpha Innotec / Novelan
 manuals' error list (701-793), python-luxtronik's later tables for parameters 1136-1139
-(electric energy in, 0.01 kWh: heating, hot water, -, cooling), the research notes.
+(electric energy in, 0.01 kWh: heating, hot water, -, cooling) and the newer fields
+(calculations 232-268, parameters 1087-1159), the research notes.
 """
 
 from __future__ import annotations
@@ -246,6 +247,47 @@ SENSORS: tuple[Sensor, ...] = (
     Sensor("electric_cooling", P, 1139, "electric_energy", "kWh", "Electric energy, cooling",
            "Energieeinsatz Kühlung", 0, 1e8, scale=0.01, label=("circuit", "cooling"),
            well_known=False),
+    # Newer firmware (V3.88 on): fields python-luxtronik's later tables name and 0.3.14 calls
+    # Unknown_*. Ours to decode (scale), so naming them decodes the stored history too.
+    Sensor("vaporisation", C, 232, "temperature", "°C", "Evaporating temperature",
+           "Verdampfungstemperatur", -50, 40, scale=0.1, well_known=False),
+    Sensor("liquefaction", C, 233, "temperature", "°C", "Condensing temperature",
+           "Verflüssigungstemperatur", -20, 90, scale=0.1, well_known=False),
+    Sensor("compressor_frequency_target", C, 236, "frequency", "Hz",
+           "Compressor frequency set point", "Verdichterfrequenz Soll", 0, 150, scale=1.0,
+           well_known=False),
+    Sensor("compressor_frequency_min", C, 237, "frequency", "Hz", "Compressor frequency minimum",
+           "Verdichterfrequenz Minimum", 0, 150, scale=1.0, well_known=False),
+    Sensor("compressor_frequency_max", C, 238, "frequency", "Hz", "Compressor frequency maximum",
+           "Verdichterfrequenz Maximum", 0, 150, scale=1.0, well_known=False),
+    Sensor("heat_source_spread_target", C, 239, "temperature_difference", "K",
+           "Heat source spread set point", "Spreizung Wärmequelle Soll", -10, 30, scale=0.1,
+           well_known=False),
+    Sensor("heat_source_spread", C, 240, "temperature_difference", "K", "Heat source spread",
+           "Spreizung Wärmequelle Ist", -10, 30, scale=0.1, well_known=False),
+    Sensor("heating_spread_target", C, 242, "temperature_difference", "K",
+           "Heating spread set point", "Spreizung Heizung Soll", -10, 30, scale=0.1,
+           well_known=False),
+    Sensor("heating_spread", C, 243, "temperature_difference", "K", "Heating spread",
+           "Spreizung Heizung Ist", -30, 30, scale=0.1, well_known=False),
+    Sensor("room_desired", C, 267, "temperature", "°C", "Room temperature desired",
+           "Raumtemperatur gewünscht", 0, 40, scale=0.1, well_known=False),
+    Sensor("electric_power", C, 268, "power", "W", "Electric power input",
+           "Elektrische Leistungsaufnahme", 0, 30_000, scale=1.0, well_known=False),
+    Sensor("silent_mode", P, 1087, "setting", None, "Silent mode", "Flüstermodus", 0, 1,
+           scale=1.0, states="on_off", well_known=False),
+    Sensor("last_defrost", P, 1119, "timestamp", None, "Last defrost", "Letzte Abtauung",
+           scale=1.0, well_known=False),
+    # The second heat generator's heat, in 0.1 kWh as luxtronik's Energy type and 1059
+    # (ID_Waermemenge_ZWE) count: by analogy, not checked on a real controller.
+    Sensor("heat_second_heater", P, 1140, "heat_energy", "kWh",
+           "Heat produced, second heat generator", "Wärmemenge Zweiter Wärmeerzeuger", 0, 1e8,
+           scale=0.1, label=("circuit", "second_heater"), well_known=False),
+    Sensor("power_limit", P, 1158, "setting", None, "Power limitation (grid operator)",
+           "Leistungsbegrenzung (Netzbetreiber)", 0, 1, scale=1.0, states="on_off",
+           well_known=False),
+    Sensor("power_limit_value", P, 1159, "setting", "kW", "Power limitation value",
+           "Leistungsbegrenzung Wert", 0, 100, scale=0.1, well_known=False),
     # States and times.
     Sensor("operating_mode", C, 80, "state", None, "Operating mode", "Betriebszustand",
            states="operating_mode"),
@@ -384,6 +426,7 @@ STATES: dict[str, dict[int, tuple[str, str]]] = {
         2: ("two compressors may run", "Zwei Verdichter dürfen laufen"),
         3: ("additional heat generator may run", "Zusätzlicher Wärmeerzeuger darf laufen"),
     },
+    "on_off": {0: ("off", "aus"), 1: ("on", "an")},
     "mode_setting": {
         0: ("automatic", "Automatik"),
         1: ("second heat source", "Zweiter Wärmeerzeuger"),

@@ -134,10 +134,10 @@ def _open_report(path: Path, binary: bool) -> IO[Any]:
 
 
 def summarize_day(
-    reader: Reader, start: dt.datetime, end: dt.datetime, name: str
+    reader: Reader, start: dt.datetime, end: dt.datetime, name: str, interval_s: float
 ) -> dict[str, Any] | None:
     """One summary row for [start, end), or None without polls."""
-    figures = stats.period_figures(reader, to_ms(start), to_ms(end), name)
+    figures = stats.period_figures(reader, to_ms(start), to_ms(end), name, interval_s)
     return figures.row() if figures.polls else None
 
 
@@ -162,7 +162,8 @@ def write_summary(
     for back in range(6, -1, -1):
         start, end = job_period(config, job, 1, back)
         # Named like the daily report of that period: by the date its roll-up time falls on.
-        row = summarize_day(reader, start, end, end.astimezone().date().isoformat())
+        day = end.astimezone().date().isoformat()
+        row = summarize_day(reader, start, end, day, config.poll.interval_s)
         if row is not None:
             rows.append(row)
     if not rows:

@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from luxlogd.base.times import local_midnight_ms
 from luxlogd.heatpump import catalogue, sensors
-from luxlogd.heatpump.counters import CounterTrack
+from luxlogd.heatpump.counters import MAX_RATE, CounterTrack
+from luxlogd.reports import performance
+from luxlogd.reports.performance import Performance
 from luxlogd.store.chunks import series_id
 from luxlogd.store.reader import Reader
 
 TEMPERATURES = ("flow", "return", "outdoor", "hot_water")
 HEAT = ("heat_heating", "heat_hot_water", "heat_total")
 ELECTRIC = ("electric_heating", "electric_hot_water", "electric_cooling")
-COUNTERS = ("compressor_starts", "compressor_time", *HEAT, *ELECTRIC)
+COUNTERS = tuple(
+    dict.fromkeys(("compressor_starts", "compressor_time", *HEAT, *ELECTRIC, *performance.COUNTERS))
+)
+DEFAULT_INTERVAL_S = 30.0
 # Counters grow between polls: a period's growth starts at the last reading before it (found
 # within this much), so consecutive periods add up exactly to the whole.
 OPENING_LOOKBACK_MS = 6 * 3_600_000
@@ -46,6 +52,7 @@ class Figures:
     switch_offs: list[tuple[int, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     partial: bool = False
+    performance: Performance = field(default_factory=Performance)
 
     @property
     def heat_kwh(self) -> float | None:
@@ -101,6 +108,7 @@ class Figures:
         self.errors += other.errors
         self.switch_offs += other.switch_offs
         self.notes += other.notes
+        self.performance.merge(other.performance)
 
     def row(self) -> dict[str, Any]:
         """A flat record (the summary CSV, the JSON API)."""
@@ -122,7 +130,12 @@ class Figures:
         row["errors"] = _log_text(self.errors)
         row["switch_offs"] = _log_text(self.switch_offs)
         row["notes"] = "; ".join(self.notes)
+        row.update(performance.figures(self.performance, self.counters, self.polls))
         return row
+
+    def observations(self, language: str = "en") -> list[str]:
+        """Plain sentences about the figures (performance.observations)."""
+        return performance.observations(self.row(), self.performance, language)
 
 
 def _whole(value: float | None) -> int | None:
@@ -153,14 +166,22 @@ def _log_fields(log: Sequence[tuple[int, int]]) -> list[sensors.Field]:
     return found
 
 
-def period_figures(reader: Reader, start_ms: int, end_ms: int, label: str) -> Figures:
+def period_figures(
+    reader: Reader,
+    start_ms: int,
+    end_ms: int,
+    label: str,
+    interval_s: float = DEFAULT_INTERVAL_S,
+) -> Figures:
     """The figures of every poll stored in [start_ms, end_ms); counters and mode changes
-    from the last poll before it on (see OPENING_LOOKBACK_MS)."""
+    from the last poll before it on (see OPENING_LOOKBACK_MS). `interval_s`, the polling
+    interval, tells how many polls were due (data quality) and what is a gap."""
     temperature_fields = _fields(TEMPERATURES)
     counter_fields = _fields(COUNTERS)
     mode_field = sensors.sensor_field("operating_mode")
     error_fields = _log_fields(catalogue.ERROR_LOG)
     switch_fields = _log_fields(catalogue.SWITCH_OFF_LOG)
+    performance_fields = _fields(performance.wanted_keys())
     clock_field = sensors.field_at("calculations", catalogue.index_of("controller_clock"))
     assert clock_field is not None
     wanted = [
@@ -169,6 +190,7 @@ def period_figures(reader: Reader, start_ms: int, end_ms: int, label: str) -> Fi
         mode_field,
         *error_fields,
         *switch_fields,
+        *performance_fields,
         clock_field,
     ]
     times, columns = reader.columns(
@@ -223,6 +245,14 @@ def period_figures(reader: Reader, start_ms: int, end_ms: int, label: str) -> Fi
         ]
         target += sorted(inside)
         position += count
+    figures.performance = performance.observe(
+        times,
+        columns[position : position + len(performance_fields)],
+        first,
+        0,  # runs are seen from the whole lookback on
+        (start_ms, end_ms),
+        interval_s,
+    )
     return figures
 
 
@@ -237,6 +267,9 @@ def _track_changes(
     the reading before each change, which confirms the old value until then)."""
     assert found.sensor is not None
     track = CounterTrack(found.sensor.kind)
+    steady = _steady_growth(found, column, start)
+    if steady is not None:
+        return steady
     previous: int | None = None
     previous_at = 0
     for position in range(start, len(column)):
@@ -251,6 +284,27 @@ def _track_changes(
             previous, previous_at = raw, position
         elif position == len(column) - 1:
             track.add(times[position], found.decode([raw]), clock[position])
+    return track
+
+
+def _steady_growth(
+    found: sensors.Field, column: list[int | None], start: int
+) -> CounterTrack | None:
+    """The track of a counter that only grew, each step within what one reading may add
+    (MAX_RATE's slack): then its growth is last minus first, as CounterTrack would sum it,
+    without a step-by-step walk. None when any step needs CounterTrack's judgement."""
+    assert found.sensor is not None
+    present = [raw for raw in column[start:] if raw is not None]
+    if len(present) < 2:
+        return None
+    first, last = found.decode([present[0]]), found.decode([present[-1]])
+    unit = found.decode([1]) - found.decode([0]) if found.decoder is not None else 1
+    steps = list(map(operator.sub, present[1:], present[:-1]))
+    _, slack = MAX_RATE[found.sensor.kind]
+    if min(steps) < 0 or max(steps) * unit > slack:
+        return None
+    track = CounterTrack(found.sensor.kind)
+    track.total, track.base, track.readings = last - first, last, len(present)
     return track
 
 
@@ -274,6 +328,7 @@ def calendar_figures(
     by: str,
     now_ms: int,
     progress: Callable[[int, int], None] | None = None,
+    interval_s: float = DEFAULT_INTERVAL_S,
 ) -> tuple[list[Figures], Figures]:
     """Figures per local calendar day (`by="day"`) or month, and the total, for [first, end).
     A day that has not ended yet counts up to `now_ms` (marked partial)."""
@@ -281,7 +336,9 @@ def calendar_figures(
     day = first
     while day < end and local_midnight_ms(day) < now_ms:
         end_ms = min(local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
-        figures = period_figures(reader, local_midnight_ms(day), end_ms, day.isoformat())
+        figures = period_figures(
+            reader, local_midnight_ms(day), end_ms, day.isoformat(), interval_s
+        )
         figures.partial = end_ms == now_ms
         days.append(figures)
         day += dt.timedelta(days=1)

@@ -34,6 +34,9 @@ PROFILES = {
         Profile("V3.78", 1075, 232, 327),
         Profile("V3.81", 1087, 249, 337),
         Profile("V3.88", 1143, 267, 366),
+        # A firmware that sends every field the catalogue names (calculation 268, electric
+        # power; parameters to 1159, the power limitation). No dump of it: lengths modelled.
+        Profile("V3.91", 1161, 269, 370),
     )
 }
 DEFAULT_PROFILE = "V3.88"
@@ -69,6 +72,16 @@ HEAT_HEATING, HEAT_HOT_WATER, HEAT_TOTAL = _("heat_heating"), _("heat_hot_water"
 COMPRESSOR_HZ, HEAT_OUTPUT_W = _("compressor_frequency"), _("heat_output")
 HEAT_PUMP_TYPE, BIVALENCE = _("heat_pump_type"), _("bivalence_level")
 ERRORS_STORED = _("errors_stored")
+VAPORISATION, LIQUEFACTION = _("vaporisation"), _("liquefaction")
+FREQ_TARGET, FREQ_MIN, FREQ_MAX = (
+    _("compressor_frequency_target"),
+    _("compressor_frequency_min"),
+    _("compressor_frequency_max"),
+)
+SOURCE_SPREAD_TARGET, SOURCE_SPREAD = _("heat_source_spread_target"), _("heat_source_spread")
+HEATING_SPREAD_TARGET, HEATING_SPREAD = _("heating_spread_target"), _("heating_spread")
+ROOM_DESIRED, ELECTRIC_POWER_W = _("room_desired"), _("electric_power")
+BACKUP_OUT, BACKUP_SECONDS = _("second_heater_1"), _("second_heater_1_time")
 NOT_CONNECTED = [
     _(key)
     for key in (
@@ -91,6 +104,12 @@ PARAM_ENERGY_HEATING, PARAM_ENERGY_HOT_WATER, PARAM_ENERGY_COOLING = (
     _("electric_hot_water"),
     _("electric_cooling"),
 )
+PARAM_SILENT_MODE, PARAM_LAST_DEFROST, PARAM_BACKUP_HEAT = (
+    _("silent_mode"),
+    _("last_defrost"),
+    _("heat_second_heater"),
+)
+PARAM_POWER_LIMIT, PARAM_POWER_LIMIT_VALUE = _("power_limit"), _("power_limit_value")
 
 # Operation modes, status line 3 and switch-off reasons, by the catalogue's names.
 MODE_HEATING, MODE_HOT_WATER, MODE_DEFROST, MODE_NO_REQUEST = (
@@ -115,6 +134,10 @@ HEATING_HYSTERESIS_K = 2.0
 HOT_WATER_HYSTERESIS_K = 5.0
 DEFROST_AFTER_S = 75 * 60
 DEFROST_DURATION_S = 4 * 60
+# The second heat generator (an electric heater) helps space heating below this outdoor
+# temperature; its heat goes to its own counter (parameter 1140), not to the heat pump's.
+BACKUP_BELOW_C = -7.0
+BACKUP_POWER_W = 3000.0
 
 
 def _ip(text: str) -> int:
@@ -158,6 +181,11 @@ class ThermalModel:
     electric_heating_kwh: float = field(init=False, default=0.0)
     electric_hot_water_kwh: float = field(init=False, default=0.0)
     heat_output_w: float = field(init=False, default=0.0)
+    electric_power_w: float = field(init=False, default=0.0)
+    backup_on: bool = field(init=False, default=False)
+    backup_s: float = field(init=False, default=0.0)
+    backup_heat_kwh: float = field(init=False, default=0.0)
+    last_defrost_s: float = field(init=False, default=0.0)
     switchoffs: list[tuple[int, int]] = field(init=False, default_factory=list)
     _noise_c: float = field(init=False, default=0.0)
     _draw_left_k: float = field(init=False, default=0.0)
@@ -255,6 +283,7 @@ class ThermalModel:
             ):
                 self._set_mode(MODE_DEFROST)
                 self.defrosts += 1
+                self.last_defrost_s = self.now_s
                 self.run_since_defrost_s = 0.0
             elif (
                 self.mode == MODE_HEATING
@@ -274,6 +303,14 @@ class ThermalModel:
         self.return_c += (off_equilibrium_c - self.return_c) * dt / (3 * 3600)
         cop = 1.0
         self.heat_output_w = 0.0
+        self.electric_power_w = 0.0
+        self.backup_on = (
+            self.compressor_on and self.mode == MODE_HEATING and self.outdoor_c < BACKUP_BELOW_C
+        )
+        if self.backup_on:
+            self.backup_s += dt
+            self.backup_heat_kwh += BACKUP_POWER_W * dt / 3.6e6
+            self.return_c += BACKUP_POWER_W / 7000.0 * (setpoint + 6.0 - self.return_c) * dt / 1500
         if self.compressor_on:
             self.compressor_s += dt
             power_w = 7000.0 + 120.0 * (self.outdoor_c - 2.0)
@@ -286,6 +323,7 @@ class ThermalModel:
                 self.heat_heating_kwh += power_w * dt / 3.6e6
                 self.electric_heating_kwh += power_w / max(cop, 1.5) * dt / 3.6e6
                 self.heat_output_w = power_w
+                self.electric_power_w = power_w / max(cop, 1.5)
             elif self.mode == MODE_HOT_WATER:
                 self.hot_water_c += 14.0 * dt / 3600
                 self.flow_c = self.hot_water_c + 6.0
@@ -294,10 +332,12 @@ class ThermalModel:
                 self.heat_hot_water_kwh += power_w * dt / 3.6e6
                 self.electric_hot_water_kwh += power_w / max(cop, 1.5) * dt / 3.6e6
                 self.heat_output_w = power_w
+                self.electric_power_w = power_w / max(cop, 1.5)
             else:  # defrost: the cycle runs backwards and pulls heat from the water
                 self.flow_c -= 2.0 * dt / 60
                 self.return_c -= 0.4 * dt / 60
                 self.electric_heating_kwh += 2500.0 * dt / 3.6e6
+                self.electric_power_w = 2500.0
         else:
             self.flow_c += (self.return_c - self.flow_c) * dt / 600
 
@@ -357,6 +397,26 @@ class ThermalModel:
         put(parameters, PARAM_ENERGY_HEATING, electric[0])
         put(parameters, PARAM_ENERGY_HOT_WATER, electric[1])
         put(parameters, PARAM_ENERGY_COOLING, 0)  # this model never cools
+        # What newer firmware sends besides (the refrigerant's temperatures, the inverter).
+        running = self.compressor_on and self.mode != MODE_DEFROST
+        put(calc, VAPORISATION, _tenths(self.outdoor_c - 8.0 if running else self.outdoor_c))
+        put(calc, LIQUEFACTION, _tenths(self.flow_c + 3.0 if running else self.flow_c))
+        put(calc, FREQ_TARGET, 52 if self.compressor_on else 0)
+        put(calc, FREQ_MIN, 25)
+        put(calc, FREQ_MAX, 90)
+        put(calc, SOURCE_SPREAD_TARGET, 50)
+        put(calc, SOURCE_SPREAD, 45 if running else 0)
+        put(calc, HEATING_SPREAD_TARGET, 50)
+        put(calc, HEATING_SPREAD, _tenths(self.flow_c - self.return_c))
+        put(calc, ROOM_DESIRED, 200)
+        put(calc, ELECTRIC_POWER_W, int(self.electric_power_w))
+        put(calc, BACKUP_OUT, int(self.backup_on))
+        put(calc, BACKUP_SECONDS, int(self.backup_s))
+        put(parameters, PARAM_SILENT_MODE, 0)
+        put(parameters, PARAM_LAST_DEFROST, int(self.last_defrost_s))
+        put(parameters, PARAM_BACKUP_HEAT, int(self.backup_heat_kwh * 10))
+        put(parameters, PARAM_POWER_LIMIT, 0)
+        put(parameters, PARAM_POWER_LIMIT_VALUE, 0)
 
 
 def base_arrays(profile: Profile, seed: int) -> tuple[list[int], list[int], list[int]]:

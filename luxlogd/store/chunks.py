@@ -14,8 +14,8 @@ import zlib
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
-from operator import gt
+from itertools import accumulate, chain, repeat
+from operator import gt, sub
 from typing import Any
 
 from luxlogd.store import codec
@@ -75,11 +75,9 @@ def is_sorted(values: Sequence[int]) -> bool:
 
 def expand_changes(base: int, at: Sequence[int], values: Sequence[int], count: int) -> list[int]:
     """A column of `count` values: `base`, then values[k + 1] from position at[k] on."""
-    column = [base] * count
-    for k, position in enumerate(at):
-        end = at[k + 1] if k + 1 < len(at) else count
-        column[position:end] = [values[k + 1]] * (end - position)
-    return column
+    runs = list(map(sub, at[1:], at[:-1]))
+    lengths = [at[0], *runs, count - at[-1]] if at else [count]
+    return list(chain.from_iterable(map(repeat, values, lengths)))  # in C, run by run
 
 
 def expand(base: int, points: bytes | None, count: int) -> list[int]:
@@ -92,8 +90,11 @@ def expand(base: int, points: bytes | None, count: int) -> list[int]:
     positions.frombytes(raw[4 : 4 + 4 * changes])
     differences = array("q")
     differences.frombytes(raw[4 + 4 * changes :])
-    at = list(accumulate(positions))
-    return expand_changes(base, at, list(accumulate(differences, initial=base)), count)
+    if not changes:
+        return [base] * count
+    # positions are the run lengths already: base's, then each change's but the last.
+    lengths = [*positions, count - sum(positions)]
+    return list(chain.from_iterable(map(repeat, accumulate(differences, initial=base), lengths)))
 
 
 @dataclass

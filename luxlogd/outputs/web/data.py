@@ -121,13 +121,20 @@ def summary(handler: Handler, query: dict[str, str]) -> None:
             if time.monotonic() > give_up:
                 raise Busy("the summary took too long; ask for fewer days")
             start, end = rollup.period(config, today - dt.timedelta(days=back), 1)
-            compute = partial(rollup.summarize_day, reader, start, end, end.date().isoformat())
+            compute = partial(
+                rollup.summarize_day,
+                reader,
+                start,
+                end,
+                end.date().isoformat(),
+                config.poll.interval_s,
+            )
             row = cached(handler, ("summary", start, end), end, compute)
             if row is not None:
                 rows.append(row | {"partial": False})
         # Today so far: the period that began at the last roll-up time.
         begun = rollup.rollup_time(config, rollup.latest_rollup_date(config, now))
-        row = rollup.summarize_day(reader, begun, now, "today")
+        row = rollup.summarize_day(reader, begun, now, "today", config.poll.interval_s)
         if row is not None:
             rows.append(row | {"partial": True})
     handler.send_json(HTTPStatus.OK, rows)
@@ -198,7 +205,14 @@ def calendar_stats(handler: Handler, query: dict[str, str]) -> None:
             start_ms = local_midnight_ms(day)
             end_ms = min(local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
             finished = end_ms < now_ms
-            compute = partial(stats.period_figures, reader, start_ms, end_ms, day.isoformat())
+            compute = partial(
+                stats.period_figures,
+                reader,
+                start_ms,
+                end_ms,
+                day.isoformat(),
+                config.poll.interval_s,
+            )
             figures = (
                 cached(
                     handler,

@@ -1,0 +1,470 @@
+"""How well the heat pump runs, HeatpumpMonitor.org's way: every figure split by what the heat
+pump was doing (space heating, hot water, cooling), temperatures while it ran, heat-weighted
+flow temperature, efficiency against the Carnot limit, cycling, defrost, the backup heater,
+data quality.
+
+Energy and hours come from the controller's own counters (stats.py tracks them glitch-proof):
+heat per mode is calculations 151-153, electric energy per mode parameters 1136/1137/1139,
+hours per mode calculations 64-66. Luxtronik counts no heat in cooling, so cooling has an
+electric figure and no COP. Everything else comes from the stored polls, read once per
+period: a poll counts for a mode when the compressor runs (output 44) and the operating mode
+(calculation 80) is that mode; defrost polls count for no mode (their electricity is in the
+heating counter, as the controller counts it). The definitions are in the README
+("Performance figures"); the names are fixed so that others can script against them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import gt, ne, sub
+from typing import Any
+
+from luxlogd.heatpump import catalogue, sensors
+
+MODES = ("space", "water", "cooling")
+ALL_MODES = (*MODES, "pool")  # pool counts into combined, it has no columns of its own
+HEAT = {"space": "heat_heating", "water": "heat_hot_water", "pool": "heat_pool"}
+ELECTRIC = {
+    "space": "electric_heating",
+    "water": "electric_hot_water",
+    "cooling": "electric_cooling",
+}
+HOURS = {"space": "heating_time", "water": "hot_water_time", "cooling": "cooling_time"}
+BACKUP_HOURS = ("second_heater_1_time", "second_heater_2_time")
+BACKUP_HEAT = "heat_second_heater"
+COUNTERS = (*HEAT.values(), *ELECTRIC.values(), *HOURS.values(), *BACKUP_HOURS, BACKUP_HEAT)
+
+_code = catalogue.code_of
+MODE_OF_CODE = {
+    _code("operating_mode", "heating"): "space",
+    _code("operating_mode", "hot water"): "water",
+    _code("operating_mode", "pool / solar"): "pool",
+    _code("operating_mode", "cooling"): "cooling",
+}
+DEFROST_CODE = _code("operating_mode", "defrost")
+
+SHORT_RUN_MIN = 10.0  # a run shorter than this is a short cycle
+COLD_C = 2.0  # "defrosting took N % of running time below 2 °C"
+# HeatpumpMonitor's Carnot convention: condensing at flow + 2 K, evaporating at the source - 6 K.
+CONDENSING_K = 2.0
+EVAPORATING_K = -6.0
+KELVIN = 273.15
+GAP_STEPS = 3  # a step between polls longer than this many intervals is a gap, not time
+
+
+@dataclass
+class Means:
+    """Sums over the polls of one mode while the compressor ran (mergeable)."""
+
+    polls: int = 0
+    flow: float = 0.0
+    ret: float = 0.0
+    outdoor: float = 0.0
+    ideal: float = 0.0  # sum of weight x ideal (Carnot) COP
+    weight: float = 0.0
+    ideal_refrigerant: float = 0.0
+    weight_refrigerant: float = 0.0
+
+    def merge(self, other: Means) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def mean(self, total: float) -> float | None:
+        return round(total / self.polls, 2) if self.polls else None
+
+
+@dataclass
+class Performance:
+    """The sums a period's performance figures come from; a day's merge into a month."""
+
+    means: dict[str, Means] = field(default_factory=lambda: {m: Means() for m in ALL_MODES})
+    weighted: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])
+    runs_min: list[float] = field(default_factory=list)  # runs that ended in the period
+    running_s: float = 0.0
+    defrost_s: float = 0.0
+    running_cold_s: float = 0.0
+    defrost_cold_s: float = 0.0
+    polls_due: float = 0.0
+    short_cycle_days: int = 0
+
+    def merge(self, other: Performance) -> None:
+        for mode, means in other.means.items():
+            self.means[mode].merge(means)
+        self.weighted = [a + b for a, b in zip(self.weighted, other.weighted, strict=True)]
+        self.runs_min += other.runs_min
+        self.running_s += other.running_s
+        self.defrost_s += other.defrost_s
+        self.running_cold_s += other.running_cold_s
+        self.defrost_cold_s += other.defrost_cold_s
+        self.polls_due += other.polls_due
+        self.short_cycle_days += other.short_cycle_days
+
+    @property
+    def short_cycles(self) -> int:
+        return sum(1 for run in self.runs_min if run < SHORT_RUN_MIN)
+
+
+def wanted_keys() -> tuple[str, ...]:
+    """The catalogue sensors a period's polls are read for, in the order `observe` takes."""
+    return (
+        "operating_mode",
+        "compressor",
+        "flow",
+        "return",
+        "outdoor",
+        "heat_output",
+        "heat_source_in",
+        "vaporisation",
+        "liquefaction",
+        "heat_pump_running",
+        "heat_pump_type",
+    )
+
+
+def _decoded(key: str, column: Sequence[int | None]) -> list[float | None]:
+    """A column as numbers; None where absent or where a rail value says not connected."""
+    found = sensors.sensor_field(key)
+    sensor = catalogue.by_key()[key]
+    step = float(found.decode([10])) / 10 if found.decoder is not None else 1.0  # linear
+    rails = {round(rail / step) for rail in catalogue.RAILS if sensor.not_connected(rail)}
+    return [None if raw is None or raw in rails else raw * step for raw in column]
+
+
+def _air_source(types: Sequence[int | None]) -> bool:
+    """Whether the heat pump takes its heat from the air (luxtronik's type names start "L");
+    ground and water source models use the heat-source inlet (calculation 19)."""
+    present = [t for t in types if t is not None]
+    if not present:
+        return True
+    name = sensors.sensor_field("heat_pump_type").decode([present[-1]])
+    return not isinstance(name, str) or name.startswith("L") or name == "ERC"
+
+
+def _ideal_cop(condensing_c: float, evaporating_c: float) -> float | None:
+    hot, cold = condensing_c + KELVIN, evaporating_c + KELVIN
+    return hot / (hot - cold) if hot - cold > 1.0 else None
+
+
+def observe(
+    times: Sequence[int],
+    columns: Sequence[Sequence[int | None]],
+    first: int,
+    start: int,
+    period: tuple[int, int],
+    interval_s: float,
+) -> Performance:
+    """The sums of the rows [first, len) of `period` (start ms, end ms); the rows from
+    `start` on show runs that began before it. `columns` are read for wanted_keys()."""
+    start_ms, end_ms = period
+    mode_col, on_col = columns[0], columns[1]
+    flow, ret, outdoor, heat_w, source, vap, liq = (
+        _decoded(key, column) for key, column in zip(wanted_keys()[2:9], columns[2:9], strict=True)
+    )
+    running_for, types = columns[9], columns[10]
+    air = _air_source(types[first:])
+    cap_ms = GAP_STEPS * interval_s * 1000
+    result = Performance()
+    result.polls_due = max(0.0, (end_ms - start_ms) / 1000 / interval_s)
+    count = len(times)
+    on = [1 if value else 0 for value in on_col]
+    gaps = list(compress(range(1, count), map(gt, map(sub, times[1:], times[:-1]), repeat(cap_ms))))
+    result.runs_min = _runs(times, on, start, first, gaps, running_for)
+    weighted = result.weighted
+    for row in compress(range(first, count), on[first:]):  # the compressor runs
+        at = times[row]
+        step_ms = (times[row + 1] if row + 1 < count else end_ms) - at
+        step_s = (step_ms if step_ms < cap_ms else cap_ms) / 1000
+        here_outdoor = outdoor[row]
+        cold = here_outdoor is not None and here_outdoor < COLD_C
+        result.running_s += step_s
+        result.running_cold_s += step_s if cold else 0.0
+        code = mode_col[row]
+        if code == DEFROST_CODE:
+            result.defrost_s += step_s
+            result.defrost_cold_s += step_s if cold else 0.0
+            continue
+        mode = MODE_OF_CODE.get(code)  # type: ignore[arg-type]
+        here_flow, here_return = flow[row], ret[row]
+        if mode is None or here_flow is None or here_return is None or here_outdoor is None:
+            continue
+        means = result.means[mode]
+        means.polls += 1
+        means.flow += here_flow
+        means.ret += here_return
+        means.outdoor += here_outdoor
+        output = heat_w[row]
+        weight = 1.0 if output is None else output  # weighted by heat where it is reported
+        if mode == "cooling" or not weight:
+            continue
+        inlet = source[row]
+        evaporating_at = here_outdoor if air or inlet is None else inlet
+        ideal = _ideal_cop(here_flow + CONDENSING_K, evaporating_at + EVAPORATING_K)
+        if ideal is not None:
+            means.ideal += weight * ideal
+            means.weight += weight
+        evaporating, condensing = vap[row], liq[row]
+        if evaporating is not None and condensing is not None:
+            refrigerant = _ideal_cop(condensing, evaporating)
+            if refrigerant is not None:
+                means.ideal_refrigerant += weight * refrigerant
+                means.weight_refrigerant += weight
+        if mode == "space":
+            weighted[0] += weight
+            weighted[1] += weight * here_flow
+            weighted[2] += weight * (here_flow - here_outdoor)
+            weighted[3] += weight * (here_flow - here_return)
+    result.short_cycle_days = int(result.short_cycles > 0)
+    return result
+
+
+def _runs(
+    times: Sequence[int],
+    on: list[int],
+    start: int,
+    first: int,
+    gaps: list[int],
+    running_for: Sequence[int | None],
+) -> list[float]:
+    """Minutes of each run that ended in the rows from `first` on: from the first poll the
+    compressor ran to the first it did not. A run that began before the rows read (at
+    `start`) takes its length from the controller (calculation 67, running for); one with a
+    gap inside has no known length."""
+    runs: list[float] = []
+    edges = compress(range(start + 1, len(on)), map(ne, on[start + 1 :], on[start:-1]))
+    began: int | None = None if on[start] else -1  # -1: off at the start, nothing open
+    for row in edges:
+        if on[row]:
+            began = row
+            continue
+        if row < first:
+            began = -1
+            continue
+        if began is None:  # running since before the first row read
+            ran_s = running_for[row - 1]
+            if ran_s is not None:
+                runs.append((ran_s * 1000 + times[row] - times[row - 1]) / 60_000)
+        elif began >= 0 and bisect.bisect_right(gaps, began) == bisect.bisect_right(gaps, row):
+            runs.append((times[row] - times[began]) / 60_000)
+        began = -1
+    return runs
+
+
+def _share(part: float | None, whole: float | None) -> float | None:
+    return round(100 * part / whole, 1) if part is not None and whole else None
+
+
+def _sum(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present), 3) if present else None
+
+
+def _cop(heat: float | None, electric: float | None) -> float | None:
+    return round(heat / electric, 2) if heat and electric else None
+
+
+def _carnot(cop: float | None, means: Means, refrigerant: bool = False) -> float | None:
+    ideal, weight = (
+        (means.ideal_refrigerant, means.weight_refrigerant)
+        if refrigerant
+        else (means.ideal, means.weight)
+    )
+    if cop is None or not weight:
+        return None
+    return round(100 * cop / (ideal / weight), 1)
+
+
+def figures(perf: Performance, counters: dict[str, float | None], polls: int) -> dict[str, Any]:
+    """The named figures (README: "Performance figures") of a period's sums and counters."""
+    row: dict[str, Any] = {}
+    combined_means = Means()
+    for means in perf.means.values():
+        combined_means.merge(means)
+    heat = {m: counters.get(HEAT[m]) if m in HEAT else None for m in ALL_MODES}
+    electric = {m: counters.get(ELECTRIC[m]) if m in ELECTRIC else None for m in ALL_MODES}
+    hours = {
+        m: None if counters.get(HOURS[m]) is None else round((counters[HOURS[m]] or 0) / 3600, 3)
+        for m in MODES
+    }
+    combined = {
+        "heat": _sum(list(heat.values())),
+        "elec": _sum(list(electric.values())),
+        "hours": _sum(list(hours.values())),
+    }
+    for mode in ("combined", *MODES):
+        means = combined_means if mode == "combined" else perf.means[mode]
+        mode_heat = combined["heat"] if mode == "combined" else heat[mode]
+        mode_elec = combined["elec"] if mode == "combined" else electric[mode]
+        cop = _cop(mode_heat, mode_elec)
+        row[f"{mode}_heat_kwh"] = mode_heat
+        row[f"{mode}_elec_kwh"] = mode_elec
+        row[f"{mode}_cop"] = cop
+        row[f"{mode}_hours"] = combined["hours"] if mode == "combined" else hours[mode]
+        row[f"{mode}_flow_mean_c"] = means.mean(means.flow)
+        row[f"{mode}_return_mean_c"] = means.mean(means.ret)
+        row[f"{mode}_outdoor_mean_c"] = means.mean(means.outdoor)
+        row[f"{mode}_prc_carnot"] = _carnot(cop, means)
+        row[f"{mode}_prc_carnot_refrigerant"] = _carnot(cop, means, refrigerant=True)
+    weight, flow_sum, minus_outdoor, minus_return = perf.weighted
+    row["weighted_flow_c"] = round(flow_sum / weight, 2) if weight else None
+    row["weighted_flow_minus_outdoor_k"] = round(minus_outdoor / weight, 2) if weight else None
+    row["weighted_flow_minus_return_k"] = round(minus_return / weight, 2) if weight else None
+    starts, seconds = counters.get("compressor_starts"), counters.get("compressor_time")
+    row["combined_starts"] = None if starts is None else int(round(starts))
+    row["starts_per_running_hour"] = (
+        round(starts / (seconds / 3600), 2) if starts is not None and seconds else None
+    )
+    runs = perf.runs_min
+    row["runs"] = len(runs)
+    row["run_minutes_median"] = round(statistics.median(runs), 1) if runs else None
+    row["short_cycles"] = perf.short_cycles
+    row["longest_run_minutes"] = round(max(runs), 1) if runs else None
+    row["defrost_minutes"] = round(perf.defrost_s / 60, 1)
+    row["defrost_share_percent"] = _share(perf.defrost_s, perf.running_s)
+    backup = [counters.get(key) for key in BACKUP_HOURS]
+    backup_s = _sum(backup)
+    row["backup_heater_hours"] = None if backup_s is None else round(backup_s / 3600, 3)
+    row["backup_heater_kwh"] = counters.get(BACKUP_HEAT)
+    row["data_quality_percent"] = (
+        round(min(100.0, 100 * polls / perf.polls_due), 1) if perf.polls_due else None
+    )
+    return row
+
+
+COLUMNS = list(figures(Performance(), {}, 0))
+
+
+# When an observation is worth a line (README: "Observations").
+SHORT_CYCLING_SHARE = 20.0  # % of runs under SHORT_RUN_MIN
+DATA_QUALITY_BELOW = 95.0  # % of polls due
+
+
+def _number(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
+
+
+def observations(row: dict[str, Any], perf: Performance, language: str = "en") -> list[str]:
+    """A few plain sentences about a period's figures, each with its numbers; never advice."""
+    german = language == "de"
+    lines: list[str] = []
+    runs, short = row["runs"], row["short_cycles"]
+    if runs and 100 * short / runs >= SHORT_CYCLING_SHARE:
+        share, days = _number(100 * short / runs, 0), perf.short_cycle_days
+        median = _number(row["run_minutes_median"])
+        lines.append(
+            f"Taktung: {share} % der Läufe kürzer als {SHORT_RUN_MIN:.0f} Minuten an {days} "
+            f"Tagen (Median {median} min)"
+            if german
+            else f"short cycling: {share} % of runs under {SHORT_RUN_MIN:.0f} minutes on "
+            f"{days} days (median run {median} min)"
+        )
+    hours, backup_kwh = row["backup_heater_hours"], row["backup_heater_kwh"]
+    if hours:
+        heat = row["combined_heat_kwh"]
+        share_text = ""
+        if backup_kwh and heat:
+            share = _number(100 * backup_kwh / (heat + backup_kwh))
+            share_text = f" ({share} % der Wärme)" if german else f" ({share} % of heat)"
+        lines.append(
+            f"Zweiter Wärmeerzeuger lief {_number(hours)} h{share_text}"
+            if german
+            else f"backup heater ran {_number(hours)} h{share_text}"
+        )
+    if perf.defrost_cold_s and perf.running_cold_s:
+        share = _number(100 * perf.defrost_cold_s / perf.running_cold_s)
+        lines.append(
+            f"Abtauen brauchte {share} % der Laufzeit unter {COLD_C:.0f} °C"
+            if german
+            else f"defrosting took {share} % of running time below {COLD_C:.0f} °C"
+        )
+    water, combined = row["water_elec_kwh"], row["combined_elec_kwh"]
+    if water and combined and row["water_cop"] is not None:
+        share, cop = _number(100 * water / combined, 0), _number(row["water_cop"])
+        lines.append(
+            f"Warmwasser brauchte {share} % des Stroms bei COP {cop}"
+            if german
+            else f"hot water used {share} % of the electricity at COP {cop}"
+        )
+    if row["space_cop"] is not None:
+        cop = _number(row["space_cop"])
+        carnot = row["space_prc_carnot"]
+        tail = "" if carnot is None else f", {_number(carnot, 0)} % of the Carnot limit"
+        if german:
+            tail = "" if carnot is None else f", {_number(carnot, 0)} % des Carnot-Limits"
+        flow = row["weighted_flow_c"]
+        flow_text = "" if flow is None else f" (flow {_number(flow)} °C heat-weighted)"
+        if german:
+            flow_text = "" if flow is None else f" (Vorlauf {_number(flow)} °C wärmegewichtet)"
+        lines.append(
+            f"Heizen lief mit COP {cop}{tail}{flow_text}"
+            if german
+            else f"space heating ran at COP {cop}{tail}{flow_text}"
+        )
+    quality = row["data_quality_percent"]
+    if quality is not None and quality < DATA_QUALITY_BELOW:
+        lines.append(
+            f"Daten: {_number(quality)} % der fälligen Abfragen gespeichert; Zahlen mit Lücken"
+            if german
+            else f"data: {_number(quality)} % of the polls due were stored; figures have gaps"
+        )
+    return [line.replace(".", ",") for line in lines] if german else lines  # 13,9 h
+
+
+# HeatpumpMonitor.org's daily-stats columns (myheatpump_schema.php) from ours; the combined
+# temperature means there are over all polls, "running_" ones over running polls.
+HEATPUMPMONITOR = {
+    "combined_elec_kwh": "combined_elec_kwh",
+    "combined_heat_kwh": "combined_heat_kwh",
+    "combined_cop": "combined_cop",
+    "combined_flowT_mean": "flow_mean_c",
+    "combined_returnT_mean": "return_mean_c",
+    "combined_outsideT_mean": "outdoor_mean_c",
+    "combined_prc_carnot": "combined_prc_carnot",
+    "combined_starts": "combined_starts",
+    "combined_starts_per_hour": "starts_per_running_hour",
+    "running_elec_kwh": "combined_elec_kwh",
+    "running_heat_kwh": "combined_heat_kwh",
+    "running_cop": "combined_cop",
+    "running_flowT_mean": "combined_flow_mean_c",
+    "running_returnT_mean": "combined_return_mean_c",
+    "running_outsideT_mean": "combined_outdoor_mean_c",
+    "running_prc_carnot": "combined_prc_carnot",
+    **{
+        f"{mode}_{theirs}": f"{mode}_{ours}"
+        for mode in MODES
+        for theirs, ours in (
+            ("elec_kwh", "elec_kwh"),
+            ("heat_kwh", "heat_kwh"),
+            ("cop", "cop"),
+            ("flowT_mean", "flow_mean_c"),
+            ("returnT_mean", "return_mean_c"),
+            ("outsideT_mean", "outdoor_mean_c"),
+            ("prc_carnot", "prc_carnot"),
+        )
+    },
+    "weighted_flowT": "weighted_flow_c",
+    "weighted_flowT_minus_outsideT": "weighted_flow_minus_outdoor_k",
+    "weighted_flowT_minus_returnT": "weighted_flow_minus_return_k",
+    "immersion_kwh": "backup_heater_kwh",
+    "quality_flowT": "data_quality_percent",
+    "quality_returnT": "data_quality_percent",
+    "quality_outsideT": "data_quality_percent",
+}
+HEATPUMPMONITOR_COLUMNS = ["timestamp", "date", "combined_data_length", *HEATPUMPMONITOR]
+
+
+def heatpumpmonitor_row(
+    row: dict[str, Any], start_ms: int, polls: int, interval_s: float
+) -> dict[str, Any]:
+    """One day's row under HeatpumpMonitor.org's column names (timestamp: the day's start,
+    data length: the seconds the stored polls cover)."""
+    theirs: dict[str, Any] = {
+        "timestamp": start_ms // 1000,
+        "date": row["date"],
+        "combined_data_length": round(polls * interval_s),
+    }
+    theirs.update({name: row.get(ours) for name, ours in HEATPUMPMONITOR.items()})
+    return theirs

@@ -1,0 +1,285 @@
+"""Performance figures owners can hold against HeatpumpMonitor.org: every figure by mode equals
+a straightforward recomputation from the raw polls as stored, the split adds up to `combined`
+exactly, and what a controller does not measure is said, never invented."""
+
+import csv
+import datetime as dt
+import io
+import json
+import statistics
+
+import pytest
+
+from luxlogd.cli import main
+from luxlogd.heatpump.poll import Poll
+from luxlogd.reports import performance, stats
+from luxlogd.sim import model as sim_model
+from luxlogd.sim.simulator import Simulator
+from luxlogd.store.reader import Reader
+from luxlogd.store.writer import Storage
+from tests.helpers import FrozenClock
+from tests.test_service import config_for
+
+STEP_S = 120
+DAY_MS = 86_400_000
+MODES = {0: "space", 1: "water", 2: "pool", 7: "cooling"}
+
+
+def store_days(state_dir, start, days, profile="V3.91", cold_from_day=None, gap=None):
+    """Polls of the simulator's model every STEP_S for `days` days from `start` (UTC),
+    stored; from `cold_from_day` on a cold spell (the backup heater helps); `gap` (start,
+    end) in ms: polls the daemon never stored. Returns the stored polls."""
+    clock = FrozenClock(start.timestamp())
+    sim = Simulator(clock=clock, seed=5, start_s=start.timestamp(), profile=profile)
+    polls = []
+    with Storage(state_dir, fdatasync=lambda fd: None) as storage:
+        for step in range(int(days * 86400 / STEP_S)):
+            if cold_from_day is not None and step * STEP_S >= cold_from_day * 86400:
+                sim.model.outdoor_mean_c = -10.0
+            p, c, v = sim.arrays()
+            poll = Poll(int(clock.now * 1000), 0, tuple(p), tuple(c), tuple(v))
+            clock.now += STEP_S
+            if gap and gap[0] <= poll.ts_ms < gap[1]:
+                continue
+            storage.append(poll)
+            polls.append(poll)
+    return polls
+
+
+def recompute(polls, start_ms, end_ms, interval_s=STEP_S):
+    """The figures of [start_ms, end_ms) computed the plain way, poll by poll, from the raw
+    arrays (README: "Performance figures" defines each)."""
+    inside = [p for p in polls if start_ms <= p.ts_ms < end_ms]
+    before = [p for p in polls if start_ms - 6 * 3_600_000 <= p.ts_ms < start_ms]
+    opening = before[-1] if before else inside[0]
+    last = inside[-1]
+
+    def grown(group, index, scale):
+        values = getattr(last, group), getattr(opening, group)
+        if index >= len(values[0]):
+            return None
+        return round((values[0][index] - values[1][index]) * scale, 3)
+
+    heat = {
+        "space": grown("calculations", 151, 0.1),
+        "water": grown("calculations", 152, 0.1),
+        "pool": grown("calculations", 153, 0.1),
+    }
+    elec = {
+        "space": grown("parameters", 1136, 0.01),
+        "water": grown("parameters", 1137, 0.01),
+        "cooling": grown("parameters", 1139, 0.01),
+    }
+    hours = {
+        "space": grown("calculations", 64, 1 / 3600),
+        "water": grown("calculations", 65, 1 / 3600),
+        "cooling": grown("calculations", 66, 1 / 3600),
+    }
+    cap_ms = 3 * interval_s * 1000
+    sums = {m: [0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0] for m in ("space", "water", "cooling")}
+    weighted = [0.0, 0.0, 0.0, 0.0]
+    running_s = defrost_s = 0.0
+    for position, poll in enumerate(inside):
+        c = poll.calculations
+        if not c[44]:
+            continue
+        following = inside[position + 1].ts_ms if position + 1 < len(inside) else end_ms
+        step_s = min(following - poll.ts_ms, cap_ms) / 1000
+        running_s += step_s
+        if c[80] == 4:
+            defrost_s += step_s
+            continue
+        mode = MODES.get(c[80])
+        if mode not in sums:
+            continue
+        flow, ret, outdoor = c[10] / 10, c[11] / 10, c[15] / 10
+        weight = c[257]
+        s = sums[mode]
+        s[0] += 1
+        s[1] += flow
+        s[2] += ret
+        s[3] += outdoor
+        if mode == "cooling" or not weight:
+            continue
+        hot, cold = flow + 2 + 273.15, outdoor - 6 + 273.15
+        s[4] += weight * hot / (hot - cold)
+        s[5] += weight
+        condensing, evaporating = c[233] / 10 + 273.15, c[232] / 10 + 273.15
+        s[6] += weight * condensing / (condensing - evaporating)
+        s[7] += weight
+        if mode == "space":
+            weighted = [
+                weighted[0] + weight,
+                weighted[1] + weight * flow,
+                weighted[2] + weight * (flow - outdoor),
+                weighted[3] + weight * (flow - ret),
+            ]
+    # Runs: from the first poll running to the first not, ended inside the period.
+    runs, began = [], None
+    window = [p for p in polls if start_ms - 6 * 3_600_000 <= p.ts_ms < end_ms]
+    for previous, poll in zip(window, window[1:], strict=False):
+        if poll.calculations[44] and not previous.calculations[44]:
+            began = poll
+        elif previous.calculations[44] and not poll.calculations[44]:
+            if began is not None and poll.ts_ms >= start_ms:
+                stretch = [p.ts_ms for p in window if began.ts_ms <= p.ts_ms <= poll.ts_ms]
+                if all(b - a <= cap_ms for a, b in zip(stretch, stretch[1:], strict=False)):
+                    runs.append((poll.ts_ms - began.ts_ms) / 60_000)
+            began = None
+    expected = {}
+    total = {"combined": [0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]}
+    for s in sums.values():
+        total["combined"] = [a + b for a, b in zip(total["combined"], s, strict=True)]
+    combined_heat = round(sum(v for v in heat.values() if v is not None), 3)
+    combined_elec = round(sum(v for v in elec.values() if v is not None), 3)
+    for mode, s in {**sums, **total}.items():
+        h = combined_heat if mode == "combined" else heat.get(mode)
+        e = combined_elec if mode == "combined" else elec.get(mode)
+        cop = round(h / e, 2) if h and e else None
+        expected[f"{mode}_heat_kwh"] = h
+        expected[f"{mode}_elec_kwh"] = e
+        expected[f"{mode}_cop"] = cop
+        expected[f"{mode}_flow_mean_c"] = round(s[1] / s[0], 2) if s[0] else None
+        expected[f"{mode}_return_mean_c"] = round(s[2] / s[0], 2) if s[0] else None
+        expected[f"{mode}_outdoor_mean_c"] = round(s[3] / s[0], 2) if s[0] else None
+        expected[f"{mode}_prc_carnot"] = (
+            round(100 * cop / (s[4] / s[5]), 1) if cop and s[5] else None
+        )
+        expected[f"{mode}_prc_carnot_refrigerant"] = (
+            round(100 * cop / (s[6] / s[7]), 1) if cop and s[7] else None
+        )
+    expected["space_hours"] = round(hours["space"], 3)
+    expected["combined_hours"] = round(sum(hours.values()), 3)
+    w = weighted
+    expected["weighted_flow_c"] = round(w[1] / w[0], 2) if w[0] else None
+    expected["weighted_flow_minus_outdoor_k"] = round(w[2] / w[0], 2) if w[0] else None
+    expected["weighted_flow_minus_return_k"] = round(w[3] / w[0], 2) if w[0] else None
+    starts = grown("calculations", 57, 1)
+    expected["combined_starts"] = starts
+    expected["starts_per_running_hour"] = round(starts / grown("calculations", 56, 1 / 3600), 2)
+    expected["runs"] = len(runs)
+    expected["run_minutes_median"] = round(statistics.median(runs), 1) if runs else None
+    expected["longest_run_minutes"] = round(max(runs), 1) if runs else None
+    expected["short_cycles"] = sum(1 for r in runs if r < 10)
+    expected["defrost_minutes"] = round(defrost_s / 60, 1)
+    expected["defrost_share_percent"] = round(100 * defrost_s / running_s, 1)
+    backup = grown("calculations", 60, 1) + grown("calculations", 61, 1)
+    expected["backup_heater_hours"] = round(backup / 3600, 3)
+    expected["backup_heater_kwh"] = grown("parameters", 1140, 0.1)
+    due = (end_ms - start_ms) / 1000 / interval_s
+    expected["data_quality_percent"] = round(min(100.0, 100 * len(inside) / due), 1)
+    return expected
+
+
+def assert_figures(row, expected, what):
+    for key, value in expected.items():
+        if value is None:
+            assert row[key] is None, (what, key)
+        else:
+            assert row[key] == pytest.approx(value, abs=0.011), (what, key, row[key], value)
+
+
+@pytest.fixture
+def short_cycling(monkeypatch):
+    """A heat pump that may stop after 4 minutes, on a narrow hysteresis and a short pause:
+    some runs are short cycles."""
+    monkeypatch.setattr(sim_model, "MIN_RUN_S", 4 * 60)
+    monkeypatch.setattr(sim_model, "MIN_PAUSE_S", 6 * 60)
+    monkeypatch.setattr(sim_model, "HEATING_HYSTERESIS_K", 0.3)
+
+
+def test_every_figure_equals_a_recomputation_from_the_raw_polls(tmp_path, timezone, short_cycling):
+    timezone("UTC")
+    start = dt.datetime(2024, 1, 10, tzinfo=dt.UTC)
+    gap = (int(start.timestamp() * 1000) + DAY_MS + 3_600_000,) * 2
+    gap = (gap[0], gap[0] + 3 * 3_600_000)  # three hours of day 2 never stored
+    polls = store_days(tmp_path, start, 4, cold_from_day=2, gap=gap)
+    now_ms = polls[-1].ts_ms + 1
+    with Reader(tmp_path) as reader:
+        days, total = stats.calendar_figures(
+            reader, dt.date(2024, 1, 10), dt.date(2024, 1, 14), "day", now_ms, interval_s=STEP_S
+        )
+    assert [d.label for d in days] == [f"2024-01-{n}" for n in range(10, 14)]
+    for day in days:
+        assert_figures(day.row(), recompute(polls, day.start_ms, day.end_ms), day.label)
+    row = total.row()
+    assert_figures(row, recompute(polls, total.start_ms, now_ms), "total")
+    # The model ran every part of it: the figures are not vacuous.
+    assert row["space_hours"] > 10 and row["water_hours"] > 1 and row["cooling_hours"] == 0
+    assert 2 < row["space_cop"] < 5 and 1.5 < row["water_cop"] < 4
+    assert 20 < row["space_prc_carnot"] < 80 and row["space_prc_carnot_refrigerant"] > 0
+    assert row["short_cycles"] > 0 and row["runs"] > row["short_cycles"]
+    assert row["defrost_minutes"] > 0 and row["backup_heater_hours"] > 1
+    assert row["backup_heater_kwh"] > 3
+    assert days[1].row()["data_quality_percent"] == pytest.approx(87.5, abs=0.1)
+    assert days[0].row()["backup_heater_hours"] == 0 and days[3].row()["backup_heater_hours"] > 0
+
+
+def test_the_split_adds_up_to_combined_exactly(tmp_path, timezone):
+    timezone("UTC")
+    start = dt.datetime(2024, 1, 10, tzinfo=dt.UTC)
+    polls = store_days(tmp_path, start, 3)
+    with Reader(tmp_path) as reader:
+        days, total = stats.calendar_figures(
+            reader, dt.date(2024, 1, 10), dt.date(2024, 1, 13), "day", polls[-1].ts_ms + 1
+        )
+    for figures in [*days, total]:
+        row = figures.row()
+        for what in ("heat_kwh", "elec_kwh", "hours"):
+            parts = [row[f"{m}_{what}"] or 0 for m in ("space", "water", "cooling")]
+            if what == "heat_kwh":
+                parts.append(figures.counters["heat_pool"] or 0)
+            assert row[f"combined_{what}"] == round(sum(parts), 3), (figures.label, what)
+        assert row["combined_heat_kwh"] == row["heat_total_kwh"]  # the controller agrees
+    # Days add up to the total, counters and sums alike.
+    total_row = total.row()
+    for key in ("space_heat_kwh", "water_elec_kwh", "combined_starts", "defrost_minutes"):
+        assert total_row[key] == pytest.approx(sum(d.row()[key] for d in days), abs=0.002), key
+
+
+def test_a_controller_without_electric_counters_says_so(tmp_path, timezone):
+    """Firmware V1.80 counts no electric energy per mode: no COP is invented."""
+    timezone("UTC")
+    start = dt.datetime(2024, 1, 10, tzinfo=dt.UTC)
+    polls = store_days(tmp_path, start, 1, profile="V1.80")
+    with Reader(tmp_path) as reader:
+        figures = stats.period_figures(reader, polls[0].ts_ms, polls[-1].ts_ms + 1, "day", STEP_S)
+    row = figures.row()
+    assert row["space_elec_kwh"] is None and row["space_cop"] is None
+    assert row["combined_cop"] is None and row["space_prc_carnot"] is None
+    assert row["space_heat_kwh"] > 0 and row["space_flow_mean_c"] is not None
+    assert row["space_prc_carnot_refrigerant"] is None  # no refrigerant temperatures either
+    assert not any("COP" in line for line in figures.observations())
+
+
+def test_the_stats_command_writes_heatpumpmonitor_rows_and_observations(
+    tmp_path, timezone, capsys, short_cycling
+):
+    timezone("UTC")
+    start = dt.datetime(2024, 1, 10, tzinfo=dt.UTC)
+    polls = store_days(tmp_path / "state", start, 3, cold_from_day=1)
+    path = config_for(tmp_path, 1, poll={"interval_s": STEP_S}, stats={"season_start": '"01-10"'})
+    args = ["--config", str(path), "stats", "--season", "2024", "--heatpumpmonitor"]
+    assert main(args) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["date"] for r in rows] == [f"2024-01-{n}" for n in range(10, 13)]  # days
+    assert rows[1]["timestamp"] == str(int(start.timestamp()) + 86400)
+    day = recompute(
+        polls, (int(start.timestamp()) + 86400) * 1000, (int(start.timestamp()) + 2 * 86400) * 1000
+    )
+    assert float(rows[1]["space_cop"]) == pytest.approx(day["space_cop"], abs=0.011)
+    assert float(rows[1]["weighted_flowT"]) == pytest.approx(day["weighted_flow_c"], abs=0.011)
+    assert float(rows[1]["combined_prc_carnot"]) == day["combined_prc_carnot"]
+    assert rows[1]["cooling_cop"] == ""  # Luxtronik counts no heat in cooling
+    assert int(rows[1]["combined_data_length"]) == 86400
+    days = ["--from", "2024-01-10", "--to", "2024-01-12"]
+    assert main(["--config", str(path), "stats", *days]) == 0
+    table = capsys.readouterr().out
+    assert "space heating:" in table and "% of Carnot" in table and "observations:" in table
+    assert "backup heater ran" in table and "hot water used" in table
+    assert main(["--config", str(path), "stats", *days, "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert any(line.startswith("short cycling: ") for line in document["observations"])
+    german = stats.Figures("", 0, 0)
+    assert german.observations("de") == []  # no polls, nothing to say
+    assert set(performance.COLUMNS) <= set(document["total"])
