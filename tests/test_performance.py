@@ -6,18 +6,26 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import statistics
+import time
+from pathlib import Path
 
 import pytest
 
 from luxlogd.cli import main
+from luxlogd.config import load_config
 from luxlogd.heatpump.poll import Poll
+from luxlogd.outputs.web.app import WebServer
 from luxlogd.reports import performance, stats
 from luxlogd.sim import model as sim_model
 from luxlogd.sim.simulator import Simulator
 from luxlogd.store.reader import Reader
 from luxlogd.store.writer import Storage
+from tests import webdriver
+from tests.conftest import Provider
 from tests.helpers import FrozenClock
+from tests.system import free_port
 from tests.test_service import config_for
 
 STEP_S = 120
@@ -283,3 +291,87 @@ def test_the_stats_command_writes_heatpumpmonitor_rows_and_observations(
     german = stats.Figures("", 0, 0)
     assert german.observations("de") == []  # no polls, nothing to say
     assert set(performance.COLUMNS) <= set(document["total"])
+
+
+OBSERVATIONS = "[...document.querySelectorAll('#observations li')].map(l => l.textContent)"
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(
+    not webdriver.available() and not os.environ.get("CI"),
+    reason="needs Debian's chromium and chromium-driver (CI installs them)",
+)
+def test_the_page_shows_both_charts_and_the_observations(tmp_path, monkeypatch, short_cycling):
+    """COP against outdoor temperature (a dot per day), the heating curve as it ran with the
+    set point over it, the figures by mode and the observations; in German too."""
+    state = tmp_path / "state"
+    polls = store_days(state, dt.datetime(2024, 1, 10, tzinfo=dt.UTC), 4, cold_from_day=2)
+    monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(state))
+    monkeypatch.setenv("LUXLOGD_WEB_LISTEN", "127.0.0.1:0")
+    monkeypatch.setenv("LUXLOGD_POLL_INTERVAL_S", str(STEP_S))
+    server = WebServer(load_config(None), Provider(polls[-1], time.time(), True), time.time)
+    host, port = server.start()
+    browser = webdriver.Browser(free_port(), tmp_path / "chromium")
+    choose = (
+        "const s = document.getElementById('period'); s.add(new Option('x', 'month=2024-01'));"
+        "s.value = 'month=2024-01'; s.dispatchEvent(new Event('change'))"
+    )
+    try:
+        browser.get(f"http://{host}:{port}/?lang=en")
+        browser.wait_for("return luxlogd.performanceLoads >= 1", 30)
+        browser.run(choose)
+        page = browser.wait_for(
+            "return luxlogd.performanceLoads >= 2 && luxlogd.curvePlot ? {"
+            f"observations: {OBSERVATIONS},"
+            "modes: [...document.querySelectorAll('#modes tbody tr')].map(r => r.innerText),"
+            "dots: luxlogd.copPoints.map(d => [d.date, d.space_cop]),"
+            "series: luxlogd.copPlot.series.length,"
+            "curve: luxlogd.curvePlot.data} : null",
+            30,
+        )
+        browser.run("document.getElementById('performance').scrollIntoView()")
+        png = browser.screenshot()
+        browser.run(
+            "const s = document.getElementById('language'); s.value = 'de';"
+            "s.dispatchEvent(new Event('change'))"
+        )
+        german = browser.wait_for(
+            "return luxlogd.performanceLoads >= 3 ? {"
+            f"observations: {OBSERVATIONS},"
+            "title: document.querySelector('[data-t=performance]').textContent} : null",
+            30,
+        )
+        browser.call("POST", "/window/rect", {"width": 390, "height": 844})
+        phone = browser.wait_for(
+            "const w = document.documentElement.clientWidth;"
+            "const canvas = document.querySelector('#curve-chart canvas');"
+            "if (!canvas) return null; const c = canvas.getBoundingClientRect();"
+            "return w < 500 && c.right <= w ? [w, document.documentElement.scrollWidth] : null",
+        )
+    finally:
+        browser.close()
+        server.stop()
+    with Reader(state) as reader:
+        days, total = stats.calendar_figures(
+            reader,
+            dt.date(2024, 1, 1),
+            dt.date(2024, 2, 1),
+            "day",
+            polls[-1].ts_ms + 1,
+            None,
+            STEP_S,
+        )
+    assert page["observations"] == total.observations("en")
+    assert any(line.startswith("short cycling") for line in page["observations"])
+    assert sorted(page["dots"]) == [[d.label, d.row()["space_cop"]] for d in days]
+    assert page["series"] == 1 + 1  # the outdoor axis and one month of dots
+    assert page["modes"][0].startswith("all modes") and page["modes"][1].startswith("space")
+    outdoor, flow, ret, target = page["curve"]
+    assert outdoor == sorted(outdoor) and len(outdoor) >= 10  # the cold spell widens it
+    assert all(f > r for f, r in zip(flow, ret, strict=True))  # flow above return
+    assert german["title"] == "Wie gut sie läuft"
+    assert german["observations"] == total.observations("de")
+    assert phone[1] <= phone[0], phone
+    (tmp_path / "performance.png").write_bytes(png)
+    if os.environ.get("SAVE_PERFORMANCE_SCREENSHOT"):
+        Path(os.environ["SAVE_PERFORMANCE_SCREENSHOT"]).write_bytes(png)

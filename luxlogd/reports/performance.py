@@ -125,7 +125,7 @@ def wanted_keys() -> tuple[str, ...]:
     )
 
 
-def _decoded(key: str, column: Sequence[int | None]) -> list[float | None]:
+def numbers(key: str, column: Sequence[int | None]) -> list[float | None]:
     """A column as numbers; None where absent or where a rail value says not connected."""
     found = sensors.sensor_field(key)
     sensor = catalogue.by_key()[key]
@@ -162,7 +162,7 @@ def observe(
     start_ms, end_ms = period
     mode_col, on_col = columns[0], columns[1]
     flow, ret, outdoor, heat_w, source, vap, liq = (
-        _decoded(key, column) for key, column in zip(wanted_keys()[2:9], columns[2:9], strict=True)
+        numbers(key, column) for key, column in zip(wanted_keys()[2:9], columns[2:9], strict=True)
     )
     running_for, types = columns[9], columns[10]
     air = _air_source(types[first:])

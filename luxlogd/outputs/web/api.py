@@ -16,7 +16,14 @@ from luxlogd.heatpump import sensors
 from luxlogd.heatpump.poll import Poll
 from luxlogd.heatpump.protocol import GROUPS
 from luxlogd.outputs import metrics
-from luxlogd.outputs.web.data import calendar_stats, coverage, export_data, series, summary
+from luxlogd.outputs.web.data import (
+    calendar_stats,
+    coverage,
+    export_data,
+    heating_curve,
+    series,
+    summary,
+)
 from luxlogd.outputs.web.query import (
     chosen_fields,
     language_of,
@@ -171,6 +178,7 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Handler, dict[str, str]], None]]] = {
     "/api/export": ("heavy", export_data),
     "/api/summary": ("heavy", summary),
     "/api/stats": ("heavy", calendar_stats),
+    "/api/heating-curve": ("heavy", heating_curve),
     "/api/coverage": ("heavy", coverage),
     "/api/glance": ("heavy", glance_data),
 }

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from functools import partial
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from luxlogd.base.times import local_midnight_ms, local_time
 from luxlogd.heatpump import catalogue, sensors
@@ -23,8 +23,10 @@ from luxlogd.outputs.web.query import (
     time_range,
 )
 from luxlogd.outputs.web.server import BadRequest, Busy, Handler
-from luxlogd.reports import export, rollup, stats
+from luxlogd.reports import curve, export, rollup, stats
 from luxlogd.store.chunks import series_id
+
+T = TypeVar("T")
 
 
 def series(handler: Handler, query: dict[str, str]) -> None:
@@ -174,59 +176,85 @@ def coverage(handler: Handler, query: dict[str, str]) -> None:
     handler.send_json(HTTPStatus.OK, {"interval_s": interval, "days": days})
 
 
-def calendar_stats(handler: Handler, query: dict[str, str]) -> None:
-    """/api/stats?month=YYYY-MM (per day) or ?season=YYYY (per month): finished days are
-    computed once and kept; a request runs out of time rather than on, and the next one
-    continues where it stopped."""
-
-    config = handler.server.config
+def _finished_days(
+    handler: Handler, first: dt.date, end: dt.date, kind: str, compute: Callable[[int, int, str], T]
+) -> list[tuple[T, bool]]:
+    """compute(start_ms, end_ms, label) of every local day in [first, end) that has begun,
+    with whether it is finished: finished days are computed once and kept; a request runs
+    out of time rather than on, and the next one continues where it stopped."""
     now_ms = int(handler.server.clock() * 1000)
+    give_up = time.monotonic() + WORK_DEADLINE_S
+    found: list[tuple[T, bool]] = []
+    day = first
+    while day < end and local_midnight_ms(day) < now_ms:
+        if time.monotonic() > give_up:
+            raise Busy("still computing; ask again (the days done so far are kept)")
+        start_ms = local_midnight_ms(day)
+        end_ms = min(local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
+        finished = end_ms < now_ms
+        work = partial(compute, start_ms, end_ms, day.isoformat())
+        if finished:
+            until = dt.datetime.fromtimestamp(end_ms / 1000, dt.UTC)
+            found.append((cached(handler, (kind, start_ms), until, work), True))
+        else:
+            found.append((work(), False))
+        day += dt.timedelta(days=1)
+    return found
+
+
+def _calendar_period(handler: Handler, query: dict[str, str]) -> tuple[dt.date, dt.date, str]:
+    """?month=YYYY-MM (by day; default this month) or ?season=YYYY (by month)."""
+    config = handler.server.config
     if "season" in query:
         try:
             year = int(query["season"])
             first, end = stats.season_range(year, config.stats.season_start)
         except (ValueError, OverflowError):
             raise BadRequest("season: expected a year (YYYY)") from None
-        by = "month"
-    else:
-        today = local_time(handler.server.clock())
-        try:
-            first, end = stats.month_range(query.get("month") or today.strftime("%Y-%m"))
-        except ValueError:
-            raise BadRequest("month: expected YYYY-MM") from None
-        by = "day"
-    give_up = time.monotonic() + WORK_DEADLINE_S
+        return first, end, "month"
+    today = local_time(handler.server.clock())
+    try:
+        first, end = stats.month_range(query.get("month") or today.strftime("%Y-%m"))
+    except ValueError:
+        raise BadRequest("month: expected YYYY-MM") from None
+    return first, end, "day"
+
+
+DAY_POINT_KEYS = (
+    "date",
+    "space_cop",
+    "space_outdoor_mean_c",
+    "space_flow_mean_c",
+    "space_heat_kwh",
+    "space_elec_kwh",
+    "space_prc_carnot",
+    "combined_cop",
+    "data_quality_percent",
+)
+
+
+def calendar_stats(handler: Handler, query: dict[str, str]) -> None:
+    """/api/stats?month=YYYY-MM (per day) or ?season=YYYY (per month): the rows, the total,
+    its observations in the page's language, and a point per day (the COP chart)."""
+    first, end, by = _calendar_period(handler, query)
+    language = language_of(handler, query)
+    interval_s = handler.server.config.poll.interval_s
     with handler.server.reader() as reader:
-        day_rows: list[stats.Figures] = []
-        day = first
-        while day < end and local_midnight_ms(day) < now_ms:
-            if time.monotonic() > give_up:
-                raise Busy("still computing; ask again (the days done so far are kept)")
-            start_ms = local_midnight_ms(day)
-            end_ms = min(local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
-            finished = end_ms < now_ms
-            compute = partial(
-                stats.period_figures,
-                reader,
-                start_ms,
-                end_ms,
-                day.isoformat(),
-                config.poll.interval_s,
-            )
-            figures = (
-                cached(
-                    handler,
-                    ("day", start_ms),
-                    dt.datetime.fromtimestamp(end_ms / 1000, dt.UTC),
-                    compute,
-                )
-                if finished
-                else compute()
-            )
-            figures.partial = not finished
-            day_rows.append(figures)
-            day += dt.timedelta(days=1)
+
+        def compute(start_ms: int, end_ms: int, label: str) -> stats.Figures:
+            return stats.period_figures(reader, start_ms, end_ms, label, interval_s)
+
+        days = _finished_days(handler, first, end, "day", compute)
+    day_rows = []
+    for figures, finished in days:
+        figures.partial = not finished
+        day_rows.append(figures)
     rows, total = stats.merge_calendar(day_rows, by, first, end)
+    points = []
+    for figures in day_rows:
+        if figures.polls:
+            row = figures.row()
+            points.append({key: row[key] for key in DAY_POINT_KEYS})
     handler.send_json(
         HTTPStatus.OK,
         {
@@ -235,5 +263,22 @@ def calendar_stats(handler: Handler, query: dict[str, str]) -> None:
             "by": by,
             "rows": [r.row() | {"partial": r.partial} for r in rows],
             "total": total.row() | {"partial": total.partial},
+            "observations": total.observations(language),
+            "days": points,
         },
     )
+
+
+def heating_curve(handler: Handler, query: dict[str, str]) -> None:
+    """/api/heating-curve?month=YYYY-MM or ?season=YYYY: the heating curve as it really ran,
+    flow and return against outdoor temperature (means per 1 K of outdoor temperature, over
+    the polls of space heating with the compressor running), with the controller's return
+    set point over it."""
+    first, end, _ = _calendar_period(handler, query)
+    with handler.server.reader() as reader:
+
+        def compute(start_ms: int, end_ms: int, label: str) -> dict[int, list[float]]:
+            return curve.day_bins(reader, start_ms, end_ms)
+
+        days = _finished_days(handler, first, end, "curve", compute)
+    handler.send_json(HTTPStatus.OK, curve.points(curve.merge(bins for bins, _ in days)))

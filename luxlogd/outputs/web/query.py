@@ -21,7 +21,7 @@ MAX_PATTERNS = 64
 MAX_PATTERN_CHARS = 2_000
 MAX_DAYS = 31
 WORK_DEADLINE_S = 20.0
-CACHED_DAYS = 400
+CACHED_DAYS = 1200  # a season's day figures and heating-curve bins, and summaries
 
 
 @contextmanager

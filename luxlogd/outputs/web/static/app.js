@@ -19,7 +19,16 @@ const T = {
        mixed: "changing", coverage: "of the polls due stored", partial: "so far",
        groups: ["Temperatures", "Pumps, valves, heaters", "Energy and counters", "States",
                 "Other"],
-       nothing: "No complete day yet.", at: "at", quality: "data quality"},
+       nothing: "No complete day yet.", at: "at", quality: "data quality",
+       performance: "How well it runs", cop_chart: "COP against outdoor temperature: a dot per day of space heating",
+       curve_chart: "The heating curve as it runs: temperatures against outdoor temperature",
+       mode: "mode", combined: "all modes", space: "space heating", water: "hot water", cooling: "cooling",
+       elec_kwh: "electricity kWh", heat_kwh: "heat kWh", run_hours: "hours", flow_mean: "flow °C",
+       outdoor_mean: "outdoor °C", carnot: "% of Carnot", outdoor_axis: "outdoor °C (mean while heating)",
+       flow_c: "flow", return_c: "return", target_c: "return set point", temperature: "°C",
+       no_cop: "No day with a space-heating COP in this period.",
+       no_curve: "No space heating in this period.", not_measured: "not measured by this controller",
+       day_figures: (d) => `${d.date}: COP ${number(d.space_cop, 2)} at ${number(d.space_outdoor_mean_c)} °C outside, flow ${number(d.space_flow_mean_c)} °C, heat ${number(d.space_heat_kwh)} kWh, electricity ${number(d.space_elec_kwh)} kWh`},
   de: {language: "Sprache", compressor: "Verdichter", today: "Heute bisher", from: "Von", to: "Bis",
        zoom: "Zum Vergrößern über ein Diagramm ziehen, Doppelklick verkleinert.", sensors: "Sensoren",
        showall: "verborgene Felder zeigen (Sichtbarkeiten, unbekannte Felder, nicht angeschlossene Fühler)",
@@ -35,7 +44,16 @@ const T = {
        coverage: "der fälligen Abfragen gespeichert", partial: "bisher",
        groups: ["Temperaturen", "Pumpen, Ventile, Heizstäbe", "Energie und Zähler", "Zustände",
                 "Weitere"],
-       nothing: "Noch kein vollständiger Tag.", at: "um", quality: "Datenqualität"},
+       nothing: "Noch kein vollständiger Tag.", at: "um", quality: "Datenqualität",
+       performance: "Wie gut sie läuft", cop_chart: "COP über Außentemperatur: ein Punkt je Heiztag",
+       curve_chart: "Die Heizkurve, wie sie läuft: Temperaturen über Außentemperatur",
+       mode: "Betriebsart", combined: "alle", space: "Heizen", water: "Warmwasser", cooling: "Kühlen",
+       elec_kwh: "Strom kWh", heat_kwh: "Wärme kWh", run_hours: "Stunden", flow_mean: "Vorlauf °C",
+       outdoor_mean: "außen °C", carnot: "% von Carnot", outdoor_axis: "außen °C (Mittel beim Heizen)",
+       flow_c: "Vorlauf", return_c: "Rücklauf", target_c: "Rücklauf-Soll", temperature: "°C",
+       no_cop: "Kein Tag mit Heiz-COP in diesem Zeitraum.",
+       no_curve: "Kein Heizbetrieb in diesem Zeitraum.", not_measured: "von diesem Regler nicht gemessen",
+       day_figures: (d) => `${d.date}: COP ${number(d.space_cop, 2)} bei ${number(d.space_outdoor_mean_c)} °C außen, Vorlauf ${number(d.space_flow_mean_c)} °C, Wärme ${number(d.space_heat_kwh)} kWh, Strom ${number(d.space_elec_kwh)} kWh`},
 };
 const GROUP_KINDS = [["temperature", "temperature_difference"], ["output", "input"],
                      ["heat_energy", "electric_energy", "operating_time", "starts"], ["state"], null];
@@ -59,6 +77,8 @@ const state = {
   loads: 0,             // completed chart loads (the end-to-end test waits on it)
   loading: 0,           // guards against stale answers
   glance: null,
+  copPlot: null, curvePlot: null, copPoints: [],
+  performanceLoads: 0,  // completed statistics loads (the end-to-end test waits on it)
 };
 window.luxlogd = state;
 
@@ -530,9 +550,101 @@ async function loadStats() {
   const select = $("period");
   const chosen = select.value || periodChoices()[0][0];
   select.replaceChildren();
-  for (const [value, label] of periodChoices()) select.add(new Option(label, value, false, value === chosen));
-  const answer = await getJSON(`/api/stats?${chosen}`);
+  const choices = periodChoices();
+  for (const [value, label] of choices) select.add(new Option(label, value, false, value === chosen));
+  if (!choices.some(([value]) => value === chosen)) select.add(new Option(chosen, chosen, false, true));
+  const answer = await getJSON(`/api/stats?${chosen}&lang=${state.language}`);
   fillTable($("stats"), [...answer.rows, {...answer.total, date: "Σ"}]);
+  renderPerformance(answer);
+  const curve = await getJSON(`/api/heating-curve?${chosen}`);
+  curveChart(curve);
+  state.performanceLoads += 1;
+}
+
+const MODE_COLUMNS = [["heat_kwh", "heat_kwh"], ["elec_kwh", "elec_kwh"], ["cop", "cop"],
+                      ["hours", "run_hours"], ["flow_mean_c", "flow_mean"],
+                      ["outdoor_mean_c", "outdoor_mean"], ["prc_carnot", "carnot"]];
+
+function renderPerformance(answer) {
+  const list = $("observations");
+  list.replaceChildren(...answer.observations.map((line) => {
+    const item = document.createElement("li");
+    item.textContent = line;
+    return item;
+  }));
+  const table = $("modes");
+  table.replaceChildren();
+  const head = table.createTHead().insertRow();
+  [["mode", "mode"], ...MODE_COLUMNS].forEach(([key, label], i) => {
+    const th = document.createElement("th");
+    th.textContent = t(label);
+    if (i) th.className = "num";
+    head.appendChild(th);
+  });
+  const body = table.createTBody();
+  const total = answer.total;
+  for (const mode of ["combined", "space", "water", "cooling"]) {
+    if (!total[`${mode}_hours`] && !total[`${mode}_elec_kwh`]) continue;
+    const row = body.insertRow();
+    cell(row, t(mode));
+    MODE_COLUMNS.forEach(([key]) => {
+      const value = total[`${mode}_${key}`];
+      const missing = value == null && (key === "elec_kwh" || (key === "cop" && mode !== "cooling"));
+      const text = missing ? t("not_measured") : number(value, key === "cop" ? 2 : 1);
+      cell(row, text, missing ? "num missing" : "num");
+    });
+  }
+  copChart(answer.days || []);
+}
+
+function destroyPlot(name) {
+  if (state[name]) { state[name].destroy(); state[name] = null; }
+}
+
+function copChart(days) {
+  const box = $("cop-chart");
+  destroyPlot("copPlot");
+  box.replaceChildren();
+  $("cop-day").textContent = "";
+  const points = days.filter((d) => d.space_cop != null && d.space_outdoor_mean_c != null)
+    .sort((a, b) => a.space_outdoor_mean_c - b.space_outdoor_mean_c);
+  state.copPoints = points;
+  if (!points.length) { box.textContent = t("no_cop"); box.classList.add("empty"); return; }
+  box.classList.remove("empty");
+  const months = [...new Set(points.map((d) => d.date.slice(0, 7)))].sort();
+  const data = [points.map((d) => d.space_outdoor_mean_c),
+                ...months.map((m) => points.map((d) => (d.date.startsWith(m) ? d.space_cop : null)))];
+  const series = [{label: t("outdoor_mean")}, ...months.map((m, i) => {
+    const color = COLORS[i % COLORS.length];
+    return {label: m, stroke: color, paths: () => null, points: {show: true, size: 8, fill: color}};
+  })];
+  state.copPlot = new uPlot({
+    width: chartWidth(), height: window.innerWidth < 600 ? 240 : 300, series,
+    scales: {x: {time: false, range: (u, low, high) => [Math.floor(low) - 1, Math.ceil(high) + 1]},
+             y: {range: (u, low, high) => [Math.max(0, Math.floor(low * 2) / 2 - 0.5), Math.ceil(high * 2) / 2 + 0.5]}},
+    axes: [{label: t("outdoor_axis")}, {label: "COP", size: 50}],
+    hooks: {setCursor: [(u) => {
+      const i = u.cursor.idx;
+      if (i != null && points[i]) $("cop-day").textContent = t("day_figures")(points[i]);
+    }]},
+  }, data, box);
+}
+
+function curveChart(curve) {
+  const box = $("curve-chart");
+  destroyPlot("curvePlot");
+  box.replaceChildren();
+  if (!curve.outdoor_c.length) { box.textContent = t("no_curve"); box.classList.add("empty"); return; }
+  box.classList.remove("empty");
+  const series = [{label: t("outdoor_mean")},
+                  {label: t("flow_c"), stroke: COLORS[0], width: 2, points: {show: true, size: 5}},
+                  {label: t("return_c"), stroke: COLORS[1], width: 2, points: {show: true, size: 5}},
+                  {label: t("target_c"), stroke: COLORS[2], width: 1.5, dash: [6, 4], points: {show: false}}];
+  state.curvePlot = new uPlot({
+    width: chartWidth(), height: window.innerWidth < 600 ? 240 : 300, series,
+    scales: {x: {time: false}},
+    axes: [{label: t("outdoor_axis")}, {label: t("temperature"), size: 50}],
+  }, [curve.outdoor_c, curve.flow_c, curve.return_c, curve.return_target_c], box);
 }
 
 async function loadLogs() {
@@ -588,6 +700,9 @@ async function start() {
     resizeTimer = setTimeout(() => {
       state.charts.forEach((c) => c.plot.setSize({width: chartWidth(), height: c.plot.height}));
       if (state.band) state.band.plot.setSize({width: chartWidth(), height: state.band.plot.height});
+      for (const name of ["copPlot", "curvePlot"]) {
+        if (state[name]) state[name].setSize({width: chartWidth(), height: state[name].height});
+      }
     }, 150);
   });
   let stored = null;
