@@ -375,3 +375,42 @@ def test_the_page_shows_both_charts_and_the_observations(tmp_path, monkeypatch, 
     (tmp_path / "performance.png").write_bytes(png)
     if os.environ.get("SAVE_PERFORMANCE_SCREENSHOT"):
         Path(os.environ["SAVE_PERFORMANCE_SCREENSHOT"]).write_bytes(png)
+
+
+@pytest.mark.parametrize(
+    "profile, missing",
+    [
+        ("V3.91", []),
+        ("V3.88", ["room_desired", "electric_power", "power_limit", "power_limit_value"]),
+    ],
+)
+def test_doctor_says_which_newer_fields_a_controller_sends(profile, missing):
+    from luxlogd.doctor.heatpump import capabilities
+
+    sim = Simulator(clock=FrozenClock(1_700_000_000.0), profile=profile)
+    p, c, v = sim.arrays()
+    section = capabilities(Poll(1_700_000_000_000, 0, tuple(p), tuple(c), tuple(v)))
+    assert section.facts["newer_fields_missing"] == missing
+    assert "vaporisation" in section.facts["newer_fields"]
+    text = "\n".join(finding.text for finding in section.findings)
+    assert ("no live COP" in text) == ("electric_power" in missing)
+
+
+def test_the_glance_gives_a_live_cop_where_the_firmware_sends_the_electric_power(tmp_path):
+    from luxlogd.reports.glance import glance
+
+    start = dt.datetime(2024, 1, 10, tzinfo=dt.UTC)
+    for profile, expect in (("V3.91", True), ("V3.88", False)):
+        state = tmp_path / profile
+        polls = store_days(state, start, 0.25, profile=profile)
+        running = [p for p in polls if p.calculations[44] and p.calculations[80] == 0]
+        assert running
+        with Reader(state) as reader:
+            seen = glance(reader, polls[-1].ts_ms / 1000)
+        newest = polls[-1].calculations
+        if not expect:
+            assert seen["cop_now"] == {"value": None, "why": "not reported by this firmware"}
+        elif newest[44]:
+            assert seen["cop_now"]["value"] == round(newest[257] / newest[268], 2)
+        else:
+            assert seen["cop_now"]["why"] == "the compressor is off"

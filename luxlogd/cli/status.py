@@ -139,6 +139,11 @@ def _at_a_glance(config: Config, now: float) -> list[str]:
         + (_number(output["value"], "W", 0) if output["value"] is not None else output["why"])
         + "; COP last hour "
         + (_number(cop["value"], digits=2) if cop["value"] else cop["why"] or "-")
+        + (
+            f"; COP now {_number(seen['cop_now']['value'], digits=2)}"
+            if seen["cop_now"]["value"]
+            else ""
+        )
     )
     today = seen["today"]
     lines.append(

@@ -319,6 +319,7 @@ def capabilities(poll: Poll) -> Section:
     names = [catalogue.CIRCUITS[key][0][0].lower() for key in circuits]
     section.add("info", "in use: " + (", ".join(names) if names else "no circuit seen yet"))
     _reported(section, poll)
+    _newer_fields(section, poll)
     beyond = {
         group: length - sensors.library_length(group)
         for group, length in poll.lengths_by_group().items()
@@ -373,6 +374,36 @@ def _reported(section: Section, poll: Poll) -> None:
         section.add("ok", f"reports the flow rate ({flow:,.0f} l/h now)")
     else:
         section.add("info", "reports no flow rate now (no flow meter, or the pump is off)")
+
+
+def _newer_fields(section: Section, poll: Poll) -> None:
+    """Which of the fields newer firmware adds this controller sends (its arrays reach them)."""
+    keys = catalogue.by_key()
+    sent = [
+        keys[key]
+        for key in catalogue.NEWER_FIRMWARE
+        if keys[key].index < len(poll.array(keys[key].group))
+    ]
+    missing = [keys[key] for key in catalogue.NEWER_FIRMWARE if keys[key] not in sent]
+    section.facts["newer_fields"] = [s.key for s in sent]
+    section.facts["newer_fields_missing"] = [s.key for s in missing]
+    if sent:
+        section.add(
+            "info",
+            f"sends {len(sent)} of the {len(catalogue.NEWER_FIRMWARE)} fields newer firmware "
+            "adds: " + "; ".join(s.en.lower() for s in sent),
+        )
+    if missing:
+        section.add(
+            "info",
+            "does not send: "
+            + "; ".join(f"{s.en.lower()} ({s.group} {s.index})" for s in missing)
+            + (
+                " (no live COP without the electric power input)"
+                if "electric_power" in [s.key for s in missing]
+                else ""
+            ),
+        )
 
 
 def value_or_zero(value: object) -> float:

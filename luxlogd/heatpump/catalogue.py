@@ -351,6 +351,14 @@ CIRCUITS = {
         ("second_heater_1_time",),
     ),
 }
+# Fields newer firmware adds (calculations 232-268, parameters 1087-1159): doctor says which
+# of them a controller sends.
+NEWER_FIRMWARE = tuple(
+    s.key
+    for s in SENSORS
+    if (s.group == C and 232 <= s.index <= 268) or (s.group == P and 1087 <= s.index <= 1159)
+    if s.key not in ("electric_heating", "electric_hot_water", "electric_cooling")
+)
 # Sensors a working installation always has connected: without them no poll is trustworthy.
 CRITICAL = ("flow", "return", "outdoor")
 # Temperatures that change over a day on any working installation: unchanged for days,

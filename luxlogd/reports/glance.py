@@ -28,6 +28,7 @@ PHRASES = {  # key -> (English, German)
         "the compressor did not run in the last hour",
         "der Verdichter lief in der letzten Stunde nicht",
     ),
+    "not_running_now": ("the compressor is off", "der Verdichter steht"),
     "on": ("on", "an"),
     "off": ("off", "aus"),
 }
@@ -78,6 +79,17 @@ def _entry(key: str, value: Any, language: str) -> dict[str, Any]:
     return {"key": key, "label": sensor.text(language), "value": value, "unit": sensor.unit}
 
 
+def _cop_now(poll: Poll, running: bool, heat_output: Any, language: str) -> dict[str, Any]:
+    """Heat output (calculation 257) over electric power input (268, newer firmware) while
+    the compressor runs: the COP of this moment."""
+    power = sensors.value(poll, "electric_power")
+    if power is None or heat_output is None:
+        return {"value": None, "why": phrase("not_reported", language)}
+    if not running or not power:
+        return {"value": None, "why": phrase("not_running_now", language)}
+    return {"value": round(heat_output / power, 2), "why": None}
+
+
 def glance(reader: Reader, now_s: float, language: str = "en") -> dict[str, Any]:
     """The newest poll and today's figures, in `language`; {"time": None} without polls."""
     poll = reader.latest()
@@ -116,6 +128,7 @@ def glance(reader: Reader, now_s: float, language: str = "en") -> dict[str, Any]
     electric = all(
         _raw(poll, key) is not None for key in ("electric_heating", "electric_hot_water")
     )
+    result["cop_now"] = _cop_now(poll, compressor_on, heat_output, language)
     hour = stats.period_figures(reader, poll.ts_ms - 3_600_000, poll.ts_ms + 1, "last hour")
     why = None if electric else phrase("no_electric", language)
     if why is None and not hour.counters.get("compressor_time"):

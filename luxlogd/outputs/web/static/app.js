@@ -10,7 +10,7 @@ const T = {
        showall: "show hidden fields (visibility flags, unknown fields, sensors not connected)",
        latest: "Latest values", sensor: "sensor", value: "value", unit: "unit",
        daily: "Daily summary", stats: "Statistics", log: "Recent log lines", since: "since",
-       heat_output: "Heat output", cop_hour: "COP, last hour", heat: "Heat", electric: "Electric",
+       heat_output: "Heat output", cop_hour: "COP, last hour", cop_now: "COP now", heat: "Heat", electric: "Electric",
        cop: "COP", starts: "Starts", hours: "Running", run: "Per run", defrosts: "Defrosts",
        hot_water_cycles: "Hot water", errors: "Last errors", switch_offs: "Last switch-offs",
        no_polls: "No polls stored in this range.", choose: "Choose sensors below to draw them.",
@@ -34,7 +34,7 @@ const T = {
        showall: "verborgene Felder zeigen (Sichtbarkeiten, unbekannte Felder, nicht angeschlossene Fühler)",
        latest: "Aktuelle Werte", sensor: "Sensor", value: "Wert", unit: "Einheit",
        daily: "Tageszusammenfassung", stats: "Statistik", log: "Letzte Meldungen", since: "seit",
-       heat_output: "Heizleistung", cop_hour: "COP, letzte Stunde", heat: "Wärme",
+       heat_output: "Heizleistung", cop_hour: "COP, letzte Stunde", cop_now: "COP jetzt", heat: "Wärme",
        electric: "Strom", cop: "COP", starts: "Starts", hours: "Laufzeit", run: "Je Lauf",
        defrosts: "Abtauungen", hot_water_cycles: "Warmwasser", errors: "Letzte Fehler",
        switch_offs: "Letzte Abschaltungen", no_polls: "In diesem Zeitraum sind keine Abfragen gespeichert.",
@@ -157,6 +157,8 @@ async function loadGlance() {
   const output = $("output"); output.replaceChildren();
   if (g.heat_output.value === null) figure(output, t("heat_output"), g.heat_output.why, true);
   else figure(output, t("heat_output"), withUnit(g.heat_output.value / 1000, "kW", 2));
+  if (g.cop_now.value === null) figure(output, t("cop_now"), g.cop_now.why || "–", true);
+  else figure(output, t("cop_now"), number(g.cop_now.value, 2));
   if (g.cop_last_hour.value === null) figure(output, t("cop_hour"), g.cop_last_hour.why || "–", true);
   else figure(output, t("cop_hour"), number(g.cop_last_hour.value, 2));
   const d = g.today, today = $("today"); today.replaceChildren();
