@@ -9,6 +9,7 @@ import json
 import os
 import statistics
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from luxlogd.store.reader import Reader
 from luxlogd.store.writer import Storage
 from tests import webdriver
 from tests.conftest import Provider
-from tests.helpers import FrozenClock
+from tests.helpers import FrozenClock, eventually
 from tests.system import free_port
 from tests.test_service import config_for
 
@@ -414,3 +415,51 @@ def test_the_glance_gives_a_live_cop_where_the_firmware_sends_the_electric_power
             assert seen["cop_now"]["value"] == round(newest[257] / newest[268], 2)
         else:
             assert seen["cop_now"]["why"] == "the compressor is off"
+
+
+def test_the_web_server_computes_the_season_ahead(tmp_path, monkeypatch):
+    """The finished days of the current season are computed in the background, so the page's
+    season opens from the cache; a day is computed once."""
+    from luxlogd.outputs.web import app
+
+    today = dt.datetime.now(dt.UTC).astimezone().date()
+    season_start = today - dt.timedelta(days=10)
+    month_day = season_start.strftime("%m-%d").replace("02-29", "02-28")
+    midnight = dt.datetime.combine(today - dt.timedelta(days=3), dt.time()).astimezone()
+    polls = store_days(tmp_path / "state", midnight, 2)
+    monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LUXLOGD_WEB_LISTEN", "127.0.0.1:0")
+    monkeypatch.setenv("LUXLOGD_STATS_SEASON_START", month_day)
+    monkeypatch.setenv("LUXLOGD_POLL_INTERVAL_S", str(STEP_S))
+    monkeypatch.setattr(app, "WARM_AFTER_S", 0.05)
+    computed = []
+    real = stats.period_figures
+
+    def counting(reader, start_ms, end_ms, label, interval_s=30.0):
+        computed.append(label)
+        return real(reader, start_ms, end_ms, label, interval_s)
+
+    monkeypatch.setattr(stats, "period_figures", counting)
+    server = app.WebServer(load_config(None), Provider(polls[-1], time.time(), True), time.time)
+    host, port = server.start()
+    try:
+        finished = (today - season_start).days  # the days before today
+
+        def warmed():
+            with server.httpd.cache_lock:
+                days = [k for k in server.httpd.cache if k[0] == "day"]
+                curves = [k for k in server.httpd.cache if k[0] == "curve"]
+            return len(days) >= finished - 1 and len(curves) >= finished - 1
+
+        eventually(warmed, 8, 0.05, "the season's finished days computed ahead")
+        before = len(computed)
+        year = season_start.year
+        url = f"http://{host}:{port}/api/stats?season={year}"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            body = json.loads(answer.read())
+    finally:
+        server.stop()
+    # Only today (and a day that ended within the hour) is computed for the request.
+    assert len(computed) - before <= 2
+    expected_polls = sum(1 for p in polls if p.ts_ms >= midnight.timestamp() * 1000)
+    assert body["total"]["polls"] == expected_polls

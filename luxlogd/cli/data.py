@@ -232,7 +232,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
         by = "day"  # HeatpumpMonitor's rows are days, a season's too
     with Reader(config.state_dir) as reader:
         rows, total = stats.calendar_figures(
-            reader, first, end, by, int(time.time() * 1000), progress, interval_s
+            reader,
+            first,
+            end,
+            by,
+            int(time.time() * 1000),
+            progress,
+            interval_s,
+            workers=stats_workers(),
         )
     total.label = "total" if by == "day" else "season"
     if args.heatpumpmonitor:
@@ -263,6 +270,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
         sys.stdout.write(_table(records, first, end, by))
         sys.stdout.write(_by_mode(records[-1], total.observations()))
     return EXIT_OK
+
+
+def stats_workers() -> int:
+    """Processes for a long period's days: the cores, at most four (a Raspberry Pi's)."""
+    import os
+
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
 
 
 MODE_NAMES = {"combined": "all modes", "space": "space heating", "water": "hot water"}

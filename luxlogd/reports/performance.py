@@ -20,7 +20,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import gt, ne, sub
+from operator import and_, gt, mul, ne, sub
 from typing import Any
 
 from luxlogd.heatpump import catalogue, sensors
@@ -144,11 +144,6 @@ def _air_source(types: Sequence[int | None]) -> bool:
     return not isinstance(name, str) or name.startswith("L") or name == "ERC"
 
 
-def _ideal_cop(condensing_c: float, evaporating_c: float) -> float | None:
-    hot, cold = condensing_c + KELVIN, evaporating_c + KELVIN
-    return hot / (hot - cold) if hot - cold > 1.0 else None
-
-
 def observe(
     times: Sequence[int],
     columns: Sequence[Sequence[int | None]],
@@ -161,9 +156,6 @@ def observe(
     `start` on show runs that began before it. `columns` are read for wanted_keys()."""
     start_ms, end_ms = period
     mode_col, on_col = columns[0], columns[1]
-    flow, ret, outdoor, heat_w, source, vap, liq = (
-        numbers(key, column) for key, column in zip(wanted_keys()[2:9], columns[2:9], strict=True)
-    )
     running_for, types = columns[9], columns[10]
     air = _air_source(types[first:])
     cap_ms = GAP_STEPS * interval_s * 1000
@@ -173,52 +165,86 @@ def observe(
     on = [1 if value else 0 for value in on_col]
     gaps = list(compress(range(1, count), map(gt, map(sub, times[1:], times[:-1]), repeat(cap_ms))))
     result.runs_min = _runs(times, on, start, first, gaps, running_for)
-    weighted = result.weighted
-    for row in compress(range(first, count), on[first:]):  # the compressor runs
-        at = times[row]
-        step_ms = (times[row + 1] if row + 1 < count else end_ms) - at
-        step_s = (step_ms if step_ms < cap_ms else cap_ms) / 1000
-        here_outdoor = outdoor[row]
-        cold = here_outdoor is not None and here_outdoor < COLD_C
-        result.running_s += step_s
-        result.running_cold_s += step_s if cold else 0.0
-        code = mode_col[row]
-        if code == DEFROST_CODE:
-            result.defrost_s += step_s
-            result.defrost_cold_s += step_s if cold else 0.0
-            continue
-        mode = MODE_OF_CODE.get(code)  # type: ignore[arg-type]
-        here_flow, here_return = flow[row], ret[row]
-        if mode is None or here_flow is None or here_return is None or here_outdoor is None:
-            continue
-        means = result.means[mode]
-        means.polls += 1
-        means.flow += here_flow
-        means.ret += here_return
-        means.outdoor += here_outdoor
-        output = heat_w[row]
-        weight = 1.0 if output is None else output  # weighted by heat where it is reported
-        if mode == "cooling" or not weight:
-            continue
-        inlet = source[row]
-        evaporating_at = here_outdoor if air or inlet is None else inlet
-        ideal = _ideal_cop(here_flow + CONDENSING_K, evaporating_at + EVAPORATING_K)
-        if ideal is not None:
-            means.ideal += weight * ideal
-            means.weight += weight
-        evaporating, condensing = vap[row], liq[row]
-        if evaporating is not None and condensing is not None:
-            refrigerant = _ideal_cop(condensing, evaporating)
-            if refrigerant is not None:
-                means.ideal_refrigerant += weight * refrigerant
-                means.weight_refrigerant += weight
-        if mode == "space":
-            weighted[0] += weight
-            weighted[1] += weight * here_flow
-            weighted[2] += weight * (here_flow - here_outdoor)
-            weighted[3] += weight * (here_flow - here_return)
+    running = list(compress(range(first, count), on[first:]))  # the rows the compressor runs
+    flow, ret, outdoor, heat_w, source, vap, liq = (
+        numbers(key, [column[row] for row in running])
+        for key, column in zip(wanted_keys()[2:9], columns[2:9], strict=True)
+    )
+    following = [*times[first + 1 :], end_ms]  # each row's next poll (or the period's end)
+    steps = [min(following[row - first] - times[row], cap_ms) / 1000 for row in running]
+    codes = [mode_col[row] for row in running]
+    cold = [o is not None and o < COLD_C for o in outdoor]
+    defrost = [code == DEFROST_CODE for code in codes]
+    result.running_s = sum(steps)
+    result.running_cold_s = sum(compress(steps, cold))
+    result.defrost_s = sum(compress(steps, defrost))
+    result.defrost_cold_s = sum(compress(steps, map(and_, defrost, cold)))
+    for code, mode in MODE_OF_CODE.items():
+        rows = [
+            k
+            for k, here in enumerate(codes)
+            if here == code and flow[k] is not None and ret[k] is not None
+            if outdoor[k] is not None
+        ]
+        if rows:
+            _sums(result, mode, rows, (flow, ret, outdoor, heat_w, source, vap, liq), air)
     result.short_cycle_days = int(result.short_cycles > 0)
     return result
+
+
+Column = list[float | None]
+
+
+def _sums(
+    result: Performance,
+    mode: str,
+    rows: list[int],
+    columns: tuple[Column, Column, Column, Column, Column, Column, Column],
+    air: bool,
+) -> None:
+    """Add the running rows of one mode (flow, return and outdoor all present) to `result`."""
+    flow, ret, outdoor, heat_w, source, vap, liq = columns
+    means = result.means[mode]
+    f = [flow[k] or 0.0 for k in rows]
+    r = [ret[k] or 0.0 for k in rows]
+    o = [outdoor[k] or 0.0 for k in rows]
+    means.polls += len(rows)
+    means.flow += sum(f)
+    means.ret += sum(r)
+    means.outdoor += sum(o)
+    if mode == "cooling":
+        return
+    # Weighted by the heat output where the controller reports it, else each poll alike.
+    w = [1.0 if heat_w[k] is None else heat_w[k] or 0.0 for k in rows]
+    # Carnot: condensing at flow + 2 K, evaporating at the source - 6 K (in kelvin).
+    evaporating = [
+        (o[j] if air or source[k] is None else source[k] or 0.0) + EVAPORATING_K + KELVIN
+        for j, k in enumerate(rows)
+    ]
+    condensing = [value + CONDENSING_K + KELVIN for value in f]
+    ideal = [
+        (weight, hot / (hot - cold))
+        for weight, hot, cold in zip(w, condensing, evaporating, strict=True)
+        if weight and hot - cold > 1.0
+    ]
+    means.ideal += sum(weight * cop for weight, cop in ideal)
+    means.weight += sum(weight for weight, _ in ideal)
+    refrigerant = [
+        (weight, (liq[k] or 0.0) + KELVIN, (vap[k] or 0.0) + KELVIN)
+        for weight, k in zip(w, rows, strict=True)
+        if weight and liq[k] is not None and vap[k] is not None
+    ]
+    ideal_refrigerant = [
+        (weight, hot / (hot - cold)) for weight, hot, cold in refrigerant if hot - cold > 1.0
+    ]
+    means.ideal_refrigerant += sum(weight * cop for weight, cop in ideal_refrigerant)
+    means.weight_refrigerant += sum(weight for weight, _ in ideal_refrigerant)
+    if mode == "space":
+        weighted = result.weighted
+        weighted[0] += sum(w)
+        weighted[1] += sum(map(mul, w, f))
+        weighted[2] += sum(weight * (a - b) for weight, a, b in zip(w, f, o, strict=True))
+        weighted[3] += sum(weight * (a - b) for weight, a, b in zip(w, f, r, strict=True))
 
 
 def _runs(

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
+import multiprocessing
 import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,11 +194,24 @@ def period_figures(
         *error_fields,
         *switch_fields,
         *performance_fields,
-        clock_field,
     ]
-    times, columns = reader.columns(
-        start_ms - OPENING_LOOKBACK_MS, end_ms, [series_id(f.group, f.index) for f in wanted]
-    )
+    ids = [series_id(f.group, f.index) for f in wanted]
+    unique = list(dict.fromkeys(ids))  # flow, return, outdoor are asked for twice
+    times, fetched = reader.columns(start_ms - OPENING_LOOKBACK_MS, end_ms, unique)
+    columns = [fetched[unique.index(series)] for series in ids]
+
+    @functools.cache
+    def controller_clock() -> list[int | None]:
+        """The controller's clock at each row: only a counter that needs CounterTrack's
+        judgement reads it (it changes every poll, so it costs a column's expansion)."""
+        clock_times, (clock,) = reader.columns(
+            start_ms - OPENING_LOOKBACK_MS,
+            end_ms,
+            [series_id(clock_field.group, clock_field.index)],
+        )
+        at = dict(zip(clock_times, clock, strict=True))
+        return [at.get(ts) for ts in times]
+
     first = bisect.bisect_left(times, start_ms)  # rows before it: the opening reading only
     opening = first - 1 if first > 0 else None
     figures = Figures(label, start_ms, end_ms)
@@ -214,7 +230,6 @@ def period_figures(
             figures.temperature_sums[key] = (total, len(present))
             figures.temperatures[key] = (low, high, round(total / len(present), 2))
     start = first if opening is None else opening
-    controller_clock = columns[-1]
     for found, column in zip(counter_fields, columns[n_t : n_t + n_c], strict=True):
         assert found.sensor is not None
         track = _track_changes(found, times, controller_clock, column, start)
@@ -259,7 +274,7 @@ def period_figures(
 def _track_changes(
     found: sensors.Field,
     times: list[int],
-    clock: list[int | None],
+    clock_of: Callable[[], list[int | None]],
     column: list[int | None],
     start: int,
 ) -> CounterTrack:
@@ -270,6 +285,7 @@ def _track_changes(
     steady = _steady_growth(found, column, start)
     if steady is not None:
         return steady
+    clock = clock_of()
     previous: int | None = None
     previous_at = 0
     for position in range(start, len(column)):
@@ -294,7 +310,9 @@ def _steady_growth(
     (MAX_RATE's slack): then its growth is last minus first, as CounterTrack would sum it,
     without a step-by-step walk. None when any step needs CounterTrack's judgement."""
     assert found.sensor is not None
-    present = [raw for raw in column[start:] if raw is not None]
+    present = column[start:]
+    if None in present:
+        present = [raw for raw in present if raw is not None]
     if len(present) < 2:
         return None
     first, last = found.decode([present[0]]), found.decode([present[-1]])
@@ -329,22 +347,54 @@ def calendar_figures(
     now_ms: int,
     progress: Callable[[int, int], None] | None = None,
     interval_s: float = DEFAULT_INTERVAL_S,
+    workers: int = 1,
 ) -> tuple[list[Figures], Figures]:
     """Figures per local calendar day (`by="day"`) or month, and the total, for [first, end).
-    A day that has not ended yet counts up to `now_ms` (marked partial)."""
-    days: list[Figures] = []
+    A day that has not ended yet counts up to `now_ms` (marked partial). With `workers` > 1
+    the days are computed by that many processes, each with its own reader (a season)."""
+    periods: list[tuple[int, int, str]] = []
     day = first
     while day < end and local_midnight_ms(day) < now_ms:
         end_ms = min(local_midnight_ms(day + dt.timedelta(days=1)), now_ms)
-        figures = period_figures(
-            reader, local_midnight_ms(day), end_ms, day.isoformat(), interval_s
-        )
-        figures.partial = end_ms == now_ms
-        days.append(figures)
+        periods.append((local_midnight_ms(day), end_ms, day.isoformat()))
         day += dt.timedelta(days=1)
+    total = (end - first).days
+    if workers > 1 and len(periods) >= 4 * workers:
+        computed: Iterable[Figures] = _in_processes(reader, periods, interval_s, workers)
+    else:
+        computed = (period_figures(reader, *period, interval_s) for period in periods)
+    days: list[Figures] = []
+    for figures in computed:
+        figures.partial = figures.end_ms == now_ms
+        days.append(figures)
         if progress is not None:
-            progress((day - first).days, (end - first).days)
+            progress(len(days), total)
     return merge_calendar(days, by, first, end)
+
+
+_WORKER_READER: list[Reader] = []  # the reader of a worker process (_in_processes)
+
+
+def _open_worker_reader(state_dir: str) -> None:
+    _WORKER_READER.append(Reader(state_dir))
+
+
+def _worker_figures(period: tuple[int, int, str, float]) -> Figures:
+    return period_figures(_WORKER_READER[0], *period)
+
+
+def _in_processes(
+    reader: Reader, periods: list[tuple[int, int, str]], interval_s: float, workers: int
+) -> Iterator[Figures]:
+    """period_figures of each period, in order, computed by `workers` processes."""
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_open_worker_reader,
+        initargs=(str(reader.state_dir),),
+    ) as pool:
+        chunk = max(1, len(periods) // (workers * 4))
+        yield from pool.map(_worker_figures, [(*p, interval_s) for p in periods], chunksize=chunk)
 
 
 def merge_calendar(

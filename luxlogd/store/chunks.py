@@ -80,21 +80,25 @@ def expand_changes(base: int, at: Sequence[int], values: Sequence[int], count: i
     return list(chain.from_iterable(map(repeat, values, lengths)))  # in C, run by run
 
 
-def expand(base: int, points: bytes | None, count: int) -> list[int]:
-    """One series' value at every poll of a chunk."""
+def expand(base: int, points: bytes | None, count: int, low: int = 0, high: int = -1) -> list[int]:
+    """One series' value at every poll [low, high) of a chunk (high -1: to its end)."""
+    high = count if high < 0 else high
     if points is None:
-        return [base] * count
+        return [base] * (high - low)
     raw = zlib.decompress(points)
     (changes,) = struct.unpack_from("<I", raw)
+    if not changes:
+        return [base] * (high - low)
     positions = array("I")
     positions.frombytes(raw[4 : 4 + 4 * changes])
     differences = array("q")
     differences.frombytes(raw[4 + 4 * changes :])
-    if not changes:
-        return [base] * count
-    # positions are the run lengths already: base's, then each change's but the last.
-    lengths = [*positions, count - sum(positions)]
-    return list(chain.from_iterable(map(repeat, accumulate(differences, initial=base), lengths)))
+    at = list(accumulate(positions))  # where values[k + 1] begins
+    first, last = bisect.bisect_right(at, low), bisect.bisect_right(at, high - 1)
+    values = list(accumulate(differences, initial=base))[first : last + 1]
+    bounds = [low, *at[first:last], high]
+    lengths = map(sub, bounds[1:], bounds[:-1])
+    return list(chain.from_iterable(map(repeat, values, lengths)))  # in C, run by run
 
 
 @dataclass

@@ -267,10 +267,11 @@ class Reader:
                 flat = flat_of_series(lengths, series[k])
                 if flat is None or series[k] in lost:
                     return [None] * (high - low)
+                if order is None:
+                    part = chunks.expand(base[flat], blocks.get(series[k]), count, low, high)
+                    return cast(list[int | None], part)  # ints
                 values = chunks.expand(base[flat], blocks.get(series[k]), count)
-                if order is not None:
-                    return [values[position] for position in order]
-                return cast(list[int | None], values[low:high])  # ints; no copy
+                return [values[position] for position in order]
 
             statuses = chunks.unpack(statuses_blob, "i")
             if order is None:

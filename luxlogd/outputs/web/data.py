@@ -282,3 +282,33 @@ def heating_curve(handler: Handler, query: dict[str, str]) -> None:
 
         days = _finished_days(handler, first, end, "curve", compute)
     handler.send_json(HTTPStatus.OK, curve.points(curve.merge(bins for bins, _ in days)))
+
+
+class _Holder:
+    """What _finished_days and cached() read of a request: its server."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+
+
+def warm_season(httpd: Any) -> int:
+    """Compute and keep the finished days of the current heating season (the statistics and
+    the heating curve), as /api/stats and /api/heating-curve would; how many days."""
+    holder = cast(Handler, _Holder(httpd))
+    today = local_time(httpd.clock()).date()
+    first, end = stats.season_range(today.year, httpd.config.stats.season_start)
+    if first > today:
+        first, end = stats.season_range(today.year - 1, httpd.config.stats.season_start)
+    end = min(end, today)  # finished days only: today is computed when asked
+    interval_s = httpd.config.poll.interval_s
+    with httpd.reader() as reader:
+
+        def figures(start_ms: int, end_ms: int, label: str) -> stats.Figures:
+            return stats.period_figures(reader, start_ms, end_ms, label, interval_s)
+
+        def bins(start_ms: int, end_ms: int, label: str) -> dict[int, list[float]]:
+            return curve.day_bins(reader, start_ms, end_ms)
+
+        days = _finished_days(holder, first, end, "day", figures)
+        _finished_days(holder, first, end, "curve", bins)
+    return len(days)
