@@ -284,6 +284,8 @@ MODE_NAMES = {"combined": "all modes", "space": "space heating", "water": "hot w
 
 def _by_mode(total: dict[str, object], observations: list[str]) -> str:
     """The total's figures by mode, and the observations."""
+    from luxlogd.reports.performance import SHORT_RUN_MIN
+
     lines = ["", "by mode (temperatures: means while the compressor ran in that mode)"]
     for mode in ("combined", "space", "water", "cooling"):
         if not total.get(f"{mode}_hours") and not total.get(f"{mode}_elec_kwh"):
@@ -304,7 +306,7 @@ def _by_mode(total: dict[str, object], observations: list[str]) -> str:
         f"{_cell(total.get('starts_per_running_hour'))} per running hour; {runs} runs ended, "
         f"median {_cell(total.get('run_minutes_median'))} min, longest "
         f"{_cell(total.get('longest_run_minutes'))} min, {total.get('short_cycles')} under "
-        "10 min"
+        f"{SHORT_RUN_MIN:g} min"
     )
     lines.append(
         f"  defrost: {_cell(total.get('defrost_minutes'))} min "

@@ -56,6 +56,12 @@ FAMILIES: dict[str, tuple[str, str, str, float]] = {
     "output": ("luxtronik_output", "An output of the controller: 1 on, 0 off.", "gauge", 1.0),
     "input": ("luxtronik_input", "An input of the controller: 1 on, 0 off.", "gauge", 1.0),
     "power": ("luxtronik_heat_output_watts", "Heat output now.", "gauge", 1.0),
+    "electric_power": (
+        "luxtronik_electric_power_watts",
+        "Electric power input now (newer firmware).",
+        "gauge",
+        1.0,
+    ),
     "flow_rate": ("luxtronik_flow_rate_liters_per_hour", "Flow rate.", "gauge", 1.0),
     "pressure": ("luxtronik_pressure_bar", "Refrigerant pressure.", "gauge", 1.0),
     "percent": ("luxtronik_pump_speed_ratio", "Pump speed or control, 0 to 1.", "gauge", 0.01),

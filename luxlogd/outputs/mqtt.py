@@ -54,6 +54,7 @@ KINDS: dict[str, tuple[str | None, str | None]] = {
     "pressure": ("pressure", "measurement"),
     "flow_rate": (None, "measurement"),
     "power": ("power", "measurement"),
+    "electric_power": ("power", "measurement"),
     "frequency": ("frequency", "measurement"),
     "percent": (None, "measurement"),
     "speed": (None, "measurement"),

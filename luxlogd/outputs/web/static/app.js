@@ -24,7 +24,7 @@ const T = {
        curve_chart: "The heating curve as it runs: temperatures against outdoor temperature",
        mode: "mode", combined: "all modes", space: "space heating", water: "hot water", cooling: "cooling",
        elec_kwh: "electricity kWh", heat_kwh: "heat kWh", run_hours: "hours", flow_mean: "flow °C",
-       outdoor_mean: "outdoor °C", carnot: "% of Carnot", outdoor_axis: "outdoor °C (mean while heating)",
+       outdoor_mean: "outdoor °C", carnot: "% of Carnot", outdoor_axis: "outdoor °C (mean while heating)", curve_axis: "outdoor °C",
        flow_c: "flow", return_c: "return", target_c: "return set point", temperature: "°C",
        no_cop: "No day with a space-heating COP in this period.",
        no_curve: "No space heating in this period.", not_measured: "not measured by this controller",
@@ -49,7 +49,7 @@ const T = {
        curve_chart: "Die Heizkurve, wie sie läuft: Temperaturen über Außentemperatur",
        mode: "Betriebsart", combined: "alle", space: "Heizen", water: "Warmwasser", cooling: "Kühlen",
        elec_kwh: "Strom kWh", heat_kwh: "Wärme kWh", run_hours: "Stunden", flow_mean: "Vorlauf °C",
-       outdoor_mean: "außen °C", carnot: "% von Carnot", outdoor_axis: "außen °C (Mittel beim Heizen)",
+       outdoor_mean: "außen °C", carnot: "% von Carnot", outdoor_axis: "außen °C (Mittel beim Heizen)", curve_axis: "außen °C",
        flow_c: "Vorlauf", return_c: "Rücklauf", target_c: "Rücklauf-Soll", temperature: "°C",
        no_cop: "Kein Tag mit Heiz-COP in diesem Zeitraum.",
        no_curve: "Kein Heizbetrieb in diesem Zeitraum.", not_measured: "von diesem Regler nicht gemessen",
@@ -645,7 +645,7 @@ function curveChart(curve) {
   state.curvePlot = new uPlot({
     width: chartWidth(), height: window.innerWidth < 600 ? 240 : 300, series,
     scales: {x: {time: false}},
-    axes: [{label: t("outdoor_axis")}, {label: t("temperature"), size: 50}],
+    axes: [{label: t("curve_axis")}, {label: t("temperature"), size: 50}],
   }, [curve.outdoor_c, curve.flow_c, curve.return_c, curve.return_target_c], box);
 }
 
