@@ -243,14 +243,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
         )
     total.label = "total" if by == "day" else "season"
     if args.heatpumpmonitor:
-        from luxlogd.reports import performance
+        from luxlogd.reports import heatpumpmonitor
 
-        writer = csv.DictWriter(
-            sys.stdout, performance.HEATPUMPMONITOR_COLUMNS, lineterminator="\n"
-        )
+        writer = csv.DictWriter(sys.stdout, heatpumpmonitor.COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            theirs = performance.heatpumpmonitor_row(row.row(), row.start_ms, row.polls, interval_s)
+            theirs = heatpumpmonitor.row(row.row(), row.start_ms, row.polls, interval_s)
             writer.writerow({k: "" if v is None else v for k, v in theirs.items()})
         return EXIT_OK
     records = [row.row() | {"partial": row.partial} for row in [*rows, total]]

@@ -19,7 +19,7 @@ from typing import Any
 from luxlogd.base.times import local_midnight_ms
 from luxlogd.heatpump import catalogue, sensors
 from luxlogd.heatpump.counters import MAX_RATE, CounterTrack
-from luxlogd.reports import performance
+from luxlogd.reports import observations, performance
 from luxlogd.reports.performance import Performance
 from luxlogd.store.chunks import series_id
 from luxlogd.store.reader import Reader
@@ -137,8 +137,8 @@ class Figures:
         return row
 
     def observations(self, language: str = "en") -> list[str]:
-        """Plain sentences about the figures (performance.observations)."""
-        return performance.observations(self.row(), self.performance, language)
+        """Plain sentences about the figures (observations.py)."""
+        return observations.observations(self.row(), self.performance, language)
 
 
 def _whole(value: float | None) -> int | None:
