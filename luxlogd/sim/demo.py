@@ -49,7 +49,8 @@ class Demo:
     def start(self, command: str) -> str:
         """Start the simulator, write the configuration; return the banner for the user."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.simulator = Simulator("127.0.0.1", 0, speed=60.0, seed=1).start()
+        # The newest firmware the simulator knows: every figure, the live COP included.
+        self.simulator = Simulator("127.0.0.1", 0, speed=60.0, seed=1, profile="V3.91").start()
         write_atomically(
             self.config_path,
             "# Written by `luxlogd demo`: the simulated heat pump of this run.\n"
