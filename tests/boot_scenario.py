@@ -201,7 +201,7 @@ def _():
     tail = tail.replace('host = ""', 'host = "127.0.0.1"', 1)
     CONFIG.write_text(head + "\n[mqtt]" + tail)
     reload = sh("systemctl reload luxlogd")
-    state = sh("mosquitto_sub -h 127.0.0.1 -t luxlogd/heatpump/state -C 1 -W 30", timeout=40)
+    state = sh("mosquitto_sub -h 127.0.0.1 -t 'luxlogd/+/state' -C 1 -W 30", timeout=40)
     discovery = sh(
         "mosquitto_sub -h 127.0.0.1 -t 'homeassistant/#' -v -W 3 | grep -c '/config '", timeout=10
     )

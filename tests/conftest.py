@@ -108,6 +108,27 @@ def web(tmp_path, monkeypatch):
         server.stop()
 
 
+@pytest.fixture
+def broker(tmp_path):
+    """start(**options) -> a mosquitto on 127.0.0.1 (tests/test_mqtt.py's Broker), stopped
+    after the test."""
+    from tests.helpers import require
+    from tests.test_mqtt import Broker, paho
+
+    require(paho is not None, "paho-mqtt for the subscriber", "pip install -e '.[test]'")
+    started = []
+
+    def start(**options):
+        directory = tmp_path / f"broker{len(started)}"
+        directory.mkdir()
+        started.append(Broker(directory, **options))
+        return started[-1]
+
+    yield start
+    for one in started:
+        one.stop()
+
+
 def pytest_terminal_summary(terminalreporter):
     """The fault matrix's table in the log of every run that ran it (CI's too)."""
     import sys

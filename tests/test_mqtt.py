@@ -103,22 +103,6 @@ class Broker:
         return path.read_text() if path.exists() else ""
 
 
-@pytest.fixture
-def broker(tmp_path):
-    require(paho is not None, "paho-mqtt for the subscriber", "pip install -e '.[test]'")
-    started = []
-
-    def start(**options):
-        directory = tmp_path / f"broker{len(started)}"
-        directory.mkdir()
-        started.append(Broker(directory, **options))
-        return started[-1]
-
-    yield start
-    for one in started:
-        one.stop()
-
-
 class Subscriber:
     """A real MQTT client that records every message it receives."""
 
@@ -183,15 +167,25 @@ def running(tmp_path, mqtt, **simulator):
             thread.join(5)
 
 
-def states(messages, prefix="luxlogd/heatpump"):
-    return [json.loads(p) for t, p, _ in messages if t == f"{prefix}/state"]
+def name_of(sim):
+    """The default MQTT name of a daemon reading `sim` (made of heatpump.host and port)."""
+    return f"heatpump_127_0_0_1_{sim.port}"
+
+
+def states(messages, prefix=None):
+    """The state messages of `prefix` (default: of any luxlogd/<name>)."""
+    return [
+        json.loads(p)
+        for t, p, _ in messages
+        if (t == f"{prefix}/state" if prefix else t.startswith("luxlogd/") and t.endswith("/state"))
+    ]
 
 
 def configs(messages):
     return {
         t: json.loads(p)
         for t, p, _ in messages
-        if t.startswith("homeassistant/") and t.endswith("/config")
+        if t.startswith("homeassistant/") and t.endswith("/config") and p  # "": a removal
     }
 
 
@@ -199,7 +193,10 @@ def test_home_assistant_sees_the_heat_pump_as_a_device(tmp_path, broker):
     mosquitto = broker()
     live = Subscriber(mosquitto.port)
     with Simulator(profile="V3.88", seed=2) as sim:
+        name = name_of(sim)
+        prefix = f"luxlogd/{name}"
         service, thread = start_daemon(tmp_path, sim, {"port": mosquitto.port})
+        assert service.config.mqtt.name == name
         try:
             live.wait_for(lambda m: len(states(m)) >= 3)
             found = configs(live.messages)
@@ -228,8 +225,8 @@ def test_home_assistant_sees_the_heat_pump_as_a_device(tmp_path, broker):
     # A clean stop says offline (the last will only covers a crash).
     live.wait_for(
         lambda m: (
-            ("luxlogd/heatpump/availability", "offline", False) in m
-            or ("luxlogd/heatpump/availability", "offline", True) in m
+            (f"{prefix}/availability", "offline", False) in m
+            or (f"{prefix}/availability", "offline", True) in m
         )
     )
     live.close()
@@ -244,9 +241,9 @@ def test_home_assistant_sees_the_heat_pump_as_a_device(tmp_path, broker):
             "device",
             "availability",
         } <= set(body)
-        assert body["device"]["identifiers"] == ["luxlogd_heatpump"]
+        assert body["device"]["identifiers"] == [f"luxlogd_{name}"]
         assert body["device"]["sw_version"] == "V3.88"
-        assert body["state_topic"] == "luxlogd/heatpump/state"
+        assert body["state_topic"] == f"{prefix}/state"
         assert component in ("sensor", "binary_sensor")
     assert len({body["unique_id"] for _, body in by_key.values()}) == len(by_key)
     flow = by_key["flow"][1]
@@ -321,6 +318,7 @@ def test_kill_9_leaves_the_last_will_and_debian_paho_works(tmp_path, broker):
     only_paho.mkdir()
     (only_paho / "paho").symlink_to(DEBIAN_PAHO)
     with Simulator() as sim:
+        prefix = f"luxlogd/{name_of(sim)}"
         path = config_for(
             tmp_path,
             sim.port,
@@ -341,19 +339,19 @@ def test_kill_9_leaves_the_last_will_and_debian_paho_works(tmp_path, broker):
         )
         try:
             live.wait_for(
-                lambda m: states(m) and ("luxlogd/heatpump/availability", "online", False) in m,
+                lambda m: states(m) and (f"{prefix}/availability", "online", False) in m,
                 timeout=8,
             )
             daemon.send_signal(signal.SIGKILL)
             daemon.wait(5)
-            live.wait_for(lambda m: m[-1][:2] == ("luxlogd/heatpump/availability", "offline"))
+            live.wait_for(lambda m: m[-1][:2] == (f"{prefix}/availability", "offline"))
         finally:
             if daemon.poll() is None:
                 daemon.kill()
             errors = daemon.stderr.read()
     live.close()
     assert "mqtt: connected to 127.0.0.1" in errors
-    late = Subscriber(mosquitto.port, topics=("luxlogd/heatpump/availability",))
+    late = Subscriber(mosquitto.port, topics=(f"{prefix}/availability",))
     late.wait_for(lambda m: m and m[-1][1:] == ("offline", True))  # retained for later ones
     late.close()
 

@@ -23,11 +23,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="luxlogd",
         description="Record a Luxtronik 2.x heat pump controller, safely, for years.",
-        epilog="Config lookup: --config, $LUXLOGD_CONFIG, /etc/luxlogd/luxlogd.toml, defaults. "
-        "Every key can be overridden as LUXLOGD_<SECTION>_<KEY>.",
+        epilog="Config lookup: --config, $LUXLOGD_CONFIG, /etc/luxlogd/luxlogd.toml (with "
+        "--instance NAME: /etc/luxlogd/NAME.toml), defaults. Every key can be overridden as "
+        "LUXLOGD_<SECTION>_<KEY>.",
     )
     parser.add_argument("--version", action="version", version=f"luxlogd {__version__}")
     parser.add_argument("--config", metavar="PATH", help="configuration file (TOML)")
+    parser.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="one of several heat pumps on this host (luxlogd@NAME.service): its "
+        "configuration /etc/luxlogd/NAME.toml, state /var/lib/luxlogd/NAME, MQTT name NAME "
+        "(default: $LUXLOGD_INSTANCE)",
+    )
     parser.add_argument(
         "--log-level",
         metavar="LEVEL",

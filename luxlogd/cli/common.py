@@ -19,7 +19,11 @@ logger = logging.getLogger("luxlogd")
 
 def load_args_config(args: argparse.Namespace, path: str | None = None) -> Config:
     """Load the configuration the arguments name, apply its log level, report its warnings."""
-    config = load_config(path if path is not None else args.config, log_level=args.log_level)
+    config = load_config(
+        path if path is not None else args.config,
+        log_level=args.log_level,
+        instance=getattr(args, "instance", None),
+    )
     logging.getLogger().setLevel(config.log.level.upper())
     for warning in config.warnings:
         logger.warning("%s", warning)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,16 +36,48 @@ from luxlogd.config.parsers import (
     describe,
 )
 
+INSTANCE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
-def find_config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
-    """Return the file to read: --config, else $LUXLOGD_CONFIG, else the system file if any."""
+
+def find_config_path(
+    explicit: str | None, environ: Mapping[str, str], instance: str = ""
+) -> Path | None:
+    """Return the file to read: --config, else $LUXLOGD_CONFIG, else the system file if any
+    (an instance's: /etc/luxlogd/NAME.toml, which must exist)."""
     if explicit:
         return Path(explicit)
     if environ.get("LUXLOGD_CONFIG"):
         return Path(environ["LUXLOGD_CONFIG"])
+    if instance:
+        return DEFAULT_CONFIG_PATH.with_name(f"{instance}.toml")
     if DEFAULT_CONFIG_PATH.exists():
         return DEFAULT_CONFIG_PATH
     return None
+
+
+def instance_of(explicit: str | None, environ: Mapping[str, str]) -> str:
+    """The instance's name (--instance, else $LUXLOGD_INSTANCE, else none); ConfigError
+    when it is not a name (it becomes a file name, a directory and MQTT topics)."""
+    name = explicit if explicit is not None else environ.get("LUXLOGD_INSTANCE", "")
+    if name and not INSTANCE.fullmatch(name):
+        raise ConfigError(
+            [
+                f"instance: expected 1-32 lower-case letters, digits, '_' or '-' (starting "
+                f"with a letter or digit), got {name!r}"
+            ]
+        )
+    return name
+
+
+def derived_mqtt_name(instance: str, host: str, port: int = 8889) -> str:
+    """mqtt.name when not given: the instance's name, else one made of heatpump.host (and
+    its port where not the usual 8889): two heat pumps on one broker then never share topics
+    or entities ("heatpump_192_168_1_50")."""
+    if instance:
+        return instance
+    address = host if port == 8889 else f"{host}_{port}"
+    slug = re.sub(r"[^a-z0-9]+", "_", address.lower()).strip("_")
+    return f"heatpump_{slug}"[:32].rstrip("_") if host else "heatpump"
 
 
 def _read_file(path: Path, problems: list[str]) -> dict[str, Any]:
@@ -121,13 +154,17 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     *,
     log_level: str | None = None,
+    instance: str | None = None,
 ) -> Config:
     """Load the configuration from `path` (or the lookup order of SPEC §3) and the environment.
+    `instance` (or $LUXLOGD_INSTANCE): one of several heat pumps on this host, with its own
+    file (/etc/luxlogd/NAME.toml), state directory (/var/lib/luxlogd/NAME) and MQTT name.
 
     Raises ConfigError listing every problem found.
     """
     environ = os.environ if environ is None else environ
-    file_path = find_config_path(str(path) if path else None, environ)
+    instance = instance_of(instance, environ)
+    file_path = find_config_path(str(path) if path else None, environ, instance)
     problems: list[str] = []
     warnings: list[str] = []
     values: dict[tuple[str, str], tuple[Any, str]] = {}
@@ -163,7 +200,8 @@ def load_config(
     if "state_dir" not in sections["storage"] and environ.get("STATE_DIRECTORY"):
         # systemd's StateDirectory= may list several paths separated by colons.
         sections["storage"]["state_dir"] = environ["STATE_DIRECTORY"].split(":")[0]
-    state_dir = sections["storage"].get("state_dir", DEFAULT_STATE_DIR)
+    default_state = f"{DEFAULT_STATE_DIR}/{instance}" if instance else DEFAULT_STATE_DIR
+    state_dir = sections["storage"].get("state_dir", default_state)
     if "output_dirs" not in sections["reports"]:
         sections["reports"]["output_dirs"] = (str(Path(state_dir) / "reports"),)
     interval = sections["poll"].get("interval_s", PollConfig.interval_s)
@@ -171,8 +209,20 @@ def load_config(
         warnings.append(
             f"poll.interval_s is {interval:g} s: below 10 s the controller may not keep up"
         )
+    name_given = bool(sections["mqtt"].get("name"))
+    if not name_given:
+        heatpump = sections["heatpump"]
+        sections["mqtt"]["name"] = derived_mqtt_name(
+            instance, heatpump.get("host", ""), heatpump.get("port", 8889)
+        )
     built = {name: SECTIONS[name](**sections[name]) for name in PARSERS}
-    return Config(**built, source=source, warnings=tuple(warnings))
+    return Config(
+        **built,
+        instance=instance,
+        mqtt_name_given=name_given,
+        source=source,
+        warnings=tuple(warnings),
+    )
 
 
 def _mqtt_problems(
@@ -241,7 +291,7 @@ def reload_config(path: str | None, running: Config) -> Config:
     stays). storage.state_dir changes only on restart: it is kept, with a warning."""
     import logging
 
-    new = load_config(path)
+    new = load_config(path, instance=running.instance)
     require_host(new)
     if new.storage.state_dir != running.storage.state_dir:
         logging.getLogger("luxlogd.service").warning(

@@ -100,7 +100,7 @@ class MqttConfig:
     enabled: bool = False
     host: str = ""
     port: int = 1883
-    client_id: str = ""  # default: luxlogd-<name>
+    client_id: str = ""  # default: luxlogd-<name>-<8 hex digits of host and state_dir>
     username: str = ""
     password: str = ""
     password_file: str = ""  # read at start: the password in a file only root and luxlogd read
@@ -109,7 +109,7 @@ class MqttConfig:
     cert_file: str = ""
     key_file: str = ""
     tls_insecure: bool = False
-    name: str = "heatpump"
+    name: str = ""  # default: the instance's name, else one made of heatpump.host
     topic_prefix: str = ""  # default: luxlogd/<name>
     qos: int = 0
     retain: bool = True
@@ -120,10 +120,6 @@ class MqttConfig:
     @property
     def prefix(self) -> str:
         return self.topic_prefix or f"luxlogd/{self.name}"
-
-    @property
-    def client(self) -> str:
-        return self.client_id or f"luxlogd-{self.name}"
 
 
 @dataclass(frozen=True)
@@ -140,6 +136,8 @@ class Config:
     stats: StatsConfig = StatsConfig()
     metrics: MetricsConfig = MetricsConfig()
     mqtt: MqttConfig = MqttConfig()
+    instance: str = ""  # luxlogd@NAME / --instance NAME: one of several heat pumps on a host
+    mqtt_name_given: bool = False  # mqtt.name set by the user (else derived: load.py)
     source: str = "built-in defaults"
     warnings: tuple[str, ...] = ()
 

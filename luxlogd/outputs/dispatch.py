@@ -75,6 +75,7 @@ class Outputs:
         self.web: WebServer | None = None
         self.mqtt: Publisher | None = None
         self.web_problem: str | None = None  # why the web server is not serving
+        self._last: tuple[Poll | None, bool] = (None, False)  # for a publisher that follows
         self._web_retry_at = 0.0
         self._web_retry_s = RETRY_FIRST_S
 
@@ -129,11 +130,18 @@ class Outputs:
     def update(self, poll: Poll | None, reachable: bool) -> None:
         if self.web_problem is not None and self.monotonic() >= self._web_retry_at:
             self._start_web()
+        self._last = (poll if poll is not None else self._last[0], reachable)
         if self.mqtt is not None:
             self.mqtt.update(poll, reachable)
 
+    @staticmethod
+    def _announced(config: Config) -> tuple[object, ...]:
+        """What the MQTT publisher's messages depend on: a change restarts it (and so
+        announces Home Assistant's configs again: expire_after follows poll.interval_s)."""
+        return (config.mqtt, config.ui, config.poll.interval_s, config.web, config.instance)
+
     def reload(self, config: Config) -> None:
-        mqtt_changed = config.mqtt != self.config.mqtt or config.ui != self.config.ui
+        mqtt_changed = self._announced(config) != self._announced(self.config)
         web_moved = (config.web.listen, config.web.enabled) != (
             self.config.web.listen,
             self.config.web.enabled,
@@ -149,9 +157,11 @@ class Outputs:
             self.web.reconfigure(config)
         if mqtt_changed:
             if self.mqtt is not None:
-                self.mqtt.stop()
+                self.mqtt.stop(offline=False)  # the next one follows at once
                 self.mqtt = None
             self._start_mqtt()
+            if self.mqtt is not None:  # the newest poll at once: no entity waits a poll
+                self.mqtt.update(*self._last)
 
     def status(self) -> dict[str, Any] | None:
         return self.mqtt.status() if self.mqtt is not None else None

@@ -23,8 +23,11 @@ then stays off until the configuration is fixed and reloaded.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
+import os
+import socket
 import ssl
 import threading
 import time
@@ -34,6 +37,7 @@ from typing import Any
 
 from luxlogd import __version__
 from luxlogd.base.errors import ConfigError
+from luxlogd.base.files import write_atomically
 from luxlogd.base.text import json_default
 from luxlogd.config import Config, MqttConfig
 from luxlogd.heatpump import catalogue, sensors
@@ -47,23 +51,41 @@ KEEPALIVE_S = 30
 REFUSED_CREDENTIALS = {4, 5, 134, 135}
 ONLINE, OFFLINE = "online", "offline"
 
-# Home Assistant's device_class, state_class and unit for each catalogue kind.
-KINDS: dict[str, tuple[str | None, str | None]] = {
-    "temperature": ("temperature", "measurement"),
-    "temperature_difference": ("temperature", "measurement"),
-    "pressure": ("pressure", "measurement"),
-    "flow_rate": (None, "measurement"),
-    "power": ("power", "measurement"),
-    "electric_power": ("power", "measurement"),
-    "frequency": ("frequency", "measurement"),
-    "percent": (None, "measurement"),
-    "speed": (None, "measurement"),
-    "heat_energy": ("energy", "total_increasing"),
-    "electric_energy": ("energy", "total_increasing"),
-    "operating_time": ("duration", "total_increasing"),
-    "starts": (None, "total_increasing"),
-    "duration": ("duration", "measurement"),
+# Home Assistant's device_class, state_class, suggested display precision and icon for each
+# catalogue kind (HA's rules: homeassistant/components/sensor/const.py, DEVICE_CLASS_UNITS and
+# DEVICE_CLASS_STATE_CLASSES; a temperature difference has no device class there: a
+# "temperature" is absolute, 0 K would show as -273.15 °C).
+KINDS: dict[str, tuple[str | None, str | None, int | None, str | None]] = {
+    "temperature": ("temperature", "measurement", 1, None),
+    "temperature_difference": (None, "measurement", 1, "mdi:thermometer-lines"),
+    "pressure": ("pressure", "measurement", 1, None),
+    "flow_rate": (None, "measurement", 0, "mdi:waves-arrow-right"),
+    "power": ("power", "measurement", 0, None),
+    "electric_power": ("power", "measurement", 0, None),
+    "frequency": ("frequency", "measurement", 0, None),
+    "percent": (None, "measurement", 0, "mdi:pump"),
+    "speed": (None, "measurement", 0, "mdi:fan"),
+    "heat_energy": ("energy", "total_increasing", 1, None),
+    "electric_energy": ("energy", "total_increasing", 1, None),
+    "operating_time": ("duration", "total_increasing", 1, None),  # published in hours
+    "starts": (None, "total_increasing", 0, "mdi:counter"),
+    "duration": ("duration", "measurement", 0, None),
+    "state": (None, None, None, "mdi:state-machine"),
+    "setting": (None, None, None, "mdi:cog-outline"),
+    "text": (None, None, None, "mdi:information-outline"),
+    "code": (None, None, None, "mdi:alert-circle-outline"),
+    "timestamp": (None, None, None, "mdi:clock-outline"),
 }
+# What belongs under the device's "Diagnostic" (status lines, settings, counters of time,
+# countdowns), and what is off until the user turns it on (meaningless alone).
+DIAGNOSTIC_KINDS = {"operating_time", "duration", "setting", "text", "code", "timestamp"}
+DIAGNOSTIC_KEYS = {"status_line_1", "status_line_2", "status_line_3", "heat_pump_type"}
+DISABLED_KEYS = {"status_line_2"}  # "since" or "in": the words before status_time
+BINARY_CLASSES = {"defrost_valve": "opening"}  # other outputs: "running"
+ANNOUNCED_FILE = "mqtt-announced.json"  # the discovery topics announced (state_dir)
+# The brand behind luxtronik's heat pump type codes (ait-deutschland builds Alpha Innotec
+# and Novelan on this controller and names its models so).
+MANUFACTURER = "ait-deutschland (Alpha Innotec, Novelan)"
 
 
 def paho() -> Any:
@@ -128,6 +150,35 @@ def state(fields: list[sensors.Field], poll: Poll, language: str) -> dict[str, A
     }
 
 
+def device_name(config: Config) -> str:
+    """The device's name in Home Assistant: the instance's, else "Heat pump" in the
+    configured language."""
+    if config.instance:
+        return config.instance
+    return "Wärmepumpe" if config.ui.language == "de" else "Heat pump"
+
+
+def entity_name(label: str, device: str) -> str:
+    """An entity's name without the device's in front (Home Assistant puts the device's name
+    before it: "Heat pump operating time" would show as "Heat pump Heat pump ...")."""
+    for prefix in (device, "Heat pump", "Wärmepumpe", "WP"):
+        if label.lower().startswith(prefix.lower() + " ") and len(label) > len(prefix) + 1:
+            rest = label[len(prefix) + 1 :]
+            return rest[0].upper() + rest[1:]
+    return label
+
+
+def web_url(config: Config) -> str | None:
+    """The page's address for the device's link, where the web server runs."""
+    if not config.web.enabled:
+        return None
+    host, _, port = config.web.listen.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - every address: name this host
+        host = socket.gethostname()
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+
 def entities(config: Config, fields: list[sensors.Field], poll: Poll) -> list[Entity]:
     """The Home Assistant discovery configs of the published fields."""
     mqtt, language = config.mqtt, config.ui.language
@@ -135,13 +186,18 @@ def entities(config: Config, fields: list[sensors.Field], poll: Poll) -> list[En
     node = f"luxlogd_{mqtt.name}"
     kind_of = sensors.value(poll, "heat_pump_type")
     firmware = sensors.value(poll, "firmware")
+    name = device_name(config)
+    known_type = isinstance(kind_of, str) and bool(kind_of)
     device = {
         "identifiers": [node],
-        "name": "Heat pump" if mqtt.name == "heatpump" else mqtt.name,
-        "manufacturer": "Luxtronik 2.x controller",
-        "model": str(kind_of or "unknown"),
+        "name": name,
+        "manufacturer": MANUFACTURER if known_type else "Luxtronik 2.x controller",
+        "model": str(kind_of) if known_type else "unknown",
         "sw_version": str(firmware or "unknown"),
     }
+    url = web_url(config)
+    if url:
+        device["configuration_url"] = url
     common = {
         "state_topic": f"{prefix}/state",
         "availability": [{"topic": f"{prefix}/availability"}, {"topic": f"{prefix}/controller"}],
@@ -155,29 +211,44 @@ def entities(config: Config, fields: list[sensors.Field], poll: Poll) -> list[En
         key = _key(field)
         sensor = field.sensor
         kind = sensor.kind if sensor is not None else None
-        body = {**common, "name": field.label(language), "unique_id": f"{node}_{key}"}
+        body: dict[str, Any] = {
+            **common,
+            "name": entity_name(field.label(language), name),
+            "unique_id": f"{node}_{key}",
+        }
+        if kind in DIAGNOSTIC_KINDS or key in DIAGNOSTIC_KEYS or key.endswith("_target"):
+            body["entity_category"] = "diagnostic"
+        if key in DISABLED_KEYS:
+            body["enabled_by_default"] = False
         template = f"value_json[{json.dumps(key)}]"
         if kind in ("output", "input") or field.kind == "Bool":
             body.update(value_template=f"{{{{ 'ON' if {template} else 'OFF' }}}}")
             if kind == "output":
-                body["device_class"] = "running"
+                body["device_class"] = BINARY_CLASSES.get(key, "running")
             found.append(Entity(key, "binary_sensor", body))
             continue
-        body["value_template"] = f"{{{{ {template} }}}}"
-        device_class, state_class = KINDS.get(kind or "", (None, None))
-        if sensor is None and field.display_unit == "°C":
-            device_class, state_class = "temperature", "measurement"
+        device_class, state_class, precision, icon = KINDS.get(kind or "", (None,) * 4)
+        unit = field.display_unit
+        if sensor is None and unit == "°C":
+            device_class, state_class, precision = "temperature", "measurement", 1
         elif sensor is None and field.numeric:
             state_class = "measurement"
         if sensor is not None and sensor.states is not None:
-            device_class, state_class = None, None  # words; "unknown code N" is possible
-        if device_class:
-            body["device_class"] = device_class
-        if state_class:
-            body["state_class"] = state_class
-        unit = field.display_unit
-        if unit:
-            body["unit_of_measurement"] = unit
+            device_class, state_class, precision = None, None, None  # words
+        if kind == "operating_time":  # seconds on the wire; hours for people
+            body["value_template"] = f"{{{{ ({template} / 3600) | round(2) }}}}"
+            unit = "h"
+        else:
+            body["value_template"] = f"{{{{ {template} }}}}"
+        for option, value in (
+            ("device_class", device_class),
+            ("state_class", state_class),
+            ("unit_of_measurement", unit),
+            ("suggested_display_precision", precision),
+            ("icon", None if device_class else icon),
+        ):
+            if value is not None and value != "":
+                body[option] = value
         found.append(Entity(key, "sensor", body))
     return found
 
@@ -208,6 +279,21 @@ class Publisher:
         self._ever_connected = False
         self._client: Any = None
         self._thread: threading.Thread | None = None
+        self._online = False  # "online" said on this connection (after its first state)
+        self._gone = threading.Event()  # the broker acknowledged our disconnect
+        self._clash: str | None = None  # another luxlogd publishes under our name
+        self._since = round(clock(), 3)
+        self.identity = {
+            "host": socket.gethostname(),
+            "state_dir": str(config.state_dir),
+            "pid": os.getpid(),
+            "since": self._since,
+        }
+        self._announced_path = config.state_dir / ANNOUNCED_FILE
+        # The client id: unique per installation, so that two luxlogd never take over each
+        # other's connection (the broker drops the older one); the owner topic tells a clash.
+        where = hashlib.sha256(f"{socket.gethostname()}:{config.state_dir}".encode()).hexdigest()
+        self.client_id = self.mqtt.client_id or f"luxlogd-{self.mqtt.name}-{where[:8]}"
 
     # --- the daemon's side -------------------------------------------------------------------
 
@@ -216,10 +302,10 @@ class Publisher:
         mqtt = self.mqtt
         if hasattr(mqtt_client, "CallbackAPIVersion"):  # paho-mqtt 2.x (PyPI)
             client = mqtt_client.Client(
-                mqtt_client.CallbackAPIVersion.VERSION2, client_id=mqtt.client
+                mqtt_client.CallbackAPIVersion.VERSION2, client_id=self.client_id
             )
         else:  # paho-mqtt 1.6 (Debian 12)
-            client = mqtt_client.Client(client_id=mqtt.client)
+            client = mqtt_client.Client(client_id=self.client_id)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
@@ -250,7 +336,7 @@ class Publisher:
         self._thread = threading.Thread(target=self._run, name="luxlogd-mqtt", daemon=True)
         self._thread.start()
         logger.info(
-            "mqtt: publishing to %s as %s, topics %s/...", self.broker, mqtt.client, mqtt.prefix
+            "mqtt: publishing to %s as %s, topics %s/...", self.broker, self.client_id, mqtt.prefix
         )
         return self
 
@@ -271,8 +357,9 @@ class Publisher:
             "states": self.states,
         }
 
-    def stop(self) -> None:
-        """Say offline (retained), disconnect, end both threads."""
+    def stop(self, offline: bool = True) -> None:
+        """Say offline (retained; not for a reload, whose publisher follows at once, nor
+        after a clash: the other luxlogd is online), disconnect, end both threads."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -280,13 +367,16 @@ class Publisher:
         client = self._client
         if client is None:
             return
-        if self.connected:
+        if self.connected and offline and self._clash is None:
             info = client.publish(f"{self.mqtt.prefix}/availability", OFFLINE, qos=1, retain=True)
             try:
                 info.wait_for_publish(2.0)
             except (RuntimeError, ValueError):  # not queued: the link went meanwhile
                 pass
+        self._gone.clear()
         client.disconnect()
+        if self.connected:  # a clean DISCONNECT sent (no last will), then the loop ends
+            self._gone.wait(2.0)
         client.loop_stop()
         self.connected = False
 
@@ -296,9 +386,10 @@ class Publisher:
         while not self._stop.is_set():
             self._wake.wait(1.0)
             self._wake.clear()
-            if self._refused:
+            if self._refused or self._clash is not None:
                 self._client.disconnect()
                 self._client.loop_stop()
+                self.connected = False
                 return
             if not self.connected or self._stop.is_set():
                 continue
@@ -318,13 +409,8 @@ class Publisher:
             return
         if self._fields is None or self._announce:
             self._fields = published_fields(self.mqtt, poll)
-        if self._announce and self.mqtt.discovery:
-            for entity in entities(self.config, self._fields, poll):
-                topic = (
-                    f"{self.mqtt.discovery_prefix}/{entity.component}/luxlogd_"
-                    f"{self.mqtt.name}/{entity.key}/config"
-                )
-                self._send(topic, json.dumps(entity.config, ensure_ascii=False), qos=1, retain=True)
+        if self._announce:
+            self._announce_entities(poll)
         self._announce = False
         if poll.ts_ms != self._sent_ts:
             payload = json.dumps(
@@ -333,10 +419,57 @@ class Publisher:
             self._send(f"{prefix}/state", payload, qos=self.mqtt.qos, retain=self.mqtt.retain)
             self._sent_ts = poll.ts_ms
             self.states += 1
+        if not self._online:  # only now: until then a listener sees the last run's values
+            self._send(f"{prefix}/availability", ONLINE, qos=1, retain=True)
+            self._online = True
 
-    def _send(self, topic: str, payload: str, qos: int, retain: bool) -> None:
-        self._client.publish(topic, payload, qos=qos, retain=retain)
+    def _announce_entities(self, poll: Poll) -> None:
+        """The discovery configs of what is published now, and an empty retained config for
+        each topic announced before and not now (a sensor dropped from mqtt.sensors, another
+        mqtt.name, discovery turned off): Home Assistant then removes that entity."""
+        configs: dict[str, str] = {}
+        if self.mqtt.discovery:
+            for entity in entities(self.config, self._fields or [], poll):
+                topic = (
+                    f"{self.mqtt.discovery_prefix}/{entity.component}/luxlogd_"
+                    f"{self.mqtt.name}/{entity.key}/config"
+                )
+                configs[topic] = json.dumps(entity.config, ensure_ascii=False)
+        for topic in sorted(self._previously_announced(configs) - set(configs)):
+            self._send(topic, "", qos=1, retain=True)
+        last = None
+        for topic, payload in configs.items():
+            last = self._send(topic, payload, qos=1, retain=True)
+        if last is not None:  # the state after the configs: QoS 1 and 0 may overtake
+            try:
+                last.wait_for_publish(2.0)
+            except (RuntimeError, ValueError):  # not queued: the link went meanwhile
+                pass
+        try:
+            write_atomically(
+                self._announced_path, json.dumps({"topics": sorted(configs)}, indent=0) + "\n"
+            )
+        except OSError as error:  # storage trouble is said elsewhere; this is a convenience
+            logger.debug("mqtt: cannot remember the announced topics: %s", error)
+
+    def _previously_announced(self, configs: dict[str, str]) -> set[str]:
+        """The discovery topics an earlier run announced (its file), or, on the first run
+        of this version with a derived mqtt.name, the same entities under luxlogd's old
+        default name "heatpump" (their entities would stay in Home Assistant, frozen)."""
+        try:
+            return set(json.loads(self._announced_path.read_text())["topics"])
+        except FileNotFoundError:
+            if self.mqtt.name == "heatpump" or self.config.mqtt_name_given:
+                return set()
+            node = f"/luxlogd_{self.mqtt.name}/"
+            return {topic.replace(node, "/luxlogd_heatpump/") for topic in configs}
+        except (OSError, ValueError, KeyError, TypeError):
+            return set()
+
+    def _send(self, topic: str, payload: str, qos: int, retain: bool) -> Any:
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
         self.published += 1
+        return info
 
     # --- paho's callbacks (its network thread) --------------------------------------------
 
@@ -363,11 +496,14 @@ class Publisher:
                 )
             return
         self.connected, self.error = True, None
-        client.publish(f"{self.mqtt.prefix}/availability", ONLINE, qos=1, retain=True)
+        # Who publishes under this name: a second luxlogd with the same one is a clash.
+        client.subscribe(f"{self.mqtt.prefix}/owner", qos=1)
+        client.publish(f"{self.mqtt.prefix}/owner", json.dumps(self.identity), qos=1, retain=True)
         if self.mqtt.discovery:
             client.subscribe(f"{self.mqtt.discovery_prefix}/status", qos=1)
         with self._lock:
             self._announce, self._sent_ts, self._sent_reachable = True, None, None
+            self._online = False
         if self._lost:
             logger.info("mqtt: connected to %s again", self.broker)
         elif not self._ever_connected:
@@ -375,10 +511,53 @@ class Publisher:
         self._lost, self._ever_connected = False, True
         self._wake.set()
 
+    def _on_owner(self, client: Any, payload: bytes) -> None:
+        """Another luxlogd (another host or state directory: one daemon per directory holds
+        its lock) says it publishes under our name: the later one of the two stops (one
+        clear error), the earlier one says who it is again and goes on."""
+        try:
+            other = json.loads(payload)
+            since = float(other["since"])
+        except (ValueError, KeyError, TypeError):
+            return
+        same = (other.get("host"), other.get("state_dir")) == (
+            self.identity["host"],
+            self.identity["state_dir"],
+        )
+        if same or self._clash is not None:  # this installation (its last run, a reload)
+            return
+        if (since, str(other)) > (self._since, str(self.identity)):
+            logger.warning(
+                "mqtt: another luxlogd (host %s, state %s, pid %s) started publishing as %r "
+                "on %s; it stops, this one goes on",
+                other.get("host"),
+                other.get("state_dir"),
+                other.get("pid"),
+                self.mqtt.name,
+                self.broker,
+            )
+            client.publish(
+                f"{self.mqtt.prefix}/owner", json.dumps(self.identity), qos=1, retain=True
+            )
+            return
+        self._clash = (
+            f"another luxlogd publishes as {self.mqtt.name!r} on {self.broker} (host "
+            f"{other.get('host')}, state {other.get('state_dir')}, pid {other.get('pid')})"
+        )
+        self.error = self._clash
+        logger.error(
+            "mqtt: %s: give each heat pump its own mqtt.name (or run them as "
+            "luxlogd@NAME.service); MQTT is off here until the configuration is fixed and "
+            "reloaded. Polls are stored as always",
+            self._clash,
+        )
+        self._wake.set()
+
     def _on_disconnect(self, client: Any, userdata: Any, *args: Any) -> None:
         code = args[1] if len(args) >= 2 else args[0]  # 2.x: flags, code, properties; 1.6: rc
         self.connected = False
-        if self._stop.is_set() or self._refused or getattr(code, "value", code) == 0:
+        self._gone.set()
+        if self._stop.is_set() or self._refused or self._clash or getattr(code, "value", code) == 0:
             return
         self.error = f"connection lost ({code})"
         if not self._lost:
@@ -401,6 +580,9 @@ class Publisher:
             )
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        if message.topic == f"{self.mqtt.prefix}/owner":
+            self._on_owner(client, message.payload)
+            return
         if message.payload.decode("utf-8", "replace").strip().lower() == ONLINE:
             logger.info("mqtt: Home Assistant started: sending the discovery configs again")
             with self._lock:
