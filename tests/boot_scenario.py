@@ -114,7 +114,7 @@ def _():
         "man": sh("man -w luxlogd")["out"].strip(),
         "verify": sh(
             "cd /lib/systemd/system && systemd-analyze verify --recursive-errors=no "
-            "luxlogd.service luxlogd-rollup.service luxlogd-rollup.timer "
+            "luxlogd.service luxlogd@check.service luxlogd-rollup.service luxlogd-rollup.timer "
             "luxlogd-cleanup.service luxlogd-cleanup.timer"
         ),
     }
@@ -213,6 +213,68 @@ def _():
         "paho": sh("python3 -c 'import paho.mqtt; print(paho.mqtt.__version__)'")["out"].strip(),
         "status_command": sh("luxlogd status")["out"],
     }
+
+
+@step("instances")
+def _():
+    """Two more heat pumps on this host (luxlogd@cellar, luxlogd@flat), each against a
+    simulator of its own, beside luxlogd.service: their own files, topics and pages."""
+    port, web = SETTINGS["port"], SETTINGS["web_port"]
+    main_before = show("luxlogd")
+    for offset, name in ((1, "cellar"), (2, "flat")):
+        sh(
+            f"systemd-run --unit=sim-{name} /usr/bin/luxlogd simulate --host 127.0.0.1 "
+            f"--port {port + offset} --seed {offset + 5}"
+        )
+        Path(f"/etc/luxlogd/{name}.toml").write_text(
+            f'[heatpump]\nhost = "127.0.0.1"\nport = {port + offset}\n'
+            "[poll]\ninterval_s = 1\n"
+            f'[web]\nlisten = "127.0.0.1:{web + offset}"\n'
+            '[mqtt]\nenabled = true\nhost = "127.0.0.1"\n'
+        )
+    started = sh("systemctl start luxlogd@cellar luxlogd@flat")
+
+    def both_reachable():
+        return all(
+            "reachable" in show(f"luxlogd@{name}").get("StatusText", "")
+            for name in ("cellar", "flat")
+        )
+
+    reached = wait_until(both_reachable, 40)
+    time.sleep(3)
+    states = sh("mosquitto_sub -h 127.0.0.1 -t 'luxlogd/+/state' -v -W 4", timeout=10)["out"]
+    pumps = {}
+    for offset, name in ((1, "cellar"), (2, "flat")):
+        with urllib.request.urlopen(f"http://127.0.0.1:{web + offset}/api/heatpumps") as answer:
+            pumps[name] = json.loads(answer.read())
+    result = {
+        "started": started,
+        "reached": bool(reached),
+        "units": {name: show(f"luxlogd@{name}") for name in ("cellar", "flat")},
+        "files": {
+            name: sorted(p.name for p in Path(f"/var/lib/luxlogd/{name}").iterdir())
+            for name in ("cellar", "flat")
+        },
+        "status": {
+            name: sh(f"luxlogd --instance {name} status")["out"] for name in ("cellar", "flat")
+        },
+        "state_topics": sorted({line.split()[0] for line in states.splitlines() if line}),
+        "heatpumps": pumps,
+        "runtime": sh("ls -d /run/luxlogd /run/luxlogd-*")["out"].split(),
+        "identifiers": sorted(
+            {
+                j.get("SYSLOG_IDENTIFIER")
+                for n in ("cellar", "flat")
+                for j in journal(f"luxlogd@{n}")
+            }
+        ),
+        "main_before": main_before,
+        "main_after": show("luxlogd"),
+    }
+    sh("systemctl stop luxlogd@cellar luxlogd@flat sim-cellar sim-flat")
+    for name in ("cellar", "flat"):  # not the package's: purge would keep /etc/luxlogd
+        Path(f"/etc/luxlogd/{name}.toml").unlink()
+    return result
 
 
 @step("watchdog")

@@ -197,6 +197,23 @@ def test_deb_installs_boots_and_behaves_under_systemd(debs, tmp_path):
     assert mqtt["configs"] > 30, mqtt  # Home Assistant discovery, retained
     assert "mqtt:          connected to 127.0.0.1:1883" in mqtt["status_command"], mqtt
 
+    # Two more heat pumps as luxlogd@cellar and luxlogd@flat beside luxlogd.service: their
+    # own state, status, topics and pages; the first daemon untouched.
+    instances = facts["instances"]
+    assert instances["reached"], instances["units"]
+    for name in ("cellar", "flat"):
+        assert instances["units"][name]["ActiveState"] == "active", instances
+        assert "luxlogd.sqlite" in instances["files"][name] and "wal" in instances["files"][name]
+        assert f"/var/lib/luxlogd/{name}" in instances["status"][name], instances["status"]
+        names = sorted(p["name"] for p in instances["heatpumps"][name])
+        assert [p["name"] for p in instances["heatpumps"][name] if p["this"]] == [name]
+        assert {"cellar", "flat"} <= set(names) and len(names) == 3, instances["heatpumps"]
+    assert {"luxlogd/cellar/state", "luxlogd/flat/state"} <= set(instances["state_topics"])
+    assert "/run/luxlogd-cellar" in instances["runtime"] and "/run/luxlogd" in instances["runtime"]
+    assert instances["identifiers"] == ["luxlogd@cellar", "luxlogd@flat"], instances
+    assert instances["main_after"]["MainPID"] == instances["main_before"]["MainPID"]
+    assert instances["main_after"]["ActiveState"] == "active"
+
     watchdog = facts["watchdog"]
     assert watchdog["second"], watchdog  # a new main process after SIGSTOP
     assert int(watchdog["second"]["NRestarts"]) >= 1

@@ -16,6 +16,7 @@ import pytest
 
 from luxlogd.cli import main
 from luxlogd.config import load_config
+from luxlogd.health import status
 from luxlogd.heatpump.poll import Poll
 from luxlogd.outputs.web.app import WebServer
 from luxlogd.reports import performance, stats
@@ -310,7 +311,16 @@ def test_the_page_shows_both_charts_and_the_observations(tmp_path, monkeypatch, 
     monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(state))
     monkeypatch.setenv("LUXLOGD_WEB_LISTEN", "127.0.0.1:0")
     monkeypatch.setenv("LUXLOGD_POLL_INTERVAL_S", str(STEP_S))
-    server = WebServer(load_config(None), Provider(polls[-1], time.time(), True), time.time)
+    # Another heat pump on this host (luxlogd@flat): the page names this one, links that one.
+    run = tmp_path / "run"
+    (run / "luxlogd-flat").mkdir(parents=True)
+    sibling = {"name": "flat", "web_url": "http://127.0.0.1:9/", "updated": time.time()}
+    (run / "luxlogd-flat" / "status.json").write_text(json.dumps(sibling))
+    monkeypatch.setattr(status, "RUN_DIR", run)
+    monkeypatch.setattr(status, "RUNTIME_STATUS_DIR", run / "luxlogd")
+    provider = Provider(polls[-1], time.time(), True)
+    provider.state["name"] = "cellar"
+    server = WebServer(load_config(None), provider, time.time)
     host, port = server.start()
     browser = webdriver.Browser(free_port(), tmp_path / "chromium")
     choose = (
@@ -320,6 +330,10 @@ def test_the_page_shows_both_charts_and_the_observations(tmp_path, monkeypatch, 
     try:
         browser.get(f"http://{host}:{port}/?lang=en")
         browser.wait_for("return luxlogd.performanceLoads >= 1", 30)
+        named = browser.wait_for(
+            "return luxlogd.heatPumps ? [document.title, [...document.querySelectorAll("
+            "'#heatpumps a')].map(a => a.textContent + ' ' + a.href)] : null"
+        )
         browser.run(choose)
         page = browser.wait_for(
             "return luxlogd.performanceLoads >= 2 && luxlogd.curvePlot ? {"
@@ -362,6 +376,7 @@ def test_the_page_shows_both_charts_and_the_observations(tmp_path, monkeypatch, 
             None,
             STEP_S,
         )
+    assert named == ["luxlogd · cellar", ["flat http://127.0.0.1:9/"]]
     assert page["observations"] == total.observations("en")
     assert any(line.startswith("short cycling") for line in page["observations"])
     assert sorted(page["dots"]) == [[d.label, d.row()["space_cop"]] for d in days]

@@ -37,28 +37,37 @@ from luxlogd.config.parsers import (
 )
 
 INSTANCE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+# An instance's state is /var/lib/luxlogd/NAME: not a name the plain daemon's state uses there.
+RESERVED_INSTANCES = {"wal", "reports", "luxlogd"}
 
 
 def find_config_path(
     explicit: str | None, environ: Mapping[str, str], instance: str = ""
 ) -> Path | None:
     """Return the file to read: --config, else $LUXLOGD_CONFIG, else the system file if any
-    (an instance's: /etc/luxlogd/NAME.toml, which must exist)."""
+    (an instance's: /etc/luxlogd/NAME.toml; without one, defaults and the environment, as
+    in a container)."""
     if explicit:
         return Path(explicit)
     if environ.get("LUXLOGD_CONFIG"):
         return Path(environ["LUXLOGD_CONFIG"])
-    if instance:
-        return DEFAULT_CONFIG_PATH.with_name(f"{instance}.toml")
-    if DEFAULT_CONFIG_PATH.exists():
-        return DEFAULT_CONFIG_PATH
-    return None
+    system_file = instance_config_path(instance)
+    return system_file if system_file.exists() else None
+
+
+def instance_config_path(instance: str) -> Path:
+    """The system's configuration file: /etc/luxlogd/luxlogd.toml, an instance's NAME.toml."""
+    return DEFAULT_CONFIG_PATH.with_name(f"{instance}.toml") if instance else DEFAULT_CONFIG_PATH
 
 
 def instance_of(explicit: str | None, environ: Mapping[str, str]) -> str:
     """The instance's name (--instance, else $LUXLOGD_INSTANCE, else none); ConfigError
     when it is not a name (it becomes a file name, a directory and MQTT topics)."""
     name = explicit if explicit is not None else environ.get("LUXLOGD_INSTANCE", "")
+    if name in RESERVED_INSTANCES:
+        raise ConfigError(
+            [f"instance: {name!r} is a directory of luxlogd's own state: choose another name"]
+        )
     if name and not INSTANCE.fullmatch(name):
         raise ConfigError(
             [
@@ -138,7 +147,7 @@ def _collect_env_values(
         for key in keys
     }
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == "LUXLOGD_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in ("LUXLOGD_CONFIG", "LUXLOGD_INSTANCE"):
             continue
         if name not in by_env_name:
             problems.append(
@@ -200,8 +209,9 @@ def load_config(
     if "state_dir" not in sections["storage"] and environ.get("STATE_DIRECTORY"):
         # systemd's StateDirectory= may list several paths separated by colons.
         sections["storage"]["state_dir"] = environ["STATE_DIRECTORY"].split(":")[0]
-    default_state = f"{DEFAULT_STATE_DIR}/{instance}" if instance else DEFAULT_STATE_DIR
-    state_dir = sections["storage"].get("state_dir", default_state)
+    if instance and "state_dir" not in sections["storage"]:
+        sections["storage"]["state_dir"] = f"{DEFAULT_STATE_DIR}/{instance}"
+    state_dir = sections["storage"].get("state_dir", DEFAULT_STATE_DIR)
     if "output_dirs" not in sections["reports"]:
         sections["reports"]["output_dirs"] = (str(Path(state_dir) / "reports"),)
     interval = sections["poll"].get("interval_s", PollConfig.interval_s)
@@ -277,11 +287,13 @@ def require_host(config: Config) -> None:
     """Raise ConfigError when heatpump.host is missing (`run` and `check-config` need it),
     with the hint the package installation prints."""
     if not config.heatpump.host:
-        where = config.source if config.source != "built-in defaults" else DEFAULT_CONFIG_PATH
+        system_file = instance_config_path(config.instance)
+        where = config.source if config.source != "built-in defaults" else system_file
         raise ConfigError(
             [
                 f"{config.source}: heatpump.host: expected a host name or IP address, got nothing "
-                f"(set heatpump.host in {where}, then: systemctl restart luxlogd)"
+                f"(set heatpump.host in {where}, then: systemctl restart "
+                f"{'luxlogd@' + config.instance if config.instance else 'luxlogd'})"
             ]
         )
 

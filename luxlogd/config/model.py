@@ -146,6 +146,26 @@ class Config:
         return Path(self.storage.state_dir)
 
     @property
+    def name(self) -> str:
+        """This heat pump's name on the page, in metrics and MQTT: the instance's, else
+        mqtt.name (given, or made of heatpump.host)."""
+        return self.instance or self.mqtt.name
+
+    @property
+    def web_url(self) -> str | None:
+        """The page's address, where the web server runs (for links: Home Assistant's
+        device, the page's list of the heat pumps on this host)."""
+        if not self.web.enabled:
+            return None
+        host, _, port = self.web.listen.rpartition(":")
+        host = host.strip("[]")
+        if host in ("", "0.0.0.0", "::"):  # noqa: S104 - every address: name this host
+            import socket
+
+            host = socket.gethostname()
+        return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+    @property
     def report_dirs(self) -> list[Path]:
         return [Path(d) for d in self.reports.output_dirs]
 

@@ -26,7 +26,9 @@ logger = logging.getLogger("luxlogd.health")  # its name in the journal (README)
 # directory's owner or root.
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108
 STATUS_EVERY_S = 60.0  # on persistent storage; every poll when it lives on a tmpfs (/run)
-RUNTIME_STATUS_DIR = Path("/run/luxlogd")
+RUN_DIR = Path("/run")
+RUNTIME_STATUS_DIR = RUN_DIR / "luxlogd"
+FRESH_S = 600.0  # a status older than this is of a daemon that is not running
 
 
 class DaemonStatus(CounterFigures, total=False):
@@ -35,6 +37,9 @@ class DaemonStatus(CounterFigures, total=False):
 
     pid: int
     state_dir: str
+    name: str  # the heat pump's (config.name)
+    instance: str  # luxlogd@NAME's NAME, "" for luxlogd.service
+    web_url: str | None  # where its page is, when the web server is on
     updated: float  # the wall clock when it was made
     interval_s: float
     status: str  # the line systemd shows (STATUS=)
@@ -174,6 +179,7 @@ def read_status(state_dir: Path) -> DaemonStatus | None:
     found: list[DaemonStatus] = []
     mine = str(Path(state_dir).resolve())
     paths = [RUNTIME_STATUS_DIR / STATUS_FILE, Path(state_dir) / STATUS_FILE]
+    paths += _instance_status_paths()
     paths += [SHARED_MEMORY / p.name for p in _fallbacks(state_dir)]
     for path in paths:
         try:
@@ -186,6 +192,26 @@ def read_status(state_dir: Path) -> DaemonStatus | None:
         ):
             found.append(cast(DaemonStatus, status))  # another version's: read with .get()
     return max(found, key=lambda s: s.get("updated") or 0) if found else None
+
+
+def _instance_status_paths() -> list[Path]:
+    """luxlogd@NAME's status files: /run/luxlogd-NAME/status.json."""
+    return sorted(RUN_DIR.glob(f"luxlogd-*/{STATUS_FILE}"))
+
+
+def host_daemons(now: float) -> list[DaemonStatus]:
+    """The status of every luxlogd running on this host under systemd (luxlogd.service and
+    each luxlogd@NAME), by name: the page links to the others."""
+    found: dict[str, DaemonStatus] = {}
+    for path in [RUNTIME_STATUS_DIR / STATUS_FILE, *_instance_status_paths()]:
+        try:
+            status = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(status, dict) or now - float(status.get("updated") or 0) > FRESH_S:
+            continue
+        found.setdefault(str(status.get("name") or status.get("state_dir")), status)  # type: ignore[arg-type]
+    return [found[name] for name in sorted(found)]
 
 
 def _fallbacks(state_dir: Path) -> list[Path]:

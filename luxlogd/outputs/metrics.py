@@ -211,9 +211,9 @@ def _daemon(out: Exposition, status: DaemonStatus, sizes: dict[str, Any]) -> Non
     out.add(
         "luxlogd_build_info",
         "gauge",
-        "The luxlogd that serves these metrics.",
+        "The luxlogd that serves these metrics, and the heat pump's name (the instance's).",
         1.0,
-        [("version", __version__)],
+        [("version", __version__), ("heatpump", str(status.get("name") or ""))],
     )
     polls = "Polls since the daemon started, by result."
     out.add(

@@ -168,17 +168,6 @@ def entity_name(label: str, device: str) -> str:
     return label
 
 
-def web_url(config: Config) -> str | None:
-    """The page's address for the device's link, where the web server runs."""
-    if not config.web.enabled:
-        return None
-    host, _, port = config.web.listen.rpartition(":")
-    host = host.strip("[]")
-    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - every address: name this host
-        host = socket.gethostname()
-    return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
-
-
 def entities(config: Config, fields: list[sensors.Field], poll: Poll) -> list[Entity]:
     """The Home Assistant discovery configs of the published fields."""
     mqtt, language = config.mqtt, config.ui.language
@@ -195,7 +184,7 @@ def entities(config: Config, fields: list[sensors.Field], poll: Poll) -> list[En
         "model": str(kind_of) if known_type else "unknown",
         "sw_version": str(firmware or "unknown"),
     }
-    url = web_url(config)
+    url = config.web_url
     if url:
         device["configuration_url"] = url
     common = {

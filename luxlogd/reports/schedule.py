@@ -73,8 +73,11 @@ class InternalSchedule:
 
 
 def internal_schedule_enabled(config: Config, environ: Any) -> bool:
-    """schedule.internal: on, off, or auto (on unless systemd started us: its timers run)."""
+    """schedule.internal: on, off, or auto (on unless systemd started us: its timers run;
+    an instance, luxlogd@NAME, has no timers of its own and runs its schedule inside)."""
     setting = config.schedule.internal
     if setting == "auto":
+        if config.instance:
+            return True
         return not (environ.get("INVOCATION_ID") or environ.get("NOTIFY_SOCKET"))
     return setting == "on"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from luxlogd.health import logs
-from luxlogd.health.status import problems
+from luxlogd.health.status import host_daemons, problems
 from luxlogd.heatpump import sensors
 from luxlogd.heatpump.poll import Poll
 from luxlogd.heatpump.protocol import GROUPS
@@ -167,6 +167,31 @@ def status(handler: Handler, query: dict[str, str]) -> None:
     handler.send_json(HTTPStatus.OK, {**handler.server.provider.status(), "language": language})
 
 
+def heat_pumps(handler: Handler, query: dict[str, str]) -> None:
+    """The heat pumps luxlogd records on this host (luxlogd.service, luxlogd@NAME), this one
+    first: their names, pages and whether they answer."""
+    mine = handler.server.provider.status()
+    me = (mine.get("name"), mine.get("state_dir"))
+    others = [
+        s
+        for s in host_daemons(handler.server.clock())
+        if s.get("name") != me[0] and (me[1] is None or s.get("state_dir") != me[1])
+    ]
+    handler.send_json(
+        HTTPStatus.OK,
+        [
+            {
+                "name": s.get("name"),
+                "instance": s.get("instance", ""),
+                "web_url": s.get("web_url"),
+                "reachable": s.get("reachable"),
+                "this": s is mine,
+            }
+            for s in [mine, *others]
+        ],
+    )
+
+
 ENDPOINTS: dict[str, tuple[str, Callable[[Handler, dict[str, str]], None]]] = {
     "/healthz": ("probe", healthz),
     "/metrics": ("probe", metrics_text),
@@ -174,6 +199,7 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Handler, dict[str, str]], None]]] = {
     "/api/latest": ("light", latest),
     "/api/logs": ("light", log_lines),
     "/api/status": ("light", status),
+    "/api/heatpumps": ("light", heat_pumps),
     "/api/series": ("heavy", series),
     "/api/export": ("heavy", export_data),
     "/api/summary": ("heavy", summary),

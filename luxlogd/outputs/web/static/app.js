@@ -686,6 +686,23 @@ async function setLanguage(language) {
   loadStats().catch(() => {});
 }
 
+async function loadHeatPumps() {
+  // Which heat pump this page is, and links to the others luxlogd records on this host.
+  const pumps = await getJSON("/api/heatpumps");
+  const mine = pumps.find((p) => p.this) || {};
+  $("heatpump-name").textContent = mine.name ? `· ${mine.name}` : "";
+  document.title = mine.name ? `luxlogd · ${mine.name}` : "luxlogd";
+  const nav = $("heatpumps");
+  nav.replaceChildren(...pumps.filter((p) => !p.this && p.web_url).map((p) => {
+    const link = document.createElement("a");
+    link.href = p.web_url;
+    link.textContent = p.name;
+    link.className = p.reachable ? "ok" : "bad";
+    return link;
+  }));
+  state.heatPumps = pumps;
+}
+
 async function start() {
   document.querySelectorAll("#range button[data-hours]").forEach((button) => {
     button.addEventListener("click", () => lastHours(Number(button.dataset.hours)));
@@ -718,6 +735,7 @@ async function start() {
   state.selected = loadSelection();
   renderToggles();
   lastHours(24);
+  loadHeatPumps().catch(() => {});
   refresh();
   loadSummary().catch(() => {});
   loadStats().catch(() => {});
