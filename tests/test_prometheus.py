@@ -1,5 +1,6 @@
 """/metrics against the real thing: Debian's Prometheus scrapes two daemons (two simulated
-heat pumps), a second Prometheus federates from it (the way a fleet is watched), promtool
+heat pumps), a second Prometheus federates from it, Prometheus agents at two "sites"
+remote-write to a central one (the way a fleet is watched), promtool
 checks the exposition and every query of the shipped Grafana dashboard."""
 
 import json
@@ -86,17 +87,22 @@ def wait_for(check, timeout=30.0, what=None):
     return eventually(check, timeout=timeout, step=0.5, what=what)
 
 
-def start_prometheus(tmp_path, name, config):
+def start_prometheus(tmp_path, name, config, *flags, agent=False):
+    """Debian's Prometheus with `config`; `agent`: in agent mode (scrape and remote-write
+    only, as at a site that sends to a central Prometheus)."""
     port = free_port()
     directory = tmp_path / name
     directory.mkdir()
     (directory / "prometheus.yml").write_text(config)
+    storage = "--storage.agent.path" if agent else "--storage.tsdb.path"
     process = subprocess.Popen(
         [
             "prometheus",
             f"--config.file={directory / 'prometheus.yml'}",
-            f"--storage.tsdb.path={directory / 'data'}",
+            f"{storage}={directory / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            *(["--enable-feature=agent"] if agent else []),
+            *flags,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -236,6 +242,41 @@ def test_prometheus_scrapes_two_daemons_and_every_dashboard_query_answers(tmp_pa
         render_dashboard(port, tmp_path, observed + 10)
         # The way past one machine: a second Prometheus has everything by federation.
         wait_for(lambda: len(query(federated_port, "luxtronik_info")) == 2)
+        # A fleet: at each site a Prometheus in agent mode scrapes its luxlogd and
+        # remote-writes to one central Prometheus, which answers per heat pump.
+        central, central_port = start_prometheus(
+            tmp_path,
+            "central",
+            "global:\n  scrape_interval: 5s\n",
+            "--web.enable-remote-write-receiver",
+        )
+        processes.append(central)
+        for site, (address, _) in zip(("north", "south"), daemons, strict=True):
+            agent, _ = start_prometheus(
+                tmp_path,
+                f"agent-{site}",
+                (
+                    f"global:\n  scrape_interval: 1s\n  external_labels:\n    site: {site}\n"
+                    f"scrape_configs:\n- job_name: luxlogd\n  static_configs:\n"
+                    f"  - targets: ['{address}']\n"
+                    f"remote_write:\n- url: http://127.0.0.1:{central_port}/api/v1/write\n"
+                ),
+                agent=True,
+            )
+            processes.append(agent)
+        wait_for(lambda: len(query(central_port, "luxlogd_build_info")) == 2, timeout=60)
+        fleet = query(central_port, "luxlogd_build_info")
+        names = {sim.port: f"heatpump_127_0_0_1_{sim.port}" for sim in simulators}
+        assert {(r["metric"]["site"], r["metric"]["instance"]) for r in fleet} == {
+            ("north", daemons[0][0]),
+            ("south", daemons[1][0]),
+        }
+        assert {r["metric"]["heatpump"] for r in fleet} == set(names.values()), fleet
+        per_pump = query(
+            central_port,
+            'max by (site, instance) (luxtronik_temperature_celsius{sensor="outdoor"})',
+        )
+        assert len(per_pump) == 2, per_pump
         series = query(port, 'count by (instance) ({job="luxlogd"})')
         samples = query(port, "scrape_samples_scraped")
         durations = query(port, "scrape_duration_seconds")

@@ -245,7 +245,10 @@ PARSERS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "cert_file": _text(),
         "key_file": _text(),
         "tls_insecure": _boolean,
-        "name": _text(r"[a-z0-9_-]{1,32}", "1-32 lower-case letters, digits, '_' or '-'"),
+        "name": _text(
+            r"([a-z0-9_-]{1,32})?",
+            "1-32 lower-case letters, digits, '_' or '-' (empty: made of the instance or host)",
+        ),
         "topic_prefix": _text(
             r"([^#+\s]+(?<!/))?", "a topic without '#', '+', spaces or a trailing '/'"
         ),
