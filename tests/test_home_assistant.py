@@ -166,13 +166,24 @@ def retained_configs(port, name):
     return {t.split("/")[3]: json.loads(p) for t, p, _ in late.messages if p}
 
 
+def announced(messages, name):
+    """The keys whose newest discovery config under this node is not empty (a removal)."""
+    newest = {}
+    for topic, payload, _ in messages:
+        parts = topic.split("/")
+        if len(parts) == 5 and parts[2] == f"luxlogd_{name}" and parts[4] == "config":
+            newest[parts[3]] = payload
+    return {key for key, payload in newest.items() if payload}
+
+
 def test_entities_no_longer_published_are_removed_on_reload_and_at_start(tmp_path, broker):
     mosquitto = broker()
+    live = Subscriber(mosquitto.port, topics=("homeassistant/#",))
     with Simulator() as sim:
         name = name_of(sim)
         service, thread, path = start(tmp_path, sim, mosquitto.port)
         try:
-            eventually(lambda: len(retained_configs(mosquitto.port, name)) > 30, 8, 0.2)
+            live.wait_for(lambda m: len(announced(m, name)) > 30)
             reload(
                 service,
                 path,
@@ -180,13 +191,7 @@ def test_entities_no_longer_published_are_removed_on_reload_and_at_start(tmp_pat
                     "[mqtt]\n", '[mqtt]\nsensors = ["flow", "return", "outdoor"]\n'
                 ),
             )
-            eventually(
-                lambda: (
-                    set(retained_configs(mosquitto.port, name)) == {"flow", "return", "outdoor"}
-                ),
-                8,
-                0.2,
-            )
+            live.wait_for(lambda m: announced(m, name) == {"flow", "return", "outdoor"})
         finally:
             service.request_stop()
             thread.join(5)
@@ -194,14 +199,17 @@ def test_entities_no_longer_published_are_removed_on_reload_and_at_start(tmp_pat
         path.write_text(path.read_text().replace('"flow", "return", "outdoor"', '"flow"'))
         service, thread, path = start(tmp_path, sim, mosquitto.port, sensors='["flow"]')
         try:
-            eventually(lambda: set(retained_configs(mosquitto.port, name)) == {"flow"}, 8, 0.2)
+            live.wait_for(lambda m: announced(m, name) == {"flow"})
             # Another name: the old device goes, the new one comes.
             reload(service, path, path.read_text().replace("[mqtt]\n", '[mqtt]\nname = "cellar"\n'))
-            eventually(lambda: set(retained_configs(mosquitto.port, "cellar")) == {"flow"}, 8, 0.2)
-            assert retained_configs(mosquitto.port, name) == {}
+            live.wait_for(lambda m: announced(m, "cellar") == {"flow"} and not announced(m, name))
         finally:
             service.request_stop()
             thread.join(5)
+    live.close()
+    # What the broker keeps is the same: a subscriber that starts now gets only these.
+    assert set(retained_configs(mosquitto.port, "cellar")) == {"flow"}
+    assert retained_configs(mosquitto.port, name) == {}
 
 
 def test_a_changed_interval_and_language_are_announced_and_the_state_follows_at_once(
