@@ -143,8 +143,8 @@ def summary(handler: Handler, query: dict[str, str]) -> None:
 
 
 def coverage(handler: Handler, query: dict[str, str]) -> None:
-    """Polls stored per local day of [from, to) against the polls due (poll.interval_s):
-    where data is missing. At most 400 days."""
+    """Polls stored per local day of [from, to) against the polls due (poll.interval_s),
+    from the first poll ever stored on: where data is missing. At most 400 days."""
 
     start, end = time_range(query)
     first = dt.datetime.fromtimestamp(start / 1000, dt.UTC).astimezone().date()
@@ -156,6 +156,15 @@ def coverage(handler: Handler, query: dict[str, str]) -> None:
     flow = sensors.sensor_field("flow")
     days = []
     with handler.server.reader() as reader:
+        first_ms: list[int | None] = []  # the first poll ever stored, read when needed
+
+        def began(day_start: int) -> int:
+            """When polls are due from on this day: its start, or the first poll ever
+            stored if that came later (day one counts from when luxlogd started)."""
+            if not first_ms:
+                first_ms.append(reader.stats().first_ms)
+            return max(day_start, first_ms[0] or day_start)
+
         day = first
         while day <= last:
             day_start = local_midnight_ms(day)
@@ -164,6 +173,8 @@ def coverage(handler: Handler, query: dict[str, str]) -> None:
                 buckets = reader.buckets(series_id(flow.group, flow.index), day_start, day_end, 1)
                 stored = sum(b.count for b in buckets)
                 due = max(1, round((day_end - day_start) / 1000 / interval))
+                if stored and stored < due:
+                    due = max(1, round((day_end - began(day_start)) / 1000 / interval))
                 days.append(
                     {
                         "date": day.isoformat(),

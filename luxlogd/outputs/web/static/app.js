@@ -20,6 +20,7 @@ const T = {
        groups: ["Temperatures", "Pumps, valves, heaters", "Energy and counters", "States",
                 "Other"],
        nothing: "No complete day yet.", at: "at", quality: "data quality",
+       stale: (ago) => `These values are from the last poll, ${ago} ago: the heat pump does not answer now.`,
        performance: "How well it runs", cop_chart: "COP against outdoor temperature: a dot per day of space heating",
        curve_chart: "The heating curve as it runs: temperatures against outdoor temperature",
        mode: "mode", combined: "all modes", space: "space heating", water: "hot water", cooling: "cooling",
@@ -45,6 +46,7 @@ const T = {
        groups: ["Temperaturen", "Pumpen, Ventile, Heizstäbe", "Energie und Zähler", "Zustände",
                 "Weitere"],
        nothing: "Noch kein vollständiger Tag.", at: "um", quality: "Datenqualität",
+       stale: (ago) => `Diese Werte sind von der letzten Abfrage vor ${ago}: die Wärmepumpe antwortet gerade nicht.`,
        performance: "Wie gut sie läuft", cop_chart: "COP über Außentemperatur: ein Punkt je Heiztag",
        curve_chart: "Die Heizkurve, wie sie läuft: Temperaturen über Außentemperatur",
        mode: "Betriebsart", combined: "alle", space: "Heizen", water: "Warmwasser", cooling: "Kühlen",
@@ -142,6 +144,7 @@ async function loadGlance() {
   const g = await getJSON(`/api/glance?lang=${state.language}`);
   state.glance = g;
   if (g.time === null) { $("mode").textContent = t("no_polls"); return; }
+  markStale(g.time);
   $("mode").textContent = g.mode.text;
   $("mode").style.color = MODE_COLORS[g.mode.code] || "";
   $("mode-since").textContent = g.mode.since ? `${t("since")} ${clock(g.mode.since)}` : "";
@@ -204,6 +207,20 @@ function setRange(from, to, reload = true) {
 function lastHours(hours) {
   const to = new Date(Math.ceil(Date.now() / 60000) * 60000);
   setRange(new Date(to - hours * 3600e3), to);
+}
+
+async function openingHours() {
+  // The charts open on a range the data fills: the hours since the first poll (a new
+  // installation, the demo), at least 1 h and at most 24 h.
+  const now = new Date(), yesterday = new Date(now - 86400e3);
+  const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+  try {
+    const answer = await getJSON(`/api/coverage?from=${day(yesterday)}&to=${day(now)}`);
+    const stored = answer.days.reduce((sum, d) => sum + d.stored, 0);
+    return Math.min(24, Math.max(1, Math.ceil(stored * answer.interval_s / 3600)));
+  } catch (e) {
+    return 24;
+  }
 }
 
 function rangeFromInputs() {
@@ -503,6 +520,17 @@ async function loadLatest() {
   }
 }
 
+function markStale(time) {
+  // The newest poll is old (the heat pump does not answer, the daemon is stopped): the
+  // panel says so and how old it is, instead of showing old values as if they were now.
+  const age = Date.now() / 1000 - time;
+  const stale = age > Math.max(3 * state.interval, 300) || state.reachable === false;
+  $("glance").classList.toggle("stale", stale);
+  const minutes = Math.round(age / 60);
+  const ago = minutes < 120 ? `${minutes} min` : `${Math.round(minutes / 60)} h`;
+  $("stale").textContent = stale ? t("stale")(ago) : "";
+}
+
 async function loadStatus() {
   const status = await getJSON("/api/status");
   state.interval = status.interval_s || state.interval;
@@ -510,6 +538,8 @@ async function loadStatus() {
   const line = $("status");
   line.textContent = status.status;
   line.className = status.reachable ? "ok" : "bad";
+  state.reachable = status.reachable;
+  if (state.glance && state.glance.time) markStale(state.glance.time);
 }
 
 const TABLE_COLUMNS = [["date", "date"], ["outdoor_mean_c", "outdoor"], ["heat_total_kwh", "heat"],
@@ -734,7 +764,7 @@ async function start() {
   await loadSensors();
   state.selected = loadSelection();
   renderToggles();
-  lastHours(24);
+  lastHours(await openingHours());
   loadHeatPumps().catch(() => {});
   refresh();
   loadSummary().catch(() => {});
