@@ -1,0 +1,80 @@
+"""The page on a new installation and with a heat pump that does not answer, in headless
+Chromium: charts open on a range the data fills, day one's coverage counts from the first
+poll, and old values are marked as old (English and German)."""
+
+import os
+import re
+import time
+
+import pytest
+
+from luxlogd.config import load_config
+from luxlogd.outputs.web.app import WebServer
+from luxlogd.store.writer import Storage
+from tests import webdriver
+from tests.conftest import Provider
+from tests.helpers import simulated_polls
+from tests.system import free_port
+
+pytestmark = [
+    pytest.mark.timeout(90),
+    pytest.mark.skipif(
+        not webdriver.available() and not os.environ.get("CI"),
+        reason="needs Debian's chromium and chromium-driver (CI installs them)",
+    ),
+]
+
+
+def serve(tmp_path, monkeypatch, minutes, reachable=True, age_s=0.0):
+    """A server over `minutes` of 30 s polls ending `age_s` ago."""
+    monkeypatch.setenv("LUXLOGD_STORAGE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LUXLOGD_WEB_LISTEN", "127.0.0.1:0")
+    count = minutes * 2
+    polls = simulated_polls(count, start=time.time() - age_s - count * 30)
+    with Storage(tmp_path / "state", fdatasync=lambda fd: None) as storage:
+        for poll in polls:
+            storage.append(poll)
+    provider = Provider(polls[-1], time.time() - age_s)
+    provider.state["reachable"] = reachable
+    server = WebServer(load_config(None), provider, time.time)
+    host, port = server.start()
+    return server, f"http://{host}:{port}/"
+
+
+def test_a_new_installation_opens_on_the_hour_its_data_fills(tmp_path, monkeypatch):
+    server, url = serve(tmp_path, monkeypatch, minutes=20)
+    browser = webdriver.Browser(free_port(), tmp_path / "chromium")
+    try:
+        browser.get(url)
+        browser.wait_for("return document.body.dataset.loads === '1'", 30)
+        span = browser.run("const x = luxlogd.charts[0].plot.scales.x; return x.max - x.min")
+        coverage = browser.wait_for(
+            "const c = [...document.querySelectorAll('#coverage span')]"
+            ".map(s => Number(s.dataset.percent)); return c.length ? c : null"
+        )
+        hour = browser.run("return !!document.querySelector('#range button[data-hours=\"1\"]')")
+    finally:
+        browser.close()
+        server.stop()
+    assert span == 3600  # not 24 h with the data a sliver at the right edge
+    assert coverage[-1] >= 95, coverage  # counted from the first poll, not from midnight
+    assert hour
+
+
+@pytest.mark.parametrize("language, words", [("en", "min ago"), ("de", "vor ")])
+def test_old_values_are_marked_old_when_the_heat_pump_does_not_answer(
+    tmp_path, monkeypatch, language, words
+):
+    server, url = serve(tmp_path, monkeypatch, minutes=10, reachable=False, age_s=25 * 60)
+    browser = webdriver.Browser(free_port(), tmp_path / "chromium")
+    try:
+        browser.get(url + f"?lang={language}")
+        seen = browser.wait_for(
+            "const g = document.getElementById('glance'); const s = document.getElementById("
+            "'stale').textContent; return g.classList.contains('stale') && s ? s : null",
+            20,
+        )
+    finally:
+        browser.close()
+        server.stop()
+    assert words in seen and re.search(r"\b2[56] min", seen), seen  # the newest poll's age
