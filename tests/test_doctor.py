@@ -422,3 +422,15 @@ def test_the_text_form_has_a_verdict_per_section(tmp_path, capsys):
         assert f"\n{name}" in f"\n{out}"
     assert out.rstrip().splitlines()[-1].startswith("Verdict: ")
     assert main(["--config", str(path), "doctor", "--days", "0"]) == 2
+
+
+def test_growth_is_extrapolated_from_a_day_or_more_only(tmp_path):
+    """Minutes of data say nothing about a year: too early to tell; a day does."""
+    short = build_store(tmp_path / "a" / "state", 0.5)
+    report, data = run_data(tmp_path / "a", short[-1].ts_ms / 1000 + 60)
+    growth = [t for t in texts(section(data, "recorded data"), "ok") if "free" in t]
+    assert growth and "too early to tell" in growth[0] and "a year" not in growth[0], growth
+    longer = build_store(tmp_path / "b" / "state", 30)
+    report, data = run_data(tmp_path / "b", longer[-1].ts_ms / 1000 + 60)
+    found = section(data, "recorded data")
+    assert any("a year" in t for t in texts(found, "ok")) and found["facts"]["bytes_per_day"]

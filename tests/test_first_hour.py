@@ -4,6 +4,7 @@ half-configure. Exit codes and message texts are the interface."""
 import gzip
 import os
 import pty
+import re
 import select
 import signal
 import socket
@@ -241,3 +242,53 @@ def test_reports_can_be_compressed_and_readable(tmp_path, timezone):
     assert header == "timestamp,Flow (°C),Outdoor (°C),Compressor 1"
     again = rollup.rollup(config, dt.date(2023, 11, 16), now=now)
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in written]  # same bytes
+
+
+def test_status_says_each_figure_once_in_plain_numbers(tmp_path, capsys, timezone):
+    """A count is a whole number, a label has its colon, and a roll-up on demand is said as
+    such: right after `rollup --now` wrote its files, `status` says so."""
+    import datetime as dt
+
+    from tests.helpers import fill_from_model
+
+    timezone("UTC")
+    now = dt.datetime.now(dt.UTC)
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
+    fill_from_model(tmp_path / "state", start, (now - start).total_seconds() / 86400, 300, 3)
+    path = config_for(tmp_path, 1)
+    assert main(["--config", str(path), "rollup", "--now"]) == 0
+    written = len([p for p in (tmp_path / "state" / "reports").iterdir() if p.is_file()])
+    capsys.readouterr()
+    main(["--config", str(path), "status"])
+    out = capsys.readouterr().out
+    assert f"{written} files (rollup --now)" in out, out
+    today = next(line for line in out.splitlines() if line.startswith("today:"))
+    assert not re.search(r"\d\.0 starts", today) and re.search(r"\d+ starts", today), today
+    assert "COP last hour: " in out and "heat output: " in out, out
+
+
+def test_commands_print_their_result_once_and_check_config_warns_about_an_open_page(tmp_path):
+    """At a terminal a command prints its result; INFO lines are for the journal. A web
+    server open to the LAN without a token is said before the daemon starts."""
+    path = config_for(tmp_path, 1)
+    write_polls(tmp_path / "state", 1, 5)
+    cleanup = luxlogd("--config", str(path), "cleanup")
+    assert cleanup.returncode == 0 and cleanup.stderr == "", cleanup.stderr
+    assert cleanup.stdout.count("deleted ") == 1
+    export = luxlogd(
+        "--config",
+        str(path),
+        "export",
+        "--from",
+        "2023-11-14",
+        "--to",
+        "2023-11-16",
+        "--sensors",
+        "flow",
+    )
+    assert export.returncode == 0 and export.stderr == "", export.stderr
+    journal = luxlogd("--config", str(path), "cleanup", env={"JOURNAL_STREAM": "8:1"})
+    assert "cleanup" in journal.stderr  # under systemd (the timers' jobs) they go on
+    open_page = config_for(tmp_path, 1, web={"enabled": "true", "listen": '"0.0.0.0:8088"'})
+    checked = luxlogd("check-config", str(open_page))
+    assert checked.returncode == 0 and "without web.token" in checked.stderr, checked.stderr

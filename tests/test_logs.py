@@ -141,3 +141,22 @@ def test_a_fatal_one_line_error_is_tagged_err_under_journald(tmp_path):
         f"address, got nothing (set heatpump.host in {empty}, then: systemctl "
         "restart luxlogd)"
     ]
+
+
+def test_lifecycle_lines_are_never_collapsed():
+    """Two reloads a minute apart are two events: both are in the journal."""
+    from luxlogd.health.logs import LIFECYCLE, DedupFilter
+
+    dedup = DedupFilter(600.0, clock=lambda: 100.0)
+    logger = logging.getLogger("luxlogd.test-lifecycle")
+
+    def record(message, **extra):
+        item = logger.makeRecord(logger.name, logging.INFO, __file__, 1, message, (), None)
+        item.__dict__.update(extra)
+        return item
+
+    assert [dedup.filter(record("configuration reloaded from x", **LIFECYCLE)) for _ in "ab"] == [
+        True,
+        True,
+    ]
+    assert [dedup.filter(record("poll failed")) for _ in "ab"] == [True, False]  # others still

@@ -1,3 +1,4 @@
+import re
 import signal
 import socket
 import struct
@@ -331,3 +332,14 @@ def test_simulate_command_rejects_a_missing_replay_directory(tmp_path, capsys):
     assert "3003.bin not found" in capsys.readouterr().err
     assert main(["simulate", "--speed", "0"]) == 2
     assert main(["simulate", "--port", "70000"]) == 2
+
+
+def test_the_readme_counts_the_profiles_and_fault_modes_there_are():
+    from pathlib import Path
+
+    from luxlogd.sim.model import PROFILES
+    from luxlogd.sim.simulator import FAULTS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    said = re.search(r"(\d+) firmware profiles, thermal model, (\d+) fault modes", readme)
+    assert said and (int(said[1]), int(said[2])) == (len(PROFILES), len(FAULTS))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 from typing import TypeAlias
 
@@ -24,7 +25,13 @@ def load_args_config(args: argparse.Namespace, path: str | None = None) -> Confi
         log_level=args.log_level,
         instance=getattr(args, "instance", None),
     )
-    logging.getLogger().setLevel(config.log.level.upper())
+    level = logging.getLevelName(config.log.level.upper())
+    daemon = getattr(args, "command", "") in ("run", "demo")
+    if not daemon and "log.level" not in config.given and not os.environ.get("JOURNAL_STREAM"):
+        # A command at a terminal prints its result; INFO lines are for the journal (the
+        # daemon, the timers' jobs) or when log.level / --log-level asks for them.
+        level = max(level, logging.WARNING)
+    logging.getLogger().setLevel(level)
     for warning in config.warnings:
         logger.warning("%s", warning)
     return config

@@ -177,6 +177,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         paho()  # a ConfigError (exit 78) saying how to install it when it is missing
         if config.mqtt.tls and config.mqtt.tls_insecure:
             logger.warning("mqtt.tls_insecure is on: the broker's certificate is not checked")
+    if config.web.enabled and not config.web.token:
+        from luxlogd.outputs.web.auth import listen_is_loopback
+
+        host = config.web.listen.rpartition(":")[0].strip("[]")
+        if not listen_is_loopback(host):
+            logger.warning(
+                "web.listen is %s without web.token: anyone who can reach this port can read "
+                "everything luxlogd recorded; set web.token (or listen on 127.0.0.1)",
+                config.web.listen,
+            )
     sys.stdout.write(format_config(config))
     return EXIT_OK
 

@@ -89,12 +89,19 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
             f"the damaged file is {rebuilt.get('moved_to')}"
         )
     done = last_rollup(config)
-    if done is None:
-        lines.append("last roll-up:  never")
+    on_demand = (done or {}).get("on_demand")
+    if done is None or not done.get("name"):
+        lines.append("last roll-up:  never (scheduled)")
     else:
         lines.append(
             f"last roll-up:  {done.get('name')} at {clock_text(done.get('finished'))}, "
-            f"{done.get('files', 0)} files"
+            f"{_files(done.get('files', 0))} (scheduled)"
+        )
+    if isinstance(on_demand, dict):
+        lines.append(
+            f"               {on_demand.get('name')} at "
+            f"{clock_text(on_demand.get('finished'))}, {_files(on_demand.get('files', 0))} "
+            "(rollup --now)"
         )
     warnings = daemon.get("recent_warnings") or [] if daemon is not None else []
     if warnings:
@@ -103,6 +110,15 @@ def build_report(config: Config, now: float | None = None) -> tuple[str, bool]:
             lines.append(f"  {clock_text(record['time'])} {record['message']}")
     lines.append("UNHEALTHY: " + "; ".join(found) if found else "healthy")
     return "\n".join(lines) + "\n", not found
+
+
+def _files(count: Any) -> str:
+    return "1 file" if count == 1 else f"{count} files"
+
+
+def _whole(value: Any) -> str:
+    """A count: 7, never 7.0."""
+    return "-" if value is None else str(int(round(value)))
 
 
 def _number(value: Any, unit: str | None = None, digits: int = 1) -> str:
@@ -135,12 +151,12 @@ def _at_a_glance(config: Config, now: float) -> list[str]:
     output = seen["heat_output"]
     cop = seen["cop_last_hour"]
     lines.append(
-        "               heat output "
+        "               heat output: "
         + (_number(output["value"], "W", 0) if output["value"] is not None else output["why"])
-        + "; COP last hour "
+        + "; COP last hour: "
         + (_number(cop["value"], digits=2) if cop["value"] else cop["why"] or "-")
         + (
-            f"; COP now {_number(seen['cop_now']['value'], digits=2)}"
+            f"; COP now: {_number(seen['cop_now']['value'], digits=2)}"
             if seen["cop_now"]["value"]
             else ""
         )
@@ -153,7 +169,7 @@ def _at_a_glance(config: Config, now: float) -> list[str]:
             if today["electric_why"] is None
             else today["electric_why"]
         )
-        + f", COP {_number(today['cop'], digits=2)}, {_number(today['starts'])} starts, "
+        + f", COP {_number(today['cop'], digits=2)}, {_whole(today['starts'])} starts, "
         f"{_number(today['hours'], 'h')} running, {_number(today['average_run_min'], 'min')} "
         "per run"
     )

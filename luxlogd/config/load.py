@@ -230,6 +230,7 @@ def load_config(
         **built,
         instance=instance,
         mqtt_name_given=name_given,
+        given=frozenset(f"{section}.{key}" for section, key in values),
         source=source,
         warnings=tuple(warnings),
     )
@@ -325,6 +326,8 @@ def _toml_value(value: Any) -> str:
 def format_config(config: Config) -> str:
     """Return the effective configuration as TOML text (the token is masked)."""
     lines = [f"# effective configuration (from {config.source})"]
+    if config.instance:
+        lines.append(f"# instance {config.instance} (luxlogd@{config.instance}.service)")
     for name in PARSERS:
         lines.append(f"\n[{name}]")
         for field in dataclasses.fields(getattr(config, name)):

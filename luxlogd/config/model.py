@@ -138,6 +138,7 @@ class Config:
     mqtt: MqttConfig = MqttConfig()
     instance: str = ""  # luxlogd@NAME / --instance NAME: one of several heat pumps on a host
     mqtt_name_given: bool = False  # mqtt.name set by the user (else derived: load.py)
+    given: frozenset[str] = frozenset()  # "section.key" set by the file, environment or flag
     source: str = "built-in defaults"
     warnings: tuple[str, ...] = ()
 

@@ -174,10 +174,11 @@ class Service:
             self.config.poll.interval_s,
             self.config.state_dir,
             stored,
+            extra=logs.LIFECYCLE,
         )
         self.counters.events.record(STARTED, interval_s=self.config.poll.interval_s)
         self.notifier.notify("READY=1")
-        self.notifier.notify(f"STATUS=ready, {stored} polls stored, first poll now")
+        self.notifier.notify(f"STATUS=ready, the last stored poll is #{stored}, first poll now")
         self.outputs.start()
         start = self.timefunc()
         self.grid.begin(start)
@@ -230,6 +231,7 @@ class Service:
             "stopped polls_ok=%d polls_failed=%d",
             self.counters.polls_ok,
             self.counters.polls_failed,
+            extra=logs.LIFECYCLE,
         )
 
     def _next_slot(self) -> None:
@@ -389,5 +391,5 @@ class Service:
                     self.scheduler.cancel(event)
             self.grid.begin(self.timefunc(), self.config.poll.interval_s)
             self.scheduler.enterabs(self.grid.due, 1, self._poll_job)
-        logger.info("configuration reloaded from %s", new.source)
+        logger.info("configuration reloaded from %s", new.source, extra=logs.LIFECYCLE)
         self.notifier.notify("READY=1")

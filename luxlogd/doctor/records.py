@@ -289,18 +289,24 @@ def _utc_offset(ms: int) -> float:
 
 def _growth(section: Section, reader: Reader, stats: Any, first: float, last: float) -> None:
     size = stats.database_bytes + stats.wal_bytes
-    span_days = max(1.0, (last - first) / 86400)
-    per_day = size / span_days
+    span_days = (last - first) / 86400
     free = shutil.disk_usage(reader.state_dir).free
     section.facts.update(
-        database_bytes=stats.database_bytes,
-        wal_bytes=stats.wal_bytes,
-        bytes_per_day=round(per_day),
-        free_bytes=free,
+        database_bytes=stats.database_bytes, wal_bytes=stats.wal_bytes, free_bytes=free
     )
-    text = (
+    stored = (
         f"database {bytes_text(stats.database_bytes)} and write-ahead log "
-        f"{bytes_text(stats.wal_bytes)}: about {bytes_text(per_day)} a day, "
+        f"{bytes_text(stats.wal_bytes)}"
+    )
+    if span_days < 1.0:  # a year's growth from minutes of data would be a guess, and wrong
+        section.add(
+            "ok", f"{stored}; {bytes_text(free)} free; growth: too early to tell (less than a day)"
+        )
+        return
+    per_day = size / span_days
+    section.facts["bytes_per_day"] = round(per_day)
+    text = (
+        f"{stored}: about {bytes_text(per_day)} a day, "
         f"{bytes_text(per_day * 365)} a year; {bytes_text(free)} free"
     )
     if free < per_day * 365:

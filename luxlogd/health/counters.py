@@ -174,11 +174,12 @@ class Counters:
         if self.down_since is not None:
             return (
                 f"heat pump unreachable since {clock_text(self.down_since)}, "
-                f"{self.failed_in_row} polls failed; {stored} polls stored"
+                f"{self.failed_in_row} polls failed; the last stored is #{stored}"
             )
         last = clock_text(self.last_success) if self.last_success else "none yet"
         slow = ", heat pump slow" if self.slow_since is not None else ""
-        return f"last poll {last}, {stored} polls stored, heat pump reachable{slow}"
+        # The poll's number (the log's sequence), not a count: `status` counts what is stored.
+        return f"last poll {last} (#{stored}), heat pump reachable{slow}"
 
     def as_dict(self) -> CounterFigures:
         return CounterFigures(

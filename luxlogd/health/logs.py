@@ -62,6 +62,11 @@ class JournaldFormatter(logging.Formatter):
         return "\n".join(prefix + line for line in text.splitlines() or [""])
 
 
+# `extra=LIFECYCLE` marks a line that is never collapsed with its repeats: starts, stops,
+# reloads, Home Assistant restarts. Each is an event of its own, however alike.
+LIFECYCLE = {"lifecycle": True}
+
+
 class DedupFilter(logging.Filter):
     """Collapse identical messages repeated within `window_s` into one line plus a count.
 
@@ -80,7 +85,7 @@ class DedupFilter(logging.Filter):
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "dedup_summary", False):
+        if getattr(record, "dedup_summary", False) or getattr(record, "lifecycle", False):
             return True
         verdict = getattr(record, "_luxlogd_dedup", None)
         if verdict is not None:  # the same record reaching the next handler

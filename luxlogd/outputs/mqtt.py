@@ -40,6 +40,7 @@ from luxlogd.base.errors import ConfigError
 from luxlogd.base.files import write_atomically
 from luxlogd.base.text import json_default
 from luxlogd.config import Config, MqttConfig
+from luxlogd.health.logs import LIFECYCLE
 from luxlogd.heatpump import catalogue, sensors
 from luxlogd.heatpump.poll import Poll
 
@@ -573,7 +574,10 @@ class Publisher:
             self._on_owner(client, message.payload)
             return
         if message.payload.decode("utf-8", "replace").strip().lower() == ONLINE:
-            logger.info("mqtt: Home Assistant started: sending the discovery configs again")
+            logger.info(
+                "mqtt: Home Assistant started: sending the discovery configs again",
+                extra=LIFECYCLE,
+            )
             with self._lock:
                 self._announce, self._sent_ts = True, None
             self._wake.set()

@@ -270,15 +270,15 @@ def _rollup_locked(config: Config, job: Job, sleep: Any) -> list[Path]:
 def _record_done(config: Config, job: Job, files: int) -> None:
     """Remember the newest scheduled roll-up done (an earlier date, or an on-demand one,
     never makes the internal schedule think the latest is missing)."""
-    if job.on_demand:
+    last = last_rollup(config) or {}
+    record = {"name": job.name, "finished": time.time(), "files": files}
+    if job.on_demand:  # said beside the scheduled one (`status`), never taken for it
+        last["on_demand"] = record
+    elif str(last.get("name", "")) > job.name:
         return
-    last = last_rollup(config)
-    if last is not None and str(last.get("name", "")) > job.name:
-        return
-    write_atomically(
-        config.state_dir / LAST_ROLLUP_FILE,
-        json.dumps({"name": job.name, "finished": time.time(), "files": files}),
-    )
+    else:
+        last = {**record, **({"on_demand": last["on_demand"]} if "on_demand" in last else {})}
+    write_atomically(config.state_dir / LAST_ROLLUP_FILE, json.dumps(last))
 
 
 def last_rollup_name(config: Config) -> str | None:
