@@ -292,3 +292,38 @@ def test_commands_print_their_result_once_and_check_config_warns_about_an_open_p
     open_page = config_for(tmp_path, 1, web={"enabled": "true", "listen": '"0.0.0.0:8088"'})
     checked = luxlogd("check-config", str(open_page))
     assert checked.returncode == 0 and "without web.token" in checked.stderr, checked.stderr
+
+
+def test_dump_waits_briefly_by_default_and_says_each_attempt():
+    """The daemon's 60 s x 4 attempts are for a controller that must not be lost; someone at
+    a terminal gets 10 s and one retry unless --timeout/--retries say otherwise."""
+    with Simulator() as sim:
+        sim.set_fault("stall")
+        leader, follower = pty.openpty()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "luxlogd",
+                "dump",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(sim.port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            cwd=REPO,
+            env=dict(os.environ, LUXLOGD_HEATPUMP_TIMEOUT_S="60", LUXLOGD_HEATPUMP_RETRIES="3"),
+        )
+        os.close(follower)
+        output = b""
+        deadline = time.monotonic() + 6
+        while b"attempt 1" not in output and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                output += os.read(leader, 4096)
+        process.kill()
+        process.wait(5)
+        os.close(leader)
+    assert f"reading 127.0.0.1:{sim.port} (attempt 1 of 2, up to 10 s)" in output.decode()

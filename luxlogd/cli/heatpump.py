@@ -18,6 +18,8 @@ from luxlogd.cli.common import (
 )
 
 HIDDEN = "(secret: not shown)"
+INTERACTIVE_TIMEOUT_S = 10.0  # dump's defaults, at most: heatpump.timeout_s, .retries
+INTERACTIVE_RETRIES = 1
 
 
 def add_commands(commands: Commands) -> None:
@@ -88,7 +90,8 @@ def _connection_arguments(parser: argparse.ArgumentParser, retries: bool = True)
         "--timeout",
         type=positive_float,
         metavar="S",
-        help="deadline for connecting and each answer (default: heatpump.timeout_s)",
+        help="deadline for connecting and each answer (default: heatpump.timeout_s, at most "
+        "10 s)",
     )
     if not retries:
         return
@@ -96,7 +99,7 @@ def _connection_arguments(parser: argparse.ArgumentParser, retries: bool = True)
         "--retries",
         type=count,
         metavar="N",
-        help="retries after a failed attempt (default: heatpump.retries)",
+        help="retries after a failed attempt (default: heatpump.retries, at most 1)",
     )
 
 
@@ -108,13 +111,12 @@ def make_client(args: argparse.Namespace) -> object:
     if not host:
         raise UsageError("no heat pump address: give --host or set heatpump.host")
     h = config.heatpump
+    # Someone waits at a terminal: short defaults (the daemon's are for a controller that
+    # must not be lost); --timeout and --retries say otherwise.
+    timeout = args.timeout or min(h.timeout_s, INTERACTIVE_TIMEOUT_S)
+    retries = min(h.retries, INTERACTIVE_RETRIES) if args.retries is None else args.retries
     return HeatPumpClient(
-        host,
-        args.port or h.port,
-        args.timeout or h.timeout_s,
-        h.retries if args.retries is None else args.retries,
-        h.backoff_s,
-        progress=terminal_progress,
+        host, args.port or h.port, timeout, retries, h.backoff_s, progress=terminal_progress
     )
 
 
