@@ -2,6 +2,7 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 
 import pytest
 
@@ -355,3 +356,14 @@ def test_default_roll_up_date_under_a_frozen_clock_across_dst(tmp_path, timezone
     assert long_day[1][0] == "2026-10-24T07:00:00+02:00"
     assert long_day[-1][0] == "2026-10-25T06:55:00+01:00"
     assert len(long_day) - 1 == 25 * 12  # the autumn change makes a 25-hour day
+
+
+def test_a_readable_summary_has_words_and_units_for_its_columns(tmp_path, timezone):
+    timezone("UTC")
+    config, _ = make_config(tmp_path, headers='"readable"')
+    fill(config, local(2026, 1, 6, 6, 0), 1.1, step_s=600, seed=5)
+    rollup.rollup(config, dt.date(2026, 1, 7), now=local(2026, 1, 7, 8))
+    header = next(csv.reader(open(tmp_path / "a" / "2026-01-07_summary.csv")))
+    assert header[:3] == ["Date", "Polls", "Flow min (°C)"]
+    assert {"Heat total (kWh)", "Space COP", "Space % of Carnot", "Compressor hours"} <= set(header)
+    assert not any(re.fullmatch(r"[a-z_]+", name) for name in header)  # no snake_case left

@@ -90,8 +90,7 @@ def _connection_arguments(parser: argparse.ArgumentParser, retries: bool = True)
         "--timeout",
         type=positive_float,
         metavar="S",
-        help="deadline for connecting and each answer (default: heatpump.timeout_s, at most "
-        "10 s)",
+        help="deadline for connecting and each answer (default: heatpump.timeout_s, at most 10 s)",
     )
     if not retries:
         return

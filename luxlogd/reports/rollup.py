@@ -170,11 +170,12 @@ def write_summary(
         return []
     file_name = f"{job.name}_summary.csv" + (".gz" if config.reports.compress else "")
     temporary = scratch / file_name
+    readable = config.reports.headers == "readable"
     with _open_report(temporary, binary=False) as handle:
-        writer = csv.DictWriter(handle, stats.ROW_COLUMNS, lineterminator="\n")
-        writer.writeheader()
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([stats.readable_header(k) if readable else k for k in stats.ROW_COLUMNS])
         for row in rows:
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+            writer.writerow(["" if row.get(k) is None else row[k] for k in stats.ROW_COLUMNS])
     written = _publish(temporary, config.report_dirs, file_name, ledger)
     temporary.unlink()
     return written

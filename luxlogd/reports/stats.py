@@ -153,6 +153,22 @@ def _log_text(entries: list[tuple[int, int]]) -> str:
 
 
 ROW_COLUMNS = list(Figures("", 0, 0).row())
+# A figure's unit, from the end of its name (the names are fixed: README).
+UNIT_SUFFIXES = (("_kwh", "kWh"), ("_percent", "%"), ("_min", "min"), ("_c", "°C"), ("_k", "K"))
+WORDS = {"elec": "electricity", "cop": "COP", "prc": "%", "carnot": "of Carnot"}
+
+
+def readable_header(key: str) -> str:
+    """A column of the summary as people read it: "Flow min (°C)", "Space COP",
+    "Space % of Carnot", "Compressor hours"."""
+    stem, unit = key, None
+    for suffix, suffix_unit in UNIT_SUFFIXES:
+        if key.endswith(suffix):
+            stem, unit = key[: -len(suffix)], suffix_unit
+            break
+    words = " ".join(WORDS.get(word, word) for word in stem.split("_"))
+    text = words[:1].upper() + words[1:]
+    return f"{text} ({unit})" if unit else text
 
 
 def _fields(keys: Iterable[str]) -> list[sensors.Field]:

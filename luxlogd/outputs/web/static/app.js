@@ -542,16 +542,16 @@ async function loadStatus() {
   if (state.glance && state.glance.time) markStale(state.glance.time);
 }
 
-const TABLE_COLUMNS = [["date", "date"], ["outdoor_mean_c", "outdoor"], ["heat_total_kwh", "heat"],
-                       ["electric_kwh", "electric"], ["cop", "cop"], ["compressor_starts", "starts"],
-                       ["compressor_hours", "hours"], ["average_run_min", "run"], ["defrosts", "defrosts"]];
+const TABLE_COLUMNS = [["date", "date"], ["outdoor_mean_c", "outdoor", "°C"], ["heat_total_kwh", "heat", "kWh"],
+                       ["electric_kwh", "electric", "kWh"], ["cop", "cop"], ["compressor_starts", "starts"],
+                       ["compressor_hours", "hours", "h"], ["average_run_min", "run", "min"], ["defrosts", "defrosts"]];
 
 function fillTable(table, rows) {
   table.replaceChildren();
   const head = table.createTHead().insertRow();
-  TABLE_COLUMNS.forEach(([key, label]) => {
+  TABLE_COLUMNS.forEach(([key, label, unit]) => {
     const th = document.createElement("th");
-    th.textContent = t(label);
+    th.textContent = unit ? `${t(label)} (${unit})` : t(label);
     if (key !== "date") th.className = "num";
     head.appendChild(th);
   });
