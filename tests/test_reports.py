@@ -367,3 +367,23 @@ def test_a_readable_summary_has_words_and_units_for_its_columns(tmp_path, timezo
     assert header[:3] == ["Date", "Polls", "Flow min (°C)"]
     assert {"Heat total (kWh)", "Space COP", "Space % of Carnot", "Compressor hours"} <= set(header)
     assert not any(re.fullmatch(r"[a-z_]+", name) for name in header)  # no snake_case left
+
+
+def test_sensors_that_are_not_connected_are_empty_and_hours_are_hours(tmp_path, timezone):
+    """The simulator's air-source model has no heat-source sensors: they read -50.0 °C,
+    which is no temperature; a readable report shows operating times in hours."""
+    timezone("UTC")
+    config, _ = make_config(
+        tmp_path,
+        headers='"readable"',
+        sensors='["heat_source_in", "outdoor", "compressor_time"]',
+    )
+    polls = fill(config, local(2026, 1, 6, 6, 0), 1.1, step_s=600, seed=5)
+    rollup.rollup(config, dt.date(2026, 1, 7), now=local(2026, 1, 7, 8))
+    rows = list(csv.DictReader(open(tmp_path / "a" / "2026-01-07_daily.csv")))
+    assert polls[-1].calculations[19] == -500  # what the controller sends, stored as sent
+    assert {row["Heat source in (°C)"] for row in rows} == {""}
+    assert all(row["Outdoor (°C)"] for row in rows)
+    seconds = [p.calculations[56] for p in polls]
+    hours = [float(row["Compressor 1 operating time (h)"]) for row in rows]
+    assert min(seconds) / 3600 - 0.01 <= min(hours) and max(hours) <= max(seconds) / 3600 + 0.01

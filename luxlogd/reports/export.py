@@ -57,6 +57,11 @@ def format_timestamp(ts_ms: int) -> str:
     return moment.isoformat(timespec="seconds")
 
 
+def hours_for_people(found: sensors.Field) -> bool:
+    """Whether a readable report shows this field in hours (an operating time in seconds)."""
+    return found.sensor is not None and found.sensor.kind == "operating_time"
+
+
 def decoded_rows(
     reader: Reader,
     chosen: Sequence[sensors.Field],
@@ -64,9 +69,43 @@ def decoded_rows(
     end_ms: int,
     *,
     suspect: bool = False,
+    readable: bool = False,
 ) -> Iterator[tuple[int, list[Any]]]:
     """(ts_ms, decoded values) of every stored poll stamped in [start_ms, end_ms), in time
-    order; with `suspect` the polls a wrong clock stamped instead (kept apart)."""
+    order; with `suspect` the polls a wrong clock stamped instead (kept apart). A sensor that
+    is not connected (it reads a rail value: -50.0 °C) is empty, never a temperature; with
+    `readable`, operating times are in hours."""
+    # Only the few columns that need it are looked at again (a report has ~260 columns).
+    rails = [(k, check) for k, found in enumerate(chosen) if (check := _rail_check(found))]
+    hours = [k for k, found in enumerate(chosen) if readable and hours_for_people(found)]
+    if not rails and not hours:
+        yield from _decoded(reader, chosen, start_ms, end_ms, suspect)
+        return
+    for ts_ms, row in _decoded(reader, chosen, start_ms, end_ms, suspect):
+        for position, check in rails:
+            value = row[position]
+            if value is not None and check(value):
+                row[position] = None
+        for position in hours:
+            if row[position] is not None:
+                row[position] = round(row[position] / 3600, 3)
+        yield ts_ms, row
+
+
+def _rail_check(found: sensors.Field) -> Any:
+    sensor = found.sensor
+    if sensor is None or sensor.kind != "temperature":
+        return None
+    return sensor.not_connected
+
+
+def _decoded(
+    reader: Reader,
+    chosen: Sequence[sensors.Field],
+    start_ms: int,
+    end_ms: int,
+    suspect: bool,
+) -> Iterator[tuple[int, list[Any]]]:
     ids: list[int] = []
     # Per field: where its values start, its decoder, and the field itself when it reads
     # more than one value (the firmware string); looked up once, not per poll.

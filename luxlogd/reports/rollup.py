@@ -101,10 +101,16 @@ def write_period_report(
 ) -> list[Path]:
     """One report (all formats, all directories); [] with a warning when there is no data."""
     written: list[Path] = []
+    readable = config.reports.headers == "readable"
     headers = [f.header(config.reports.headers, config.ui.language) for f in chosen]
     suffix = ".gz" if config.reports.compress else ""
     for fmt in config.reports.formats:
-        rows = export.decoded_rows(reader, chosen, to_ms(start), to_ms(end))
+        people = readable and fmt != "dta"  # Stata keeps the integer seconds
+        rows = export.decoded_rows(reader, chosen, to_ms(start), to_ms(end), readable=people)
+        fmt_headers = [
+            f"{f.label(config.ui.language)} (h)" if people and export.hours_for_people(f) else h
+            for f, h in zip(chosen, headers, strict=True)
+        ]
         peeked = _peek(rows)
         if peeked is None:
             logger.warning("no polls from %s to %s: %s skipped", start, end, name)
@@ -116,7 +122,7 @@ def write_period_report(
             if fmt == "dta":
                 write_dta(handle, chosen, headers, rows)
             else:
-                export.write_export(rows, headers, handle, fmt)
+                export.write_export(rows, fmt_headers, handle, fmt)
         written += _publish(temporary, config.report_dirs, file_name, ledger)
         temporary.unlink()
     return written
