@@ -78,3 +78,33 @@ def test_old_values_are_marked_old_when_the_heat_pump_does_not_answer(
         browser.close()
         server.stop()
     assert words in seen and re.search(r"\b2[56] min", seen), seen  # the newest poll's age
+
+
+def test_a_year_fits_the_window_and_german_times_are_24_hours(tmp_path, monkeypatch):
+    """The 1-year range: 366 coverage cells and the charts fit a 1,265 px window; the time
+    axis speaks the page's language, without labels running into each other."""
+    server, url = serve(tmp_path, monkeypatch, minutes=20)
+    browser = webdriver.Browser(free_port(), tmp_path / "chromium")
+    try:
+        browser.call("POST", "/window/rect", {"width": 1265, "height": 900})
+        browser.get(url + "?lang=de")
+        browser.wait_for("return document.body.dataset.loads === '1'", 30)
+        browser.click("#range button[data-hours='8760']")
+        widths = browser.wait_for(
+            "return document.querySelectorAll('#coverage span').length > 300 && "
+            "document.body.dataset.loads === '2' ? [document.documentElement.clientWidth, "
+            "document.documentElement.scrollWidth] : null",
+            30,
+        )
+        browser.click("#range button[data-hours='6']")
+        browser.wait_for("return document.body.dataset.loads === '3'", 30)
+        labels = browser.run(
+            "const a = luxlogd.charts[0].plot.axes[0]; const u = luxlogd.charts[0].plot;"
+            "return a.values(u, u.axes[0]._splits || [u.scales.x.min, u.scales.x.min + 3600])"
+        )
+    finally:
+        browser.close()
+        server.stop()
+    assert widths[1] <= widths[0], widths
+    assert labels and not any(re.search(r"[AP]M", label) for label in labels), labels
+    assert all(re.match(r"\d\d:\d\d", label) for label in labels), labels

@@ -328,6 +328,28 @@ function mergeSeries(answers, width) {
   return withGaps(times, columns, width);
 }
 
+function timeAxis() {
+  // Times in the page's language (24 h in German), a date only where the day changes or
+  // the ticks are days apart, and room enough that labels never run into each other.
+  const lang = state.language;
+  return {
+    space: 70,
+    values: (u, splits) => {
+      const step = splits.length > 1 ? splits[1] - splits[0] : 3600;
+      let previous = null;
+      return splits.map((v) => {
+        const d = new Date(v * 1000);
+        const day = d.toLocaleDateString(lang, {day: "numeric", month: "short"});
+        if (step >= 86400) return day;
+        const time = d.toLocaleTimeString(lang, {hour: "2-digit", minute: "2-digit"});
+        const text = day !== previous ? `${time}\n${day}` : time;
+        previous = day;
+        return text;
+      });
+    },
+  };
+}
+
 function chartWidth() { return Math.max(280, $("charts").clientWidth - 4); }
 
 function makeChart(unit, answers, container, width) {
@@ -349,7 +371,7 @@ function makeChart(unit, answers, container, width) {
     scales: {x: {time: true, range: () => [state.from / 1000, state.to / 1000]}},
     series, bands,
     legend: {show: false},
-    axes: [{}, {label: unit, size: 60}],
+    axes: [timeAxis(), {label: unit, size: 60}],
     cursor: {drag: {x: true, y: false}},
     hooks: {
       setSelect: [(u) => {
@@ -409,7 +431,7 @@ function makeBand(answer, width) {
   const plot = new uPlot({
     width: chartWidth(), height: 60, title: answer.label,
     scales: {x: {time: true, range: () => [state.from / 1000, state.to / 1000]}, y: {range: [0, 1]}},
-    series: [{}, {show: false}], legend: {show: false}, axes: [{}, {show: false}],
+    series: [{}, {show: false}], legend: {show: false}, axes: [timeAxis(), {show: false}],
     cursor: {show: false},
     hooks: {draw: [(u) => {
       const ctx = u.ctx, top = u.bbox.top, height = u.bbox.height;
