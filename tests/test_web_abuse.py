@@ -342,3 +342,34 @@ def test_an_export_dropped_halfway_is_one_debug_line_not_a_traceback(web, caplog
     assert unraisable == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
     assert sum("went away" in m for m in caplog.messages) >= 1
+
+
+def test_the_sign_in_page_says_where_the_token_comes_from_and_what_went_wrong(web):
+    """A page in the product's style, English or German; a browser that sends a wrong token
+    gets the page again with the reason, not raw JSON (scripts still get JSON)."""
+    base, _ = web(token="s3cret")
+    status, _, body = get(base + "/")
+    page = body.decode()
+    assert status == 200 and "web.token" in page and "/etc/luxlogd/luxlogd.toml" in page
+    assert '<html lang="en">' in page and "Sign in" in page
+    german = get(base + "/?lang=de")[2].decode()
+    assert '<html lang="de">' in german and "Anmelden" in german and "web.token" in german
+    host, port = base[7:].rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.request(
+            "POST",
+            "/login?lang=de",
+            body="token=wrong",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "text/html,application/xhtml+xml",
+            },
+        )
+        answer = connection.getresponse()
+        text = answer.read().decode()
+    finally:
+        connection.close()
+    assert answer.status == 401 and answer.getheader("Content-Type").startswith("text/html")
+    assert "nicht das Token" in text and 'role="alert"' in text
+    assert post_login(base, "wrong")[0] == 401  # a script (no HTML asked for): JSON as before

@@ -146,17 +146,23 @@ class Handler(BaseHTTPRequestHandler):
         form = urllib.parse.parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
         self.server.janitor.working(self.connection)
         address = self.client_address[0]
+        page = "text/html" in self.headers.get("Accept", "")  # a browser's form
         if self.server.throttle.blocked(address):
-            self.send_json(
-                HTTPStatus.TOO_MANY_REQUESTS,
-                {"error": "too many wrong tokens"},
-                {"Retry-After": str(int(auth.BLOCK_S))},
-            )
+            retry = {"Retry-After": str(int(auth.BLOCK_S))}
+            if page:
+                self.send_login(HTTPStatus.TOO_MANY_REQUESTS, "too_many", retry)
+            else:
+                self.send_json(
+                    HTTPStatus.TOO_MANY_REQUESTS, {"error": "too many wrong tokens"}, retry
+                )
             return
         token = self.server.config.web.token
         if not auth.same((form.get("token") or [""])[0], token):
             self.server.throttle.failed(address)
-            self.send_json(HTTPStatus.UNAUTHORIZED, {"error": "wrong token"})
+            if page:
+                self.send_login(HTTPStatus.UNAUTHORIZED, "wrong")
+            else:
+                self.send_json(HTTPStatus.UNAUTHORIZED, {"error": "wrong token"})
             return
         self.server.throttle.succeeded(address)
         secure = "; Secure" if self.headers.get("X-Forwarded-Proto", "") == "https" else ""
@@ -206,7 +212,7 @@ class Handler(BaseHTTPRequestHandler):
                 return True
             self.server.throttle.failed(address)
         if path in ("/", "/index.html", "/login"):
-            self.send_file(STATIC / "login.html")
+            self.send_login(HTTPStatus.OK)
         elif path.startswith("/static/") and path.endswith((".css", ".txt")):
             return True  # the login page's style sheet; nothing there is secret
         else:
@@ -246,6 +252,38 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_file(path)
 
+    def send_login(
+        self, status: HTTPStatus, error: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        """The sign-in page in the page's language (?lang=, else ui.language), with what
+        went wrong and where the token comes from."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        language = (query.get("lang") or [self.server.config.ui.language])[0]
+        words = LOGIN_WORDS["de" if language == "de" else "en"]
+        message = f'<p class="error" role="alert">{words[error]}</p>' if error else ""
+        text = (
+            (STATIC / "login.html")
+            .read_text(encoding="utf-8")
+            .format(
+                lang="de" if language == "de" else "en",
+                title=words["title"],
+                label=words["label"],
+                button=words["button"],
+                hint=words["hint"],
+                error=message,
+            )
+        )
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
     def send_file(self, path: Path) -> None:
         data = path.read_bytes()
         self.send_response(HTTPStatus.OK)
@@ -255,6 +293,31 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
         self.wfile.write(data)
+
+
+LOGIN_WORDS = {
+    "en": {
+        "title": "Sign in",
+        "label": "Token",
+        "button": "Sign in",
+        "hint": "The token is <code>web.token</code> in luxlogd's configuration "
+        "(<code>/etc/luxlogd/luxlogd.toml</code>); ask whoever set up luxlogd. Signed in, "
+        "this browser stays signed in for 30 days.",
+        "wrong": "That is not the token. Check <code>web.token</code> and try again.",
+        "too_many": "Too many wrong tokens from here: wait a few minutes, then try again.",
+    },
+    "de": {
+        "title": "Anmelden",
+        "label": "Token",
+        "button": "Anmelden",
+        "hint": "Das Token ist <code>web.token</code> in der Konfiguration von luxlogd "
+        "(<code>/etc/luxlogd/luxlogd.toml</code>); fragen Sie, wer luxlogd eingerichtet hat. "
+        "Angemeldet bleibt dieser Browser 30 Tage angemeldet.",
+        "wrong": "Das ist nicht das Token. Prüfen Sie <code>web.token</code> und versuchen Sie "
+        "es noch einmal.",
+        "too_many": "Zu viele falsche Tokens von hier: bitte einige Minuten warten.",
+    },
+}
 
 
 class Janitor:
