@@ -343,3 +343,34 @@ def test_the_readme_counts_the_profiles_and_fault_modes_there_are():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     said = re.search(r"(\d+) firmware profiles, thermal model, (\d+) fault modes", readme)
     assert said and (int(said[1]), int(said[2])) == (len(PROFILES), len(FAULTS))
+
+
+def test_the_demos_controller_keeps_real_time_and_continues_its_history(tmp_path):
+    """The demo's controller: its clock is the wall clock, the two days stored before the
+    daemon starts end where the live controller goes on (counters only grow), and a second
+    start neither stores them again nor starts another history."""
+    import json
+    import time
+
+    from luxlogd.heatpump import catalogue
+    from luxlogd.sim.demo import Demo
+    from luxlogd.store.reader import Reader
+
+    (tmp_path / "d").mkdir()
+    demo = Demo(tmp_path / "d")
+    since = demo._since()
+    assert abs(time.time() - 2 * 86400 - since) < 5
+    stored = demo._store_history(since)
+    assert stored > 2800
+    clock = catalogue.index_of("controller_clock")
+    starts = catalogue.index_of("compressor_starts")
+    with Reader(tmp_path / "d" / "state") as reader:
+        newest = reader.latest()
+    assert abs(newest.calculations[clock] - newest.ts_ms / 1000) < 15  # real time
+    with Simulator(seed=1, profile="V3.91", since_s=since) as live:
+        p, c, v = live.arrays()
+    assert abs(c[clock] - time.time()) < 15
+    assert c[starts] >= newest.calculations[starts]  # the same heat pump, later
+    assert demo._store_history(since) == 0  # stored once
+    assert json.loads((tmp_path / "d" / "demo.json").read_text())["since"] == since
+    assert Demo(tmp_path / "d")._since() == since

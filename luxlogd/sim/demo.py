@@ -1,5 +1,12 @@
 """`luxlogd demo`: a simulated heat pump, the daemon polling it, its web page; state in a folder.
 
+The simulated controller runs on real time, as a real one would: its clock is the wall
+clock and its counters grow as a real heat pump's do, so nothing the page, `status` and
+`doctor` say about clocks and counters is an artefact of the demo. So that there is
+something to see at once, it has run since two days before the first start (demo.json
+keeps when), and those two days of polls are stored before the daemon starts; a later start
+continues the same history.
+
 The web page goes to 127.0.0.1:8088, or to a free port when that one is taken (or
 web.listen asks for port 0); the banner names the address really used.
 """
@@ -8,15 +15,32 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import socket
+import time
 from pathlib import Path
 
 from luxlogd.base.files import write_atomically
 from luxlogd.config import Config, load_config
 from luxlogd.daemon.service import Service
+from luxlogd.heatpump.poll import Poll
 from luxlogd.sim.simulator import Simulator
+from luxlogd.store.writer import Storage
 
 DEMO_LISTEN = "127.0.0.1:8088"
+HISTORY_S = 2 * 86_400  # what the first start stores before the daemon polls
+HISTORY_STEP_S = 60
+PROFILE, SEED = "V3.91", 1  # the newest firmware the simulator knows: every figure
+
+
+class _Clock:
+    """The history's clock: it moves only when told to."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def free_listen(listen: str) -> str:
@@ -49,8 +73,11 @@ class Demo:
     def start(self, command: str) -> str:
         """Start the simulator, write the configuration; return the banner for the user."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        # The newest firmware the simulator knows: every figure, the live COP included.
-        self.simulator = Simulator("127.0.0.1", 0, speed=60.0, seed=1, profile="V3.91").start()
+        since = self._since()
+        stored = self._store_history(since)
+        self.simulator = Simulator(
+            "127.0.0.1", 0, seed=SEED, profile=PROFILE, since_s=since
+        ).start()
         write_atomically(
             self.config_path,
             "# Written by `luxlogd demo`: the simulated heat pump of this run.\n"
@@ -69,8 +96,9 @@ class Demo:
         moved = "" if listen == DEMO_LISTEN else f" ({DEMO_LISTEN} is taken)"
         at = f"{command} --config {self.config_path}"
         return (
-            f"luxlogd demo: simulated heat pump on 127.0.0.1:{self.simulator.port} (a simulated "
-            "minute per second), polled every 10 s.\n"
+            f"luxlogd demo: simulated heat pump on 127.0.0.1:{self.simulator.port}, on real "
+            f"time, running since {dt.datetime.fromtimestamp(since).astimezone():%Y-%m-%d %H:%M}"
+            f"{f' ({stored} polls of it stored)' if stored else ''}; polled every 10 s.\n"
             f"Web page, API and metrics: http://{listen}/{moved}\n"
             f"State and configuration in {self.directory}. In another terminal:\n"
             f"  {at} status\n"
@@ -78,6 +106,34 @@ class Demo:
             f"  {at} dump\n"
             "Ctrl-C stops."
         )
+
+    def _since(self) -> float:
+        """When the simulated controller started: kept in demo.json, two days before the
+        first start."""
+        path = self.directory / "demo.json"
+        try:
+            return float(json.loads(path.read_text())["since"])
+        except (OSError, ValueError, KeyError, TypeError):
+            since = float(int(time.time() - HISTORY_S))
+            write_atomically(path, json.dumps({"since": since}) + "\n")
+            return since
+
+    def _store_history(self, since: float) -> int:
+        """The polls of the controller's past, every minute, when the store is new (the
+        same controller the daemon reads next: one seed, one start)."""
+        state = self.directory / "state"
+        if (state / "luxlogd.sqlite").exists() or any((state / "wal").glob("*")):
+            return 0
+        clock = _Clock(since)
+        past = Simulator(clock=clock, seed=SEED, profile=PROFILE, since_s=since)
+        now, count = time.time(), 0
+        with Storage(state, fdatasync=lambda fd: None) as storage:  # a demo: no fsync
+            while clock.now < now - HISTORY_STEP_S:
+                p, c, v = past.arrays()
+                storage.append(Poll(int(clock.now * 1000), 0, tuple(p), tuple(c), tuple(v)))
+                clock.now += HISTORY_STEP_S
+                count += 1
+        return count
 
     def run(self) -> int:
         assert self.config is not None, "start() first"

@@ -82,6 +82,7 @@ class Simulator:
         clock: Callable[[], float] = time.time,
         delay_s: float = SLOW_READ_S,
         stamp: bool = False,
+        since_s: float | None = None,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
@@ -97,6 +98,12 @@ class Simulator:
         self.model = ThermalModel(
             seed=seed, start_s=self._wall_start if start_s is None else start_s
         )
+        if since_s is not None:
+            # A controller that has run since `since_s`, on real time: its clock is the wall
+            # clock, its counters grew as a real one's would (the demo: the same history at
+            # every start).
+            self.model = ThermalModel(seed=seed, start_s=since_s)
+            self._wall_start, self.speed = since_s, 1.0
         self._base = base_arrays(self.profile, seed)
         self._written: dict[int, int] = {}
         # One-off wrong values (a glitch on the bus): command -> [(index, value, answers left)]
