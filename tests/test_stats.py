@@ -161,5 +161,5 @@ def test_a_restarted_simulator_and_a_bad_read_stay_within_the_truth(tmp_path):
     assert figures.compressor_hours == pytest.approx(hours_truth, abs=0.2)
     assert figures.counters["heat_heating"] == pytest.approx(heat_truth, abs=0.5)
     notes = " ".join(figures.notes)
-    assert "compressor_starts: ignored 65535" in notes
+    assert "Compressor 1 starts: ignored 65535" in notes
     assert "restarted" in notes

@@ -402,7 +402,16 @@ def test_the_page_in_headless_chromium(web, tmp_path):
         phone = browser.wait_for(
             "const w = document.documentElement.clientWidth;"
             "const c = document.querySelector('.chart canvas').getBoundingClientRect();"
-            "return w < 500 && c.right <= w ? [w, document.documentElement.scrollWidth] : null"
+            "const page = document.documentElement.scrollWidth;"
+            "return w < 500 && c.right <= w && page <= w ? [w, page] : null",
+            10,
+            what=lambda: browser.run(
+                "return [...document.querySelectorAll('body *')].filter(e => "
+                "!e.closest('.scroll') && e.getBoundingClientRect().right > "
+                "document.documentElement.clientWidth + 1).slice(0, 3).map(e => "
+                "(e.parentElement.closest('[id]') || {}).id + ' ' + e.className + ' ' + "
+                "Math.round(e.getBoundingClientRect().right))"
+            ),
         )
         assert phone[1] <= phone[0], phone
     finally:

@@ -102,8 +102,12 @@ class Browser:
     def click(self, css: str) -> None:
         self.call("POST", f"/element/{self.find(css)}/click", {})
 
-    def wait_for(self, script: str, timeout: float = 10.0, *args: object) -> object:
-        return eventually(lambda: self.run(script, *args), timeout, 0.1, what=script)
+    def wait_for(
+        self, script: str, timeout: float = 10.0, *args: object, what: object = None
+    ) -> object:
+        """The script's first truthy answer within `timeout`; else an AssertionError saying
+        `what` (a text, or a function giving one then), or the script."""
+        return eventually(lambda: self.run(script, *args), timeout, 0.1, what=what or script)
 
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("GET", "/screenshot"))

@@ -23,6 +23,11 @@ MAX_RATE = {
 NEAR_ZERO = 0.02  # a drop to below 2 % of the value is a reset
 
 
+def plain(value: float) -> str:
+    """A counter's value as people write it: 13705500, 28271.5; never 1.37055e+07."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}".rstrip("0")
+
+
 def plausible_growth(
     kind: str, start: float, since: tuple[int, int | None], value: float, at: tuple[int, int | None]
 ) -> bool:
@@ -79,11 +84,13 @@ class CounterTrack:
             self.base, self.base_at = value, at
             self.notes.append(f"reset to zero at {hour_minute_text(at_ms)}")
         else:
-            self.notes.append(f"ignored {value:g} at {hour_minute_text(at_ms)} (was {self.base:g})")
+            self.notes.append(
+                f"ignored {plain(value)} at {hour_minute_text(at_ms)} (was {plain(self.base)})"
+            )
             self.candidate = (at, value)
 
     def base_text(self) -> str:
-        return f"now {self.base:g}"
+        return f"now {plain(self.base or 0)}"
 
     @property
     def growth(self) -> float | None:

@@ -251,7 +251,7 @@ def period_figures(
         track = _track_changes(found, times, controller_clock, column, start)
         growth = track.growth
         figures.counters[found.sensor.key] = None if growth is None else round(growth, 3)
-        figures.notes += [f"{found.sensor.key}: {note}" for note in track.notes]
+        figures.notes += [f"{found.sensor.en}: {note}" for note in track.notes]
     modes = columns[n_t + n_c][start:]
     hot_water = catalogue.code_of("operating_mode", "hot water")
     defrost = catalogue.code_of("operating_mode", "defrost")

@@ -765,17 +765,19 @@ async function start() {
   $("showall").addEventListener("change", renderToggles);
   $("language").addEventListener("change", () => setLanguage($("language").value));
   $("period").addEventListener("change", () => loadStats().catch(() => {}));
+  // Every chart follows the page's width: on a resize, and whenever the main column
+  // changes width (a chart made while the window was resizing is caught up too).
   let resizeTimer = null;
-  window.addEventListener("resize", () => {
-    clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => {
-      state.charts.forEach((c) => c.plot.setSize({width: chartWidth(), height: c.plot.height}));
-      if (state.band) state.band.plot.setSize({width: chartWidth(), height: state.band.plot.height});
-      for (const name of ["copPlot", "curvePlot"]) {
-        if (state[name]) state[name].setSize({width: chartWidth(), height: state[name].height});
-      }
-    }, 150);
-  });
+  const resizeAll = () => {
+    const width = chartWidth();
+    const plots = [...state.charts.map((c) => c.plot), state.band && state.band.plot,
+                   state.copPlot, state.curvePlot].filter(Boolean);
+    plots.forEach((plot) => { if (plot.width !== width) plot.setSize({width, height: plot.height}); });
+  };
+  const later = () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(resizeAll, 100); };
+  window.addEventListener("resize", later);
+  if (window.ResizeObserver) new ResizeObserver(later).observe(document.querySelector("main"));
+  setInterval(resizeAll, 2000);  // a chart drawn in between, at the width it was given then
   let stored = null;
   try { stored = localStorage.getItem(LANG_KEY); } catch (e) { /* private mode */ }
   const status = await getJSON("/api/status").catch(() => ({}));
