@@ -1,6 +1,6 @@
 """The layout is the architecture: packages in the order control flows, each importing only
 from packages before it (or itself), and no import cycle between files, function-level
-imports included. The order is the README's "How it is built" tree."""
+imports included. The order is the "How it is built" tree of docs/design.md."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def test_each_package_imports_only_from_the_packages_before_it():
 def test_every_package_is_in_the_documented_order_and_the_readme_tree():
     packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
     assert packages == sorted(LAYERS)
-    readme = (PACKAGE.parent / "README.md").read_text()
+    readme = (PACKAGE.parent / "docs" / "design.md").read_text()
     tree = readme[readme.index("<!-- layout -->") : readme.index("<!-- /layout -->")]
     named = [line.split("/")[0].strip(" │├└─") for line in tree.splitlines() if "/ " in line]
     assert [n for n in named if n in LAYERS] == LAYERS
