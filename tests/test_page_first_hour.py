@@ -61,9 +61,12 @@ def test_a_new_installation_opens_on_the_hour_its_data_fills(tmp_path, monkeypat
     assert hour
 
 
-@pytest.mark.parametrize("language, words", [("en", "min ago"), ("de", "vor ")])
+@pytest.mark.parametrize(
+    "language, words, unreachable",
+    [("en", "min ago", "heat pump unreachable since"), ("de", "vor ", "nicht erreichbar seit")],
+)
 def test_old_values_are_marked_old_when_the_heat_pump_does_not_answer(
-    tmp_path, monkeypatch, language, words
+    tmp_path, monkeypatch, language, words, unreachable
 ):
     server, url = serve(tmp_path, monkeypatch, minutes=10, reachable=False, age_s=25 * 60)
     browser = webdriver.Browser(free_port(), tmp_path / "chromium")
@@ -74,10 +77,15 @@ def test_old_values_are_marked_old_when_the_heat_pump_does_not_answer(
             "'stale').textContent; return g.classList.contains('stale') && s ? s : null",
             20,
         )
+        header = browser.run("return document.getElementById('status').textContent")
     finally:
         browser.close()
         server.stop()
     assert words in seen and re.search(r"\b2[56] min", seen), seen  # the newest poll's age
+    assert (
+        header.startswith(unreachable.split(" seit")[0].split(" since")[0]) or unreachable in header
+    )
+    assert unreachable in header, header
 
 
 def test_a_year_fits_the_window_and_german_times_are_24_hours(tmp_path, monkeypatch):

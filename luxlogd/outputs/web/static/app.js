@@ -20,6 +20,9 @@ const T = {
        groups: ["Temperatures", "Pumps, valves, heaters", "Energy and counters", "States",
                 "Other"],
        nothing: "No complete day yet.", at: "at", quality: "data quality",
+       on_off: "on/off",
+       reachable: "heat pump reachable", unreachable: "heat pump unreachable since",
+       last_poll: "last poll", failed_polls: "polls failed",
        stale: (ago) => `These values are from the last poll, ${ago} ago: the heat pump does not answer now.`,
        performance: "How well it runs", cop_chart: "COP against outdoor temperature: a dot per day of space heating",
        curve_chart: "The heating curve as it runs: temperatures against outdoor temperature",
@@ -46,6 +49,9 @@ const T = {
        groups: ["Temperaturen", "Pumpen, Ventile, Heizstäbe", "Energie und Zähler", "Zustände",
                 "Weitere"],
        nothing: "Noch kein vollständiger Tag.", at: "um", quality: "Datenqualität",
+       on_off: "an/aus",
+       reachable: "Wärmepumpe erreichbar", unreachable: "Wärmepumpe nicht erreichbar seit",
+       last_poll: "letzte Abfrage", failed_polls: "Abfragen fehlgeschlagen",
        stale: (ago) => `Diese Werte sind von der letzten Abfrage vor ${ago}: die Wärmepumpe antwortet gerade nicht.`,
        performance: "Wie gut sie läuft", cop_chart: "COP über Außentemperatur: ein Punkt je Heiztag",
        curve_chart: "Die Heizkurve, wie sie läuft: Temperaturen über Außentemperatur",
@@ -295,7 +301,7 @@ function applyFilter() {
 // --- charts ----------------------------------------------------------------------------
 
 function chartUnit(sensor) {
-  if (sensor.kind === "output" || sensor.kind === "input") return "on/off";
+  if (sensor.kind === "output" || sensor.kind === "input") return t("on_off");
   return sensor.display_unit || "";
 }
 
@@ -558,7 +564,13 @@ async function loadStatus() {
   state.interval = status.interval_s || state.interval;
   state.qualityNotes = status.quality_notes || [];
   const line = $("status");
-  line.textContent = status.status;
+  // The daemon's status in the page's language, made of its figures (systemd's STATUS=
+  // line is English).
+  const since = status.down_since || status.last_success;
+  line.textContent = status.reachable === false
+    ? `${t("unreachable")} ${clock(since)}` + (status.failed_in_row ? `, ${status.failed_in_row} ${t("failed_polls")}` : "")
+    : status.last_success ? `${t("last_poll")} ${clock(status.last_success)}, ${t("reachable")}`
+    : status.status;
   line.className = status.reachable ? "ok" : "bad";
   state.reachable = status.reachable;
   if (state.glance && state.glance.time) markStale(state.glance.time);
