@@ -116,3 +116,26 @@ def test_a_year_fits_the_window_and_german_times_are_24_hours(tmp_path, monkeypa
     assert widths[1] <= widths[0], widths
     assert labels and not any(re.search(r"[AP]M", label) for label in labels), labels
     assert all(re.match(r"\d\d:\d\d", label) for label in labels), labels
+
+
+def test_the_german_page_has_no_english_words_of_the_page_left(tmp_path, monkeypatch):
+    """Every word the page itself writes (its own texts, not the heat pump's data), in German
+    when the page is German: a test that fails on an English word left."""
+    server, url = serve(tmp_path, monkeypatch, minutes=60)
+    browser = webdriver.Browser(free_port(), tmp_path / "chromium")
+    try:
+        browser.get(url + "?lang=de")
+        browser.wait_for(
+            "return document.body.dataset.loads === '1' && luxlogd.performanceLoads >= 1", 30
+        )
+        left = browser.run(
+            "const text = document.body.innerText;"
+            "const german = new Set(Object.values(T.de).filter(v => typeof v === 'string'));"
+            "return Object.entries(T.en).filter(([k, v]) => typeof v === 'string' && "
+            "v.length > 3 && !german.has(v) && new RegExp('\\\\b' + v.replace(/[.*+?^${}()|[\\]\\\\]/g,"
+            " '\\\\$&') + '\\\\b').test(text)).map(([k, v]) => v)"
+        )
+    finally:
+        browser.close()
+        server.stop()
+    assert left == [], left
