@@ -57,47 +57,46 @@ def test_an_unknown_host_name_is_final(capsys, monkeypatch):
     assert "after 1 attempt(s)" in err and "cannot resolve 'heatpump.example'" in err
 
 
+def at_a_terminal(args, until=None, timeout=8.0, env=None):
+    """Run luxlogd with its standard error on a pseudo-terminal; (what it wrote there, exit
+    code). It runs to its end, or until `until` appears (then it is killed: code None)."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "luxlogd", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        cwd=REPO,
+        env=dict(os.environ, **(env or {})),
+    )
+    os.close(follower)
+    output = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not (until and until.encode() in output):
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        if process.poll() is not None and not ready:
+            break
+    os.close(leader)
+    if until:
+        process.kill()
+        process.wait(5)
+        return output.decode(), None
+    return output.decode(), process.wait(timeout=5)
+
+
 def test_a_silent_controller_is_waited_for_visibly_at_a_terminal():
     with Simulator() as sim:
         sim.set_fault("stall")
-        leader, follower = pty.openpty()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "luxlogd",
-                "dump",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(sim.port),
-                "--timeout",
-                "0.5",
-                "--retries",
-                "1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=follower,
-            cwd=REPO,
-        )
-        os.close(follower)
-        output = b""
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(leader, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            if process.poll() is not None and not ready:
-                break
-        os.close(leader)
-        assert process.wait(timeout=5) == 69
-    text = output.decode()
+        args = ["dump", "--host", "127.0.0.1", "--port", str(sim.port), "--timeout", "0.5"]
+        text, code = at_a_terminal([*args, "--retries", "1"])
+    assert code == 69
     assert f"reading 127.0.0.1:{sim.port} (attempt 1 of 2, up to 0.5 s)" in text
     assert "trying again in 2 s" in text and "attempt 2 of 2" in text
 
@@ -299,31 +298,10 @@ def test_dump_waits_briefly_by_default_and_says_each_attempt():
     a terminal gets 10 s and one retry unless --timeout/--retries say otherwise."""
     with Simulator() as sim:
         sim.set_fault("stall")
-        leader, follower = pty.openpty()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "luxlogd",
-                "dump",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(sim.port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=follower,
-            cwd=REPO,
-            env=dict(os.environ, LUXLOGD_HEATPUMP_TIMEOUT_S="60", LUXLOGD_HEATPUMP_RETRIES="3"),
+        text, _ = at_a_terminal(
+            ["dump", "--host", "127.0.0.1", "--port", str(sim.port)],
+            until=" s)",
+            timeout=6,
+            env={"LUXLOGD_HEATPUMP_TIMEOUT_S": "60", "LUXLOGD_HEATPUMP_RETRIES": "3"},
         )
-        os.close(follower)
-        output = b""
-        deadline = time.monotonic() + 6
-        while b"attempt 1" not in output and time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.2)
-            if ready:
-                output += os.read(leader, 4096)
-        process.kill()
-        process.wait(5)
-        os.close(leader)
-    assert f"reading 127.0.0.1:{sim.port} (attempt 1 of 2, up to 10 s)" in output.decode()
+    assert f"reading 127.0.0.1:{sim.port} (attempt 1 of 2, up to 10 s)" in text
