@@ -2,7 +2,6 @@
 Chromium: charts open on a range the data fills, day one's coverage counts from the first
 poll, and old values are marked as old (English and German)."""
 
-import os
 import re
 import time
 
@@ -18,10 +17,7 @@ from tests.system import free_port
 
 pytestmark = [
     pytest.mark.timeout(90),
-    pytest.mark.skipif(
-        not webdriver.available() and not os.environ.get("CI"),
-        reason="needs Debian's chromium and chromium-driver (CI installs them)",
-    ),
+    webdriver.NEEDED,
 ]
 
 

@@ -299,10 +299,7 @@ OBSERVATIONS = "[...document.querySelectorAll('#observations li')].map(l => l.te
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.skipif(
-    not webdriver.available() and not os.environ.get("CI"),
-    reason="needs Debian's chromium and chromium-driver (CI installs them)",
-)
+@webdriver.NEEDED
 def test_the_page_shows_both_charts_and_the_observations(tmp_path, monkeypatch, short_cycling):
     """COP against outdoor temperature (a dot per day), the heating curve as it ran with the
     set point over it, the figures by mode and the observations; in German too."""

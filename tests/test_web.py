@@ -285,10 +285,7 @@ def test_the_daemon_serves_its_own_data(tmp_path):
 
 @pytest.mark.system
 @pytest.mark.timeout(120)
-@pytest.mark.skipif(
-    not webdriver.available() and not os.environ.get("CI"),
-    reason="needs Debian's chromium and chromium-driver (CI installs them)",
-)
+@webdriver.NEEDED
 def test_the_page_in_headless_chromium(web, tmp_path):
     """The heat pump at a glance (English, then German), charts with their envelope, the
     operating mode band, gaps and coverage; toggles, ranges, a phone's width, a screenshot."""
