@@ -133,6 +133,8 @@ def test_deb_installs_boots_and_behaves_under_systemd(debs, tmp_path):
         ["dpkg-deb", "-c", str(first)], capture_output=True, text=True, check=True
     ).stdout
     assert "./usr/share/luxlogd/grafana/luxlogd-dashboard.json" in contents
+    for doc in ("README.md", "docs/design.md", "docs/benchmarks.md", "docs/screenshot.png"):
+        assert f"./usr/share/doc/luxlogd/{doc}" in contents  # the README's links resolve
     root = system.unpack_rootfs(tmp_path / "root")
     for deb in debs:
         shutil.copy(deb, root / "root" / deb.name)
@@ -278,6 +280,9 @@ def test_rpm_contents_scriptlets_and_config(tmp_path):
         "/usr/lib/tmpfiles.d/luxlogd.conf",
         "/usr/share/man/man8/luxlogd.8",
         "/usr/share/luxlogd/grafana/luxlogd-dashboard.json",
+        "/usr/share/doc/luxlogd/README.md",
+        "/usr/share/doc/luxlogd/docs/design.md",
+        "/usr/share/doc/luxlogd/docs/benchmarks.md",
         "/etc/luxlogd/luxlogd.toml",
         "/var/lib/luxlogd",
     ):

@@ -142,3 +142,57 @@ def test_the_german_page_has_no_english_words_of_the_page_left(tmp_path, monkeyp
         browser.close()
         server.stop()
     assert left == [], left
+
+
+def test_the_range_fields_speak_the_page_s_language(tmp_path, monkeypatch):
+    """The From/To fields show 30.11.2026 19:23 on the German page and 2026-11-30 19:23 on
+    the English one, whatever the browser's locale; either form is read back, a wrong one is
+    said in the page's language; the data-quality notes are German too."""
+    server, url = serve(tmp_path, monkeypatch, minutes=20)
+    server.provider.state["quality_notes"] = ["Outdoor: 99 °C, outside -40 to 50 °C"]
+    server.provider.state["quality_notes_de"] = [
+        "Außentemperatur: 99 °C, außerhalb von -40 bis 50 °C"
+    ]
+    browser = webdriver.Browser(free_port(), tmp_path / "chromium")
+    field = "return document.getElementById('from').value"
+    try:
+        browser.get(url + "?lang=de")
+        browser.wait_for("return document.body.dataset.loads === '1'", 30)
+        german = browser.run(field)
+        notes = browser.wait_for(
+            "const t = document.getElementById('quality').innerText; return t || null", 30
+        )
+        browser.run(
+            "const f = document.getElementById('from'), t = document.getElementById('to');"
+            "f.value = '29.11.2026 08:00'; t.value = '2026-11-29 20:30';"
+            "t.dispatchEvent(new Event('change'));"
+        )
+        browser.wait_for("return document.body.dataset.loads === '2'", 30)
+        chosen = browser.run(
+            "return [luxlogd.charts[0].plot.scales.x.min, luxlogd.charts[0].plot.scales.x.max,"
+            " new Date(2026, 10, 29, 8).getTime() / 1000,"
+            " new Date(2026, 10, 29, 20, 30).getTime() / 1000,"
+            " document.getElementById('to').value]"
+        )
+        browser.run(
+            "const f = document.getElementById('from'); f.value = '31.02.2026 08:00';"
+            "f.dispatchEvent(new Event('change'));"
+        )
+        wrong = browser.run("return document.getElementById('range-error').textContent")
+        browser.run(
+            "document.getElementById('language').value = 'en';"
+            "document.getElementById('language').dispatchEvent(new Event('change'))"
+        )
+        english = browser.wait_for(
+            "const v = document.getElementById('from').value; return /^\\d{4}-/.test(v) ? v : null"
+        )
+        placeholder = browser.run("return document.getElementById('to').placeholder")
+    finally:
+        browser.close()
+        server.stop()
+    assert re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", german), german
+    assert "Außentemperatur: 99 °C, außerhalb von -40 bis 50 °C" in notes, notes
+    assert chosen[0] == chosen[2] and chosen[1] == chosen[3], chosen
+    assert chosen[4] == "29.11.2026 20:30"  # shown back the German way
+    assert wrong.startswith("eine Zeit wie 30.11.2026"), wrong
+    assert english == "2026-11-29 08:00" and placeholder == "YYYY-MM-DD hh:mm"

@@ -468,7 +468,7 @@ def test_status_reports_a_running_daemon_and_exits_1_when_unhealthy(tmp_path, ca
         service.request_stop()
         thread.join(5)
     assert f"running (pid {os.getpid()})" in out and "healthy" in out
-    assert "polls stored:" in out and "heat pump reachable" in out
+    assert "polls stored:" in out and "heat pump:     reachable, last poll " in out
     assert main(["--config", str(path), "status"]) == 1
     assert "the daemon is not running" in capsys.readouterr().out
 

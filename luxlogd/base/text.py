@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from luxlogd.base.words import count, number
+
+__all__ = ["bytes_text", "count", "json_default"]
+
 
 def bytes_text(size: float) -> str:
-    """A size in decimal units: 512 B, 1.5 KB, 12.3 MB, 2.0 GB."""
+    """A size in decimal units: 512 B, 1.5 KB, 12.3 MB, 2.0 GB (1,5 KB in German)."""
     for unit in ("B", "KB", "MB"):
         if size < 1000:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            return f"{number(size, 0 if unit == 'B' else 1, grouped=False)} {unit}"
         size /= 1000
-    return f"{size:.1f} GB"
-
-
-def count(number: int, word: str) -> str:
-    """1 gap, 2 gaps."""
-    return f"{number:,} {word}" + ("" if number == 1 else "s")
+    return f"{number(size, 1, grouped=False)} GB"
 
 
 def json_default(value: Any) -> Any:

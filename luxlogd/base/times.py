@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from luxlogd.base.words import german, number, tr
+
 
 def to_ms(moment: dt.datetime) -> int:
     """Milliseconds since the epoch of an aware datetime (how polls are stamped)."""
@@ -35,15 +37,20 @@ def utc_date_text(ms: int) -> str:
 
 
 def clock_text(epoch_s: float | None) -> str:
-    """Local time to the second, or 'never'."""
+    """Local time to the second (2026-11-30 19:23:27, German 30.11.2026 19:23:27), or 'never'."""
     if epoch_s is None:
-        return "never"
-    return local_time(epoch_s).strftime("%Y-%m-%d %H:%M:%S")
+        return tr("never")
+    return local_time(epoch_s).strftime("%d.%m.%Y %H:%M:%S" if german() else "%Y-%m-%d %H:%M:%S")
 
 
 def minute_text(epoch_s: float) -> str:
     """Local time, to the minute."""
-    return local_time(epoch_s).strftime("%Y-%m-%d %H:%M")
+    return local_time(epoch_s).strftime("%d.%m.%Y %H:%M" if german() else "%Y-%m-%d %H:%M")
+
+
+def date_text(day: dt.date) -> str:
+    """A day: 2026-11-30, German 30.11.2026."""
+    return day.strftime("%d.%m.%Y") if german() else day.isoformat()
 
 
 def hour_minute_text(ms: int) -> str:
@@ -59,7 +66,7 @@ def duration_text(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
+        return f"{number(seconds / 3600, 1)} h"
     if seconds < 2 * 365 * 86400:
-        return f"{seconds / 86400:.1f} days"
-    return f"{seconds / (365.25 * 86400):.1f} years"
+        return tr("{n} days", n=number(seconds / 86400, 1))
+    return tr("{n} years", n=number(seconds / (365.25 * 86400), 1))

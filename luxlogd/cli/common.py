@@ -10,6 +10,7 @@ import os
 import sys
 from typing import TypeAlias
 
+from luxlogd.base import words
 from luxlogd.config import Config, load_config
 
 # What each command module's add_commands() adds its parsers to.
@@ -32,6 +33,8 @@ def load_args_config(args: argparse.Namespace, path: str | None = None) -> Confi
         # daemon, the timers' jobs) or when log.level / --log-level asks for them.
         level = max(level, logging.WARNING)
     logging.getLogger().setLevel(level)
+    if not daemon:  # what a command prints follows ui.language; the daemon's journal is English
+        words.use(config.ui.language)
     for warning in config.warnings:
         logger.warning("%s", warning)
     return config

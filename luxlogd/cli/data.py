@@ -199,6 +199,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     import json
     import time
 
+    from luxlogd.base import words
     from luxlogd.cli.common import terminal_progress
     from luxlogd.reports import stats
     from luxlogd.store.reader import Reader
@@ -225,7 +226,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         if total > 31 and done - shown[0] >= 30:
             shown[0] = done
-            terminal_progress(f"stats: day {done} of {total}")
+            terminal_progress(words.tr("stats: day {done} of {total}", done=done, total=total))
 
     interval_s = config.poll.interval_s
     if args.heatpumpmonitor:
@@ -266,7 +267,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             writer.writerow({k: "" if v is None else v for k, v in record.items()})
     else:
         sys.stdout.write(_table(records, first, end, by))
-        sys.stdout.write(_by_mode(records[-1], total.observations()))
+        sys.stdout.write(_by_mode(records[-1], total.observations(words.language())))
     return EXIT_OK
 
 
@@ -277,56 +278,100 @@ def stats_workers() -> int:
     return max(1, min(len(os.sched_getaffinity(0)), 4))
 
 
-MODE_NAMES = {"combined": "all modes", "space": "space heating", "water": "hot water"}
+MODE_NAMES = {
+    "combined": "all modes",
+    "space": "space heating",
+    "water": "hot water",
+    "cooling": "cooling",
+}
 
 
 def _by_mode(total: dict[str, object], observations: list[str]) -> str:
     """The total's figures by mode, and the observations."""
+    from luxlogd.base.words import tr
     from luxlogd.reports.performance import SHORT_RUN_MIN
 
-    lines = ["", "by mode (temperatures: means while the compressor ran in that mode)"]
+    lines = ["", tr("by mode (temperatures: means while the compressor ran in that mode)")]
     for mode in ("combined", "space", "water", "cooling"):
         if not total.get(f"{mode}_hours") and not total.get(f"{mode}_elec_kwh"):
             continue
-        parts = [
-            f"heat {_cell(total.get(f'{mode}_heat_kwh'))} kWh",
-            f"electricity {_cell(total.get(f'{mode}_elec_kwh'))} kWh",
-            f"COP {_cell(total.get(f'{mode}_cop'))}",
-            f"{_cell(total.get(f'{mode}_hours'))} h",
-            f"flow {_cell(total.get(f'{mode}_flow_mean_c'))} °C",
-            f"outdoor {_cell(total.get(f'{mode}_outdoor_mean_c'))} °C",
-            f"{_cell(total.get(f'{mode}_prc_carnot'))} % of Carnot",
-        ]
-        lines.append(f"  {MODE_NAMES.get(mode, mode) + ':':<15} " + ", ".join(parts))
-    runs = total.get("runs")
+        text = tr(
+            "heat {heat} kWh, electricity {electric} kWh, COP {cop}, {hours} h, flow {flow} °C, "
+            "outdoor {outdoor} °C, {carnot} % of Carnot",
+            heat=_cell(total.get(f"{mode}_heat_kwh")),
+            electric=_cell(total.get(f"{mode}_elec_kwh")),
+            cop=_cell(total.get(f"{mode}_cop")),
+            hours=_cell(total.get(f"{mode}_hours")),
+            flow=_cell(total.get(f"{mode}_flow_mean_c")),
+            outdoor=_cell(total.get(f"{mode}_outdoor_mean_c")),
+            carnot=_cell(total.get(f"{mode}_prc_carnot")),
+        )
+        lines.append(f"  {tr(MODE_NAMES[mode]) + ':':<15} {text}")
     lines.append(
-        f"  cycling: {_cell(total.get('combined_starts'))} starts, "
-        f"{_cell(total.get('starts_per_running_hour'))} per running hour; {runs} runs ended, "
-        f"median {_cell(total.get('run_minutes_median'))} min, longest "
-        f"{_cell(total.get('longest_run_minutes'))} min, {total.get('short_cycles')} under "
-        f"{SHORT_RUN_MIN:g} min"
+        "  "
+        + tr(
+            "cycling: {starts} starts, {per_hour} per running hour; {runs} runs ended, median "
+            "{median} min, longest {longest} min, {short} under {limit} min",
+            starts=_cell(total.get("combined_starts")),
+            per_hour=_cell(total.get("starts_per_running_hour")),
+            runs=_cell(total.get("runs")),
+            median=_cell(total.get("run_minutes_median")),
+            longest=_cell(total.get("longest_run_minutes")),
+            short=_cell(total.get("short_cycles")),
+            limit=_cell(SHORT_RUN_MIN),
+        )
     )
     lines.append(
-        f"  defrost: {_cell(total.get('defrost_minutes'))} min "
-        f"({_cell(total.get('defrost_share_percent'))} % of running time); backup heater "
-        f"{_cell(total.get('backup_heater_hours'))} h; data quality "
-        f"{_cell(total.get('data_quality_percent'))} %"
+        "  "
+        + tr(
+            "defrost: {minutes} min ({share} % of running time); backup heater {hours} h; data "
+            "quality {quality} %",
+            minutes=_cell(total.get("defrost_minutes")),
+            share=_cell(total.get("defrost_share_percent")),
+            hours=_cell(total.get("backup_heater_hours")),
+            quality=_cell(total.get("data_quality_percent")),
+        )
     )
     if observations:
-        lines += ["", "observations:"] + [f"  - {line}" for line in observations]
+        lines += ["", tr("observations:")] + [f"  - {line}" for line in observations]
     return "\n".join(lines) + "\n"
+
+
+def _period(value: object) -> str:
+    """A row's period as people read it: a day, a month (German 30.11.2026, 11.2026), the total."""
+    import datetime as dt
+
+    from luxlogd.base.times import date_text
+    from luxlogd.base.words import german, tr
+
+    text = str(value)
+    if len(text) == 10 and text[4] == "-":
+        return date_text(dt.date.fromisoformat(text))
+    if len(text) == 7 and text[4] == "-":
+        return f"{text[5:]}.{text[:4]}" if german() else text
+    return tr(text) if text in ("total", "season") else text
 
 
 def _table(records: list[dict[str, object]], first: object, end: object, by: str) -> str:
     import datetime as dt
 
-    assert isinstance(end, dt.date)
-    title = f"luxlogd stats {first} to {end - dt.timedelta(days=1)}, per {by}"
-    cells = [[header for _, header in STATS_COLUMNS]]
+    from luxlogd.base.times import date_text
+    from luxlogd.base.words import language, tr
+    from luxlogd.heatpump.counters import note_text
+
+    assert isinstance(end, dt.date) and isinstance(first, dt.date)
+    title = tr(
+        "luxlogd stats {start} to {end}, per {by}",
+        start=date_text(first),
+        end=date_text(end - dt.timedelta(days=1)),
+        by=tr(by),
+    )
+    cells = [[tr(header) for _, header in STATS_COLUMNS]]
     for record in records:
         cells.append(
             [
-                _cell(record.get(key)) + ("*" if key == "date" and record["partial"] else "")
+                (_period(record.get(key)) if key == "date" else _cell(record.get(key)))
+                + ("*" if key == "date" and record["partial"] else "")
                 for key, _ in STATS_COLUMNS
             ]
         )
@@ -337,20 +382,30 @@ def _table(records: list[dict[str, object]], first: object, end: object, by: str
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs))
         if position in (0, len(cells) - 2):
             lines.append("  ".join("-" * w for w in widths))
-    notes = [str(records[-1]["notes"])] if records[-1].get("notes") else []
+    notes = [note_text(n, language()) for n in str(records[-1].get("notes") or "").split("; ") if n]
     lines.append("")
-    partial = "* so far (the period has not ended). " if any(r["partial"] for r in records) else ""
-    lines.append(
-        f"{partial}COP: heat produced / electric energy used (a season's: the "
-        "seasonal performance factor)."
+    partial = (
+        tr("* so far (the period has not ended). ") if any(r["partial"] for r in records) else ""
     )
-    lines += [f"data quality: {note}" for note in notes]
+    lines.append(
+        partial
+        + tr(
+            "COP: heat produced / electric energy used (a season's: the seasonal performance "
+            "factor)."
+        )
+    )
+    lines += [tr("data quality: {note}", note=note) for note in notes]
     return "\n".join(lines) + "\n"
 
 
 def _cell(value: object) -> str:
+    from luxlogd.base.words import german, number
+
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.2f}".rstrip("0").rstrip(".")
-    return str(value)
+        if abs(value) >= 100:
+            return number(value, 1)
+        text = f"{value:.2f}".rstrip("0").rstrip(".")
+        return text.replace(".", ",") if german() else text
+    return number(value) if isinstance(value, int) and not isinstance(value, bool) else str(value)

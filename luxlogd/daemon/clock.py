@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from luxlogd.base.times import clock_text
+from luxlogd.base.words import tr
 from luxlogd.health import events
 from luxlogd.heatpump.poll import Poll
 from luxlogd.heatpump.quality import controller_clock
@@ -39,10 +40,17 @@ SET_SINCE = 946_684_800  # a heat pump clock before 2000 was never set
 def days_text(seconds: float) -> str:
     seconds = abs(seconds)
     if seconds >= 2 * DAY_S:
-        return f"{seconds / DAY_S:.0f} days"
+        return tr("{n} days", n=f"{seconds / DAY_S:.0f}")
     if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.0f} hours"
-    return f"{seconds / 60:.0f} minutes"
+        return tr("{n} hours", n=f"{seconds / 3600:.0f}")
+    return tr("{n} minutes", n=f"{seconds / 60:.0f}")
+
+
+def direction_text(direction: str | None) -> str:
+    """forward or back, as the diary writes it, in the current language."""
+    if direction == "forward":
+        return tr("forward")
+    return tr("back") if direction == "back" else ""
 
 
 def _set(poll: Poll) -> int | None:

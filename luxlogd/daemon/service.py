@@ -347,6 +347,7 @@ class Service:
             "polls_lost_total": losses.total(),
             "quality": dict(self.quality.counts),
             "quality_notes": self.quality.notes(),
+            "quality_notes_de": self.quality.notes("de"),
             "mqtt": self.outputs.status(),
             "outputs": self.outputs.problems(),
         }

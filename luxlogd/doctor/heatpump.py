@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from luxlogd.base.times import clock_text, duration_text
+from luxlogd.base.words import language, number, plain, tr
 from luxlogd.doctor.report import Section
 from luxlogd.health.status import process_alive, read_status
 from luxlogd.heatpump import catalogue, quality, sensors
@@ -37,8 +38,8 @@ def connection(
     if not host:
         section.add(
             "problem",
-            "no heat pump address",
-            "set heatpump.host in the configuration (or give --host)",
+            tr("no heat pump address"),
+            tr("set heatpump.host in the configuration (or give --host)"),
         )
         return section, None
     if not _resolve(section, host, port):
@@ -61,11 +62,11 @@ def connection(
         _note_daemon(section, state_dir, now)
         return section, None
     if failures:
-        passing = "a passing network problem; if it recurs, check the link to the heat pump"
+        passing = tr("a passing network problem; if it recurs, check the link to the heat pump")
         section.add(
             "warning",
-            f"the first attempt failed ({failures[0]}); the second worked",
-            ANOTHER_CLIENT if "reset" in failures[0].reason.lower() else passing,
+            tr("the first attempt failed ({why}); the second worked", why=failures[0]),
+            tr(ANOTHER_CLIENT) if "reset" in failures[0].reason.lower() else passing,
         )
     _judge_read(section, client.timings, poll)
     _judge_clock(section, poll, time.time())
@@ -76,7 +77,7 @@ def connection(
 def _resolve(section: Section, host: str, port: int) -> bool:
     try:
         ipaddress.ip_address(host)
-        section.add("ok", f"{host} is an IP address (no name to resolve)")
+        section.add("ok", tr("{host} is an IP address (no name to resolve)", host=host))
         return True
     except ValueError:
         pass
@@ -86,17 +87,26 @@ def _resolve(section: Section, host: str, port: int) -> bool:
     except socket.gaierror as error:
         section.add(
             "problem",
-            f"cannot resolve {host!r}: {error.strerror}",
-            "check the name, or use the controller's IP address (its network "
-            "settings show it; a DHCP reservation keeps it fixed)",
+            tr("cannot resolve {host}: {why}", host=repr(host), why=error.strerror),
+            tr(
+                "check the name, or use the controller's IP address (its network settings show "
+                "it; a DHCP reservation keeps it fixed)"
+            ),
         )
         return False
     took = time.monotonic() - started
     addresses = sorted({str(info[4][0]) for info in found})
     section.facts["addresses"] = addresses
-    text = f"{host} resolves to {', '.join(addresses)} in {took * 1000:.0f} ms"
+    text = tr(
+        "{host} resolves to {addresses} in {ms} ms",
+        host=host,
+        addresses=", ".join(addresses),
+        ms=number(took * 1000),
+    )
     if took > 1.0:
-        section.add("warning", text, "slow name resolution delays every poll: use the IP address")
+        section.add(
+            "warning", text, tr("slow name resolution delays every poll: use the IP address")
+        )
     else:
         section.add("ok", text)
     return True
@@ -109,59 +119,88 @@ def _explain_failure(
     reason, where = error.reason, f"{host}:{port}"
     section.facts["failure"] = {"phase": error.phase, "reason": reason}
     if error.phase == "connect" and "refused" in reason.lower():
-        advice = (
+        advice = tr(
             "Luxtronik 2.x controllers listen on 8889, very old firmware on 8888; check "
             "heatpump.port, and that the address is the heat pump's"
         )
         other = OTHER_PORT.get(port)
         if other is not None and _accepts(host, other):
-            advice = f"port {other} accepts connections: set heatpump.port = {other}"
+            advice = tr("port {port} accepts connections: set heatpump.port = {port}", port=other)
         section.add(
-            "problem", f"{where} refused the connection: nothing listens on that port", advice
+            "problem",
+            tr("{where} refused the connection: nothing listens on that port", where=where),
+            advice,
         )
     elif error.phase == "connect" and "timed out" in reason:
         section.add(
             "problem",
-            f"no answer from {where} within {timeout_s:g} s (connecting timed out)",
-            "the controller is off or restarting, the address is wrong, or a firewall drops "
-            "the packets: check the address in the controller's network settings and that "
-            f"this computer reaches it (ping {host})",
+            tr(
+                "no answer from {where} within {timeout} s (connecting timed out)",
+                where=where,
+                timeout=plain(timeout_s),
+            ),
+            tr(
+                "the controller is off or restarting, the address is wrong, or a firewall "
+                "drops the packets: check the address in the controller's network settings "
+                "and that this computer reaches it (ping {host})",
+                host=host,
+            ),
         )
     elif _reset_before_answer(reason):  # also in connect: accepted, then reset
         section.add(
             "problem",
-            f"the controller reset the connection before answering ({error.phase}: {reason})",
-            ANOTHER_CLIENT,
+            tr(
+                "the controller reset the connection before answering ({phase}: {why})",
+                phase=error.phase,
+                why=reason,
+            ),
+            tr(ANOTHER_CLIENT),
         )
     elif error.phase == "connect":
         section.add(
             "problem",
-            f"cannot connect to {where}: {reason}",
-            "check the network between this computer and the heat pump (cable, "
-            "Wi-Fi, routes, VLANs)",
+            tr("cannot connect to {where}: {why}", where=where, why=reason),
+            tr(
+                "check the network between this computer and the heat pump (cable, Wi-Fi, "
+                "routes, VLANs)"
+            ),
         )
     elif "wrong echo" in reason or "implausible length" in reason:
         section.add(
             "problem",
-            f"{where} answers, but not as a Luxtronik 2.x controller ({error.phase}: {reason})",
-            "is this the heat pump's address and port? "
-            "Another device may have the address; Luxtronik 2.x answers on 8889 (its "
-            "web page is not what luxlogd reads)",
+            tr(
+                "{where} answers, but not as a Luxtronik 2.x controller ({phase}: {why})",
+                where=where,
+                phase=error.phase,
+                why=reason,
+            ),
+            tr(
+                "is this the heat pump's address and port? Another device may have the "
+                "address; Luxtronik 2.x answers on 8889 (its web page is not what luxlogd reads)"
+            ),
         )
     elif "timed out with 0 of" in reason:
         section.add(
             "problem",
-            f"{where} accepted the connection but sent nothing within {timeout_s:g} s "
-            f"({error.phase})",
-            "the controller is busy with another client or hanging; if it stays so, restart "
-            "it (power off for a minute)",
+            tr(
+                "{where} accepted the connection but sent nothing within {timeout} s ({phase})",
+                where=where,
+                timeout=plain(timeout_s),
+                phase=error.phase,
+            ),
+            tr(
+                "the controller is busy with another client or hanging; if it stays so, "
+                "restart it (power off for a minute)"
+            ),
         )
     else:
         section.add(
             "problem",
-            f"the answer broke off ({error.phase}: {reason})",
-            "a flaky link (Wi-Fi, powerline adapters) or a controller restarting: run "
-            "doctor again, and check the link if it recurs",
+            tr("the answer broke off ({phase}: {why})", phase=error.phase, why=reason),
+            tr(
+                "a flaky link (Wi-Fi, powerline adapters) or a controller restarting: run "
+                "doctor again, and check the link if it recurs"
+            ),
         )
 
 
@@ -182,37 +221,46 @@ def _accepts(host: str, port: int) -> bool:
 def _judge_read(section: Section, timings: dict[str, float], poll: Poll) -> None:
     total = sum(timings.values())
     section.facts["timings_ms"] = {k: round(v * 1000, 1) for k, v in timings.items()}
-    parts = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items() if k != "connect")
-    text = (
-        f"connected in {timings.get('connect', 0) * 1000:.0f} ms; read {parts} "
-        f"({total:.2f} s in all)"
+    parts = ", ".join(
+        f"{tr(k)} {number(v * 1000)} ms" for k, v in timings.items() if k != "connect"
+    )
+    text = tr(
+        "connected in {connect} ms; read {parts} ({total} s in all)",
+        connect=number(timings.get("connect", 0) * 1000),
+        parts=parts,
+        total=number(total, 2),
     )
     if total > SLOW_READ_S:
         section.add(
             "warning",
             text,
-            "a real controller answers in about 0.1 s: a weak link "
-            "(Wi-Fi, powerline) or a busy controller; luxlogd copes, but each poll takes "
-            "longer",
+            tr(
+                "a real controller answers in about 0.1 s: a weak link (Wi-Fi, powerline) or a "
+                "busy controller; luxlogd copes, but each poll takes longer"
+            ),
         )
     else:
         section.add("ok", text)
     if poll.calc_status != 0:
         section.add(
             "warning",
-            f"the controller says it is busy (status word {poll.calc_status})",
-            "nothing to do: it still sent every value, and luxlogd keeps them with the status",
+            tr("the controller says it is busy (status word {status})", status=poll.calc_status),
+            tr("nothing to do: it still sent every value, and luxlogd keeps them with the status"),
         )
     firmware = _firmware(poll)
     lengths = poll.lengths
     section.facts.update(firmware=firmware, lengths=list(lengths))
-    text = (
-        f"firmware {firmware or 'unknown'}: {lengths[0]} parameters, {lengths[1]} "
-        f"calculations, {lengths[2]} visibilities"
+    text = tr(
+        "firmware {firmware}: {parameters} parameters, {calculations} calculations, "
+        "{visibilities} visibilities",
+        firmware=firmware or tr("unknown"),
+        parameters=lengths[0],
+        calculations=lengths[1],
+        visibilities=lengths[2],
     )
     known = KNOWN_LENGTHS.get(firmware or "")
     if known is not None and known != lengths:
-        text += f" (this firmware usually sends {known[0]}/{known[1]}/{known[2]})"
+        text += tr(" (this firmware usually sends {lengths})", lengths="/".join(map(str, known)))
     section.add("ok", text)
 
 
@@ -226,30 +274,38 @@ def _judge_clock(section: Section, poll: Poll, now: float) -> None:
     compare it with ours as UTC and as local time and take the nearer reading."""
     clock = quality.controller_clock(poll)
     if not clock:
-        section.add("info", "the controller does not report its clock")
+        section.add("info", tr("the controller does not report its clock"))
         return
     offset = dt.datetime.fromtimestamp(now, dt.UTC).astimezone().utcoffset()
     local_s = offset.total_seconds() if offset else 0.0
     as_utc, as_local = clock - now, clock - (now + local_s)
-    drift, zone = (as_local, "local time") if abs(as_local) <= abs(as_utc) else (as_utc, "UTC")
+    local = abs(as_local) <= abs(as_utc)
+    drift, zone = (as_local, tr("local time")) if local else (as_utc, "UTC")
     if local_s == 0:
-        zone = "UTC or local time: this computer runs on UTC"
+        zone = tr("UTC or local time: this computer runs on UTC")
     section.facts["clock_drift_s"] = round(drift, 1)
-    direction = "ahead of" if drift > 0 else "behind"
     if abs(drift) <= CLOCK_OK_S:
         section.add(
             "ok",
-            f"the controller's clock is within {abs(drift):.0f} s of this "
-            f"computer's (it keeps {zone})",
+            tr(
+                "the controller's clock is within {s} s of this computer's (it keeps {zone})",
+                s=number(abs(drift)),
+                zone=zone,
+            ),
         )
         return
+    template = (
+        "the controller's clock is {by} ahead of this computer's (it keeps {zone})"
+        if drift > 0
+        else "the controller's clock is {by} behind this computer's (it keeps {zone})"
+    )
     section.add(
         "warning",
-        f"the controller's clock is {duration_text(drift)} {direction} this "
-        f"computer's (it keeps {zone})",
-        "set the controller's date and time; luxlogd "
-        "stamps polls with this computer's clock, but the controller's error and "
-        "switch-off logs use its own",
+        tr(template, by=duration_text(drift), zone=zone),
+        tr(
+            "set the controller's date and time; luxlogd stamps polls with this computer's "
+            "clock, but the controller's error and switch-off logs use its own"
+        ),
     )
 
 
@@ -258,11 +314,15 @@ def _note_daemon(section: Section, state_dir: Path, now: float) -> None:
     if status is None or not process_alive(status.get("pid")):
         return
     last = status.get("last_success")
-    when = clock_text(last) if last else "none yet"
+    when = clock_text(last) if last else tr("none yet")
     section.add(
         "info",
-        f"the luxlogd daemon is running (pid {status.get('pid')}, last poll "
-        f"{when}); doctor read the heat pump beside it",
+        tr(
+            "the luxlogd daemon is running (pid {pid}, last poll {when}); doctor read the heat "
+            "pump beside it",
+            pid=status.get("pid"),
+            when=when,
+        ),
     )
 
 
@@ -271,7 +331,7 @@ def capabilities(poll: Poll) -> Section:
     section = Section("capabilities")
     kind = sensors.value(poll, "heat_pump_type")
     section.facts["heat_pump_type"] = str(kind)
-    section.add("info", f"heat pump type {kind}")
+    section.add("info", tr("heat pump type {kind}", kind=kind))
     connected: list[catalogue.Sensor] = []
     absent: list[catalogue.Sensor] = []
     zero: list[catalogue.Sensor] = []
@@ -290,25 +350,41 @@ def capabilities(poll: Poll) -> Section:
     section.facts["zero"] = [s.key for s in zero]
     section.add(
         "ok",
-        f"{len(connected)} temperature sensors connected: " + "; ".join(s.en for s in connected),
+        tr(
+            "{n} temperature sensors connected: {names}",
+            n=len(connected),
+            names="; ".join(s.text(language()) for s in connected),
+        ),
     )
     if absent:
         section.add(
-            "info", "not connected (they read a fixed value): " + "; ".join(s.en for s in absent)
+            "info",
+            tr(
+                "not connected (they read a fixed value): {names}",
+                names="; ".join(s.text(language()) for s in absent),
+            ),
         )
     if zero:
         section.add(
             "info",
-            "reading exactly 0.0 (not present on this installation, or really "
-            "0 °C now): " + "; ".join(s.en for s in zero),
+            tr(
+                "reading exactly 0.0 (not present on this installation, or really 0 °C now): "
+                "{names}",
+                names="; ".join(s.text(language()) for s in zero),
+            ),
         )
     for sensor in absent:
         if sensor.key in catalogue.CRITICAL:
             section.add(
                 "problem",
-                f"the {sensor.en.lower()} sensor is not connected (it reads a fixed value)",
-                "the heat pump cannot work right without it: check "
-                "the sensor and its wiring (a service call)",
+                tr(
+                    "the {label} sensor is not connected (it reads a fixed value)",
+                    label=_name(sensor),
+                ),
+                tr(
+                    "the heat pump cannot work right without it: check the sensor and its "
+                    "wiring (a service call)"
+                ),
             )
     circuits = [
         key
@@ -316,22 +392,35 @@ def capabilities(poll: Poll) -> Section:
         if any(_in_use(key, poll) for key in keys)
     ]
     section.facts["circuits"] = circuits
-    names = [catalogue.CIRCUITS[key][0][0].lower() for key in circuits]
-    section.add("info", "in use: " + (", ".join(names) if names else "no circuit seen yet"))
+    german = language() == "de"
+    names = [catalogue.CIRCUITS[key][0][1 if german else 0] for key in circuits]
+    names = names if german else [name.lower() for name in names]
+    section.add(
+        "info",
+        tr("in use: {circuits}", circuits=", ".join(names) if names else tr("no circuit seen yet")),
+    )
     _reported(section, poll)
     _newer_fields(section, poll)
     beyond = {
         group: length - sensors.library_length(group)
         for group, length in poll.lengths_by_group().items()
     }
-    newer = ", ".join(f"{n} {group}" for group, n in beyond.items() if n > 0)
+    newer = ", ".join(f"{n} {tr(group)}" for group, n in beyond.items() if n > 0)
     if newer:
         section.add(
             "info",
-            f"newer firmware than luxtronik 0.3.14 knows: {newer} without a "
-            "name; stored like every other value, shown as Unknown_*",
+            tr(
+                "newer firmware than luxtronik 0.3.14 knows: {fields} without a name; stored "
+                "like every other value, shown as Unknown_*",
+                fields=newer,
+            ),
         )
     return section
+
+
+def _name(sensor: catalogue.Sensor) -> str:
+    """A sensor's label inside a sentence: lower case in English, as it is in German."""
+    return sensor.de if language() == "de" else sensor.en.lower()
 
 
 def _in_use(key: str, poll: Poll) -> bool:
@@ -355,25 +444,34 @@ def _reported(section: Section, poll: Poll) -> None:
     flow = max(value("flow_rate_heat_meter"), value("flow_rate"))
     section.facts.update(heat_kwh=heat, electric_kwh=electric, flow_rate_l_h=flow)
     if heat > 0:
-        section.add("ok", f"reports the heat it produced ({heat:,.1f} kWh so far)")
+        section.add(
+            "ok", tr("reports the heat it produced ({kwh} kWh so far)", kwh=number(heat, 1))
+        )
     else:
         section.add(
             "info",
-            "reports no heat produced (no heat meter, or it is switched off): "
-            "no heat figures and no COP",
+            tr(
+                "reports no heat produced (no heat meter, or it is switched off): no heat "
+                "figures and no COP"
+            ),
         )
     if electric > 0:
-        section.add("ok", f"reports the electric energy it used ({electric:,.1f} kWh so far)")
+        section.add(
+            "ok",
+            tr("reports the electric energy it used ({kwh} kWh so far)", kwh=number(electric, 1)),
+        )
     else:
         section.add(
             "info",
-            "reports no electric energy (older firmware has no energy "
-            "counters): a COP needs an external meter",
+            tr(
+                "reports no electric energy (older firmware has no energy counters): a COP "
+                "needs an external meter"
+            ),
         )
     if flow > 0:
-        section.add("ok", f"reports the flow rate ({flow:,.0f} l/h now)")
+        section.add("ok", tr("reports the flow rate ({flow} l/h now)", flow=number(flow)))
     else:
-        section.add("info", "reports no flow rate now (no flow meter, or the pump is off)")
+        section.add("info", tr("reports no flow rate now (no flow meter, or the pump is off)"))
 
 
 def _newer_fields(section: Section, poll: Poll) -> None:
@@ -390,16 +488,22 @@ def _newer_fields(section: Section, poll: Poll) -> None:
     if sent:
         section.add(
             "info",
-            f"sends {len(sent)} of the {len(catalogue.NEWER_FIRMWARE)} fields newer firmware "
-            "adds: " + "; ".join(s.en.lower() for s in sent),
+            tr(
+                "sends {n} of the {total} fields newer firmware adds: {names}",
+                n=len(sent),
+                total=len(catalogue.NEWER_FIRMWARE),
+                names="; ".join(_name(s) for s in sent),
+            ),
         )
     if missing:
         section.add(
             "info",
-            "does not send: "
-            + "; ".join(f"{s.en.lower()} ({s.group} {s.index})" for s in missing)
+            tr(
+                "does not send: {names}",
+                names="; ".join(f"{_name(s)} ({tr(s.group)} {s.index})" for s in missing),
+            )
             + (
-                " (no live COP without the electric power input)"
+                tr(" (no live COP without the electric power input)")
                 if "electric_power" in [s.key for s in missing]
                 else ""
             ),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from luxlogd.base.text import count
+from luxlogd.base.words import count, number, tr
 from luxlogd.doctor.report import SHOWN, Section
 from luxlogd.health.status import process_alive, read_status
 from luxlogd.store import frames, losses
@@ -33,37 +33,52 @@ def integrity(reader: Reader, state_dir: Path, full: bool, now: float) -> Sectio
     section = Section("integrity")
     _wal_frames(section, state_dir / WAL_DIRECTORY, daemon_running(state_dir))
     if reader.problem is not None:
-        section.add("problem", f"the database cannot be read: {reader.problem}", DAMAGED)
+        section.add(
+            "problem", tr("the database cannot be read: {why}", why=reader.problem), tr(DAMAGED)
+        )
     else:
         check = "integrity_check" if full else "quick_check"
         result = reader.database_check(full)
         if result == "ok":
-            section.add("ok", f"SQLite {check}: ok")
+            section.add("ok", tr("SQLite {check}: ok", check=check))
         elif result is not None:
-            section.add("problem", f"SQLite {check} finds damage: {result[:300]}", DAMAGED)
+            section.add(
+                "problem",
+                tr("SQLite {check} finds damage: {what}", check=check, what=result[:300]),
+                tr(DAMAGED),
+            )
     try:
         checked, sealed, problems = reader.verify_sealed(None if full else 8)
     except Exception as error:  # a damaged page can surface as any sqlite3 error here
-        checked, sealed, problems = 0, 0, [f"cannot be read: {error}"]
+        checked, sealed, problems = 0, 0, [tr("cannot be read: {why}", why=error)]
     section.facts.update(sealed_days=sealed, sealed_days_checked=checked)
     if problems:
         section.add(
             "problem",
             "; ".join(problems[:5]),
-            "the raw values of other days are "
-            "intact; restart the daemon to rebuild, and report this as a bug",
+            tr(
+                "the raw values of other days are intact; restart the daemon to rebuild, and "
+                "report this as a bug"
+            ),
         )
     elif sealed:
-        which = "all" if checked == sealed else f"{checked} of {sealed}"
-        section.add("ok", f"{which} sealed days agree with their hourly figures")
+        which = (
+            tr("all")
+            if checked == sealed
+            else tr("{checked} of {sealed}", checked=checked, sealed=sealed)
+        )
+        section.add("ok", tr("{which} sealed days agree with their hourly figures", which=which))
     _losses(section, state_dir, now)
     lost = reader.lost_blocks()
     if lost:
         section.add(
             "warning",
-            f"{lost} series-days could not be rescued when the database was "
-            "rebuilt: their values are unknown (gaps in charts)",
-            "nothing to do; the rest is intact",
+            tr(
+                "{n} series-days could not be rescued when the database was rebuilt: their "
+                "values are unknown (gaps in charts)",
+                n=number(lost),
+            ),
+            tr("nothing to do; the rest is intact"),
         )
     return section
 
@@ -76,18 +91,23 @@ def _losses(section: Section, state_dir: Path, now: float) -> None:
         for x in told
     ]
     if not told:
-        section.add("ok", "no stored poll was ever lost or damaged (ledger of losses empty)")
+        section.add("ok", tr("no stored poll was ever lost or damaged (ledger of losses empty)"))
         return
     total = sum(x.polls_lost for x in told)
     recent = [x for x in told if now - x.ts < RECENT_LOSS_S]
     level = "problem" if recent else "warning"
     section.add(
         level,
-        f"{count(len(told), 'damage event')}, {count(total, 'poll')} lost in "
-        f"all; the last: {told[-1].text()}",
-        "check the disk (an SD card that loses "
-        "writes on power cuts? dmesg, smartctl); luxlogd kept everything it "
-        "could",
+        tr(
+            "{events}, {polls} lost in all; the last: {last}",
+            events=count(len(told), "damage event"),
+            polls=count(total, "poll"),
+            last=told[-1].text(),
+        ),
+        tr(
+            "check the disk (an SD card that loses writes on power cuts? dmesg, smartctl); "
+            "luxlogd kept everything it could"
+        ),
     )
     for loss in told[-SHOWN:]:
         section.details.append(loss.text())
@@ -108,7 +128,9 @@ def _wal_frames(section: Section, directory: Path, daemon_running: bool) -> None
         first = expected if expected is not None else int(path.stem)
         missing = sum(b - a + 1 for a, b in frames.missing_between(seqs, first))
         if missing:
-            damaged.append(f"{path.name}: {count(missing, 'record')} missing")
+            damaged.append(
+                tr("{file}: {records} missing", file=path.name, records=count(missing, "record"))
+            )
         framed += len(found.records)
         base = frames.read_base(path, found)
         records += [frames.Record(seq, payload, base) for seq, payload in found.records]
@@ -118,7 +140,14 @@ def _wal_frames(section: Section, directory: Path, daemon_running: bool) -> None
         for start, end in found.damaged:
             if live_tail and (start, end) == found.damaged[-1]:
                 continue  # the record being written right now
-            damaged.append(f"{path.name}: {end - start} bytes at {start} that are not whole frames")
+            damaged.append(
+                tr(
+                    "{file}: {n} bytes at {at} that are not whole frames",
+                    file=path.name,
+                    n=end - start,
+                    at=start,
+                )
+            )
     aside = sorted(p.name for p in directory.glob("*.damaged*"))
     section.facts.update(
         wal_frames=framed, wal_segments=len(paths), wal_damaged=damaged, wal_moved_aside=aside
@@ -127,28 +156,40 @@ def _wal_frames(section: Section, directory: Path, daemon_running: bool) -> None
     if damaged:
         section.add(
             "problem",
-            "write-ahead log: " + "; ".join(damaged),
-            "a torn write (a crash or power cut while writing): no acknowledged poll is "
-            "in it. Restart the daemon; it moves the damaged bytes aside",
+            tr("write-ahead log: {damage}", damage="; ".join(damaged)),
+            tr(
+                "a torn write (a crash or power cut while writing): no acknowledged poll is in "
+                "it. Restart the daemon; it moves the damaged bytes aside"
+            ),
         )
     elif decoded != framed:
         section.add(
             "problem",
-            f"write-ahead log: {framed - decoded} of {framed} records cannot be decoded",
-            "report this as a bug, with the wal directory",
+            tr(
+                "write-ahead log: {n} of {total} records cannot be decoded",
+                n=framed - decoded,
+                total=framed,
+            ),
+            tr("report this as a bug, with the wal directory"),
         )
     else:
-        where = f"{count(framed, 'frame')} in {count(len(paths), 'segment')}"
         section.add(
-            "ok", f"write-ahead log: {where} verified (checksums, numbering, every record readable)"
+            "ok",
+            tr(
+                "write-ahead log: {frames} in {segments} verified (checksums, numbering, every "
+                "record readable)",
+                frames=count(framed, "frame"),
+                segments=count(len(paths), "segment"),
+            ),
         )
     if aside:
         section.add(
             "info",
-            f"earlier damage was moved aside: {', '.join(aside[:3])}"
-            + (" ..." if len(aside) > 3 else "")
-            + " (no acknowledged poll is in them;"
-            " they may be deleted)",
+            tr(
+                "earlier damage was moved aside: {files} (no acknowledged poll is in them; they "
+                "may be deleted)",
+                files=", ".join(aside[:3]) + (" ..." if len(aside) > 3 else ""),
+            ),
         )
 
 

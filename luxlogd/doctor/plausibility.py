@@ -3,11 +3,12 @@ figures (a year in about a second); stuck sensors; counters hour by hour."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from luxlogd.base.text import count
-from luxlogd.base.times import utc_date_text
+from luxlogd.base.times import date_text, utc_date_text
+from luxlogd.base.words import count, language, plain, tr
 from luxlogd.doctor.report import Section
 from luxlogd.heatpump import catalogue, sensors
 from luxlogd.store.chunks import DAY_MS, Bucket, series_id
@@ -46,45 +47,65 @@ def plausibility(reader: Reader) -> Section:
         railed = [b for b, v in bad if sensor.not_connected(v)]
         bad = [(b, v) for b, v in bad if b not in railed]
         if railed:
-            rails.append(f"{sensor.en} on {count(len({b.start_ms for b in railed}), 'day')}")
+            rails.append(
+                tr(
+                    "{label} on {days}",
+                    label=sensor.text(language()),
+                    days=count(len({b.start_ms for b in railed}), "day"),
+                )
+            )
         if bad:
             worst = max(bad, key=lambda item: abs(item[1]))
             out.append(
-                f"{sensor.en} on {count(len({b.start_ms for b, _ in bad}), 'day')} (e.g. "
-                f"{worst[1]:g} on {utc_date_text(worst[0].start_ms)})"
+                tr(
+                    "{label} on {days} (e.g. {value} on {day})",
+                    label=sensor.text(language()),
+                    days=count(len({b.start_ms for b, _ in bad}), "day"),
+                    value=plain(worst[1]),
+                    day=_day(worst[0].start_ms),
+                )
             )
         if sensor.key in catalogue.CHANGING:
             run = _longest_constant(days)
             if run is not None and run[1] - run[0] >= catalogue.STUCK_AFTER_S * 1000:
                 stuck.append(
-                    f"{sensor.en} from {utc_date_text(run[0])} to {utc_date_text(run[1] - 1)}"
+                    tr(
+                        "{label} from {start} to {end}",
+                        label=sensor.text(language()),
+                        start=_day(run[0]),
+                        end=_day(run[1] - 1),
+                    )
                 )
     section.facts.update(out_of_range=out, rail_values=rails, stuck=stuck)
     _report(
         section,
         out,
-        "values outside their plausible range: ",
+        tr("values outside their plausible range: "),
         "ok",
-        "all readings within their plausible ranges",
-        "a sensor or its wiring may be "
-        "failing; the values are stored as read, check them in the charts",
+        tr("all readings within their plausible ranges"),
+        tr(
+            "a sensor or its wiring may be failing; the values are stored as read, check them "
+            "in the charts"
+        ),
     )
     _report(
         section,
         rails,
-        "connected sensors that read the not-connected value: ",
+        tr("connected sensors that read the not-connected value: "),
         None,
         "",
-        "a loose contact or a broken sensor (a service call if it recurs)",
+        tr("a loose contact or a broken sensor (a service call if it recurs)"),
     )
     _report(
         section,
         stuck,
-        "sensors that did not change for days: ",
+        tr("sensors that did not change for days: "),
         "ok",
-        "no sensor stuck",
-        "a stuck sensor or a hung controller: restart the controller; "
-        "if it stays, have the sensor checked",
+        tr("no sensor stuck"),
+        tr(
+            "a stuck sensor or a hung controller: restart the controller; if it stays, have the "
+            "sensor checked"
+        ),
     )
     _counters(section, counters, {s.key: buckets[ids[s.key]] for s in counters})
     return section
@@ -97,6 +118,11 @@ def _report(
         section.add("warning", prefix + "; ".join(found[:6]), advice)
     elif clean is not None:
         section.add(clean, clean_text)
+
+
+def _day(ms: int) -> str:
+    """A sealed day (named by its UTC date) as people read it."""
+    return date_text(dt.date.fromisoformat(utc_date_text(ms)))
 
 
 def _connected(sensor: catalogue.Sensor, poll: Any) -> bool:
@@ -142,17 +168,24 @@ def _counters(
             field = sensors.sensor_field(sensor.key)
             before, after = drops[0]
             found.append(
-                f"{sensor.en} {count(len(drops), 'time')} (first on "
-                f"{utc_date_text(after.start_ms)}: {_decode(field, before.maximum):g} to "
-                f"{_decode(field, after.minimum):g})"
+                tr(
+                    "{label} {times} (first on {day}: {before} to {after})",
+                    label=sensor.text(language()),
+                    times=count(len(drops), "time"),
+                    day=_day(after.start_ms),
+                    before=plain(_decode(field, before.maximum) or 0.0),
+                    after=plain(_decode(field, after.minimum) or 0.0),
+                )
             )
     section.facts["counters_backwards"] = found
     _report(
         section,
         found,
-        "counters that went backwards: ",
+        tr("counters that went backwards: "),
         "ok",
-        "every counter only grew",
-        "readings of a disturbed controller, or the controller was replaced or reset: "
-        "statistics skip such steps (luxlogd stats notes them)",
+        tr("every counter only grew"),
+        tr(
+            "readings of a disturbed controller, or the controller was replaced or reset: "
+            "statistics skip such steps (luxlogd stats notes them)"
+        ),
     )

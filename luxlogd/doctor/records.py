@@ -14,10 +14,13 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from luxlogd.base import words
 from luxlogd.base.errors import StorageError
-from luxlogd.base.text import bytes_text, count
-from luxlogd.base.times import duration_text, local_midnight_ms, minute_text
+from luxlogd.base.text import bytes_text
+from luxlogd.base.times import date_text, duration_text, local_midnight_ms, minute_text
+from luxlogd.base.words import count, number, tr
 from luxlogd.config import Config
+from luxlogd.daemon.clock import direction_text
 from luxlogd.doctor import plausibility
 from luxlogd.doctor.integrity import DAMAGED, daemon_running, integrity
 from luxlogd.doctor.report import SHOWN, Section
@@ -42,8 +45,8 @@ def sections(config: Config, *, days: int, full: bool, now: float) -> list[Secti
         section = Section("recorded data")
         section.add(
             "warning",
-            f"no data yet: {error}",
-            "start the daemon: systemctl enable --now luxlogd (or luxlogd run)",
+            tr("no data yet: {why}", why=error),
+            tr("start the daemon: systemctl enable --now luxlogd (or luxlogd run)"),
         )
         return [section]
     with reader:
@@ -60,7 +63,7 @@ def _guarded(name: str, check: Callable[[], Section]) -> Section:
         return check()
     except (sqlite3.Error, StorageError) as error:
         section = Section(name)
-        section.add("problem", f"the stored data cannot be read: {error}", DAMAGED)
+        section.add("problem", tr("the stored data cannot be read: {why}", why=error), tr(DAMAGED))
         return section
 
 
@@ -71,26 +74,31 @@ def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
     if stats.polls == 0 or stats.first_ms is None or stats.last_ms is None:
         section.add(
             "warning",
-            f"no polls stored yet in {reader.state_dir}",
-            "start the daemon: systemctl enable --now luxlogd",
+            tr("no polls stored yet in {path}", path=reader.state_dir),
+            tr("start the daemon: systemctl enable --now luxlogd"),
         )
         return section
     first, last = stats.first_ms / 1000, stats.last_ms / 1000
     section.facts.update(polls=stats.polls, first=first, last=last)
     section.add(
         "ok",
-        f"{stats.polls:,} polls from {minute_text(first)} to {minute_text(last)} "
-        f"({duration_text(last - first)})",
+        tr(
+            "{polls} from {start} to {end} ({span})",
+            polls=count(stats.polls, "poll"),
+            start=minute_text(first),
+            end=minute_text(last),
+            span=duration_text(last - first),
+        ),
     )
     age = now - last
     if age > stale_after_s(interval):
         running = daemon_running(reader.state_dir)
         section.add(
             "problem",
-            f"the newest poll is {duration_text(age)} old",
-            "the daemon runs but stores nothing: see luxlogd status and journalctl -u luxlogd"
+            tr("the newest poll is {age} old", age=duration_text(age)),
+            tr("the daemon runs but stores nothing: see luxlogd status and journalctl -u luxlogd")
             if running
-            else "the daemon is not running: systemctl status luxlogd; journalctl -u luxlogd",
+            else tr("the daemon is not running: systemctl status luxlogd; journalctl -u luxlogd"),
         )
     clock = series_id("calculations", catalogue.by_key()["controller_clock"].index)
     stored, (clocks,) = reader.columns(
@@ -106,13 +114,19 @@ def recorded(reader: Reader, config: Config, days: int, now: float) -> Section:
     if stats.wal_only > WAL_BACKLOG and daemon_running(reader.state_dir):
         section.add(
             "warning",
-            f"{stats.wal_only:,} polls are only in the write-ahead log: SQLite is falling behind",
-            "see storage_problem in luxlogd status; nothing is lost, the log holds them",
+            tr(
+                "{n} polls are only in the write-ahead log: SQLite is falling behind",
+                n=number(stats.wal_only),
+            ),
+            tr("see storage_problem in luxlogd status; nothing is lost, the log holds them"),
         )
     else:
         section.add(
             "ok",
-            f"{stats.wal_only} polls only in the write-ahead log (moved into SQLite in batches)",
+            tr(
+                "{n} polls only in the write-ahead log (moved into SQLite in batches)",
+                n=number(stats.wal_only),
+            ),
         )
     _rollups(section, config, first, now, days)
     return section
@@ -141,22 +155,34 @@ def _per_day(
             {"date": day.isoformat(), "polls": got, "expected": expected, "share": round(share, 4)}
         )
         if share < COMPLETE and span >= 3600:
-            short.append(f"{day:%m-%d} ({share:.0%})")
+            short.append(f"{_day_text(day)} ({number(100 * share)} %)")
     section.facts["days"] = rows
     section.details.append(
-        "polls per day: " + ", ".join(f"{r['date'][5:]} {min(1.0, r['share']):.0%}" for r in rows)
+        tr("polls per day: ")
+        + ", ".join(
+            f"{_day_text(dt.date.fromisoformat(r['date']))} {number(100 * min(1.0, r['share']))} %"
+            for r in rows
+        )
     )
     if short:
-        verb = "has" if len(short) == 1 else "have"
-        their = "its" if len(short) == 1 else "their"
+        template = (
+            "{n} of the last {days} days has less than {share} % of its polls: {list}"
+            if len(short) == 1
+            else "{n} of the last {days} days have less than {share} % of their polls: {list}"
+        )
         section.add(
             "warning",
-            f"{len(short)} of the last {len(rows)} days {verb} less than "
-            f"{COMPLETE:.0%} of {their} polls: " + ", ".join(short),
-            "the gaps below say why",
+            tr(
+                template,
+                n=len(short),
+                days=len(rows),
+                share=number(100 * COMPLETE),
+                list=", ".join(short),
+            ),
+            tr("the gaps below say why"),
         )
     elif rows:
-        section.add("ok", f"each of the last {len(rows)} days has its polls")
+        section.add("ok", tr("each of the last {days} days has its polls", days=len(rows)))
 
 
 def _gaps(
@@ -171,21 +197,30 @@ def _gaps(
         for a, b in found[-100:]
     ]
     if not found:
-        section.add("ok", "no gaps: every poll slot has its poll")
+        section.add("ok", tr("no gaps: every poll slot has its poll"))
         return
     span_s = max(1.0, (times[-1] - times[0]) / 1000)
     share = min(1.0, missing_s / span_s)
     section.add(
         "warning" if share > 0.01 else "info",
-        f"{count(len(found), 'gap')}, {duration_text(missing_s)} without polls in all "
-        f"({share:.1%} of the time)",
-        "see why below; luxlogd status and journalctl -u luxlogd tell more",
+        tr(
+            "{gaps}, {missing} without polls in all ({share} % of the time)",
+            gaps=count(len(found), "gap"),
+            missing=duration_text(missing_s),
+            share=number(100 * share, 1),
+        ),
+        tr("see why below; luxlogd status and journalctl -u luxlogd tell more"),
     )
     for a, b in found[-SHOWN:]:
         why = events.explain_gap(diary, a / 1000, b / 1000)
         section.details.append(
-            f"gap {minute_text(a / 1000)} to {minute_text(b / 1000)} "
-            f"({duration_text((b - a) / 1000)}): {why}"
+            tr(
+                "gap {start} to {end} ({span}): {why}",
+                start=minute_text(a / 1000),
+                end=minute_text(b / 1000),
+                span=duration_text((b - a) / 1000),
+                why=why,
+            )
         )
 
 
@@ -217,25 +252,39 @@ def _clock_jumps(
     section.facts["clock_events"] = told[-100:]
     for entry in told[-5:]:
         size = float(entry.get("seconds") or 0)
-        what = "jumped" if entry["event"] == events.CLOCK_JUMP else "stepped"
+        template = (
+            "{when}: the system clock jumped {direction} by {size}"
+            if entry["event"] == events.CLOCK_JUMP
+            else "{when}: the system clock stepped {direction} by {size}"
+        )
         where = (
-            " (at a start: the time since the newest poll stored)" if entry.get("at_start") else ""
+            tr(" (at a start: the time since the newest poll stored)")
+            if entry.get("at_start")
+            else ""
         )
         section.details.append(
-            f"{minute_text(entry['ts'])}: the system clock {what} "
-            f"{entry.get('direction', '')} by {duration_text(size)}"
-            f"{where}"
+            tr(
+                template,
+                when=minute_text(entry["ts"]),
+                direction=direction_text(entry.get("direction")),
+                size=duration_text(size),
+            )
+            + where
         )
     jumps = [e for e in told if e["event"] == events.CLOCK_JUMP]
     if jumps:
         last = jumps[-1]
         section.add(
             "warning",
-            f"{count(len(jumps), 'clock jump')} of more than a day; the last: "
-            f"the system clock jumped {last.get('direction', '')} by "
-            f"{duration_text(float(last.get('seconds') or 0))} at "
-            f"{minute_text(last['ts'])}",
-            CLOCK_ADVICE,
+            tr(
+                "{jumps} of more than a day; the last: the system clock jumped {direction} "
+                "by {size} at {when}",
+                jumps=count(len(jumps), "clock jump"),
+                direction=direction_text(last.get("direction")),
+                size=duration_text(float(last.get("seconds") or 0)),
+                when=minute_text(last["ts"]),
+            ),
+            tr(CLOCK_ADVICE),
         )
     if steps:
         listed = ", ".join(
@@ -244,21 +293,30 @@ def _clock_jumps(
         )
         section.add(
             "warning",
-            f"{count(len(steps), 'clock jump')} against the controller's "
-            f"clock (first: {listed}); every poll is read by its time stamp",
-            CLOCK_ADVICE,
+            tr(
+                "{jumps} against the controller's clock (first: {listed}); every poll is read "
+                "by its time stamp",
+                jumps=count(len(steps), "clock jump"),
+                listed=listed,
+            ),
+            tr(CLOCK_ADVICE),
         )
     elif told and not jumps:
         section.add(
             "info",
-            f"{count(len(told), 'clock step')} of the system clock (the "
-            "diary); every poll is read by its time stamp",
-            CLOCK_ADVICE,
+            tr(
+                "{steps} of the system clock (the diary); every poll is read by its time stamp",
+                steps=count(len(told), "clock step"),
+            ),
+            tr(CLOCK_ADVICE),
         )
     if not told and not steps:
         section.add(
             "ok",
-            "no clock jumps (this computer's and the controller's clocks agree from poll to poll)",
+            tr(
+                "no clock jumps (this computer's and the controller's clocks agree from poll "
+                "to poll)"
+            ),
         )
 
 
@@ -272,14 +330,25 @@ def _kept_apart(section: Section, stats: Any) -> None:
     if not stats.clock_suspect:
         return
     section.facts["clock_suspect_polls"] = stats.clock_suspect
-    verb = "is" if stats.clock_suspect == 1 else "are"
+    template = (
+        "{polls} stamped by a wrong system clock (more than a day from the heat pump's clock "
+        "and the store's history) is kept apart: stored as read, left out of charts, reports "
+        "and exports"
+        if stats.clock_suspect == 1
+        else "{polls} stamped by a wrong system clock (more than a day from the heat pump's "
+        "clock and the store's history) are kept apart: stored as read, left out of charts, "
+        "reports and exports"
+    )
     section.add(
         "warning",
-        f"{count(stats.clock_suspect, 'poll')} stamped by a wrong system "
-        "clock (more than a day from the heat pump's clock and the store's history) "
-        f"{verb} kept apart: stored as read, left out of charts, reports and exports",
-        "set the clock right; luxlogd export --clock-suspect gives those polls",
+        tr(template, polls=count(stats.clock_suspect, "poll")),
+        tr("set the clock right; luxlogd export --clock-suspect gives those polls"),
     )
+
+
+def _day_text(day: dt.date) -> str:
+    """A day of the last weeks: 11-30, German 30.11."""
+    return f"{day:%d.%m.}" if words.german() else f"{day:%m-%d}"
 
 
 def _utc_offset(ms: int) -> float:
@@ -294,24 +363,35 @@ def _growth(section: Section, reader: Reader, stats: Any, first: float, last: fl
     section.facts.update(
         database_bytes=stats.database_bytes, wal_bytes=stats.wal_bytes, free_bytes=free
     )
-    stored = (
-        f"database {bytes_text(stats.database_bytes)} and write-ahead log "
-        f"{bytes_text(stats.wal_bytes)}"
+    stored = tr(
+        "database {database} and write-ahead log {wal}",
+        database=bytes_text(stats.database_bytes),
+        wal=bytes_text(stats.wal_bytes),
     )
     if span_days < 1.0:  # a year's growth from minutes of data would be a guess, and wrong
         section.add(
-            "ok", f"{stored}; {bytes_text(free)} free; growth: too early to tell (less than a day)"
+            "ok",
+            tr(
+                "{stored}; {free} free; growth: too early to tell (less than a day)",
+                stored=stored,
+                free=bytes_text(free),
+            ),
         )
         return
     per_day = size / span_days
     section.facts["bytes_per_day"] = round(per_day)
-    text = (
-        f"{stored}: about {bytes_text(per_day)} a day, "
-        f"{bytes_text(per_day * 365)} a year; {bytes_text(free)} free"
+    text = tr(
+        "{stored}: about {day} a day, {year} a year; {free} free",
+        stored=stored,
+        day=bytes_text(per_day),
+        year=bytes_text(per_day * 365),
+        free=bytes_text(free),
     )
     if free < per_day * 365:
         section.add(
-            "warning", text, "less than a year of room: free space, or lower storage.retention_days"
+            "warning",
+            text,
+            tr("less than a year of room: free space, or lower storage.retention_days"),
         )
     else:
         section.add("ok", text)
@@ -324,8 +404,8 @@ def _rollups(section: Section, config: Config, first: float, now: float, days: i
         name = failed.get("name")
         section.add(
             "problem",
-            f"the roll-up of {name} failed: {failed.get('error')}",
-            f"run it by hand to see why: luxlogd rollup --date {name}",
+            tr("the roll-up of {name} failed: {why}", name=name, why=failed.get("error")),
+            tr("run it by hand to see why: luxlogd rollup --date {name}", name=name),
         )
     latest = rollup.latest_rollup_date(config, dt.datetime.fromtimestamp(now, dt.UTC))
     first_whole_day = dt.datetime.fromtimestamp(first, dt.UTC).astimezone().date()
@@ -348,14 +428,20 @@ def _rollups(section: Section, config: Config, first: float, now: float, days: i
     if not wanted:
         return
     if missing:
-        shown = ", ".join(d.isoformat() for d in missing[:5]) + (
-            ", ..." if len(missing) > 5 else ""
-        )
+        shown = ", ".join(date_text(d) for d in missing[:5]) + (", ..." if len(missing) > 5 else "")
         section.add(
             "warning",
-            f"{len(missing)} of the last {len(wanted)} daily reports are missing: {shown}",
-            f"luxlogd rollup --date {missing[-1]} writes one; is "
-            "the roll-up timer on? systemctl list-timers luxlogd-rollup.timer",
+            tr(
+                "{n} of the last {days} daily reports are missing: {list}",
+                n=len(missing),
+                days=len(wanted),
+                list=shown,
+            ),
+            tr(
+                "luxlogd rollup --date {day} writes one; is the roll-up timer on? "
+                "systemctl list-timers luxlogd-rollup.timer",
+                day=missing[-1],
+            ),
         )
     else:
-        section.add("ok", f"the last {len(wanted)} daily reports are there")
+        section.add("ok", tr("the last {days} daily reports are there", days=len(wanted)))

@@ -8,10 +8,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from luxlogd.base.errors import EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
-from luxlogd.base.text import count
+from luxlogd.base.words import count, number, tr
 
 SHOWN = 10  # at most this many items of one kind are listed (gaps, losses ...)
 LEVELS = ("ok", "info", "warning", "problem")
+SECTIONS = ("connection", "capabilities", "recorded data", "integrity", "plausibility")
 VERDICT_RANK = {"ok": 0, "info": 0, "warning": 1, "problem": 2}
 
 
@@ -76,22 +77,39 @@ class Report:
 def format_text(report: Report) -> str:
     lines = []
     for section in report.sections:
-        lines.append(f"{section.name.capitalize()}: {section.verdict}")
+        title = tr(section.name)  # one of SECTIONS; the name stays English in --format json
+        lines.append(f"{title[:1].upper() + title[1:]}: {tr(section.verdict)}")
+        width = max(8, *(len(tr(level)) for level in LEVELS))
         for finding in section.findings:
-            lines.append(f"  {finding.level:<8} {finding.text}")
+            lines.append(f"  {tr(finding.level):<{width}} {finding.text}")
             if finding.advice:
-                lines.append(f"  {'':<8} what to do: {finding.advice}")
-        lines += [f"  {'':<8} {line}" for line in section.details]
+                advice = tr("what to do: {advice}", advice=finding.advice)
+                lines.append(f"  {'':<{width}} {advice}")
+        lines += [f"  {'':<{width}} {line}" for line in section.details]
         lines.append("")
     problems = sum(f.level == "problem" for s in report.sections for f in s.findings)
     warnings = sum(f.level == "warning" for s in report.sections for f in s.findings)
     if report.unreachable:
-        summary = "the heat pump cannot be read (exit 69)"
+        summary = tr("the heat pump cannot be read (exit 69)")
     elif problems:
-        summary = f"{count(problems, 'problem')}, {count(warnings, 'warning')} (exit 1)"
+        summary = tr(
+            "{problems}, {warnings} (exit 1)",
+            problems=count(problems, "problem"),
+            warnings=count(warnings, "warning"),
+        )
     else:
-        summary = f"no problems, {count(warnings, 'warning')}" if warnings else "all ok"
-    lines.append(f"Verdict: {summary}; checked in {report.took_s:.1f} s")
+        summary = (
+            tr("no problems, {warnings}", warnings=count(warnings, "warning"))
+            if warnings
+            else tr("all ok")
+        )
+    lines.append(
+        tr(
+            "Verdict: {summary}; checked in {took} s",
+            summary=summary,
+            took=number(report.took_s, 1),
+        )
+    )
     return "\n".join(lines) + "\n"
 
 

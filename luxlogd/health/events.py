@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from luxlogd.base.times import minute_text
+from luxlogd.base.words import tr
 from luxlogd.store.paths import EVENTS_FILE
 
 logger = logging.getLogger("luxlogd.events")  # its name in the journal (README)
@@ -94,27 +95,30 @@ def explain_gap(events: Sequence[dict[str, Any]], start_s: float, end_s: float) 
     stopped = next((e for e in within if e["event"] == STOPPED), None)
     started = next((e for e in within if e["event"] == STARTED), None)
     if stopped is not None:
-        text = f"luxlogd was stopped at {minute_text(stopped['ts'])}"
+        text = tr("luxlogd was stopped at {when}", when=minute_text(stopped["ts"]))
         if started is not None and started["ts"] >= stopped["ts"]:
-            text += f" and started at {minute_text(started['ts'])}"
+            text += tr(" and started at {when}", when=minute_text(started["ts"]))
         reasons.append(text)
     elif started is not None:
         reasons.append(
-            f"luxlogd was not running until {minute_text(started['ts'])} and had not "
-            "stopped cleanly (a power cut, a crash or kill -9)"
+            tr(
+                "luxlogd was not running until {when} and had not stopped cleanly (a power "
+                "cut, a crash or kill -9)",
+                when=minute_text(started["ts"]),
+            )
         )
-    for down, up, words in (
-        (UNREACHABLE, REACHABLE, "the heat pump was unreachable"),
-        (NOT_STORED, STORED, "polls could not be stored"),
+    for down, up, said in (
+        (UNREACHABLE, REACHABLE, tr("the heat pump was unreachable")),
+        (NOT_STORED, STORED, tr("polls could not be stored")),
     ):
         entry = _state_at(events, start_s, down, up) or next(
             (e for e in within if e["event"] == down), None
         )
         if entry is not None:
             error = entry.get("error")
-            reasons.append(f"{words}" + (f" ({error})" if error else ""))
+            reasons.append(said + (f" ({error})" if error else ""))
     return (
         "; ".join(reasons)
         if reasons
-        else "no record of why (luxlogd's diary, events.jsonl, has nothing for this time)"
+        else tr("no record of why (luxlogd's diary, events.jsonl, has nothing for this time)")
     )

@@ -15,6 +15,7 @@ from typing import Any, Protocol, cast
 
 from luxlogd.base.files import write_atomically
 from luxlogd.base.times import clock_text
+from luxlogd.base.words import tr
 from luxlogd.health.counters import CounterFigures
 from luxlogd.heatpump.poll import Poll
 from luxlogd.store.paths import HEARTBEAT_FILE, STATUS_FILE
@@ -56,6 +57,7 @@ class DaemonStatus(CounterFigures, total=False):
     polls_lost_total: int
     quality: dict[str, int]  # plausibility problems by kind
     quality_notes: list[str]
+    quality_notes_de: list[str]
     mqtt: dict[str, Any] | None  # the publisher's state, when MQTT is on
     outputs: list[str]  # what an output cannot do now
 
@@ -78,25 +80,29 @@ def problems(
 ) -> list[str]:
     """The one health rule: what is wrong with a daemon whose status is `status` ([] = fine)."""
     if status is None:
-        return ["the daemon has not run"]
+        return [tr("the daemon has not run")]
     found = []
     if not running:
-        found.append("the daemon is not running")
+        found.append(tr("the daemon is not running"))
     elif now - (status.get("updated") or now) > stale_after_s(interval_s):
         found.append(
-            f"the daemon has not updated its status since "
-            f"{clock_text(status.get('updated'))} (stuck, or nowhere to write "
-            "it)"
+            tr(
+                "the daemon has not updated its status since {when} (stuck, or nowhere to "
+                "write it)",
+                when=clock_text(status.get("updated")),
+            )
         )
     last = status.get("last_success")
     if last is None or now - last > stale_after_s(interval_s):
-        found.append(f"no poll stored since {clock_text(last)}")
+        found.append(tr("no poll stored since {when}", when=clock_text(last)))
     if not status.get("storage_ok", True):
-        found.append(f"storage failing: {status.get('storage_problem') or 'unknown'}")
+        found.append(
+            tr("storage failing: {why}", why=status.get("storage_problem") or tr("unknown"))
+        )
     if status.get("clock_suspect"):
-        found.append(f"{status['clock_suspect']}: polls are kept apart")
+        found.append(tr("{why}: polls are kept apart", why=status["clock_suspect"]))
     for loss in status.get("losses_recent") or []:
-        found.append(f"stored data was damaged in the last day: {loss}")
+        found.append(tr("stored data was damaged in the last day: {loss}", loss=loss))
     for problem in status.get("outputs") or []:
         found.append(problem)
     return found

@@ -9,9 +9,11 @@ becomes the new base, again without counting the step.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from luxlogd.base.times import hour_minute_text
+from luxlogd.heatpump import catalogue
 
 # How fast a counter can possibly grow (per second), and the slack for one reading's step.
 MAX_RATE = {
@@ -26,6 +28,41 @@ NEAR_ZERO = 0.02  # a drop to below 2 % of the value is a reset
 def plain(value: float) -> str:
     """A counter's value as people write it: 13705500, 28271.5; never 1.37055e+07."""
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}".rstrip("0")
+
+
+# A counter's notes are kept in English (in figures, caches and the summary CSV's notes);
+# note_text() says them in German for the page and the commands.
+_NOTES_GERMAN = (
+    (
+        re.compile(r"(?P<label>.+): restarted at (?P<at>\d\d:\d\d) \(now (?P<now>[-\d.]+)\)$"),
+        "{label}: neu begonnen um {at} (jetzt {now})",
+    ),
+    (
+        re.compile(r"(?P<label>.+): reset to zero at (?P<at>\d\d:\d\d)$"),
+        "{label}: um {at} auf null",
+    ),
+    (
+        re.compile(
+            r"(?P<label>.+): ignored (?P<value>[-\d.]+) at (?P<at>\d\d:\d\d)"
+            r" \(was (?P<was>[-\d.]+)\)$"
+        ),
+        "{label}: {value} um {at} übergangen (vorher {was})",
+    ),
+)
+
+
+def note_text(note: str, language: str) -> str:
+    """A counter's note (English, as kept) in the page's language."""
+    if language != "de":
+        return note
+    labels = {sensor.en: sensor.de for sensor in catalogue.SENSORS}
+    for pattern, german in _NOTES_GERMAN:
+        found = pattern.match(note)
+        if found is not None:
+            values = {k: v.replace(".", ",") for k, v in found.groupdict().items()}
+            values["label"] = labels.get(found["label"], found["label"])
+            return german.format(**values)
+    return note
 
 
 def plausible_growth(

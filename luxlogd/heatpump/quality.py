@@ -13,9 +13,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from luxlogd.base.words import both
 from luxlogd.heatpump import catalogue, sensors
 from luxlogd.heatpump.catalogue import Sensor
-from luxlogd.heatpump.counters import NEAR_ZERO, plausible_growth
+from luxlogd.heatpump.counters import NEAR_ZERO, plain, plausible_growth
 from luxlogd.heatpump.poll import Poll
 
 logger = logging.getLogger("luxlogd.quality")  # its name in the journal (README)
@@ -28,7 +29,19 @@ PERSISTS = 10  # implausible counter readings in a row that become the counter's
 class Problem:
     check: str  # too_few_values, missing, not_connected, out_of_range, counter, stuck, clock
     key: str  # the sensor (or array) it is about
-    message: str
+    message: str  # English: the journal's words
+    german: str = ""  # the page's words in German
+
+    @classmethod
+    def told(
+        cls, check: str, key: str, template: str, sensor: Sensor | None = None, **values: str
+    ) -> Problem:
+        """A problem whose text is a template of base/german.py, in both languages: the
+        sensor's label as {label}, numbers as text (a decimal comma in German)."""
+        english = both(template, label=sensor.en if sensor else "", **values)[0]
+        comma = {name: value.replace(".", ",") for name, value in values.items()}
+        german = both(template, label=sensor.de if sensor else "", **comma)[1]
+        return cls(check, key, english, german)
 
 
 @functools.cache
@@ -51,20 +64,29 @@ def check_poll(poll: Poll, previous: Poll | None) -> list[Problem]:
     found: list[Problem] = []
     for group, values in (("parameters", poll.parameters), ("calculations", poll.calculations)):
         if len(values) < MIN_VALUES:
-            text = f"{group}: {len(values)} values (a whole answer has hundreds)"
-            found.append(Problem("too_few_values", group, text))
+            found.append(
+                Problem.told(
+                    "too_few_values",
+                    group,
+                    "{group}: {n} values (a whole answer has hundreds)",
+                    group=group,
+                    n=str(len(values)),
+                )
+            )
     by_key = catalogue.by_key()
     for key in catalogue.CRITICAL:
         sensor = by_key[key]
         value = sensors.value(poll, sensor.key)
         if value is None:
-            found.append(Problem("missing", key, f"{sensor.en}: not in this poll"))
+            found.append(Problem.told("missing", key, "{label}: not in this poll", sensor=sensor))
         elif sensor.not_connected(value):
             found.append(
-                Problem(
+                Problem.told(
                     "not_connected",
                     key,
-                    f"{sensor.en}: reads {value:g}, the value of a sensor that is not connected",
+                    "{label}: reads {value}, the value of a sensor that is not connected",
+                    sensor=sensor,
+                    value=f"{value:g}",
                 )
             )
     for sensor, known, low, high in _ranged():
@@ -76,15 +98,20 @@ def check_poll(poll: Poll, previous: Poll | None) -> list[Problem]:
         if not low <= value <= high:
             unit = f" {sensor.unit}" if sensor.unit else ""
             found.append(
-                Problem(
+                Problem.told(
                     "out_of_range",
                     sensor.key,
-                    f"{sensor.en}: {value:g}{unit}, outside {low:g} to {high:g}{unit}",
+                    "{label}: {value}{unit}, outside {low} to {high}{unit}",
+                    sensor=sensor,
+                    value=f"{value:g}",
+                    unit=unit,
+                    low=f"{low:g}",
+                    high=f"{high:g}",
                 )
             )
     if previous is not None and poll.ts_ms <= previous.ts_ms:
         found.append(
-            Problem(
+            Problem.told(
                 "clock", "time", "this poll is not later than the one before (the clock went back)"
             )
         )
@@ -165,9 +192,21 @@ class Validator:
             if mark.odd >= PERSISTS:
                 self.marks[sensor.key] = Mark(value, at)
                 continue
-            word = "went backwards" if value < mark.value else "jumped"
-            text = f"{sensor.en}: {word} from {mark.value:g} to {value:g}"
-            found.append(Problem("counter", sensor.key, text))
+            template = (
+                "{label}: went backwards from {before} to {after}"
+                if value < mark.value
+                else "{label}: jumped from {before} to {after}"
+            )
+            found.append(
+                Problem.told(
+                    "counter",
+                    sensor.key,
+                    template,
+                    sensor=sensor,
+                    before=plain(mark.value),
+                    after=plain(value),
+                )
+            )
         return found
 
     def _stuck(self, poll: Poll) -> list[Problem]:
@@ -183,13 +222,17 @@ class Validator:
             elif poll.ts_ms - seen[1] > catalogue.STUCK_AFTER_S * 1000:
                 days = (poll.ts_ms - seen[1]) / 86_400_000
                 found.append(
-                    Problem(
+                    Problem.told(
                         "stuck",
                         key,
-                        f"{by_key[key].en}: {value:g} for {days:.1f} days without a change",
+                        "{label}: {value} for {days} days without a change",
+                        sensor=by_key[key],
+                        value=f"{value:g}",
+                        days=f"{days:.1f}",
                     )
                 )
         return found
 
-    def notes(self) -> list[str]:
-        return [problem.message for problem in self.active.values()]
+    def notes(self, language: str = "en") -> list[str]:
+        """The problems still present, for the page."""
+        return [p.german if language == "de" else p.message for p in self.active.values()]

@@ -11,6 +11,7 @@ from typing import Any
 
 from luxlogd.base.times import local_midnight_ms
 from luxlogd.heatpump import catalogue, sensors
+from luxlogd.heatpump.counters import note_text
 from luxlogd.heatpump.poll import Poll
 from luxlogd.reports import stats
 from luxlogd.store.chunks import series_id
@@ -148,7 +149,7 @@ def glance(reader: Reader, now_s: float, language: str = "en") -> dict[str, Any]
         "defrosts": today.defrosts,
         "hot_water_cycles": today.hot_water_cycles,
         "polls": today.polls,
-        "notes": today.notes,
+        "notes": [note_text(note, language) for note in today.notes],
         "electric_why": None if electric else phrase("no_electric", language),
     }
     result["errors"] = _log(poll, catalogue.ERROR_LOG, "error", language)

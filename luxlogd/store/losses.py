@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from luxlogd.base.times import clock_text
+from luxlogd.base.words import count, tr
 from luxlogd.store.paths import LOSSES_FILE
 
 logger = logging.getLogger("luxlogd.losses")  # its name in the journal (README)
@@ -48,12 +49,22 @@ class Loss:
 
     def text(self) -> str:
         """One line for people: what, how many, when."""
-        what = KINDS.get(self.kind, self.kind)
+        what = tr(KINDS[self.kind]) if self.kind in KINDS else self.kind
         span = ""
         if self.from_ms is not None and self.to_ms is not None:
-            span = f" between {clock_text(self.from_ms / 1000)} and {clock_text(self.to_ms / 1000)}"
-        polls = "1 poll" if self.polls_lost == 1 else f"{self.polls_lost} polls"
-        return f"{clock_text(self.ts)}: {what}, {polls} lost{span} ({self.detail})"
+            span = tr(
+                " between {start} and {end}",
+                start=clock_text(self.from_ms / 1000),
+                end=clock_text(self.to_ms / 1000),
+            )
+        return tr(
+            "{when}: {what}, {polls} lost{span} ({detail})",
+            when=clock_text(self.ts),
+            what=what,
+            polls=count(self.polls_lost, "poll"),
+            span=span,
+            detail=self.detail,
+        )
 
 
 def read_losses(state_dir: Path) -> list[Loss]:

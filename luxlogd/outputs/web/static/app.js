@@ -6,6 +6,8 @@
 
 const T = {
   en: {language: "Language", compressor: "Compressor", today: "Today so far", from: "From", to: "To",
+       date_format: "YYYY-MM-DD hh:mm", bad_range: "a time like 2026-11-30 19:30; From before To",
+       filter: "filter",
        zoom: "Drag across a chart to zoom in; double-click to zoom out.", sensors: "Sensors",
        showall: "show hidden fields (visibility flags, unknown fields, sensors not connected)",
        latest: "Latest values", sensor: "sensor", value: "value", unit: "unit",
@@ -34,6 +36,8 @@ const T = {
        no_curve: "No space heating in this period.", not_measured: "not measured by this controller",
        day_figures: (d) => `${d.date}: COP ${number(d.space_cop, 2)} at ${number(d.space_outdoor_mean_c)} °C outside, flow ${number(d.space_flow_mean_c)} °C, heat ${number(d.space_heat_kwh)} kWh, electricity ${number(d.space_elec_kwh)} kWh`},
   de: {language: "Sprache", compressor: "Verdichter", today: "Heute bisher", from: "Von", to: "Bis",
+       date_format: "TT.MM.JJJJ hh:mm", bad_range: "eine Zeit wie 30.11.2026 19:30; Von vor Bis",
+       filter: "Filter",
        zoom: "Zum Vergrößern über ein Diagramm ziehen, Doppelklick verkleinert.", sensors: "Sensoren",
        showall: "verborgene Felder zeigen (Sichtbarkeiten, unbekannte Felder, nicht angeschlossene Fühler)",
        latest: "Aktuelle Werte", sensor: "Sensor", value: "Wert", unit: "Einheit",
@@ -126,6 +130,9 @@ function number(value, digits = 1, unit = "") {
 function translatePage() {
   document.documentElement.lang = state.language;
   document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
+  document.querySelectorAll("[data-t-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.tPlaceholder); });
+  for (const id of ["from", "to"]) $(id).placeholder = t("date_format");
+  if (state.from && state.to) setRange(state.from, state.to, false);
   $("language").value = state.language;
 }
 
@@ -197,10 +204,26 @@ async function loadGlance() {
 
 // --- time range ------------------------------------------------------------------------
 
+// The range's fields are text in the page's language (30.11.2026 19:23 in German,
+// 2026-11-30 19:23 in English), not the browser's date fields, which follow the browser's
+// locale whatever the page speaks. Either form is read back.
 function toLocalInput(date) {
   const pad = (n) => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T` +
-         `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  return state.language === "de"
+    ? `${pad(date.getDate())}.${pad(date.getMonth() + 1)}.${date.getFullYear()} ${time}`
+    : `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${time}`;
+}
+
+function fromLocalInput(text) {
+  const german = /^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[\sT,]+(\d{1,2}):(\d{2}))?\s*$/.exec(text);
+  const iso = /^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[\sT]+(\d{1,2}):(\d{2}))?\s*$/.exec(text);
+  const [year, month, day, hour, minute] = german
+    ? [german[3], german[2], german[1], german[4], german[5]]
+    : iso ? iso.slice(1, 6) : [];
+  if (!year) return new Date(NaN);
+  const date = new Date(+year, +month - 1, +day, +(hour || 0), +(minute || 0));
+  return date.getMonth() === +month - 1 ? date : new Date(NaN);  // not 31.02.
 }
 
 function setRange(from, to, reload = true) {
@@ -230,9 +253,10 @@ async function openingHours() {
 }
 
 function rangeFromInputs() {
-  const from = new Date($("from").value), to = new Date($("to").value);
-  if (isNaN(from) || isNaN(to) || to <= from) { $("status").textContent = "from < to"; return; }
-  setRange(from, to);
+  const from = fromLocalInput($("from").value), to = fromLocalInput($("to").value);
+  const bad = isNaN(from) || isNaN(to) || to <= from;
+  $("range-error").textContent = bad ? t("bad_range") : "";
+  if (!bad) setRange(from, to);
 }
 
 // --- sensor toggles --------------------------------------------------------------------
@@ -562,7 +586,7 @@ function markStale(time) {
 async function loadStatus() {
   const status = await getJSON("/api/status");
   state.interval = status.interval_s || state.interval;
-  state.qualityNotes = status.quality_notes || [];
+  state.qualityNotes = (state.language === "de" ? status.quality_notes_de : null) || status.quality_notes || [];
   const line = $("status");
   // The daemon's status in the page's language, made of its figures (systemd's STATUS=
   // line is English).
