@@ -16,11 +16,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from tests import webdriver
-from tests.helpers import eventually
+from tests.helpers import accepts, eventually
 from tests.system import free_port
 
 SHOTS = [  # (file, language, width, height)
@@ -45,7 +44,7 @@ def main(directory: Path) -> None:
         url = f"http://127.0.0.1:{port}/"
         browser = None
         try:
-            eventually(lambda: urllib.request.urlopen(url + "api/glance", timeout=2), 60, 0.5)
+            eventually(lambda: accepts(port), 60, 0.5, what="the demo's web page")
             time.sleep(15)  # a few polls of this run, and the season's figures computed
             browser = webdriver.Browser(free_port(), Path(scratch) / "chromium")
             for name, language, width, height in SHOTS:

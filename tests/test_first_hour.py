@@ -2,6 +2,7 @@
 half-configure. Exit codes and message texts are the interface."""
 
 import gzip
+import json
 import os
 import pty
 import re
@@ -178,6 +179,10 @@ def test_the_demo_moves_to_a_free_port_and_starts_without_warnings(tmp_path):
         blocker.listen(1)
     except OSError:
         pass  # something already listens there: taken either way
+    # A first start with an hour of history (demo.json keeps when the controller started;
+    # the two days of a real first start take seconds more to store).
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "demo.json").write_text(json.dumps({"since": int(time.time() - 3600)}))
     process = subprocess.Popen(
         [sys.executable, "-m", "luxlogd", "demo", str(tmp_path / "d")],
         stdout=subprocess.PIPE,
@@ -208,6 +213,8 @@ def test_the_demo_moves_to_a_free_port_and_starts_without_warnings(tmp_path):
     assert code == 0 and answered
     err = process.stderr.read()
     assert "WARNING" not in err, err
+    assert "storing the simulated heat pump's history since " in err, err
+    assert "(120 polls; a few seconds, once)" in err, err
 
 
 def test_reports_can_be_compressed_and_readable(tmp_path, timezone):

@@ -196,3 +196,36 @@ def test_the_range_fields_speak_the_page_s_language(tmp_path, monkeypatch):
     assert chosen[4] == "29.11.2026 20:30"  # shown back the German way
     assert wrong.startswith("eine Zeit wie 30.11.2026"), wrong
     assert english == "2026-11-29 08:00" and placeholder == "YYYY-MM-DD hh:mm"
+
+
+def test_a_busy_server_is_asked_again_and_the_tables_fill(tmp_path, monkeypatch):
+    """The server computes two heavy answers at a time and says 503 with Retry-After to a
+    third (a page's first load asks for several, a Raspberry Pi is slow): the page asks again
+    and its summary and statistics fill once the server has room."""
+    server, url = serve(tmp_path, monkeypatch, minutes=20)
+    heavy = server.httpd.slots["heavy"]
+    heavy.acquire()
+    heavy.acquire()  # every heavy slot taken, as by two slow answers
+    browser = webdriver.Browser(free_port(), tmp_path / "chromium")
+    try:
+        browser.get(url)
+        refused = browser.wait_for(
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('/api/') && e.responseStatus === 503).length",
+            30,
+        )
+        rows_while_busy = browser.run(
+            "return document.querySelectorAll('#summary tbody tr').length"
+        )
+        heavy.release()
+        heavy.release()
+        browser.wait_for("return document.body.dataset.loads === '1'", 30)
+        rows = browser.wait_for(
+            "return document.querySelectorAll('#summary tbody tr').length || null", 30
+        )
+        stats = browser.wait_for("return luxlogd.performanceLoads >= 1", 30)
+    finally:
+        browser.close()
+        server.stop()
+    assert refused and rows_while_busy == 0
+    assert rows >= 1 and stats

@@ -71,6 +71,27 @@ def test_every_read_sees_polls_that_are_only_in_the_wal(tmp_path):
         assert sealed_only.latest() == polls[-1]
 
 
+def test_one_reader_sees_new_polls_and_a_sealed_day_once(tmp_path):
+    """A reader keeps the hot day decoded between its reads (the glance panel reads it four
+    times): a poll stored meanwhile is seen, and a day sealed meanwhile is not read twice."""
+    polls = simulated_polls(30)
+    storage = Storage(tmp_path, fdatasync=no_sync, commit_every=1).open()
+    for p in polls[:20]:
+        storage.append(p)
+    with Reader(tmp_path) as reader:
+        times, (flow,) = reader.columns(0, 2**62, [TVL])
+        assert times == [p.ts_ms for p in polls[:20]]
+        for p in polls[20:]:
+            storage.append(p)
+        storage.flush()
+        assert reader.columns(0, 2**62, [TVL])[0] == [p.ts_ms for p in polls]
+        storage.database.seal_all()  # the hot rows become a sealed chunk
+        times, (flow,) = reader.columns(0, 2**62, [TVL])
+        assert times == [p.ts_ms for p in polls]  # once each, not from both places
+        assert flow == [p.calculations[10] for p in polls]
+    storage.close()
+
+
 def test_status_and_metrics_count_the_database_the_same_way(tmp_path):
     with Storage(tmp_path, fdatasync=no_sync) as storage:
         for poll in simulated_polls(30):

@@ -1,5 +1,6 @@
 import datetime as dt
 import io
+import json
 import logging
 import os
 import signal
@@ -482,6 +483,8 @@ def test_run_without_a_host_exits_78(tmp_path, capsys):
 
 def test_demo_runs_the_simulator_the_daemon_and_the_web_until_ctrl_c(tmp_path):
     env = dict(os.environ, LUXLOGD_WEB_LISTEN="127.0.0.1:0")  # not the demo's fixed port
+    (tmp_path / "d").mkdir()  # a controller started an hour ago: a short history to store
+    (tmp_path / "d" / "demo.json").write_text(json.dumps({"since": int(time.time() - 3600)}))
     process = subprocess.Popen(
         [sys.executable, "-m", "luxlogd", "demo", str(tmp_path / "d")],
         stdout=subprocess.PIPE,

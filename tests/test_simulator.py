@@ -345,23 +345,27 @@ def test_the_readme_counts_the_profiles_and_fault_modes_there_are():
     assert said and (int(said[1]), int(said[2])) == (len(PROFILES), len(FAULTS))
 
 
-def test_the_demos_controller_keeps_real_time_and_continues_its_history(tmp_path):
-    """The demo's controller: its clock is the wall clock, the two days stored before the
-    daemon starts end where the live controller goes on (counters only grow), and a second
-    start neither stores them again nor starts another history."""
+def test_the_demos_controller_keeps_real_time_and_continues_its_history(tmp_path, monkeypatch):
+    """The demo's controller: its clock is the wall clock, the days stored before the daemon
+    starts (two; 12 hours here, for the test's time) end where the live controller goes on
+    (counters only grow), and a second start neither stores them again nor starts another
+    history."""
     import json
     import time
 
     from luxlogd.heatpump import catalogue
+    from luxlogd.sim import demo as demos
     from luxlogd.sim.demo import Demo
     from luxlogd.store.reader import Reader
 
+    assert demos.HISTORY_S == 2 * 86400
+    monkeypatch.setattr(demos, "HISTORY_S", 12 * 3600)
     (tmp_path / "d").mkdir()
     demo = Demo(tmp_path / "d")
     since = demo._since()
-    assert abs(time.time() - 2 * 86400 - since) < 5
+    assert abs(time.time() - 12 * 3600 - since) < 5
     stored = demo._store_history(since)
-    assert stored > 2800
+    assert stored >= 12 * 3600 // 30 - 2  # a poll in each of the daemon's 30 s slots
     clock = catalogue.index_of("controller_clock")
     starts = catalogue.index_of("compressor_starts")
     with Reader(tmp_path / "d" / "state") as reader:
@@ -374,3 +378,16 @@ def test_the_demos_controller_keeps_real_time_and_continues_its_history(tmp_path
     assert demo._store_history(since) == 0  # stored once
     assert json.loads((tmp_path / "d" / "demo.json").read_text())["since"] == since
     assert Demo(tmp_path / "d")._since() == since
+    # The history and the daemon's interval agree: no gaps for doctor, every day complete
+    # (the page draws polls further apart than the interval as gaps: an empty chart).
+    from luxlogd import doctor
+
+    demo.start("luxlogd")
+    try:
+        assert demo.config is not None and demo.config.poll.interval_s == 30
+        report = doctor.run(demo.config, heat_pump=False, days=3).as_dict()
+    finally:
+        demo.stop()
+    recorded = next(s for s in report["sections"] if s["name"] == "recorded data")
+    assert recorded["facts"]["gaps"] == []
+    assert all(day["share"] >= 0.99 for day in recorded["facts"]["days"]), recorded["facts"]

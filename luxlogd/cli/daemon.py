@@ -45,8 +45,9 @@ def add_commands(commands: Commands) -> None:
     parser = commands.add_parser(
         "demo",
         help="a simulated heat pump plus the daemon and its web page, state in DIR",
-        description="Start a simulated heat pump (one simulated minute per second) and the "
-        "daemon polling it every 10 s, with configuration and state in DIR. The web page is "
+        description="Start a simulated heat pump (on real time, with two days of history "
+        "stored at the first start) and the daemon polling it every 30 s, with configuration "
+        "and state in DIR. The web page is "
         "on http://127.0.0.1:8088/ (another free port when that one is taken; the banner "
         "says which; LUXLOGD_WEB_LISTEN chooses). Ctrl-C stops.",
     )
@@ -199,7 +200,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     command = str(started_as) if started_as.name == "luxlogd" else f"{sys.executable} -m luxlogd"
     demo = Demo(Path(args.dir), log_level=args.log_level)
     try:
-        print(demo.start(command), flush=True)
+        print(
+            demo.start(command, say=lambda text: print(text, file=sys.stderr, flush=True)),
+            flush=True,
+        )
         return demo.run()
     finally:
         demo.stop()

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from luxlogd.base.files import write_atomically
@@ -29,7 +30,8 @@ from luxlogd.store.writer import Storage
 
 DEMO_LISTEN = "127.0.0.1:8088"
 HISTORY_S = 2 * 86_400  # what the first start stores before the daemon polls
-HISTORY_STEP_S = 60
+INTERVAL_S = 30  # the daemon's, as installed; the history has a poll in each slot of it
+HISTORY_STEP_S = INTERVAL_S  # sparser, the page draws every point as a gap and doctor warns
 PROFILE, SEED = "V3.91", 1  # the newest firmware the simulator knows: every figure
 
 
@@ -70,11 +72,12 @@ class Demo:
     def config_path(self) -> Path:
         return self.directory / "luxlogd.toml"
 
-    def start(self, command: str) -> str:
-        """Start the simulator, write the configuration; return the banner for the user."""
+    def start(self, command: str, say: Callable[[str], None] = lambda text: None) -> str:
+        """Start the simulator, write the configuration; return the banner for the user.
+        `say` is told what takes a while (the history of a first start)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         since = self._since()
-        stored = self._store_history(since)
+        stored = self._store_history(since, say)
         self.simulator = Simulator(
             "127.0.0.1", 0, seed=SEED, profile=PROFILE, since_s=since
         ).start()
@@ -82,11 +85,12 @@ class Demo:
             self.config_path,
             "# Written by `luxlogd demo`: the simulated heat pump of this run.\n"
             f'[heatpump]\nhost = "127.0.0.1"\nport = {self.simulator.port}\ntimeout_s = 5\n'
-            "retries = 1\nbackoff_s = 1\n[poll]\ninterval_s = 10\n"
+            f"retries = 1\nbackoff_s = 1\n[poll]\ninterval_s = {INTERVAL_S}\n"
             f'[storage]\nstate_dir = "{self.directory / "state"}"\n'
             f'[reports]\noutput_dirs = ["{self.directory / "reports"}"]\n'
             'sensors = ["well-known"]\nheaders = "readable"\n'
-            f'[web]\nenabled = true\nlisten = "{DEMO_LISTEN}"\n',
+            f'[web]\nenabled = true\nlisten = "{DEMO_LISTEN}"\n'
+            '[mqtt]\nname = "demo"  # its name on the page, not one of host and port\n',
         )
         config = load_config(self.config_path, log_level=self.log_level)
         listen = free_listen(config.web.listen)
@@ -98,7 +102,8 @@ class Demo:
         return (
             f"luxlogd demo: simulated heat pump on 127.0.0.1:{self.simulator.port}, on real "
             f"time, running since {dt.datetime.fromtimestamp(since).astimezone():%Y-%m-%d %H:%M}"
-            f"{f' ({stored} polls of it stored)' if stored else ''}; polled every 10 s.\n"
+            f"{f' ({stored} polls of it stored)' if stored else ''}; polled every "
+            f"{INTERVAL_S} s.\n"
             f"Web page, API and metrics: http://{listen}/{moved}\n"
             f"State and configuration in {self.directory}. In another terminal:\n"
             f"  {at} status\n"
@@ -118,15 +123,20 @@ class Demo:
             write_atomically(path, json.dumps({"since": since}) + "\n")
             return since
 
-    def _store_history(self, since: float) -> int:
-        """The polls of the controller's past, every minute, when the store is new (the
-        same controller the daemon reads next: one seed, one start)."""
+    def _store_history(self, since: float, say: Callable[[str], None] = lambda text: None) -> int:
+        """The polls of the controller's past, one in each of the daemon's slots, when the
+        store is new (the same controller the daemon reads next: one seed, one start)."""
         state = self.directory / "state"
         if (state / "luxlogd.sqlite").exists() or any((state / "wal").glob("*")):
             return 0
         clock = _Clock(since)
         past = Simulator(clock=clock, seed=SEED, profile=PROFILE, since_s=since)
         now, count = time.time(), 0
+        say(
+            "luxlogd demo: storing the simulated heat pump's history since "
+            f"{dt.datetime.fromtimestamp(since).astimezone():%Y-%m-%d %H:%M} "
+            f"({int((now - since) // HISTORY_STEP_S):,} polls; a few seconds, once)"
+        )
         with Storage(state, fdatasync=lambda fd: None) as storage:  # a demo: no fsync
             while clock.now < now - HISTORY_STEP_S:
                 p, c, v = past.arrays()

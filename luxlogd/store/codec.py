@@ -163,33 +163,48 @@ def decode(data: bytes, previous: Poll | None) -> Poll:
     total = sum(lengths)
     if total > 100_000:
         raise CodecError("implausible array lengths")
+    first, second = lengths[0], lengths[0] + lengths[1]
+    suspect = bool(data[1] & FLAG_CLOCK_SUSPECT)
     if is_keyframe(data):
         values = [(raw >> 1) ^ -(raw & 1) for raw in reader.many(total)]
-    else:
-        if previous is None or previous.lengths != lengths:
-            raise CodecError("delta record without a matching previous poll")
-        values = previous.flat()
-        count = reader.varint()
-        if count > total:
-            raise CodecError("change index out of range")
-        raw = reader.many(2 * count)
-        index = -1
-        for gap, difference in zip(raw[::2], raw[1::2], strict=True):
-            index += gap + 1
-            if index >= total:
-                raise CodecError("change index out of range")
-            values[index] += (difference >> 1) ^ -(difference & 1)
+        if reader.offset != len(data):
+            raise CodecError("trailing bytes in record")
+        return Poll(
+            ts_ms,
+            status,
+            tuple(values[:first]),
+            tuple(values[first:second]),
+            tuple(values[second:]),
+            clock_suspect=suspect,
+        )
+    if previous is None or previous.lengths != lengths:
+        raise CodecError("delta record without a matching previous poll")
+    count = reader.varint()
+    if count > total:
+        raise CodecError("change index out of range")
+    raw = reader.many(2 * count)
     if reader.offset != len(data):
         raise CodecError("trailing bytes in record")
-    first, second = lengths[0], lengths[0] + lengths[1]
-    return Poll(
-        ts_ms,
-        status,
-        tuple(values[:first]),
-        tuple(values[first:second]),
-        tuple(values[second:]),
-        clock_suspect=bool(data[1] & FLAG_CLOCK_SUSPECT),
+    # Each array is copied only when it changed: an unchanged one (the parameters, mostly)
+    # is the previous poll's own tuple, so a day of decoded polls costs the changes, not a
+    # full copy of every array per poll.
+    arrays = [previous.parameters, previous.calculations, previous.visibilities]
+    starts = (0, first, second)
+    copies: list[list[int] | None] = [None, None, None]
+    index = -1
+    for gap, difference in zip(raw[::2], raw[1::2], strict=True):
+        index += gap + 1
+        if index >= total:
+            raise CodecError("change index out of range")
+        group = 0 if index < first else 1 if index < second else 2
+        copy = copies[group]
+        if copy is None:
+            copy = copies[group] = list(arrays[group])
+        copy[index - starts[group]] += (difference >> 1) ^ -(difference & 1)
+    parameters, calculations, visibilities = (
+        array if copy is None else tuple(copy) for array, copy in zip(arrays, copies, strict=True)
     )
+    return Poll(ts_ms, status, parameters, calculations, visibilities, clock_suspect=suspect)
 
 
 def changes_of(data: bytes) -> tuple[int, int, list[tuple[int, int]]] | None:

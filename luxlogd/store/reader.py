@@ -102,6 +102,7 @@ class Reader:
             raise StorageError(f"{self.state_dir}: no luxlogd data here (storage.state_dir)")
         self.database: Database | None = None
         self.problem: str | None = None  # why the database could not be read
+        self._hot: tuple[tuple[int, ...], list[Poll]] | None = None  # see _hot_polls
         if path.exists():
             try:
                 self.database = Database(path, readonly=True)
@@ -114,6 +115,7 @@ class Reader:
         """A reader of the write-ahead log alone (when the database cannot be read)."""
         reader = cls.__new__(cls)
         reader.state_dir, reader.database, reader.problem = Path(state_dir), None, None
+        reader._hot = None
         return reader
 
     def __enter__(self) -> Reader:
@@ -150,6 +152,20 @@ class Reader:
         records = frames.read_records(self.state_dir / WAL_DIRECTORY, after_seq)
         return list(decode_records(records, after_seq))
 
+    def _hot_polls(self, after_seq: int) -> list[Poll]:
+        """The hot table's polls, decoded once for this reader's reads of one state of it
+        (the page's at-a-glance panel and `status` read the day several times: each row is
+        a delta of the one before, so every read decoded the whole day). Kept until the hot
+        table changes (a new row, a day sealed) or the reader closes."""
+        assert self.database is not None
+        key = (
+            after_seq,
+            *self.database.db.execute("SELECT min(seq), count(*) FROM hot").fetchone(),
+        )
+        if self._hot is None or self._hot[0] != key:
+            self._hot = (key, [poll for _, poll in self.database.hot_polls()])
+        return self._hot[1]
+
     def _unsealed(
         self,
         after_seq: int,
@@ -163,7 +179,7 @@ class Reader:
         time order (trusted ones, or with `suspect` only the others)."""
         found: list[Poll] = []
         if self.database is not None:
-            found += [p for _, p in self.database.hot_polls(start_ms, end_ms)]
+            found += [p for p in self._hot_polls(after_seq) if start_ms <= p.ts_ms < end_ms]
         found += [p for _, p in self.wal_polls(after_seq) if start_ms <= p.ts_ms < end_ms]
         found = [p for p in found if p.clock_suspect == suspect]
         if sort and not is_sorted([p.ts_ms for p in found]):
@@ -471,6 +487,7 @@ class Reader:
         )
 
     def close(self) -> None:
+        self._hot = None
         if self.database is not None:
             self.database.close()
             self.database = None
@@ -480,17 +497,34 @@ def _pick(
     polls: Iterator[tuple[int, Poll]], end_ms: int, series: Sequence[int]
 ) -> Iterator[tuple[int, int, list[int | None]]]:
     """(ts_ms, status, values of `series`) of whole polls before `end_ms`."""
-    positions_by_shape: dict[tuple[int, int, int], list[int | None]] = {}
+    # (array, index in it) of each series, per shape of poll; the arrays are read where
+    # they are (a poll's flat copy of every value would cost a day's reads dearly).
+    positions_by_shape: dict[tuple[int, int, int], list[tuple[int, int] | None]] = {}
     for ts_ms, poll in polls:
         if ts_ms >= end_ms:
             continue
         shape = poll.lengths
         positions = positions_by_shape.get(shape)
         if positions is None:
-            positions = [flat_of_series(shape, s) for s in series]
+            positions = [_array_position(shape, flat_of_series(shape, s)) for s in series]
             positions_by_shape[shape] = positions
-        values = poll.flat()
-        yield ts_ms, poll.calc_status, [values[p] if p is not None else None for p in positions]
+        arrays = (poll.parameters, poll.calculations, poll.visibilities)
+        yield (
+            ts_ms,
+            poll.calc_status,
+            [arrays[p[0]][p[1]] if p is not None else None for p in positions],
+        )
+
+
+def _array_position(shape: tuple[int, int, int], flat: int | None) -> tuple[int, int] | None:
+    """(which array, index in it) of a flat position in a poll of `shape`."""
+    if flat is None:
+        return None
+    for number, length in enumerate(shape):
+        if flat < length:
+            return number, flat
+        flat -= length
+    return None
 
 
 def _every_series(lengths: Sequence[int]) -> list[int]:

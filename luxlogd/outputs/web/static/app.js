@@ -98,9 +98,16 @@ const $ = (id) => document.getElementById(id);
 const t = (key) => (T[state.language] || T.en)[key] || T.en[key] || key;
 const idOf = (s) => s.key || s.name;
 
-async function getJSON(url) {
+async function getJSON(url, tries = 4) {
   const response = await fetch(url, {credentials: "same-origin"});
   if (response.status === 401) { location.href = "/login"; throw new Error("sign in"); }
+  if (response.status === 503 && tries > 1) {
+    // Busy: the server computes a few heavy answers at a time (a page's first load asks for
+    // several at once, a Raspberry Pi takes its time). Ask again when it says.
+    const wait = Math.min(5, Number(response.headers.get("Retry-After")) || 2);
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    return getJSON(url, tries - 1);
+  }
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
