@@ -92,6 +92,22 @@ def test_one_reader_sees_new_polls_and_a_sealed_day_once(tmp_path):
     storage.close()
 
 
+def test_one_reader_sees_polls_appended_to_the_wal_meanwhile(tmp_path):
+    """A reader keeps the log's records between its reads too: a poll appended meanwhile,
+    only in the log yet, is seen by the next read."""
+    polls = simulated_polls(12)
+    storage = Storage(tmp_path, fdatasync=no_sync, commit_every=100).open()
+    for p in polls[:10]:
+        storage.append(p)
+    with Reader(tmp_path) as reader:
+        assert reader.columns(0, 2**62, [TVL])[0] == [p.ts_ms for p in polls[:10]]
+        for p in polls[10:]:
+            storage.append(p)  # into the log; SQLite takes it later
+        assert reader.columns(0, 2**62, [TVL])[0] == [p.ts_ms for p in polls]
+        assert reader.latest() == polls[-1] and reader.stats().wal_only >= 2
+    storage.close()
+
+
 def test_status_and_metrics_count_the_database_the_same_way(tmp_path):
     with Storage(tmp_path, fdatasync=no_sync) as storage:
         for poll in simulated_polls(30):

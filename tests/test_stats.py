@@ -83,7 +83,23 @@ def test_months_and_seasons_equal_an_independent_computation(tmp_path, timezone)
     assert season.row()["compressor_starts"] > 50 and season.cop > 2  # the model worked
 
 
-def test_the_stats_command_prints_a_table_csv_and_json(tmp_path, timezone, capsys):
+def test_days_computed_by_processes_equal_those_computed_in_one(tmp_path, timezone):
+    """`stats --season` computes its days in a process per core: the same figures."""
+    timezone("UTC")
+    fill(tmp_path, dt.datetime(2023, 11, 28, 0, 0).astimezone(), 3, step_s=1800)
+    first, end = dt.date(2023, 11, 27), dt.date(2023, 12, 5)  # 8 days: 4 per process
+    now_ms = int(dt.datetime(2023, 12, 6, tzinfo=dt.UTC).timestamp() * 1000)
+    with Reader(tmp_path) as reader:
+        alone = stats.calendar_figures(reader, first, end, "day", now_ms)
+        shared = stats.calendar_figures(reader, first, end, "day", now_ms, workers=2)
+    assert [d.row() for d in shared[0]] == [d.row() for d in alone[0]]
+    assert shared[1].row() == alone[1].row() and alone[1].polls == 3 * 48
+
+
+def test_the_stats_command_prints_a_table_csv_and_json(tmp_path, timezone, capsys, monkeypatch):
+    # One process: a season of 366 days in a pool forked from the test process is slow on a
+    # loaded machine; the pool has the test above.
+    monkeypatch.setattr("luxlogd.cli.data.stats_workers", lambda: 1)
     timezone("UTC")
     polls = fill(tmp_path / "state", dt.datetime(2023, 11, 28, 0, 0).astimezone(), 5)
     path = config_for(tmp_path, 1, stats={"season_start": '"11-29"'})

@@ -103,6 +103,7 @@ class Reader:
         self.database: Database | None = None
         self.problem: str | None = None  # why the database could not be read
         self._hot: tuple[tuple[int, ...], list[Poll]] | None = None  # see _hot_polls
+        self._wal: tuple[list[object], list[tuple[int, Poll]]] | None = None  # see wal_polls
         if path.exists():
             try:
                 self.database = Database(path, readonly=True)
@@ -115,7 +116,7 @@ class Reader:
         """A reader of the write-ahead log alone (when the database cannot be read)."""
         reader = cls.__new__(cls)
         reader.state_dir, reader.database, reader.problem = Path(state_dir), None, None
-        reader._hot = None
+        reader._hot = reader._wal = None
         return reader
 
     def __enter__(self) -> Reader:
@@ -148,9 +149,21 @@ class Reader:
             raise storage_error(database.path, "cannot read", error) from None
 
     def wal_polls(self, after_seq: int) -> list[tuple[int, Poll]]:
-        """(seq, poll) of the WAL's records above `after_seq`."""
-        records = frames.read_records(self.state_dir / WAL_DIRECTORY, after_seq)
-        return list(decode_records(records, after_seq))
+        """(seq, poll) of the WAL's records above `after_seq`. Read once for this reader's
+        reads of one state of the log (a season's statistics read it for each of 366 days):
+        again when a segment changed (name, size, time) or SQLite took more of it."""
+        directory = self.state_dir / WAL_DIRECTORY
+        key: list[object] = [after_seq]
+        for path in frames.segment_paths(directory):
+            try:
+                found = path.stat()
+            except FileNotFoundError:  # moved into SQLite meanwhile
+                continue
+            key += [path.name, found.st_size, found.st_mtime_ns]
+        if self._wal is None or self._wal[0] != key:
+            records = frames.read_records(directory, after_seq)
+            self._wal = (key, list(decode_records(records, after_seq)))
+        return self._wal[1]
 
     def _hot_polls(self, after_seq: int) -> list[Poll]:
         """The hot table's polls, decoded once for this reader's reads of one state of it
@@ -487,7 +500,7 @@ class Reader:
         )
 
     def close(self) -> None:
-        self._hot = None
+        self._hot = self._wal = None
         if self.database is not None:
             self.database.close()
             self.database = None
