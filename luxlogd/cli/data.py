@@ -298,43 +298,57 @@ def _by_mode(total: dict[str, object], observations: list[str]) -> str:
         text = tr(
             "heat {heat} kWh, electricity {electric} kWh, COP {cop}, {hours} h, flow {flow} °C, "
             "outdoor {outdoor} °C, {carnot} % of Carnot",
-            heat=_cell(total.get(f"{mode}_heat_kwh")),
-            electric=_cell(total.get(f"{mode}_elec_kwh")),
-            cop=_cell(total.get(f"{mode}_cop")),
-            hours=_cell(total.get(f"{mode}_hours")),
-            flow=_cell(total.get(f"{mode}_flow_mean_c")),
-            outdoor=_cell(total.get(f"{mode}_outdoor_mean_c")),
-            carnot=_cell(total.get(f"{mode}_prc_carnot")),
+            **_cells(
+                total,
+                heat=f"{mode}_heat_kwh",
+                electric=f"{mode}_elec_kwh",
+                cop=f"{mode}_cop",
+                hours=f"{mode}_hours",
+                flow=f"{mode}_flow_mean_c",
+                outdoor=f"{mode}_outdoor_mean_c",
+                carnot=f"{mode}_prc_carnot",
+            ),
         )
         lines.append(f"  {tr(MODE_NAMES[mode]) + ':':<15} {text}")
-    lines.append(
+    cycling = _cells(
+        total,
+        starts="combined_starts",
+        per_hour="starts_per_running_hour",
+        runs="runs",
+        median="run_minutes_median",
+        longest="longest_run_minutes",
+        short="short_cycles",
+    )
+    defrost = _cells(
+        total,
+        minutes="defrost_minutes",
+        share="defrost_share_percent",
+        hours="backup_heater_hours",
+        quality="data_quality_percent",
+    )
+    lines += [
         "  "
         + tr(
             "cycling: {starts} starts, {per_hour} per running hour; {runs} runs ended, median "
             "{median} min, longest {longest} min, {short} under {limit} min",
-            starts=_cell(total.get("combined_starts")),
-            per_hour=_cell(total.get("starts_per_running_hour")),
-            runs=_cell(total.get("runs")),
-            median=_cell(total.get("run_minutes_median")),
-            longest=_cell(total.get("longest_run_minutes")),
-            short=_cell(total.get("short_cycles")),
+            **cycling,
             limit=_cell(SHORT_RUN_MIN),
-        )
-    )
-    lines.append(
+        ),
         "  "
         + tr(
             "defrost: {minutes} min ({share} % of running time); backup heater {hours} h; data "
             "quality {quality} %",
-            minutes=_cell(total.get("defrost_minutes")),
-            share=_cell(total.get("defrost_share_percent")),
-            hours=_cell(total.get("backup_heater_hours")),
-            quality=_cell(total.get("data_quality_percent")),
-        )
-    )
+            **defrost,
+        ),
+    ]
     if observations:
         lines += ["", tr("observations:")] + [f"  - {line}" for line in observations]
     return "\n".join(lines) + "\n"
+
+
+def _cells(total: dict[str, object], **keys: str) -> dict[str, str]:
+    """The total's figures of `keys` (a placeholder -> a figure's name) as table cells."""
+    return {name: _cell(total.get(key)) for name, key in keys.items()}
 
 
 def _period(value: object) -> str:
