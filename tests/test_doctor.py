@@ -82,6 +82,20 @@ def build_store(state_dir, hours, change=None, skip=()):
     return polls
 
 
+def record_two_gaps(state_dir, error):
+    """The diary of the gaps of polls 50-59 (the heat pump unreachable, `error`) and 100-111
+    (luxlogd stopped, then started); returns it, its clock at the start."""
+    diary = events.Events(state_dir, FrozenClock(START + 51 * STEP_S))
+    diary.record(events.UNREACHABLE, error=error)
+    diary.clock.now = START + 60 * STEP_S
+    diary.record(events.REACHABLE)
+    diary.clock.now = START + 101 * STEP_S
+    diary.record(events.STOPPED)
+    diary.clock.now = START + 112 * STEP_S - 5
+    diary.record(events.STARTED)
+    return diary
+
+
 def run_data(tmp_path, now, **options):
     config = load_config(write_config(tmp_path))
     report = doctor.run(config, heat_pump=False, now=now, **options)
@@ -294,14 +308,7 @@ def test_gaps_are_found_and_explained_by_the_diary(tmp_path):
     polls = build_store(
         state, 72, clock_jump, skip=set(range(50, 60)) | set(range(100, 112)) | set(range(150, 160))
     )
-    diary = events.Events(state, FrozenClock(START + 51 * STEP_S))
-    diary.record(events.UNREACHABLE, error="connect: timed out (no answer)")
-    diary.clock.now = START + 60 * STEP_S
-    diary.record(events.REACHABLE)
-    diary.clock.now = START + 101 * STEP_S
-    diary.record(events.STOPPED)
-    diary.clock.now = START + 112 * STEP_S - 5
-    diary.record(events.STARTED)
+    diary = record_two_gaps(state, error="connect: timed out (no answer)")
     diary.clock.now = START + 160 * STEP_S - 5
     diary.record(events.STARTED)
     now = polls[-1].ts_ms / 1000 + 60

@@ -20,14 +20,22 @@ from luxlogd.base.times import clock_text, duration_text
 from luxlogd.cli import main
 from luxlogd.cli.data import MODE_NAMES, STATS_COLUMNS
 from luxlogd.doctor.report import LEVELS, SECTIONS
-from luxlogd.health import events
 from luxlogd.heatpump.counters import note_text
 from luxlogd.heatpump.quality import Validator
 from luxlogd.sim.simulator import Simulator
 from luxlogd.store import losses
 from luxlogd.store.paths import STATUS_FILE
 from tests.helpers import FrozenClock
-from tests.test_doctor import CLOCK, FLOW, HEAT_TOTAL, OUTDOOR, START, STEP_S, build_store
+from tests.test_doctor import (
+    CLOCK,
+    FLOW,
+    HEAT_TOTAL,
+    OUTDOOR,
+    START,
+    STEP_S,
+    build_store,
+    record_two_gaps,
+)
 
 SOURCE = Path(__file__).resolve().parent.parent / "luxlogd"
 SAYING = {"tr", "both", "told", "_line"}  # the calls whose first text argument is a template
@@ -177,14 +185,7 @@ def german_store(tmp_path):
             c[HEAT_TOTAL] -= 500
 
     polls = build_store(state, 96, disturb, skip=set(range(50, 60)) | set(range(100, 112)))
-    diary = events.Events(state, FrozenClock(START + 51 * STEP_S))
-    diary.record(events.UNREACHABLE, error="connect: timed out")
-    diary.clock.now = START + 60 * STEP_S
-    diary.record(events.REACHABLE)
-    diary.clock.now = START + 101 * STEP_S
-    diary.record(events.STOPPED)
-    diary.clock.now = START + 112 * STEP_S - 5
-    diary.record(events.STARTED)
+    record_two_gaps(state, error="connect: timed out")
     last = polls[-1].ts_ms / 1000
     status = {
         "pid": os.getpid(),
